@@ -1,0 +1,45 @@
+/**
+ * Every default number in wsgate, with its unit and the reason for it.
+ * Options share these names everywhere (gateway-wide in `serve()`, per route
+ * in `websocket()`), and the README's table of defaults mirrors this file.
+ */
+
+/** Close a piped connection after this long without a byte in either direction (ms). Azure Front Door: 5 min. */
+export const DEFAULT_IDLE_TIMEOUT = 5 * 60_000
+
+/** Recycle a piped connection after this long (ms). Azure Front Door: 4 h (Azion recycles at ~15 min). */
+export const DEFAULT_MAX_LIFETIME = 4 * 60 * 60_000
+
+/**
+ * Spread of the lifetime, as a fraction either way (0.05 = ±5 %), so that a
+ * fleet started together does not make every client reconnect in the same second.
+ */
+export const DEFAULT_LIFETIME_JITTER = 0.05
+
+/**
+ * Time a client has to finish its request headers, and an origin has to answer
+ * the upgrade (ms). Guards against slowloris clients and dead origins.
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
+
+/** Concurrent WebSocket connections per gateway process; beyond it 503. Azure Front Door: 3,000 per profile. */
+export const DEFAULT_MAX_CONNECTIONS = 3_000
+
+/** Largest request header section accepted (bytes); beyond it 431. The limit of nginx's large buffers and of Node. */
+export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+
+/** `Retry-After` sent with a 503 when the connection cap is reached (seconds). Long enough to spread reconnects. */
+export const DEFAULT_RETRY_AFTER = 5
+
+/**
+ * After one side of a pipe has ended, how long the other side may keep its
+ * half open to flush before both are destroyed (ms). WebSocket peers close
+ * both halves within a round trip; this only bounds misbehaving ones.
+ */
+export const DEFAULT_HALF_CLOSE_TIMEOUT = 5_000
+
+/** Port the gateway listens on when neither `--port` nor `PORT` says otherwise. */
+export const DEFAULT_PORT = 8080
+
+/** Address the gateway binds when neither `--host` nor `HOST` says otherwise: loopback, so nothing is exposed by accident. */
+export const DEFAULT_HOST = '127.0.0.1'

@@ -1,0 +1,63 @@
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+
+/**
+ * Every stable error code wsgate produces. Codes never change meaning; the
+ * README has a table of them. Clients see the status and a one-line reason,
+ * operators see the code in the log line.
+ */
+export type GatewayErrorCode =
+  | 'ERR_HANDSHAKE_METHOD'
+  | 'ERR_HANDSHAKE_HTTP_VERSION'
+  | 'ERR_HANDSHAKE_UPGRADE'
+  | 'ERR_HANDSHAKE_CONNECTION'
+  | 'ERR_HANDSHAKE_INVALID_KEY'
+  | 'ERR_HANDSHAKE_VERSION'
+  | 'ERR_HANDSHAKE_MALFORMED'
+  | 'ERR_HANDSHAKE_HEADERS_TOO_LARGE'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_CONNECTION_LIMIT'
+  | 'ERR_ORIGIN_UNAVAILABLE'
+  | 'ERR_ORIGIN_TIMEOUT'
+  | 'ERR_ORIGIN_BAD_HANDSHAKE'
+  | 'ERR_RUNTIME_MISSING'
+  | 'ERR_INTERNAL'
+
+/** Options of a {@link GatewayError}. */
+export interface GatewayErrorOptions {
+  /** Extra response headers, e.g. `Retry-After` or `Sec-WebSocket-Version`. */
+  headers?: Record<string, string>
+  /** The underlying error, kept for the log line, never sent to the client. */
+  cause?: unknown
+}
+
+/**
+ * An error that ends a handshake with a status, a stable code and a short
+ * plain-text reason. It extends Hono's `HTTPException`, so throwing it from
+ * any middleware or handler yields its response through Hono's default
+ * error handler.
+ *
+ * @example
+ * throw new GatewayError(403, 'ERR_TENANT_UNKNOWN' as GatewayErrorCode, 'unknown tenant in X-Tenant')
+ */
+export class GatewayError extends HTTPException {
+  /** Stable machine-readable code, e.g. `ERR_HANDSHAKE_INVALID_KEY`. */
+  readonly code: GatewayErrorCode
+  /** Extra headers the response carries. */
+  readonly headers: Record<string, string>
+
+  constructor(status: ContentfulStatusCode, code: GatewayErrorCode, reason: string, options: GatewayErrorOptions = {}) {
+    super(status, { message: reason, cause: options.cause })
+    this.name = 'GatewayError'
+    this.code = code
+    this.headers = options.headers ?? {}
+  }
+
+  /** The client's response: the status and a one-line `text/plain` reason. */
+  override getResponse(): Response {
+    const headers = new Headers(this.headers)
+    headers.set('content-type', 'text/plain; charset=utf-8')
+    headers.set('x-wsgate-error', this.code)
+    return new Response(`${this.message}\n`, { status: this.status, headers })
+  }
+}

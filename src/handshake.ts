@@ -1,0 +1,124 @@
+import { GatewayError } from './errors.ts'
+import { hasToken, headerTokens } from './headers.ts'
+
+/** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+/** RFC 6455 §4.1: the key is a base64-encoded 16-byte nonce, which is always 22 characters and `==`. */
+const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/
+
+/** RFC 6455 §4.2.1 item 6: the only protocol version this gateway (and every current browser) speaks. */
+const SUPPORTED_VERSION = '13'
+
+/** What a client asked for in a valid handshake. */
+export interface ClientHandshake {
+  /** The `Sec-WebSocket-Key` nonce. */
+  key: string
+  /** Subprotocols offered in `Sec-WebSocket-Protocol`, in the client's order (case preserved). */
+  protocols: string[]
+  /** Extension names offered in `Sec-WebSocket-Extensions`, lower-cased. */
+  extensions: string[]
+}
+
+/** The request facts the validator reads; the HTTP version is not part of a Web `Request`, so it comes apart. */
+export interface HandshakeRequest {
+  method: string
+  /** e.g. `1.1`; as Node reports it in `IncomingMessage.httpVersion`. */
+  httpVersion: string
+  headers: Headers
+}
+
+/**
+ * Validates a client's opening handshake per RFC 6455 §4.2.1, throwing a
+ * {@link GatewayError} naming the offending part. Every handshake check of
+ * every runtime goes through here, so they cannot drift apart.
+ */
+export function validateClientHandshake(request: HandshakeRequest): ClientHandshake {
+  const { headers } = request
+  // §4.2.1 item 1: the method must be GET.
+  if (request.method !== 'GET') {
+    throw new GatewayError(405, 'ERR_HANDSHAKE_METHOD', `WebSocket handshake must use GET, not ${request.method}`, {
+      headers: { allow: 'GET' },
+    })
+  }
+  // §4.2.1 item 1: HTTP/1.1 or higher.
+  if (!isAtLeastHttp11(request.httpVersion)) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_HTTP_VERSION', `WebSocket handshake needs HTTP/1.1, got HTTP/${request.httpVersion}`)
+  }
+  // §4.2.1 item 2: a Host header.
+  if (!headers.get('host')) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'missing Host header')
+  }
+  // §4.2.1 item 3: Upgrade holds the "websocket" keyword, case-insensitively.
+  if (!hasToken(headers.get('upgrade'), 'websocket')) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'missing or invalid Upgrade header: expected "websocket"')
+  }
+  // §4.2.1 item 4: Connection holds the "Upgrade" token, possibly among others ("keep-alive, Upgrade").
+  if (!hasToken(headers.get('connection'), 'upgrade')) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_CONNECTION', 'missing or invalid Connection header: expected "upgrade"')
+  }
+  // §4.2.1 item 5: a key that decodes to 16 bytes. A repeated header joins with ", " and fails here too.
+  const key = headers.get('sec-websocket-key')?.trim() ?? ''
+  if (!KEY_PATTERN.test(key)) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_INVALID_KEY', 'missing or invalid Sec-WebSocket-Key header: expected base64 of 16 bytes')
+  }
+  // §4.2.1 item 6 and §4.4: any other version gets 426 with the version we speak.
+  const version = headers.get('sec-websocket-version')?.trim()
+  if (version !== SUPPORTED_VERSION) {
+    throw new GatewayError(426, 'ERR_HANDSHAKE_VERSION', `unsupported Sec-WebSocket-Version: expected ${SUPPORTED_VERSION}`, {
+      headers: { 'sec-websocket-version': SUPPORTED_VERSION },
+    })
+  }
+  return {
+    key,
+    protocols: splitList(headers.get('sec-websocket-protocol')),
+    extensions: extensionNames(headers.get('sec-websocket-extensions')),
+  }
+}
+
+/**
+ * Checks an origin's `101` against what the client offered (the client-side
+ * checks of RFC 6455 §4.1), throwing a 502 {@link GatewayError} when the
+ * origin answered something the client would have to reject.
+ */
+export async function validateOriginUpgrade(client: ClientHandshake, originHeaders: Headers): Promise<void> {
+  const fail = (reason: string): never => {
+    throw new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${reason}`)
+  }
+  if (!hasToken(originHeaders.get('upgrade'), 'websocket')) fail('Upgrade is not "websocket"')
+  if (!hasToken(originHeaders.get('connection'), 'upgrade')) fail('Connection is not "upgrade"')
+  if (originHeaders.get('sec-websocket-accept')?.trim() !== (await acceptFor(client.key))) {
+    fail('Sec-WebSocket-Accept does not match the key')
+  }
+  const chosen = originHeaders.get('sec-websocket-protocol')
+  if (chosen !== null) {
+    // §4.1 item 6: exactly one of the offered subprotocols, or none at all.
+    const trimmed = chosen.trim()
+    if (!client.protocols.includes(trimmed)) fail(`subprotocol "${trimmed}" was not offered`)
+  }
+  for (const name of extensionNames(originHeaders.get('sec-websocket-extensions'))) {
+    // §4.1 item 5: only extensions the client asked for.
+    if (!client.extensions.includes(name)) fail(`extension "${name}" was not offered`)
+  }
+}
+
+/** The `Sec-WebSocket-Accept` value for a key (RFC 6455 §4.2.2 item 5.4): base64(SHA-1(key + GUID)). */
+export async function acceptFor(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(key + WEBSOCKET_GUID))
+  return btoa(String.fromCharCode(...new Uint8Array(digest)))
+}
+
+function isAtLeastHttp11(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major > 1 || (major === 1 && minor >= 1)
+}
+
+function splitList(value: string | null): string[] {
+  if (!value) return []
+  return value.split(',').map((item) => item.trim()).filter(Boolean)
+}
+
+/** Extension names from `Sec-WebSocket-Extensions` (RFC 6455 §9.1): each entry is `name; param=value; …`. */
+function extensionNames(value: string | null): string[] {
+  return headerTokens(value).map((entry) => entry.split(';')[0]!.trim())
+}

@@ -1,0 +1,48 @@
+/**
+ * Header helpers shared by the handshake validator, the websocket() handler
+ * and (later) normalizeHeaders(): token lists and hop-by-hop handling.
+ * Web-standard `Headers` only, so they run on every runtime.
+ */
+
+/** Splits a comma-separated header value into trimmed, lower-cased tokens (RFC 9110 §5.6.1). */
+export function headerTokens(value: string | null): string[] {
+  if (!value) return []
+  const tokens: string[] = []
+  for (const part of value.split(',')) {
+    const token = part.trim().toLowerCase()
+    if (token) tokens.push(token)
+  }
+  return tokens
+}
+
+/** Whether a comma-separated header value holds `token`, compared case-insensitively. */
+export function hasToken(value: string | null, token: string): boolean {
+  return headerTokens(value).includes(token)
+}
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1), meaningful only for one connection:
+ * a proxy never forwards them. `Proxy-Connection` is the non-standard
+ * predecessor some clients still send.
+ */
+export const HOP_BY_HOP_HEADERS: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
+
+/**
+ * Removes, in place, every hop-by-hop header and every header that the
+ * `Connection` header names, as a proxy must before forwarding.
+ */
+export function stripHopByHop(headers: Headers): Headers {
+  for (const name of headerTokens(headers.get('connection'))) headers.delete(name)
+  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name)
+  return headers
+}

@@ -1,0 +1,21 @@
+/**
+ * wsgate's portable core: route handlers and types that run on any runtime.
+ * The Node host lives in `wsgate/node`.
+ * @module
+ */
+export { websocket, type WebSocketOptions } from './websocket.ts'
+export { GatewayError, type GatewayErrorCode, type GatewayErrorOptions } from './errors.ts'
+export { validateClientHandshake, validateOriginUpgrade, acceptFor, type ClientHandshake, type HandshakeRequest } from './handshake.ts'
+export { hasToken, headerTokens, stripHopByHop, HOP_BY_HOP_HEADERS } from './headers.ts'
+export * from './defaults.ts'
+export type {
+  GatewayBindings,
+  GatewayRuntime,
+  HandshakeNote,
+  OriginAnswer,
+  OriginRequest,
+  OriginTunnel,
+  PipeLimits,
+  PipeSettings,
+  UpgradeSlot,
+} from './runtime.ts'

@@ -1,0 +1,10 @@
+/**
+ * wsgate's Node host: `serve()` runs a routes app with the upgrade path and
+ * the raw pipe; the rest are its building blocks and helpers.
+ * @module
+ */
+export { serve, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
+export type { ServeSettings } from './settings.ts'
+export { createLogger, type Logger, type LoggerOptions } from './log.ts'
+export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
+export type { CloseCause, PipeSummary } from './pipe.ts'

@@ -1,0 +1,96 @@
+/**
+ * The contract between the portable handlers (which see only Web-standard
+ * Request/Response/Headers and Hono's Context) and a runtime adapter (which
+ * owns sockets). The adapter puts a {@link GatewayRuntime} into Hono's env
+ * under `wsgate`; handlers read it with `c.env.wsgate`.
+ */
+
+/** What `websocket()` asks the runtime to send to an origin. */
+export interface OriginRequest {
+  /** The origin URL, scheme `http:` or `https:`, with the final path and query. */
+  url: URL
+  /** Headers to send, already canonical (`Upgrade: websocket`, `Connection: upgrade`). */
+  headers: Headers
+  /** Time the origin has to connect and answer, ms. */
+  timeout: number
+}
+
+/** An upgraded origin connection, opaque outside the runtime that made it. */
+export interface OriginTunnel {
+  /** Drops the connection (used when the upgrade is refused after all). */
+  close(): void
+}
+
+/** How an origin answered an upgrade request. */
+export type OriginAnswer =
+  | {
+      /** The origin answered `101 Switching Protocols`. */
+      upgraded: true
+      /** The origin's 101 headers, to be checked and relayed to the client. */
+      headers: Headers
+      tunnel: OriginTunnel
+    }
+  | {
+      /** The origin answered anything but 101; relay it as it came. */
+      upgraded: false
+      response: Response
+    }
+
+/** Per-connection limits the pipe enforces; unset fields take the gateway's values. */
+export interface PipeLimits {
+  /** Close after this long without a byte in either direction, ms. */
+  idleTimeout?: number | undefined
+  /** Recycle after this long, ms (before jitter). */
+  maxLifetime?: number | undefined
+  /** Lifetime spread either way, as a fraction (0.05 = ±5 %). */
+  lifetimeJitter?: number | undefined
+}
+
+/** What a handler hands the runtime when it accepts an upgrade. */
+export interface PipeSettings extends PipeLimits {
+  /** Called exactly once when the connection is gone, or when the upgrade is dropped before the pipe starts. */
+  onClose?: () => void
+}
+
+/** Facts a handler records for the handshake's log line. */
+export interface HandshakeNote {
+  /** The route pattern that matched, e.g. `/echo`. */
+  route?: string
+  /** Where the connection goes, e.g. `ws://127.0.0.1:9001`. */
+  origin?: string
+}
+
+/** The upgrade path of a request that arrived as an HTTP upgrade. */
+export interface UpgradeSlot {
+  /**
+   * Takes an origin's accepted upgrade and returns the response the handler
+   * must return. The runtime writes the client's 101 from that response's
+   * headers (so middleware may still add headers after `next()`), then starts
+   * the pipe. If the chain returns another response instead, the origin
+   * connection is dropped and that response is sent.
+   */
+  accept(answer: Extract<OriginAnswer, { upgraded: true }>, settings: PipeSettings): Response
+}
+
+/** What a runtime adapter provides to handlers for one request. */
+export interface GatewayRuntime {
+  /** The client's address as the socket sees it (no proxy headers). */
+  readonly clientAddress: string
+  /** The request's HTTP version, e.g. `1.1` (a Web `Request` does not carry it). */
+  readonly httpVersion: string
+  /** A unique id for this request, also logged and sent back as `x-request-id`. */
+  readonly requestId: string
+  /** The gateway's handshake timeout, ms; routes may lower or raise it. */
+  readonly handshakeTimeout: number
+  /** Present only when the request arrived on the upgrade path. */
+  readonly upgrade: UpgradeSlot | undefined
+  /** Records route and origin for the handshake's log line. */
+  note(note: HandshakeNote): void
+  /** Opens an upgrade request to an origin; rejects with a 502/504 `GatewayError`. */
+  connectOrigin(request: OriginRequest): Promise<OriginAnswer>
+}
+
+/** Hono env bindings a wsgate app runs with: `new Hono<{ Bindings: GatewayBindings }>()`. */
+export interface GatewayBindings {
+  wsgate: GatewayRuntime
+}

@@ -1,0 +1,141 @@
+import type { MiddlewareHandler } from 'hono'
+import { DEFAULT_RETRY_AFTER } from './defaults.ts'
+import { GatewayError } from './errors.ts'
+import { validateClientHandshake, validateOriginUpgrade } from './handshake.ts'
+import { stripHopByHop } from './headers.ts'
+import { assertDuration, assertJitter } from './limits.ts'
+import type { GatewayBindings, PipeLimits } from './runtime.ts'
+
+/** Options of {@link websocket}. Limits left unset take the gateway's values from `serve()`. */
+export interface WebSocketOptions extends PipeLimits {
+  /**
+   * Append the client's path to the target's path (`ws://o/base` + `/chat` → `/base/chat`).
+   * @default true
+   */
+  appendPath?: boolean
+  /**
+   * Append the client's query string to the target's.
+   * @default true
+   */
+  appendQuery?: boolean
+  /**
+   * Send the client's `Host` to the origin instead of the origin's own host.
+   * @default false
+   */
+  preserveHost?: boolean
+  /** Time the origin has to connect and answer the upgrade, ms. @default the gateway's (10 s) */
+  handshakeTimeout?: number
+  /** Concurrent connections on this route in this process; beyond it 503. @default no route cap (the gateway's cap applies) */
+  maxConnections?: number
+  /** `Retry-After` seconds sent with the route's 503. @default 5 */
+  retryAfter?: number
+}
+
+/**
+ * The terminal handler of a WebSocket route: validates the client's
+ * handshake (RFC 6455 §4.2.1), opens the upgrade to the origin with canonical
+ * `Upgrade`/`Connection` headers, checks the origin's 101 and hands both
+ * sockets to the runtime's raw pipe. A non-101 origin answer is relayed to
+ * the client as it came.
+ *
+ * @param target the origin, `ws://host:port/path` (or `wss://`, `http://`, `https://`)
+ * @example
+ * const app = new Hono<{ Bindings: GatewayBindings }>()
+ * app.all('/chat', websocket('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))
+ */
+export function websocket(target: string | URL, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings }> {
+  const base = parseTarget(target)
+  const originLabel = String(target)
+  for (const name of ['idleTimeout', 'maxLifetime', 'handshakeTimeout'] as const) {
+    assertDuration(name, options[name], 'websocket()')
+  }
+  assertJitter(options.lifetimeJitter, 'websocket()')
+  for (const name of ['maxConnections', 'retryAfter'] as const) {
+    const value = options[name]
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new TypeError(`websocket(): ${name} must be a positive integer, got ${String(value)}`)
+    }
+  }
+  const limits: PipeLimits = {
+    idleTimeout: options.idleTimeout,
+    maxLifetime: options.maxLifetime,
+    lifetimeJitter: options.lifetimeJitter,
+  }
+  const retryAfter = String(options.retryAfter ?? DEFAULT_RETRY_AFTER)
+  // In-flight handshakes plus open pipes of this route, for maxConnections.
+  let active = 0
+
+  return async function websocket(c) {
+    const runtime = c.env?.wsgate
+    if (!runtime) {
+      throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'websocket() runs only under a wsgate runtime (serve() or the CLI)')
+    }
+    runtime.note({ route: c.req.routePath, origin: originLabel })
+    const request = c.req.raw
+    const client = validateClientHandshake({ method: request.method, httpVersion: runtime.httpVersion, headers: request.headers })
+    const slot = runtime.upgrade
+    if (!slot) throw new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')
+    if (options.maxConnections !== undefined && active >= options.maxConnections) {
+      throw new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'route connection limit reached, retry later', {
+        headers: { 'retry-after': retryAfter },
+      })
+    }
+
+    active++
+    let handedOver = false
+    try {
+      const url = originUrl(base, new URL(request.url), options)
+      const answer = await runtime.connectOrigin({
+        url,
+        headers: originHeaders(request.headers, url, options.preserveHost === true),
+        timeout: options.handshakeTimeout ?? runtime.handshakeTimeout,
+      })
+      if (!answer.upgraded) return answer.response
+      try {
+        await validateOriginUpgrade(client, answer.headers)
+      } catch (error) {
+        answer.tunnel.close()
+        throw error
+      }
+      handedOver = true
+      return slot.accept(answer, { ...limits, onClose: () => active-- })
+    } finally {
+      if (!handedOver) active--
+    }
+  }
+}
+
+/** Parses and checks a target once, at route definition; ws/wss map to http/https for the request. */
+function parseTarget(target: string | URL): URL {
+  let url: URL
+  try {
+    url = new URL(String(target))
+  } catch {
+    throw new TypeError(`websocket(): target "${String(target)}" is not a URL; expected e.g. ws://127.0.0.1:9001`)
+  }
+  const scheme = { 'ws:': 'http:', 'http:': 'http:', 'wss:': 'https:', 'https:': 'https:' }[url.protocol]
+  if (!scheme) throw new TypeError(`websocket(): target scheme must be ws, wss, http or https, not ${url.protocol}`)
+  // The URL setter refuses special-to-special scheme changes in some cases, so rebuild.
+  return new URL(`${scheme}//${url.host}${url.pathname}${url.search}`)
+}
+
+/** The URL sent to the origin: the target, with the client's path and query appended as the options say. */
+export function originUrl(base: URL, incoming: URL, options: Pick<WebSocketOptions, 'appendPath' | 'appendQuery'>): URL {
+  const url = new URL(base)
+  if (options.appendPath !== false && incoming.pathname !== '/') {
+    url.pathname = base.pathname.replace(/\/$/, '') + incoming.pathname
+  }
+  if (options.appendQuery !== false && incoming.search) {
+    url.search = base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search
+  }
+  return url
+}
+
+/** Client headers minus hop-by-hop ones, plus the canonical upgrade pair RFC 6455 §4.1 asks for. */
+function originHeaders(incoming: Headers, url: URL, preserveHost: boolean): Headers {
+  const headers = stripHopByHop(new Headers(incoming))
+  headers.set('upgrade', 'websocket')
+  headers.set('connection', 'upgrade')
+  if (!preserveHost) headers.set('host', url.host)
+  return headers
+}

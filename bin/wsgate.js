@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The `wsgate` command. An installed package runs its compiled JavaScript
-// (Node does not strip types under node_modules); a checkout of the
-// repository runs the TypeScript sources directly on Node >= 22.18.
+// The `wsgate` command. A checkout of the repository runs the TypeScript
+// sources directly (Node >= 22.18 strips types), so a stale dist/ never hides
+// an edit; an installed package has no src/ and runs its compiled JavaScript
+// (Node does not strip types under node_modules).
 import { existsSync } from 'node:fs'
 
-const compiled = new URL('../dist/src/node/cli.js', import.meta.url)
 const source = new URL('../src/node/cli.ts', import.meta.url)
-const { main } = await import(existsSync(compiled) ? compiled.href : source.href)
+const compiled = new URL('../dist/src/node/cli.js', import.meta.url)
+const { main } = await import(existsSync(source) ? source.href : compiled.href)
 try {
   await main(process.argv.slice(2))
 } catch (error) {

@@ -79,6 +79,11 @@ export function connectOrigin(request: OriginRequest, hooks: ConnectHooks = {}):
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       if (!settle()) return
+      if (error.code?.startsWith('HPE_')) {
+        // llhttp could not parse the answer: the origin is up but does not speak HTTP here.
+        reject(new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', 'origin sent an invalid WebSocket handshake: not an HTTP response', { cause: error }))
+        return
+      }
       const reason = error.name === 'AbortError' ? 'client went away' : (error.code ?? error.message)
       reject(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, { cause: error }))
     })

@@ -108,9 +108,10 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
     )
     const response = await app.fetch(request, { ...(env as HttpBindings), wsgate: runtime })
-    // Only requests that reached a WebSocket route get a handshake log line.
-    if (note.route !== undefined) logHandshake(runtime, note, response.status, response.headers.get('x-wsgate-error'), started)
-    return response
+    // Only requests that reached a WebSocket route get a handshake log line and a request id.
+    if (note.route === undefined) return response
+    logHandshake(runtime, note, response.status, response.headers.get('x-wsgate-error'), started)
+    return withRequestId(response, runtime.requestId)
   })
   server.on('request', plainHttp)
 
@@ -185,6 +186,11 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       }).getResponse()
     } else {
       handshaking++
+      // A client's FIN arrives as 'end' only (the socket is half-open), so 'close'
+      // would not fire until the origin answered or timed out. A WebSocket client
+      // that half-closes before its 101 can never send a frame: treat it as gone.
+      const clientEnded = (): void => void socket.destroy()
+      socket.once('end', clientEnded)
       try {
         response = await app.fetch(toRequest(incoming), { wsgate: runtime })
       } catch (error) {
@@ -192,6 +198,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       } finally {
         handshaking--
         socket.off('close', clientGone)
+        socket.off('end', clientEnded)
       }
     }
 

@@ -55,9 +55,19 @@ export class GatewayError extends HTTPException {
 
   /** The client's response: the status and a one-line `text/plain` reason. */
   override getResponse(): Response {
+    return new Response(this.body(), { status: this.status, headers: this.responseHeaders() })
+  }
+
+  /** The response body: the reason on one line. */
+  body(): string {
+    return `${this.message}\n`
+  }
+
+  /** The response headers: the extra ones, the content type and the stable code. */
+  responseHeaders(): Headers {
     const headers = new Headers(this.headers)
     headers.set('content-type', 'text/plain; charset=utf-8')
     headers.set('x-wsgate-error', this.code)
-    return new Response(`${this.message}\n`, { status: this.status, headers })
+    return headers
   }
 }

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from './log.ts'
 import { Pipe, type PipeSummary } from './pipe.ts'
 import { toRequest } from './request.ts'
 import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
-import { endSocket, writeResponse } from './write-response.ts'
+import { closingHead, endSocket, writeResponse } from './write-response.ts'
 
 export type { ServeOptions } from './settings.ts'
 
@@ -294,11 +294,8 @@ function toErrorResponse(error: unknown, logger: Logger): Response {
 
 /** A complete HTTP/1.1 response for a GatewayError, for sockets still owned by Node's HTTP parser. */
 function rawResponse(error: GatewayError): string {
-  const body = `${error.message}\n`
-  const extra = Object.entries(error.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-  return (
-    `HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status] ?? ''}\r\n` +
-    `content-type: text/plain; charset=utf-8\r\nx-wsgate-error: ${error.code}\r\n${extra}` +
-    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-  )
+  const body = error.body()
+  const headers = error.responseHeaders()
+  headers.set('content-length', String(Buffer.byteLength(body)))
+  return closingHead(error.status, '', headers) + body
 }

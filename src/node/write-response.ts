@@ -16,14 +16,9 @@ export async function writeResponse(socket: Socket, response: Response, halfClos
     await response.body?.cancel().catch(() => {})
     return
   }
-  const reason = response.statusText || STATUS_CODES[response.status] || ''
-  let head = `HTTP/1.1 ${response.status} ${reason}\r\n`
-  for (const [name, value] of response.headers) {
-    if (!FRAMING_HEADERS.has(name)) head += `${name}: ${value}\r\n`
-  }
-  if (!response.body && !response.headers.has('content-length')) head += 'content-length: 0\r\n'
-  head += 'connection: close\r\n\r\n'
-  socket.write(head, 'latin1')
+  const headers = new Headers(response.headers)
+  if (!response.body && !headers.has('content-length')) headers.set('content-length', '0')
+  socket.write(closingHead(response.status, response.statusText, headers), 'latin1')
 
   if (response.body) {
     const reader = response.body.getReader()
@@ -58,4 +53,16 @@ export function endSocket(socket: Socket, halfCloseTimeout: number): void {
   socket.end()
   socket.resume()
   socket.setTimeout(halfCloseTimeout, () => socket.destroy())
+}
+
+/**
+ * The head of a response after which the gateway closes the connection:
+ * status line, headers minus the old framing ones, `connection: close`.
+ */
+export function closingHead(status: number, statusText: string, headers: Headers): string {
+  let head = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`
+  for (const [name, value] of headers) {
+    if (!FRAMING_HEADERS.has(name)) head += `${name}: ${value}\r\n`
+  }
+  return `${head}connection: close\r\n\r\n`
 }

@@ -163,7 +163,6 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     let accepted: { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings } | undefined
     const abort = new AbortController()
     const clientGone = (): void => abort.abort()
-    socket.once('close', clientGone)
     const runtime = runtimeFor(
       incoming,
       requestId,
@@ -190,6 +189,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       // would not fire until the origin answered or timed out. A WebSocket client
       // that half-closes before its 101 can never send a frame: treat it as gone.
       const clientEnded = (): void => void socket.destroy()
+      socket.once('close', clientGone)
       socket.once('end', clientEnded)
       try {
         response = await app.fetch(toRequest(incoming), { wsgate: runtime })

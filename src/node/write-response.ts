@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import type { GatewayError } from '../errors.ts'
 
 /** Headers that describe the old connection's framing; the relayed response is close-delimited instead. */
 const FRAMING_HEADERS = new Set(['connection', 'transfer-encoding', 'keep-alive'])
@@ -65,4 +66,12 @@ export function closingHead(status: number, statusText: string, headers: Headers
     if (!FRAMING_HEADERS.has(name)) head += `${name}: ${value}\r\n`
   }
   return `${head}connection: close\r\n\r\n`
+}
+
+/** A complete HTTP/1.1 response for a GatewayError, for sockets still owned by Node's HTTP parser. */
+export function rawErrorResponse(error: GatewayError): string {
+  const body = error.body()
+  const headers = error.responseHeaders()
+  headers.set('content-length', String(Buffer.byteLength(body)))
+  return closingHead(error.status, '', headers) + body
 }

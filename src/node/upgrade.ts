@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import { GatewayError } from '../errors.ts'
+import { jittered } from '../limits.ts'
+import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
+import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
+import type { Logger } from './log.ts'
+import { Pipe } from './pipe.ts'
+import { toRequest } from './request.ts'
+import type { ServeSettings } from './settings.ts'
+import { writeResponse } from './write-response.ts'
+
+/** Anything with Hono's `fetch` signature: a Hono app, or a user's own. */
+export interface FetchApp {
+  fetch(request: Request, env: GatewayBindings & Record<string, unknown>): Response | Promise<Response>
+}
+
+/** What the upgrade path shares with the server that owns it. */
+export interface GatewayState {
+  readonly app: FetchApp
+  readonly settings: ServeSettings
+  readonly logger: Logger
+  /** Open pipes, for the connection cap and for shutdown. */
+  readonly pipes: Set<Pipe>
+  /** Accounts for a socket until it closes (leak checks, shutdown). */
+  readonly track: (socket: Socket) => void
+  /** Handshakes between the upgrade event and their answer; they count against the cap. */
+  handshaking: number
+}
+
+/** Header that marks the response `UpgradeSlot.accept()` produced; never leaves the gateway. */
+const UPGRADE_MARKER = 'x-wsgate-upgrade'
+
+/** Accepted origin upgrade waiting for the chain to finish. */
+type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings }
+
+/**
+ * Handles one `upgrade` event: runs the app's chain on the raw socket, then
+ * either writes the 101 and starts the pipe, or writes the chain's answer
+ * and closes. Logs one line for the decision.
+ */
+export async function handleUpgrade(state: GatewayState, incoming: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  const { settings } = state
+  const started = performance.now()
+  const requestId = randomUUID()
+  const note: HandshakeNote = {}
+  // Until the pipe takes over, a socket error only means the client left; 'close' handles that.
+  socket.on('error', () => {})
+
+  let accepted: Accepted | undefined
+  const abort = new AbortController()
+  const runtime = runtimeFor(state, incoming, requestId, note, {
+    upgrade: {
+      accept(answer, pipeSettings) {
+        accepted = { answer, settings: pipeSettings }
+        const headers = new Headers(answer.headers)
+        headers.set(UPGRADE_MARKER, requestId)
+        return new Response(null, { status: 200, headers })
+      },
+    },
+    connectOrigin: (request) => connectOrigin(request, { signal: abort.signal, onSocket: state.track }),
+  })
+
+  let response: Response
+  if (state.pipes.size + state.handshaking >= settings.maxConnections) {
+    response = new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
+      headers: { 'retry-after': String(settings.retryAfter) },
+    }).getResponse()
+  } else {
+    state.handshaking++
+    const clientGone = (): void => abort.abort()
+    // A client's FIN arrives as 'end' only (the socket is half-open), so 'close'
+    // would not fire until the origin answered or timed out. A WebSocket client
+    // that half-closes before its 101 can never send a frame: treat it as gone.
+    const clientEnded = (): void => void socket.destroy()
+    socket.once('close', clientGone)
+    socket.once('end', clientEnded)
+    try {
+      response = await state.app.fetch(toRequest(incoming), { wsgate: runtime })
+    } catch (error) {
+      response = toErrorResponse(error, state.logger)
+    } finally {
+      state.handshaking--
+      socket.off('close', clientGone)
+      socket.off('end', clientEnded)
+    }
+  }
+
+  if (accepted && response.headers.get(UPGRADE_MARKER) === requestId && !socket.destroyed) {
+    startPipe(state, socket, head, accepted, response.headers, runtime, note)
+    logHandshake(state.logger, runtime, note, 101, null, started)
+    return
+  }
+  if (accepted) {
+    // The chain replaced the upgrade with another answer, or the client left meanwhile.
+    accepted.answer.tunnel.close()
+    accepted.settings.onClose?.()
+  }
+  logHandshake(state.logger, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
+  await writeResponse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
+}
+
+/** Writes the client's 101 (the origin's headers as the chain left them) and joins the two sockets. */
+function startPipe(
+  state: GatewayState,
+  socket: Socket,
+  head: Buffer,
+  accepted: Accepted,
+  headers: Headers,
+  runtime: GatewayRuntime,
+  note: HandshakeNote,
+): void {
+  const { settings } = state
+  const tunnel = accepted.answer.tunnel as NodeOriginTunnel
+  const limits = accepted.settings
+  let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
+  for (const [name, value] of headers) {
+    if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
+  }
+  socket.write(`${head101}x-request-id: ${runtime.requestId}\r\n\r\n`, 'latin1')
+  const pipe = new Pipe(socket, tunnel.socket, head, tunnel.head, {
+    idleTimeout: limits.idleTimeout ?? settings.idleTimeout,
+    lifetime: jittered(limits.maxLifetime ?? settings.maxLifetime, limits.lifetimeJitter ?? settings.lifetimeJitter),
+    halfCloseTimeout: settings.halfCloseTimeout,
+    onEnd: (summary) => {
+      state.pipes.delete(pipe)
+      limits.onClose?.()
+      state.logger.info(
+        { reqId: runtime.requestId, route: note.route, origin: note.origin, client: runtime.clientAddress, ...summary },
+        'connection closed',
+      )
+    },
+  })
+  state.pipes.add(pipe)
+}
+
+/** The runtime a request's chain sees in `c.env.wsgate`. */
+export function runtimeFor(
+  state: GatewayState,
+  incoming: IncomingMessage,
+  requestId: string,
+  note: HandshakeNote,
+  path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin'>,
+): GatewayRuntime {
+  return {
+    clientAddress: incoming.socket.remoteAddress ?? '',
+    httpVersion: incoming.httpVersion,
+    requestId,
+    handshakeTimeout: state.settings.handshakeTimeout,
+    note: (facts) => Object.assign(note, facts),
+    ...path,
+  }
+}
+
+/** The one log line per handshake decision. */
+export function logHandshake(
+  logger: Logger,
+  runtime: GatewayRuntime,
+  note: HandshakeNote,
+  status: number,
+  code: string | null,
+  started: number,
+): void {
+  logger.info(
+    {
+      reqId: runtime.requestId,
+      route: note.route,
+      origin: note.origin,
+      client: runtime.clientAddress,
+      status,
+      ...(code ? { code } : {}),
+      ms: Math.round(performance.now() - started),
+    },
+    status === 101 ? 'handshake accepted' : 'handshake rejected',
+  )
+}
+
+/** A response with `x-request-id` added; responses from an origin may have immutable headers, so copy. */
+export function withRequestId(response: Response, requestId: string): Response {
+  const headers = new Headers(response.headers)
+  headers.set('x-request-id', requestId)
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers })
+}
+
+/** The response for an exception that escaped the chain: its own if it is a GatewayError, else a logged 500. */
+function toErrorResponse(error: unknown, logger: Logger): Response {
+  if (error instanceof GatewayError) return error.getResponse()
+  logger.error({ err: error }, 'handshake failed')
+  return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error').getResponse()
+}

@@ -6,6 +6,7 @@
 export { websocket, type WebSocketOptions } from './websocket.ts'
 export { GatewayError, type GatewayErrorCode, type GatewayErrorOptions } from './errors.ts'
 export { validateClientHandshake, validateOriginUpgrade, acceptFor, type ClientHandshake, type HandshakeRequest } from './handshake.ts'
+export { replaceRequest, forwardHeaders, type ForwardingVariables, type RequestChanges } from './forward.ts'
 export { hasToken, headerTokens, stripHopByHop, HOP_BY_HOP_HEADERS } from './headers.ts'
 export * from './defaults.ts'
 export type {

@@ -48,6 +48,12 @@ export interface PipeLimits {
 
 /** What a handler hands the runtime when it accepts an upgrade. */
 export interface PipeSettings extends PipeLimits {
+  /**
+   * When the connection must end, ms since the epoch: the `exp` of the token
+   * that authorised it. Recorded with the connection (and in its log lines);
+   * closing at that moment with 1008 comes with graceful close.
+   */
+  expiresAt?: number
   /** Called exactly once when the connection is gone, or when the upgrade is dropped before the pipe starts. */
   onClose?: () => void
 }

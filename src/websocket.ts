@@ -1,8 +1,9 @@
 import type { MiddlewareHandler } from 'hono'
+import { routePath } from 'hono/route'
 import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { validateClientHandshake, validateOriginUpgrade } from './handshake.ts'
-import { stripHopByHop } from './headers.ts'
+import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { assertDuration, assertJitter } from './limits.ts'
 import type { GatewayBindings, PipeLimits } from './runtime.ts'
 
@@ -20,7 +21,7 @@ export interface WebSocketOptions extends PipeLimits {
   appendQuery?: boolean
   /**
    * Send the client's `Host` to the origin instead of the origin's own host.
-   * @default false
+   * @default false, or what `normalizeHeaders({ preserveHost })` set for the request
    */
   preserveHost?: boolean
   /** Time the origin has to connect and answer the upgrade, ms. @default the gateway's (10 s) */
@@ -43,7 +44,7 @@ export interface WebSocketOptions extends PipeLimits {
  * const app = new Hono<{ Bindings: GatewayBindings }>()
  * app.all('/chat', websocket('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))
  */
-export function websocket(target: string | URL, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings }> {
+export function websocket(target: string | URL, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
   const base = parseTarget(target)
   const originLabel = String(target)
   for (const name of ['idleTimeout', 'maxLifetime', 'handshakeTimeout'] as const) {
@@ -70,7 +71,7 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
     if (!runtime) {
       throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'websocket() runs only under a wsgate runtime (serve() or the CLI)')
     }
-    runtime.note({ route: c.req.routePath, origin: originLabel })
+    runtime.note({ route: routePath(c), origin: originLabel })
     const request = c.req.raw
     const client = validateClientHandshake({ method: request.method, httpVersion: runtime.httpVersion, headers: request.headers })
     const slot = runtime.upgrade
@@ -87,7 +88,7 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
       const url = originUrl(base, new URL(request.url), options)
       const answer = await runtime.connectOrigin({
         url,
-        headers: originHeaders(request.headers, url, options.preserveHost === true),
+        headers: upgradeHeaders(request, url, options.preserveHost ?? c.get('preserveHost') ?? false),
         timeout: options.handshakeTimeout ?? runtime.handshakeTimeout,
       })
       if (!answer.upgraded) return answer.response
@@ -98,7 +99,8 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
         throw error
       }
       handedOver = true
-      return slot.accept(answer, { ...limits, onClose: () => active-- })
+      const expiresAt = c.get('connectionExpiresAt')
+      return slot.accept(answer, { ...limits, ...(expiresAt !== undefined ? { expiresAt } : {}), onClose: () => active-- })
     } finally {
       if (!handedOver) active--
     }
@@ -131,11 +133,10 @@ export function originUrl(base: URL, incoming: URL, options: Pick<WebSocketOptio
   return url
 }
 
-/** Client headers minus hop-by-hop ones, plus the canonical upgrade pair RFC 6455 §4.1 asks for. */
-function originHeaders(incoming: Headers, url: URL, preserveHost: boolean): Headers {
-  const headers = stripHopByHop(new Headers(incoming))
+/** The forwarded headers plus the canonical upgrade pair RFC 6455 §4.1 asks for, whatever the client's casing or extra tokens. */
+function upgradeHeaders(request: Request, url: URL, preserveHost: boolean): Headers {
+  const headers = forwardHeaders(request, url, preserveHost)
   headers.set('upgrade', 'websocket')
   headers.set('connection', 'upgrade')
-  if (!preserveHost) headers.set('host', url.host)
   return headers
 }

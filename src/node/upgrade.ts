@@ -127,7 +127,14 @@ function startPipe(
       state.pipes.delete(pipe)
       limits.onClose?.()
       state.logger.info(
-        { reqId: runtime.requestId, route: note.route, origin: note.origin, client: runtime.clientAddress, ...summary },
+        {
+          reqId: runtime.requestId,
+          route: note.route,
+          origin: note.origin,
+          client: runtime.clientAddress,
+          ...summary,
+          ...(limits.expiresAt !== undefined ? { expiresAt: new Date(limits.expiresAt).toISOString() } : {}),
+        },
         'connection closed',
       )
     },

@@ -1,0 +1,58 @@
+import type { Context } from 'hono'
+import { stripHopByHop } from './headers.ts'
+
+/**
+ * How handshake middleware hand a changed request down the chain, and how
+ * handlers turn the final request into what goes to the origin. Middleware
+ * never mutate the incoming request's headers in place: they replace
+ * `c.req.raw` with a copy, so every later step (and the log) sees one
+ * consistent request.
+ */
+
+/** What a middleware may change in the request that continues down the chain. */
+export interface RequestChanges {
+  /** The new URL (e.g. with a token query parameter removed). */
+  url?: URL | string
+  /** The new header list, replacing the old one entirely. */
+  headers?: Headers
+}
+
+/**
+ * Replaces the request the rest of the chain sees with a copy that has the
+ * given URL and/or headers. The body (if any) moves to the copy unread.
+ *
+ * @example
+ * const headers = new Headers(c.req.raw.headers)
+ * headers.delete('authorization')
+ * replaceRequest(c, { headers })
+ */
+export function replaceRequest(c: Context, changes: RequestChanges): void {
+  const current = c.req.raw
+  const init: RequestInit & { duplex?: 'half' } = { headers: changes.headers ?? current.headers }
+  if (current.body) init.duplex = 'half'
+  c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body } : init)
+}
+
+/**
+ * Context variables through which handshake middleware steer the handlers.
+ * Each middleware documents which it sets; handlers read them with `c.get`.
+ */
+export interface ForwardingVariables {
+  /** Send the client's `Host` to the origin (set by `normalizeHeaders({ preserveHost: true })`). */
+  preserveHost?: boolean
+  /** The cache must neither answer nor store this request (set by `cacheBypass()`). */
+  cacheBypass?: boolean
+  /** When the connection must end, ms since the epoch (set by `jwtAuth()` from the token's `exp`). */
+  connectionExpiresAt?: number
+}
+
+/**
+ * The headers that go to the origin: the request's own minus hop-by-hop
+ * headers (RFC 9110 §7.6.1), with `Host` set to the origin's authority
+ * unless the client's is to be preserved.
+ */
+export function forwardHeaders(request: Request, target: URL, preserveHost: boolean): Headers {
+  const headers = stripHopByHop(new Headers(request.headers))
+  if (!preserveHost) headers.set('host', target.host)
+  return headers
+}

@@ -22,6 +22,24 @@ export type GatewayErrorCode =
   | 'ERR_ORIGIN_BAD_HANDSHAKE'
   | 'ERR_RUNTIME_MISSING'
   | 'ERR_INTERNAL'
+  // normalizeHeaders()
+  | 'ERR_HEADER_DUPLICATE_HOST'
+  | 'ERR_HEADER_INVALID_CHARACTER'
+  | 'ERR_HEADER_AMBIGUOUS_LENGTH'
+  // originCheck()
+  | 'ERR_ORIGIN_HEADER_MISSING'
+  | 'ERR_ORIGIN_HEADER_FORBIDDEN'
+  // jwtAuth()
+  | 'ERR_JWT_MISSING'
+  | 'ERR_JWT_MALFORMED'
+  | 'ERR_JWT_SIGNATURE_INVALID'
+  | 'ERR_JWT_EXPIRED'
+  | 'ERR_JWT_NOT_YET_VALID'
+  | 'ERR_JWT_CLAIM_INVALID'
+  | 'ERR_JWT_ALGORITHM_NOT_ALLOWED'
+  | 'ERR_JWT_KEY_UNKNOWN'
+  | 'ERR_JWT_INSUFFICIENT_SCOPE'
+  | 'ERR_JWKS_UNAVAILABLE'
 
 /** Options of a {@link GatewayError}. */
 export interface GatewayErrorOptions {

@@ -1,0 +1,88 @@
+import { once } from 'node:events'
+import { Hono } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { GatewayError, replaceRequest, websocket, type GatewayBindings, type GatewayErrorCode } from '../../src/index.ts'
+import { expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
+
+/** Options of the example middleware, as a user would write them. */
+interface TenantCheckOptions {
+  /** Tenants allowed through. */
+  tenants: string[]
+  /** Header the tenant arrives in. @default 'x-tenant' */
+  header?: string
+}
+
+/**
+ * The README's example of a user-written handshake middleware: a tenant
+ * header check that rejects unknown tenants and tells the origin which
+ * tenant it is serving. Written exactly like the built-in ones.
+ */
+function tenantCheck(options: TenantCheckOptions) {
+  const header = options.header ?? 'x-tenant'
+  const tenants = new Set(options.tenants)
+  return createMiddleware<{ Variables: { tenant: string } }>(async function tenantCheck(c, next) {
+    const tenant = c.req.header(header)
+    if (!tenant) throw new GatewayError(403, 'ERR_TENANT_MISSING' as GatewayErrorCode, `missing ${header} header`)
+    if (!tenants.has(tenant)) throw new GatewayError(403, 'ERR_TENANT_UNKNOWN' as GatewayErrorCode, `unknown tenant in ${header}`)
+    c.set('tenant', tenant)
+    const headers = new Headers(c.req.raw.headers)
+    headers.set('x-tenant-id', tenant)
+    replaceRequest(c, { headers })
+    await next()
+  })
+}
+
+describe('a user-written handshake middleware', () => {
+  let origin: WsOrigin
+  let gateway: TestGateway
+  const seenByOrigin: (string | undefined)[] = []
+
+  beforeEach(async () => {
+    seenByOrigin.length = 0
+    origin = await startWsOrigin((socket) => socket.on('message', (data) => socket.send(data)))
+    origin.server.on('headers', (_headers, request) => seenByOrigin.push(request.headers['x-tenant-id'] as string | undefined))
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/chat', tenantCheck({ tenants: ['acme', 'globex'] }), websocket(origin.url))
+    gateway = await startGateway(app)
+  })
+
+  afterEach(async () => {
+    await expectNoOpenSockets(gateway)
+    await gateway.close()
+    await origin.close()
+  })
+
+  it('runs in the chain before websocket() and hands the origin what it added', async () => {
+    const client = new WebSocket(`${gateway.wsUrl}/chat`, { headers: { 'x-tenant': 'acme' } })
+    await once(client, 'open')
+    const reply = once(client, 'message')
+    client.send('hi')
+    expect(String((await reply)[0])).toBe('hi')
+    expect(seenByOrigin).toEqual(['acme'])
+    client.close()
+    await once(client, 'close')
+  })
+
+  it('rejects an unknown tenant with its own 403 and code, and the origin never sees the request', async () => {
+    const response = await rawExchange(gateway.port, handshakeRequest('/chat', { 'X-Tenant': 'initech' }))
+    expect(response.status).toBe(403)
+    expect(response.headers['x-wsgate-error']).toBe('ERR_TENANT_UNKNOWN')
+    expect(response.body).toBe('unknown tenant in x-tenant\n')
+    expect(origin.sockets).toHaveLength(0)
+  })
+
+  it('rejects a handshake without the tenant header with 403 and keeps serving valid clients', async () => {
+    const response = await rawExchange(gateway.port, handshakeRequest('/chat'))
+    expect(response.status).toBe(403)
+    expect(response.headers['x-wsgate-error']).toBe('ERR_TENANT_MISSING')
+    const client = new WebSocket(`${gateway.wsUrl}/chat`, { headers: { 'x-tenant': 'globex' } })
+    await once(client, 'open')
+    client.close()
+    await once(client, 'close')
+    expect(seenByOrigin).toEqual(['globex'])
+  })
+})

@@ -92,6 +92,13 @@ export interface GatewayRuntime {
   readonly upgrade: UpgradeSlot | undefined
   /** Records route and origin for the handshake's log line. */
   note(note: HandshakeNote): void
+  /**
+   * Registers a callback for the end of the connection this request opens:
+   * when its pipe closes, or, if the request never becomes a connection
+   * (rejected, failed, plain HTTP), as soon as its answer is decided. Each
+   * callback runs exactly once. Per-client connection caps release here.
+   */
+  onConnectionClose(listener: () => void): void
   /** Opens an upgrade request to an origin; rejects with a 502/504 `GatewayError`. */
   connectOrigin(request: OriginRequest): Promise<OriginAnswer>
 }

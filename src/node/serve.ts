@@ -1,13 +1,12 @@
 import { getRequestListener, type HttpBindings } from '@hono/node-server'
-import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import { GatewayError } from '../errors.ts'
-import type { GatewayBindings, HandshakeNote } from '../runtime.ts'
+import type { GatewayBindings } from '../runtime.ts'
 import { createLogger } from './log.ts'
 import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
-import { handleUpgrade, logHandshake, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
 export type { ServeOptions } from './settings.ts'
@@ -99,15 +98,21 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       const bindings = env as HttpBindings
       headersReceived(bindings.incoming.socket)
       const started = performance.now()
-      const note: HandshakeNote = {}
-      const runtime = runtimeFor(state, bindings.incoming, randomUUID(), note, {
+      const scope = newScope()
+      const runtime = runtimeFor(state, bindings.incoming, scope, {
         upgrade: undefined,
         connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
       })
-      const response = await app.fetch(request, { ...bindings, wsgate: runtime })
+      let response: Response
+      try {
+        response = await app.fetch(request, { ...bindings, wsgate: runtime })
+      } finally {
+        // A plain HTTP request never becomes a connection.
+        endScope(scope, logger)
+      }
       // Only requests that reached a WebSocket route get a handshake log line and a request id.
-      if (note.route === undefined) return response
-      logHandshake(logger, runtime, note, response.status, response.headers.get('x-wsgate-error'), started)
+      if (scope.note.route === undefined) return response
+      logHandshake(logger, runtime, scope.note, response.status, response.headers.get('x-wsgate-error'), started)
       return withRequestId(response, runtime.requestId)
     }),
   )

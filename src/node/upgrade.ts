@@ -32,6 +32,31 @@ export interface GatewayState {
 /** Header that marks the response `UpgradeSlot.accept()` produced; never leaves the gateway. */
 const UPGRADE_MARKER = 'x-wsgate-upgrade'
 
+/** Per-request state the runtime's callbacks write into. */
+export interface RequestScope {
+  readonly requestId: string
+  /** Route and origin, for the log lines. */
+  readonly note: HandshakeNote
+  /** `onConnectionClose` callbacks, run once by {@link endScope}. */
+  readonly closeListeners: (() => void)[]
+}
+
+/** A fresh scope for one request. */
+export function newScope(): RequestScope {
+  return { requestId: randomUUID(), note: {}, closeListeners: [] }
+}
+
+/** Runs a scope's connection-close callbacks once; a failing callback is logged and does not stop the others. */
+export function endScope(scope: RequestScope, logger: Logger): void {
+  for (const listener of scope.closeListeners.splice(0)) {
+    try {
+      listener()
+    } catch (error) {
+      logger.error({ err: error, reqId: scope.requestId }, 'connection close callback failed')
+    }
+  }
+}
+
 /** Accepted origin upgrade waiting for the chain to finish. */
 type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings }
 
@@ -43,14 +68,14 @@ type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: P
 export async function handleUpgrade(state: GatewayState, incoming: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
   const { settings } = state
   const started = performance.now()
-  const requestId = randomUUID()
-  const note: HandshakeNote = {}
+  const scope = newScope()
+  const { requestId, note } = scope
   // Until the pipe takes over, a socket error only means the client left; 'close' handles that.
   socket.on('error', () => {})
 
   let accepted: Accepted | undefined
   const abort = new AbortController()
-  const runtime = runtimeFor(state, incoming, requestId, note, {
+  const runtime = runtimeFor(state, incoming, scope, {
     upgrade: {
       accept(answer, pipeSettings) {
         accepted = { answer, settings: pipeSettings }
@@ -88,7 +113,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   }
 
   if (accepted && response.headers.get(UPGRADE_MARKER) === requestId && !socket.destroyed) {
-    startPipe(state, socket, head, accepted, response.headers, runtime, note)
+    startPipe(state, socket, head, accepted, response.headers, runtime, scope)
     logHandshake(state.logger, runtime, note, 101, null, started)
     return
   }
@@ -97,6 +122,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     accepted.answer.tunnel.close()
     accepted.settings.onClose?.()
   }
+  endScope(scope, state.logger)
   logHandshake(state.logger, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
   await writeResponse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
 }
@@ -109,9 +135,10 @@ function startPipe(
   accepted: Accepted,
   headers: Headers,
   runtime: GatewayRuntime,
-  note: HandshakeNote,
+  scope: RequestScope,
 ): void {
   const { settings } = state
+  const { note } = scope
   const tunnel = accepted.answer.tunnel as NodeOriginTunnel
   const limits = accepted.settings
   let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
@@ -126,6 +153,7 @@ function startPipe(
     onEnd: (summary) => {
       state.pipes.delete(pipe)
       limits.onClose?.()
+      endScope(scope, state.logger)
       state.logger.info(
         {
           reqId: runtime.requestId,
@@ -146,16 +174,16 @@ function startPipe(
 export function runtimeFor(
   state: GatewayState,
   incoming: IncomingMessage,
-  requestId: string,
-  note: HandshakeNote,
+  scope: RequestScope,
   path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin'>,
 ): GatewayRuntime {
   return {
     clientAddress: incoming.socket.remoteAddress ?? '',
     httpVersion: incoming.httpVersion,
-    requestId,
+    requestId: scope.requestId,
     handshakeTimeout: state.settings.handshakeTimeout,
-    note: (facts) => Object.assign(note, facts),
+    note: (facts) => Object.assign(scope.note, facts),
+    onConnectionClose: (listener) => void scope.closeListeners.push(listener),
     ...path,
   }
 }

@@ -86,3 +86,47 @@ describe('a user-written handshake middleware', () => {
     expect(seenByOrigin).toEqual(['globex'])
   })
 })
+
+describe('onConnectionClose', () => {
+  let origin: WsOrigin
+  let gateway: TestGateway
+  const events: string[] = []
+
+  beforeEach(async () => {
+    events.length = 0
+    origin = await startWsOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    // A middleware that tracks connections the way a per-client cap would.
+    const track = createMiddleware<{ Bindings: GatewayBindings }>(async function track(c, next) {
+      const label = c.req.query('label') ?? '?'
+      events.push(`open ${label}`)
+      c.env.wsgate.onConnectionClose(() => events.push(`close ${label}`))
+      await next()
+    })
+    app.all('/chat', track, websocket(origin.url))
+    app.all('/refused', track, websocket('ws://127.0.0.1:1'))
+    gateway = await startGateway(app)
+  })
+
+  afterEach(async () => {
+    await expectNoOpenSockets(gateway)
+    await gateway.close()
+    await origin.close()
+  })
+
+  it('fires once when an accepted connection ends, not before', async () => {
+    const client = new WebSocket(`${gateway.wsUrl}/chat?label=a`)
+    await once(client, 'open')
+    expect(events).toEqual(['open a'])
+    client.close()
+    await once(client, 'close')
+    await expectNoOpenSockets(gateway)
+    expect(events).toEqual(['open a', 'close a'])
+  })
+
+  it('fires once as soon as a handshake that never becomes a connection is answered', async () => {
+    const response = await rawExchange(gateway.port, handshakeRequest('/refused?label=b'))
+    expect(response.status).toBe(502)
+    expect(events).toEqual(['open b', 'close b'])
+  })
+})

@@ -58,12 +58,14 @@ export interface PipeSettings extends PipeLimits {
   onClose?: () => void
 }
 
-/** Facts a handler records for the handshake's log line. */
+/** Facts handlers and middleware record for the handshake's log line. */
 export interface HandshakeNote {
   /** The route pattern that matched, e.g. `/echo`. */
   route?: string
   /** Where the connection goes, e.g. `ws://127.0.0.1:9001`. */
   origin?: string
+  /** Further fields for the log line, one key per middleware (e.g. `waf`). */
+  [field: string]: unknown
 }
 
 /** The upgrade path of a request that arrived as an HTTP upgrade. */
@@ -84,6 +86,10 @@ export interface GatewayRuntime {
   readonly clientAddress: string
   /** The request's HTTP version, e.g. `1.1` (a Web `Request` does not carry it). */
   readonly httpVersion: string
+  /** The request target exactly as the client sent it, before any decoding or normalisation. */
+  readonly rawTarget: string
+  /** The header list in arrival order, repeated headers as separate entries, names as sent. */
+  readonly rawHeaders: readonly [name: string, value: string][]
   /** A unique id for this request, also logged and sent back as `x-request-id`. */
   readonly requestId: string
   /** The gateway's handshake timeout, ms; routes may lower or raise it. */

@@ -177,9 +177,20 @@ export function runtimeFor(
   scope: RequestScope,
   path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin'>,
 ): GatewayRuntime {
+  let rawHeaders: [string, string][] | undefined
   return {
     clientAddress: incoming.socket.remoteAddress ?? '',
     httpVersion: incoming.httpVersion,
+    rawTarget: incoming.url ?? '/',
+    // Built on first use: most chains never look.
+    get rawHeaders() {
+      if (!rawHeaders) {
+        const raw = incoming.rawHeaders
+        rawHeaders = []
+        for (let i = 0; i < raw.length; i += 2) rawHeaders.push([raw[i]!, raw[i + 1]!])
+      }
+      return rawHeaders
+    },
     requestId: scope.requestId,
     handshakeTimeout: state.settings.handshakeTimeout,
     note: (facts) => Object.assign(scope.note, facts),
@@ -200,8 +211,7 @@ export function logHandshake(
   logger.info(
     {
       reqId: runtime.requestId,
-      route: note.route,
-      origin: note.origin,
+      ...note,
       client: runtime.clientAddress,
       status,
       ...(code ? { code } : {}),

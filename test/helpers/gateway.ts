@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream'
+import { Hono } from 'hono'
 import { pino } from 'pino'
 import { expect } from 'vitest'
+import { websocket, type GatewayBindings, type WebSocketOptions } from '../../src/index.ts'
 import { serve, type FetchApp, type Gateway, type ServeOptions } from '../../src/node/index.ts'
 
 /** One parsed pino line. */
@@ -14,8 +16,24 @@ export interface TestGateway extends Gateway {
   readonly logs: LogLine[]
 }
 
+/** Options of a test gateway: `serve()`'s, but for where it listens and how it logs. */
+export type GatewayOptions = Omit<ServeOptions, 'logger' | 'port' | 'host'>
+
+/** WebSocket routes: a path to its origin URL, or to the origin URL and the route's options. */
+export type Routes = Record<string, string | [target: string, options?: WebSocketOptions]>
+
+/** A Hono app with `app.all(path, websocket(target, options))` for every route. */
+export function routesApp(routes: Routes): Hono<{ Bindings: GatewayBindings }> {
+  const app = new Hono<{ Bindings: GatewayBindings }>()
+  for (const [path, route] of Object.entries(routes)) {
+    const [target, options] = typeof route === 'string' ? [route] : route
+    app.all(path, websocket(target, options))
+  }
+  return app
+}
+
 /** Starts `app` on a free loopback port with a capturing logger. Close it in `finally`/`afterEach`. */
-export async function startGateway(app: FetchApp, options: Omit<ServeOptions, 'logger' | 'port' | 'host'> = {}): Promise<TestGateway> {
+export async function startGateway(app: FetchApp, options: GatewayOptions = {}): Promise<TestGateway> {
   const logs: LogLine[] = []
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -54,4 +72,18 @@ export async function expectNoOpenSockets(gateway: Gateway): Promise<void> {
 /** Log lines with the given message. */
 export function logsWith(gateway: TestGateway, msg: string): LogLine[] {
   return gateway.logs.filter((line) => line.msg === msg)
+}
+
+/** 'connection closed' log lines, optionally of one route. */
+export function closedLines(gateway: TestGateway, route?: string): LogLine[] {
+  return logsWith(gateway, 'connection closed').filter((line) => route === undefined || line.route === route)
+}
+
+/** The single 'connection closed' line (of `route`, when given), once the pipe has ended. */
+export async function closedLine(gateway: TestGateway, route?: string): Promise<LogLine> {
+  const what = route === undefined ? "the 'connection closed' log line" : `the 'connection closed' line of ${route}`
+  await waitFor(() => closedLines(gateway, route).length > 0, 5_000, what)
+  const lines = closedLines(gateway, route)
+  expect(lines).toHaveLength(1)
+  return lines[0]!
 }

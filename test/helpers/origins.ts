@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { whenHead } from './wire.ts'
 
 /** A `ws` origin with a per-connection handler; every server-side socket is kept for inspection. */
 export interface WsOrigin {
@@ -66,29 +67,21 @@ export interface RawOrigin {
 /**
  * Starts an origin that reads one request head and calls `answer` with it;
  * `answer` writes whatever bytes the test needs (a good 101, a bad one, a
- * 404, nothing at all).
+ * 404, nothing at all). `options` go to the server (e.g. `allowHalfOpen`).
  */
-export async function startRawOrigin(answer: (connection: RawOriginConnection) => void): Promise<RawOrigin> {
+export async function startRawOrigin(answer: (connection: RawOriginConnection) => void, options: net.ServerOpts = {}): Promise<RawOrigin> {
   const connections: RawOriginConnection[] = []
   const sockets = new Set<net.Socket>()
-  const server = net.createServer((socket) => {
+  const server = net.createServer(options, (socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
     socket.on('error', () => {})
-    let buffered = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk])
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end < 0) return
-      socket.off('data', onData)
-      const requestHead = buffered.subarray(0, end).toString('latin1')
-      const rest = buffered.subarray(end + 4)
+    whenHead(socket, (requestHead, rest) => {
       if (rest.length > 0) socket.unshift(rest)
       const connection = { socket, requestHead, headers: parseHeaders(requestHead) }
       connections.push(connection)
       answer(connection)
-    }
-    socket.on('data', onData)
+    })
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

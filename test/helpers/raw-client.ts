@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { parseHeaders } from './origins.ts'
+import { whenHead } from './wire.ts'
 
 /** A fixed, valid `Sec-WebSocket-Key` (base64 of 16 bytes). */
 export const TEST_KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
@@ -70,4 +71,22 @@ export function parseResponse(raw: Buffer): RawResponse {
     body: end < 0 ? '' : text.slice(end + 4),
     raw,
   }
+}
+
+/**
+ * Resolves once `socket` has received a complete response head, with the
+ * head (latin1, without the blank line) and the bytes after it. The socket is
+ * paused from then on, so no later byte is lost before the test reads it.
+ * Rejects if the connection closes first.
+ */
+export function readHead(socket: net.Socket): Promise<{ head: string; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const received = whenHead(socket, (head, rest) => {
+      socket.off('close', onClose)
+      socket.pause()
+      resolve({ head, rest })
+    })
+    const onClose = (): void => reject(new Error(`connection closed before a response head: ${JSON.stringify(received().toString('latin1'))}`))
+    socket.once('close', onClose)
+  })
 }

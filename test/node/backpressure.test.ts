@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor, type LogLine } from '../helpers/gateway.ts'
 import { startRawOrigin, switchingProtocols, type RawOrigin, type RawOriginConnection } from '../helpers/origins.ts'
-import { handshakeRequest } from '../helpers/raw-client.ts'
+import { handshakeRequest, readHead } from '../helpers/raw-client.ts'
+import { frameHeader, pattern } from '../helpers/wire.ts'
 
 // The gateway runs as its own process (the `wsgate` CLI), so its resident
 // memory can be read from /proc and nothing else shares it. A raw origin and
@@ -143,7 +144,10 @@ function sampleRss(pid: number): { readonly peak: number; stop(): number } {
 }
 
 /** The payload every frame starts from; each frame stamps its index over it, so frames differ. */
-const BASE_PAYLOAD = Buffer.from(Array.from({ length: FRAME_PAYLOAD }, (_, i) => (i * 31 + (i >> 8)) & 0xff))
+const BASE_PAYLOAD = pattern(FRAME_PAYLOAD)
+
+/** The all-zero masking key: it leaves a payload as is. */
+const ZERO_MASK = Buffer.alloc(4)
 
 /**
  * Binary frame `index` with a 1 MiB payload. Client frames must be masked;
@@ -151,14 +155,9 @@ const BASE_PAYLOAD = Buffer.from(Array.from({ length: FRAME_PAYLOAD }, (_, i) =>
  * gateway never unmasks, and the origin here does not parse).
  */
 function binaryFrame(index: number, masked: boolean): Buffer {
-  const header = masked ? 14 : 10
-  const frame = Buffer.allocUnsafe(header + FRAME_PAYLOAD)
-  frame[0] = 0x82
-  frame[1] = (masked ? 0x80 : 0) | 127
-  frame.writeBigUInt64BE(BigInt(FRAME_PAYLOAD), 2)
-  if (masked) frame.writeUInt32BE(0, 10)
-  BASE_PAYLOAD.copy(frame, header)
-  frame.writeUInt32BE(index, header)
+  const header = frameHeader(0x2, FRAME_PAYLOAD, masked ? { mask: ZERO_MASK } : {})
+  const frame = Buffer.concat([header, BASE_PAYLOAD])
+  frame.writeUInt32BE(index, header.length)
   frame.writeUInt32BE(index, frame.length - 4)
   return frame
 }
@@ -251,23 +250,10 @@ async function upgradedClient(port: number): Promise<{ socket: net.Socket; rest:
   socket.on('error', () => {})
   await once(socket, 'connect')
   socket.write(handshakeRequest('/stream'))
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk])
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end < 0) return
-      socket.pause()
-      socket.off('data', onData)
-      socket.off('close', onClose)
-      const statusLine = buffered.subarray(0, buffered.indexOf('\r\n')).toString('latin1')
-      if (statusLine !== 'HTTP/1.1 101 Switching Protocols') reject(new Error(`upgrade refused: ${statusLine}`))
-      else resolve({ socket, rest: buffered.subarray(end + 4) })
-    }
-    const onClose = (): void => reject(new Error('connection closed before the 101'))
-    socket.on('data', onData)
-    socket.once('close', onClose)
-  })
+  const { head, rest } = await readHead(socket)
+  const statusLine = head.split('\r\n')[0]
+  if (statusLine !== 'HTTP/1.1 101 Switching Protocols') throw new Error(`upgrade refused: ${statusLine}`)
+  return { socket, rest }
 }
 
 /** A raw origin that answers every upgrade with a valid 101 and hands its connections to the test, paused. */
@@ -299,74 +285,58 @@ async function connectionClosed(gw: CliGateway): Promise<LogLine> {
 
 const mb = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`
 
+/**
+ * Streams 200 MiB from one peer to the other through the gateway process
+ * while the receiving peer does not read: backpressure must hold the sender
+ * back with the gateway's memory bounded; once the receiver reads, every
+ * byte must arrive in order, be counted in the 'connection closed' line, and
+ * leave no socket behind in the gateway.
+ */
+async function expectBoundedStream(sender: 'origin' | 'client'): Promise<void> {
+  const { origin: rawOrigin, next } = await pausedOrigin()
+  const gw = (gateway = await startCliGateway(rawOrigin.url))
+  const socketsBefore = socketCount(gw.pid)
+  const { socket: client, rest } = await upgradedClient(gw.port)
+  const { socket: originSocket } = await next()
+  const fromClient = sender === 'client'
+  const receiver = fromClient ? 'origin' : 'client'
+  // Client frames are masked (4 bytes more each).
+  const total = streamLength(fromClient)
+
+  const baseline = rss(gw.pid)
+  const sampler = sampleRss(gw.pid)
+  const sending = pump(fromClient ? client : originSocket, fromClient)
+  await waitFor(() => sending.stalledFor() > STALL_MS || sending.written === total, 60_000, `the ${sender} to be held back`)
+  const stalledPeak = sampler.peak
+  const writtenWhenStalled = sending.written
+
+  // Backpressure reached the sender: with the receiver not reading, it could hand on only a fraction.
+  expect(writtenWhenStalled).toBeLessThan(total)
+  expect(stalledPeak - baseline).toBeLessThan(RSS_BOUND)
+
+  // The receiver reads now: every byte arrives, in order (a client reads on from what came with the 101).
+  const received = await (fromClient ? readAll(originSocket, total) : readAll(client, total, rest))
+  const sent = await sending.done
+  const flowingPeak = sampler.stop()
+  expect(received.bytes).toBe(total)
+  expect(received.sha256).toBe(sent)
+
+  client.destroy()
+  const closed = await connectionClosed(gw)
+  expect(fromClient ? closed.bytesFromClient : closed.bytesFromOrigin).toBe(total)
+  expect(socketCount(gw.pid), 'gateway sockets after the connection closed').toBe(socketsBefore)
+  console.info(
+    `backpressure ${sender}→${receiver}: baseline ${mb(baseline)}, peak while ${receiver} paused ${mb(stalledPeak)} ` +
+      `(${sender} held at ${mb(writtenWhenStalled)} of ${mb(total)}), peak while flowing ${mb(flowingPeak)}`,
+  )
+}
+
 describe('backpressure through the gateway process', () => {
   it('keeps gateway memory bounded when a client stops reading a 200 MB stream, then delivers every byte', async () => {
-    const { origin: rawOrigin, next } = await pausedOrigin()
-    const gw = (gateway = await startCliGateway(rawOrigin.url))
-    const socketsBefore = socketCount(gw.pid)
-    const { socket: client, rest } = await upgradedClient(gw.port)
-    const { socket: originSocket } = await next()
-    const total = streamLength(false)
-
-    const baseline = rss(gw.pid)
-    const sampler = sampleRss(gw.pid)
-    const sender = pump(originSocket, false)
-    await waitFor(() => sender.stalledFor() > STALL_MS || sender.written === total, 60_000, 'the origin to be held back')
-    const stalledPeak = sampler.peak
-    const writtenWhenStalled = sender.written
-
-    // Backpressure reached the origin: with the client not reading, it could hand on only a fraction.
-    expect(writtenWhenStalled).toBeLessThan(total)
-    expect(stalledPeak - baseline).toBeLessThan(RSS_BOUND)
-
-    // The client reads now: every byte arrives, in order.
-    const received = await readAll(client, total, rest)
-    const sent = await sender.done
-    const flowingPeak = sampler.stop()
-    expect(received.bytes).toBe(total)
-    expect(received.sha256).toBe(sent)
-
-    client.destroy()
-    const closed = await connectionClosed(gw)
-    expect(closed.bytesFromOrigin).toBe(total)
-    expect(socketCount(gw.pid), 'gateway sockets after the connection closed').toBe(socketsBefore)
-    console.info(
-      `backpressure origin→client: baseline ${mb(baseline)}, peak while client paused ${mb(stalledPeak)} ` +
-        `(origin held at ${mb(writtenWhenStalled)} of ${mb(total)}), peak while flowing ${mb(flowingPeak)}`,
-    )
+    await expectBoundedStream('origin')
   })
 
   it('keeps gateway memory bounded when an origin stops reading a 200 MB upload, then delivers every byte', async () => {
-    const { origin: rawOrigin, next } = await pausedOrigin()
-    const gw = (gateway = await startCliGateway(rawOrigin.url))
-    const socketsBefore = socketCount(gw.pid)
-    const { socket: client } = await upgradedClient(gw.port)
-    const { socket: originSocket } = await next()
-    const total = streamLength(true)
-
-    const baseline = rss(gw.pid)
-    const sampler = sampleRss(gw.pid)
-    const sender = pump(client, true)
-    await waitFor(() => sender.stalledFor() > STALL_MS || sender.written === total, 60_000, 'the client to be held back')
-    const stalledPeak = sampler.peak
-    const writtenWhenStalled = sender.written
-
-    expect(writtenWhenStalled).toBeLessThan(total)
-    expect(stalledPeak - baseline).toBeLessThan(RSS_BOUND)
-
-    const received = await readAll(originSocket, total)
-    const sent = await sender.done
-    const flowingPeak = sampler.stop()
-    expect(received.bytes).toBe(total)
-    expect(received.sha256).toBe(sent)
-
-    client.destroy()
-    const closed = await connectionClosed(gw)
-    expect(closed.bytesFromClient).toBe(total)
-    expect(socketCount(gw.pid), 'gateway sockets after the connection closed').toBe(socketsBefore)
-    console.info(
-      `backpressure client→origin: baseline ${mb(baseline)}, peak while origin paused ${mb(stalledPeak)} ` +
-        `(client held at ${mb(writtenWhenStalled)} of ${mb(total)}), peak while flowing ${mb(flowingPeak)}`,
-    )
+    await expectBoundedStream('client')
   })
 })

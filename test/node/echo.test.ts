@@ -1,17 +1,13 @@
 import { once } from 'node:events'
-import { Hono } from 'hono'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import { websocket, type GatewayBindings } from '../../src/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type WebSocket from 'ws'
+import { expectNoOpenSockets, logsWith, type TestGateway } from '../helpers/gateway.ts'
+import type { WsOrigin } from '../helpers/origins.ts'
+import { openClient, useResources } from '../helpers/resources.ts'
+import { pattern } from '../helpers/wire.ts'
 
-/** Opens a ws client through the gateway and waits for the handshake. */
-async function open(url: string, protocols?: string | string[], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
-  const client = new WebSocket(url, protocols, options)
-  await once(client, 'open')
-  return client
-}
+// The gateway and origin of each test are stopped after it (the gateway is checked for leaks first).
+const { gatewayWith, wsOrigin } = useResources()
 
 /** Sends one message and resolves with the next message received. */
 async function roundTrip(client: WebSocket, data: Buffer | string, binary: boolean): Promise<{ data: Buffer; isBinary: boolean }> {
@@ -21,28 +17,13 @@ async function roundTrip(client: WebSocket, data: Buffer | string, binary: boole
   return { data: received, isBinary }
 }
 
-/** Deterministic bytes that change at every position, so a shifted or dropped byte shows. */
-function pattern(size: number): Buffer {
-  const bytes = Buffer.alloc(size)
-  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff
-  return bytes
-}
-
 describe('echo through the gateway', () => {
   let origin: WsOrigin
   let gateway: TestGateway
 
   beforeEach(async () => {
-    origin = await startWsOrigin(undefined, { maxPayload: 32 * 1024 * 1024 })
-    const app = new Hono<{ Bindings: GatewayBindings }>()
-    app.all('/echo', websocket(origin.url))
-    gateway = await startGateway(app)
-  })
-
-  afterEach(async () => {
-    await expectNoOpenSockets(gateway)
-    await gateway.close()
-    await origin.close()
+    origin = await wsOrigin(undefined, { maxPayload: 32 * 1024 * 1024 })
+    gateway = await gatewayWith({ '/echo': origin.url })
   })
 
   // 0, 1, 125 (largest 7-bit length), 126 (first 16-bit), 65,535 (largest 16-bit), 65,536 (first 64-bit), 16 MiB.
@@ -50,7 +31,7 @@ describe('echo through the gateway', () => {
 
   for (const size of sizes) {
     it(`relays a ${size}-byte binary message byte-exact both ways`, async () => {
-      const client = await open(`${gateway.wsUrl}/echo`, undefined, { maxPayload: 32 * 1024 * 1024 })
+      const client = await openClient(`${gateway.wsUrl}/echo`, { maxPayload: 32 * 1024 * 1024 })
       const sent = pattern(size)
       const { data, isBinary } = await roundTrip(client, sent, true)
       expect(isBinary).toBe(true)
@@ -61,7 +42,7 @@ describe('echo through the gateway', () => {
     })
 
     it(`relays a ${size}-byte text message byte-exact both ways`, async () => {
-      const client = await open(`${gateway.wsUrl}/echo`, undefined, { maxPayload: 32 * 1024 * 1024 })
+      const client = await openClient(`${gateway.wsUrl}/echo`, { maxPayload: 32 * 1024 * 1024 })
       // Half the bytes are two-byte UTF-8 characters, so the check covers encoding too; exactly `size` bytes.
       const pairs = Math.floor(size / 4)
       const text = 'é'.repeat(pairs) + 'x'.repeat(size - 2 * pairs)
@@ -76,7 +57,7 @@ describe('echo through the gateway', () => {
   }
 
   it('logs the accepted handshake and the connection end with route, origin, bytes and who closed', async () => {
-    const client = await open(`${gateway.wsUrl}/echo`)
+    const client = await openClient(`${gateway.wsUrl}/echo`)
     await roundTrip(client, Buffer.alloc(10), true)
     client.close(1000)
     await once(client, 'close')

@@ -1,10 +1,8 @@
 import { once } from 'node:events'
 import net from 'node:net'
-import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { websocket, type GatewayBindings } from '../../src/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { expectNoOpenSockets, logsWith, routesApp, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import {
   acceptKey,
   startRawOrigin,
@@ -76,10 +74,8 @@ function decodeChunked(encoded: string): string | undefined {
   }
 }
 
-/** Every value of a response header, in order (the parsed map keeps only the last). */
-function headerValues(response: RawResponse, name: string): string[] {
-  const text = response.raw.toString('latin1')
-  const head = text.slice(0, text.indexOf('\r\n\r\n'))
+/** Every value of the header `name` (lower-cased) in a head, in order: the parsed maps keep only the last. */
+function headerLines(head: string, name: string): string[] {
   return head
     .split('\r\n')
     .slice(1)
@@ -87,13 +83,15 @@ function headerValues(response: RawResponse, name: string): string[] {
     .map((line) => line.slice(line.indexOf(':') + 1).trim())
 }
 
+/** Every value of a response header, in order (the parsed map keeps only the last). */
+function headerValues(response: RawResponse, name: string): string[] {
+  const text = response.raw.toString('latin1')
+  return headerLines(text.slice(0, text.indexOf('\r\n\r\n')), name)
+}
+
 /** Header lines of a request head with the given name (lower-cased), to see repeats and exact values. */
 function requestHeaderLines(connection: RawOriginConnection, name: string): string[] {
-  return connection.requestHead
-    .split('\r\n')
-    .slice(1)
-    .filter((line) => line.slice(0, line.indexOf(':')).trim().toLowerCase() === name)
-    .map((line) => line.slice(line.indexOf(':') + 1).trim())
+  return headerLines(connection.requestHead, name)
 }
 
 /** Asserts a gateway rejection: status, code header, and a one-line plain-text reason. */
@@ -110,6 +108,20 @@ async function expectRejectionLogged(gateway: TestGateway, status: number, code:
   const matches = (): boolean => logsWith(gateway, 'handshake rejected').some((line) => line.status === status && line.code === code)
   await waitFor(matches, 2_000, `a 'handshake rejected' log line with ${status} ${code}`).catch(() => {})
   expect(logsWith(gateway, 'handshake rejected')).toContainEqual(expect.objectContaining({ status, code, client: '127.0.0.1' }))
+}
+
+/**
+ * After a case: the gateway still serves a normal client and holds no
+ * socket; then it and the origins are closed, whatever the checks found.
+ */
+async function expectStillServingThenClose(gateway: TestGateway, origins: { close(): Promise<void> }[]): Promise<void> {
+  try {
+    await expectEchoRoundTrip(gateway)
+    await expectNoOpenSockets(gateway)
+  } finally {
+    await gateway.close()
+    await Promise.all(origins.map((origin) => origin.close()))
+  }
 }
 
 /** Opens a ws client through the gateway, echoes one message and closes: the gateway still serves normal clients. */
@@ -155,23 +167,18 @@ describe('handshake through a real gateway', () => {
     echoOrigin = await startWsOrigin(undefined, { handleProtocols: (offered) => (offered.has('chat.v1') ? 'chat.v1' : false) })
     rawOrigin = await startRawOrigin((connection) => answer(connection))
     silentOrigin = await startRawOrigin(() => {})
-    const app = new Hono<{ Bindings: GatewayBindings }>()
-    app.all('/echo', websocket(echoOrigin.url))
-    app.all('/raw', websocket(rawOrigin.url))
-    app.all('/refused', websocket(`ws://127.0.0.1:${await closedPort()}`))
-    app.all('/silent', websocket(silentOrigin.url, { handshakeTimeout: 200 }))
+    const app = routesApp({
+      '/echo': echoOrigin.url,
+      '/raw': rawOrigin.url,
+      '/refused': `ws://127.0.0.1:${await closedPort()}`,
+      '/silent': [silentOrigin.url, { handshakeTimeout: 200 }],
+    })
     gateway = await startGateway(app)
   })
 
   afterEach(async () => {
     // After every case, rejected or not, the same gateway serves a normal client and holds no socket.
-    try {
-      await expectEchoRoundTrip(gateway)
-      await expectNoOpenSockets(gateway)
-    } finally {
-      await gateway.close()
-      await Promise.all([echoOrigin.close(), rawOrigin.close(), silentOrigin.close()])
-    }
+    await expectStillServingThenClose(gateway, [echoOrigin, rawOrigin, silentOrigin])
   })
 
   describe('client handshake checks', () => {
@@ -510,19 +517,11 @@ describe('client handshake timeout', () => {
 
   beforeEach(async () => {
     echoOrigin = await startWsOrigin()
-    const app = new Hono<{ Bindings: GatewayBindings }>()
-    app.all('/echo', websocket(echoOrigin.url))
-    gateway = await startGateway(app, { handshakeTimeout: 300 })
+    gateway = await startGateway(routesApp({ '/echo': echoOrigin.url }), { handshakeTimeout: 300 })
   })
 
   afterEach(async () => {
-    try {
-      await expectEchoRoundTrip(gateway)
-      await expectNoOpenSockets(gateway)
-    } finally {
-      await gateway.close()
-      await echoOrigin.close()
-    }
+    await expectStillServingThenClose(gateway, [echoOrigin])
   })
 
   it('closes a client that does not finish its headers in time, with 408 and ERR_HANDSHAKE_TIMEOUT', async () => {

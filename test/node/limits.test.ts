@@ -1,83 +1,24 @@
 import { once } from 'node:events'
-import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { websocket, type GatewayBindings, type WebSocketOptions } from '../../src/index.ts'
-import type { ServeOptions } from '../../src/node/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, waitFor, type LogLine, type TestGateway } from '../helpers/gateway.ts'
-import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOriginConnection } from '../helpers/origins.ts'
+import { closedLine, closedLines, logsWith, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { switchingProtocols, type RawOriginConnection } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
+import { closeClient, dropClient, useResources } from '../helpers/resources.ts'
 
 // Everything a test starts, stopped in afterEach (gateways are checked for leaks first).
-let gateways: TestGateway[] = []
-let origins: { close(): Promise<void> }[] = []
-let clients: WebSocket[] = []
+const { gatewayWith, wsOrigin, rawOrigin, track, open, clients } = useResources()
 
-afterEach(async () => {
-  for (const client of clients) client.terminate()
-  try {
-    for (const gateway of gateways) await expectNoOpenSockets(gateway)
-  } finally {
-    await Promise.all(gateways.map((gateway) => gateway.close()))
-    await Promise.all(origins.map((origin) => origin.close()))
-    gateways = []
-    origins = []
-    clients = []
-  }
-})
-
-type GatewayOptions = Omit<ServeOptions, 'logger' | 'port' | 'host'>
-
-/** A gateway whose routes map a path to an origin URL and per-route options. */
-async function gatewayWith(routes: Record<string, [target: string, options?: WebSocketOptions]>, options: GatewayOptions = {}): Promise<TestGateway> {
-  const app = new Hono<{ Bindings: GatewayBindings }>()
-  for (const [path, [target, routeOptions]] of Object.entries(routes)) app.all(path, websocket(target, routeOptions))
-  const gateway = await startGateway(app, options)
-  gateways.push(gateway)
-  return gateway
-}
-
-async function wsOrigin(...args: Parameters<typeof startWsOrigin>): Promise<Awaited<ReturnType<typeof startWsOrigin>>> {
-  const origin = await startWsOrigin(...args)
-  origins.push(origin)
-  return origin
-}
-
-/** Opens a ws client and waits for the handshake. */
-async function open(url: string): Promise<WebSocket> {
-  const client = new WebSocket(url)
-  clients.push(client)
-  client.on('error', () => {})
-  await once(client, 'open')
-  return client
-}
-
-/** Closes a client with a close handshake and waits until it is closed. */
-async function closeClient(client: WebSocket): Promise<void> {
-  if (client.readyState === WebSocket.CLOSED) return
-  const closed = once(client, 'close')
-  client.close(1000)
-  await closed
-}
-
-/** Drops a client's TCP connection (no close frame) and waits until it is closed: the log then says closedBy client. */
-async function dropClient(client: WebSocket): Promise<void> {
-  const closed = once(client, 'close')
-  client.terminate()
-  await closed
-}
-
-/** 'connection closed' log lines, optionally of one route. */
-function closedLines(gateway: TestGateway, route?: string): LogLine[] {
-  return logsWith(gateway, 'connection closed').filter((line) => route === undefined || line.route === route)
-}
-
-/** The 'connection closed' line of a route, once its pipe has ended. */
-async function closedLine(gateway: TestGateway, route: string): Promise<LogLine> {
-  await waitFor(() => closedLines(gateway, route).length > 0, 5_000, `the 'connection closed' line of ${route}`)
-  const lines = closedLines(gateway, route)
-  expect(lines).toHaveLength(1)
-  return lines[0]!
+/**
+ * Runs `tick` every 100 ms for 3 s (twice a 1.5 s idleTimeout) and checks
+ * that `client` stayed open meanwhile and that no connection of `gateway`
+ * ended.
+ */
+async function expectOpenWhileTicking(gateway: TestGateway, client: WebSocket, tick: () => void): Promise<void> {
+  const { closedEarly } = await whileTicking(client, 100, 3_000, tick)
+  expect(closedEarly).toBe(false)
+  expect(client.readyState).toBe(WebSocket.OPEN)
+  expect(closedLines(gateway)).toHaveLength(0)
 }
 
 /**
@@ -157,10 +98,7 @@ describe('idle timeout', () => {
     let echoes = 0
     client.on('message', () => echoes++)
     // Twice the idle timeout of traffic, a message every 100 ms.
-    const { closedEarly } = await whileTicking(client, 100, 3_000, () => client.send('tick'))
-    expect(closedEarly).toBe(false)
-    expect(client.readyState).toBe(WebSocket.OPEN)
-    expect(closedLines(gateway)).toHaveLength(0)
+    await expectOpenWhileTicking(gateway, client, () => client.send('tick'))
     expect(echoes).toBeGreaterThan(10)
     await dropClient(client)
     expect((await closedLine(gateway, '/echo')).closedBy).toBe('client')
@@ -172,10 +110,7 @@ describe('idle timeout', () => {
     const origin = await wsOrigin((socket) => socket.on('message', () => received++))
     const gateway = await gatewayWith({ '/sink': [origin.url] }, { idleTimeout: 1_500 })
     const client = await open(`${gateway.wsUrl}/sink`)
-    const { closedEarly } = await whileTicking(client, 100, 3_000, () => client.send('tick'))
-    expect(closedEarly).toBe(false)
-    expect(client.readyState).toBe(WebSocket.OPEN)
-    expect(closedLines(gateway)).toHaveLength(0)
+    await expectOpenWhileTicking(gateway, client, () => client.send('tick'))
     expect(received).toBeGreaterThan(10)
     await dropClient(client)
     const line = await closedLine(gateway, '/sink')
@@ -194,10 +129,7 @@ describe('idle timeout', () => {
     const client = await open(`${gateway.wsUrl}/feed`)
     let received = 0
     client.on('message', () => received++)
-    const { closedEarly } = await whileTicking(client, 100, 3_000, () => {})
-    expect(closedEarly).toBe(false)
-    expect(client.readyState).toBe(WebSocket.OPEN)
-    expect(closedLines(gateway)).toHaveLength(0)
+    await expectOpenWhileTicking(gateway, client, () => {})
     expect(received).toBeGreaterThan(10)
     await dropClient(client)
     const line = await closedLine(gateway, '/feed')
@@ -283,7 +215,7 @@ describe('connection cap', () => {
     // The rejected client never reached the origin.
     expect(origin.sockets).toHaveLength(2)
     expect(logsWith(gateway, 'handshake rejected')).toEqual([expect.objectContaining({ status: 503, code: 'ERR_CONNECTION_LIMIT' })])
-    for (const client of clients) await closeClient(client)
+    for (const client of clients) await closeClient(client, 1000)
   })
 
   it('accepts a new connection under the gateway maxConnections once an open one has closed', async () => {
@@ -292,23 +224,22 @@ describe('connection cap', () => {
     const first = await open(`${gateway.wsUrl}/echo`)
     await open(`${gateway.wsUrl}/echo`)
     expect((await rejectedHandshake(gateway, '/echo')).status).toBe(503)
-    await closeClient(first)
+    await closeClient(first, 1000)
     await waitFor(() => gateway.connections === 1, 5_000, 'the closed connection to leave the count')
     const third = await open(`${gateway.wsUrl}/echo`)
     expect(third.readyState).toBe(WebSocket.OPEN)
     expect(gateway.connections).toBe(2)
-    for (const client of clients) await closeClient(client)
+    for (const client of clients) await closeClient(client, 1000)
   })
 
   it('counts handshakes still waiting for the origin against the gateway maxConnections', async () => {
     const pending: RawOriginConnection[] = []
     // This origin holds every upgrade until the test answers it.
-    const origin = await startRawOrigin((connection) => pending.push(connection))
-    origins.push(origin)
+    const origin = await rawOrigin((connection) => pending.push(connection))
     const gateway = await gatewayWith({ '/slow': [origin.url] }, { maxConnections: 2 })
     const waiting = [new WebSocket(`${gateway.wsUrl}/slow`), new WebSocket(`${gateway.wsUrl}/slow`)]
     for (const client of waiting) {
-      clients.push(client)
+      track(client)
       client.on('error', () => {})
     }
     await waitFor(() => pending.length === 2, 5_000, 'both upgrades to reach the origin')
@@ -337,7 +268,7 @@ describe('connection cap', () => {
     expect(logsWith(gateway, 'handshake rejected')).toEqual([
       expect.objectContaining({ route: '/capped', status: 503, code: 'ERR_CONNECTION_LIMIT' }),
     ])
-    for (const client of clients) await closeClient(client)
+    for (const client of clients) await closeClient(client, 1000)
   })
 
   it('accepts a new connection on a capped route once its open one has closed', async () => {
@@ -345,11 +276,11 @@ describe('connection cap', () => {
     const gateway = await gatewayWith({ '/capped': [origin.url, { maxConnections: 1 }] })
     const first = await open(`${gateway.wsUrl}/capped`)
     expect((await rejectedHandshake(gateway, '/capped')).status).toBe(503)
-    await closeClient(first)
+    await closeClient(first, 1000)
     await waitFor(() => gateway.connections === 0, 5_000, 'the closed connection to leave the count')
     const second = await open(`${gateway.wsUrl}/capped`)
     expect(second.readyState).toBe(WebSocket.OPEN)
-    await closeClient(second)
+    await closeClient(second, 1000)
   })
 
   it('leaves other routes unaffected when one route is at its maxConnections', async () => {
@@ -360,17 +291,16 @@ describe('connection cap', () => {
     const free = [await open(`${gateway.wsUrl}/free`), await open(`${gateway.wsUrl}/free`), await open(`${gateway.wsUrl}/free`)]
     for (const client of free) expect(client.readyState).toBe(WebSocket.OPEN)
     expect(gateway.connections).toBe(4)
-    for (const client of clients) await closeClient(client)
+    for (const client of clients) await closeClient(client, 1000)
   })
 
   it('releases the route slot when the origin refuses the upgrade', async () => {
     let answered = 0
     // The first upgrade is refused with 404, later ones accepted.
-    const origin = await startRawOrigin((connection) => {
+    const origin = await rawOrigin((connection) => {
       if (answered++ === 0) connection.socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
       else connection.socket.write(switchingProtocols(connection))
     })
-    origins.push(origin)
     const gateway = await gatewayWith({ '/capped': [origin.url, { maxConnections: 1 }] })
     expect((await rawExchange(gateway.port, handshakeRequest('/capped'))).status).toBe(404)
     const client = await open(`${gateway.wsUrl}/capped`)
@@ -380,11 +310,10 @@ describe('connection cap', () => {
 
   it('releases the route and gateway slots when the client leaves during the handshake', async () => {
     const pending: RawOriginConnection[] = []
-    const origin = await startRawOrigin((connection) => {
+    const origin = await rawOrigin((connection) => {
       // The first upgrade is held (its client leaves meanwhile), later ones accepted.
       if (pending.push(connection) > 1) connection.socket.write(switchingProtocols(connection))
     })
-    origins.push(origin)
     const gateway = await gatewayWith({ '/capped': [origin.url, { maxConnections: 1 }] }, { maxConnections: 1 })
     const leaving = new WebSocket(`${gateway.wsUrl}/capped`)
     leaving.on('error', () => {})

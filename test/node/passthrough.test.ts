@@ -1,13 +1,13 @@
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import net from 'node:net'
-import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import { websocket, type GatewayBindings } from '../../src/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
-import { echo, startRawOrigin, startWsOrigin, switchingProtocols, type RawOriginConnection, type WsOrigin } from '../helpers/origins.ts'
-import { handshakeRequest } from '../helpers/raw-client.ts'
+import { describe, expect, it } from 'vitest'
+import type WebSocket from 'ws'
+import { expectNoOpenSockets, logsWith, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { echo, switchingProtocols, type RawOriginConnection, type WsOrigin } from '../helpers/origins.ts'
+import { handshakeRequest, readHead } from '../helpers/raw-client.ts'
+import { closeClient, openClient, useResources } from '../helpers/resources.ts'
+import { frame, pattern } from '../helpers/wire.ts'
 
 // The gateway promises a raw byte pipe after the handshake: whatever
 // WebSocket protocol features client and origin agree on (fragmentation,
@@ -15,39 +15,12 @@ import { handshakeRequest } from '../helpers/raw-client.ts'
 // without the gateway understanding them. These tests run real `ws` peers on
 // both sides, and raw TCP peers where the exact bytes on the wire matter.
 
-let gateway: TestGateway | undefined
-let closeOrigin: (() => Promise<void>) | undefined
-
-afterEach(async () => {
-  if (gateway) {
-    await expectNoOpenSockets(gateway)
-    await gateway.close()
-  }
-  await closeOrigin?.()
-  gateway = undefined
-  closeOrigin = undefined
-})
+// Gateways and origins are stopped after each test (gateways are checked for leaks first).
+const { gatewayWith, wsOrigin, rawOrigin } = useResources()
 
 /** Starts a gateway whose `/ws` route proxies to `originUrl`. */
-async function gatewayTo(originUrl: string): Promise<TestGateway> {
-  const app = new Hono<{ Bindings: GatewayBindings }>()
-  app.all('/ws', websocket(originUrl))
-  gateway = await startGateway(app)
-  return gateway
-}
-
-/** A `ws` origin that is closed after the test. */
-async function wsOrigin(...args: Parameters<typeof startWsOrigin>): Promise<WsOrigin> {
-  const origin = await startWsOrigin(...args)
-  closeOrigin = () => origin.close()
-  return origin
-}
-
-/** Opens a ws client through the gateway and waits for the handshake. */
-async function open(url: string, protocols?: string | string[], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
-  const client = new WebSocket(url, protocols, options)
-  await once(client, 'open')
-  return client
+function gatewayTo(originUrl: string): Promise<TestGateway> {
+  return gatewayWith({ '/ws': originUrl })
 }
 
 /** The origin's side of its `index`-th connection. */
@@ -57,42 +30,12 @@ function originSide(origin: WsOrigin, index = 0): WebSocket {
   return socket
 }
 
-/** Closes a ws client and waits until its socket is gone. */
-async function closeClient(client: WebSocket): Promise<void> {
-  if (client.readyState === WebSocket.CLOSED) return
-  const closed = once(client, 'close')
-  client.close()
-  await closed
-}
-
-/** Deterministic bytes that change at every position, so a shifted or dropped byte shows. */
-function pattern(size: number, seed = 0): Buffer {
-  const bytes = Buffer.alloc(size)
-  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8) + seed) & 0xff
-  return bytes
-}
-
-/** One RFC 6455 frame; `mask` set means a client frame (payload masked with it). */
-function frame(opcode: number, payload: Buffer, options: { fin?: boolean; mask?: Buffer } = {}): Buffer {
-  const { fin = true, mask } = options
-  const length = payload.length
-  const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8
-  const header = Buffer.alloc(2 + lengthBytes + (mask ? 4 : 0))
-  header[0] = (fin ? 0x80 : 0) | opcode
-  const maskBit = mask ? 0x80 : 0
-  if (lengthBytes === 0) header[1] = maskBit | length
-  else if (lengthBytes === 2) {
-    header[1] = maskBit | 126
-    header.writeUInt16BE(length, 2)
-  } else {
-    header[1] = maskBit | 127
-    header.writeBigUInt64BE(BigInt(length), 2)
-  }
-  if (!mask) return Buffer.concat([header, payload])
-  mask.copy(header, 2 + lengthBytes)
-  const masked = Buffer.alloc(length)
-  for (let i = 0; i < length; i++) masked[i] = payload[i]! ^ mask[i & 3]!
-  return Buffer.concat([header, masked])
+/** A ws client connected through a fresh gateway to a silent ws origin, and the origin's side of it. */
+async function silentPair(): Promise<{ client: WebSocket; originEnd: WebSocket }> {
+  const origin = await wsOrigin(() => {})
+  const { wsUrl } = await gatewayTo(origin.url)
+  const client = await openClient(`${wsUrl}/ws`)
+  return { client, originEnd: originSide(origin) }
 }
 
 /** Splits bytes at the given offsets (each piece becomes its own write). */
@@ -156,21 +99,7 @@ async function rawUpgrade(port: number, request: Buffer): Promise<{ socket: net.
   socket.setNoDelay(true)
   await once(socket, 'connect')
   socket.write(request)
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk])
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end < 0) return
-      socket.off('data', onData)
-      socket.off('close', onClose)
-      socket.pause()
-      resolve({ socket, head: buffered.subarray(0, end).toString('latin1'), rest: buffered.subarray(end + 4) })
-    }
-    const onClose = (): void => reject(new Error(`connection closed before a response head: ${buffered.toString('latin1')}`))
-    socket.on('data', onData)
-    socket.once('close', onClose)
-  })
+  return { socket, ...(await readHead(socket)) }
 }
 
 /** Masks of client frames; any 4 bytes will do, distinct so a mixed-up frame shows. */
@@ -208,7 +137,12 @@ function originWire(): Buffer {
 }
 
 describe('fragmented messages', () => {
-  it('delivers a fragmented text message from the client to the origin and back complete and byte-exact', async () => {
+  /**
+   * Sends `message` from a ws client as a text or binary message fragmented
+   * at `offsets`, and checks that the origin received it, and the client its
+   * echo, as one message of that type, complete and byte-exact.
+   */
+  async function expectFragmentedRoundTrip(message: Buffer, offsets: number[], binary: boolean): Promise<void> {
     const received: { data: Buffer; isBinary: boolean }[] = []
     const origin = await wsOrigin((socket) => {
       socket.on('message', (data, isBinary) => {
@@ -217,56 +151,37 @@ describe('fragmented messages', () => {
       })
     })
     const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
-    const text = Buffer.from('Grüße aus dem Gateway — 😀 — fragments split inside characters')
-    // Offsets 3 and 19 fall inside the two-byte 'ü' and the four-byte emoji; the empty fragment is legal too.
-    const fragments = splitAt(text, [3, 19, 19, 40])
+    const client = await openClient(`${wsUrl}/ws`)
+    const fragments = splitAt(message, offsets)
     const reply = once(client, 'message') as Promise<[Buffer, boolean]>
-    fragments.forEach((fragment, i) => client.send(fragment, { binary: false, fin: i === fragments.length - 1 }))
+    fragments.forEach((fragment, i) => client.send(fragment, { binary, fin: i === fragments.length - 1 }))
     const [echoed, isBinary] = await reply
 
     expect(received).toHaveLength(1)
-    expect(received[0]!.isBinary).toBe(false)
-    expect(received[0]!.data.equals(text)).toBe(true)
-    expect(isBinary).toBe(false)
-    expect(echoed.equals(text)).toBe(true)
+    expect(received[0]!.isBinary).toBe(binary)
+    expect(received[0]!.data.equals(message)).toBe(true)
+    expect(isBinary).toBe(binary)
+    expect(echoed.equals(message)).toBe(true)
     await closeClient(client)
+  }
+
+  it('delivers a fragmented text message from the client to the origin and back complete and byte-exact', async () => {
+    const text = Buffer.from('Grüße aus dem Gateway — 😀 — fragments split inside characters')
+    // Offsets 3 and 19 fall inside the two-byte 'ü' and the four-byte emoji; the empty fragment is legal too.
+    await expectFragmentedRoundTrip(text, [3, 19, 19, 40], false)
   })
 
   it('delivers a fragmented binary message from the client to the origin and back complete and byte-exact', async () => {
-    const received: { data: Buffer; isBinary: boolean }[] = []
-    const origin = await wsOrigin((socket) => {
-      socket.on('message', (data, isBinary) => {
-        received.push({ data: data as Buffer, isBinary })
-        socket.send(data, { binary: isBinary })
-      })
-    })
-    const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
-    const message = pattern(300_000, 7)
-    const fragments = splitAt(message, [1, 126, 65_662, 65_662, 200_000])
-    const reply = once(client, 'message') as Promise<[Buffer, boolean]>
-    fragments.forEach((fragment, i) => client.send(fragment, { binary: true, fin: i === fragments.length - 1 }))
-    const [echoed, isBinary] = await reply
-
-    expect(received).toHaveLength(1)
-    expect(received[0]!.isBinary).toBe(true)
-    expect(received[0]!.data.equals(message)).toBe(true)
-    expect(isBinary).toBe(true)
-    expect(echoed.equals(message)).toBe(true)
-    await closeClient(client)
+    await expectFragmentedRoundTrip(pattern(300_000, 7), [1, 126, 65_662, 65_662, 200_000], true)
   })
 
   it('delivers fragmented text and binary messages from the origin to the client complete and byte-exact', async () => {
-    const origin = await wsOrigin(() => {})
-    const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
+    const { client, originEnd: side } = await silentPair()
     const messages: [Buffer, boolean][] = []
     client.on('message', (data, isBinary) => messages.push([data as Buffer, isBinary]))
 
     const text = Buffer.from('origin → client, in pieces: ½ ⅓ ¼')
     const binary = pattern(100_000, 9)
-    const side = originSide(origin)
     splitAt(text, [1, 17, 20]).forEach((piece, i, all) => side.send(piece, { binary: false, fin: i === all.length - 1 }))
     splitAt(binary, [50_000, 50_000, 99_999]).forEach((piece, i, all) => side.send(piece, { binary: true, fin: i === all.length - 1 }))
     await waitFor(() => messages.length >= 2, 5_000, 'two messages at the client')
@@ -284,13 +199,12 @@ describe('raw frames', () => {
   it('relays the exact frame bytes both ways without re-framing, even when frames straddle TCP segments', async () => {
     let answered!: (connection: RawOriginConnection) => void
     const connected = new Promise<RawOriginConnection>((resolve) => (answered = resolve))
-    const origin = await startRawOrigin((connection) => {
+    const origin = await rawOrigin((connection) => {
       connection.socket.setNoDelay(true)
       connection.socket.write(switchingProtocols(connection))
       connection.socket.pause()
       answered(connection)
     })
-    closeOrigin = () => origin.close()
     const { port } = await gatewayTo(origin.url)
 
     const { socket: client, head, rest } = await rawUpgrade(port, Buffer.from(handshakeRequest('/ws')))
@@ -320,12 +234,11 @@ describe('raw frames', () => {
     const upstream = clientWire()
     const downstream = originWire()
     let atOrigin!: Promise<Buffer>
-    const origin = await startRawOrigin((connection) => {
+    const origin = await rawOrigin((connection) => {
       // The 101 and the first frames leave in one write: the gateway receives them as the upgrade's head.
       connection.socket.write(Buffer.concat([Buffer.from(switchingProtocols(connection), 'latin1'), downstream]))
       atOrigin = collect(connection.socket, upstream.length)
     })
-    closeOrigin = () => origin.close()
     const { port } = await gatewayTo(origin.url)
 
     // The handshake and every frame leave in one write too.
@@ -344,36 +257,27 @@ describe('raw frames', () => {
 })
 
 describe('ping and pong', () => {
-  it("answers a client's ping with the origin's pong carrying the same payload", async () => {
-    const origin = await wsOrigin(() => {})
-    const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
-    const payload = Buffer.from('client ping ✓ 0123456789')
+  /** `from` pings with `payload`: the other peer sees the ping, and its automatic pong comes back, with that payload. */
+  async function expectPingPong(from: 'client' | 'origin', payload: Buffer): Promise<void> {
+    const { client, originEnd } = await silentPair()
+    const [pinger, peer] = from === 'client' ? [client, originEnd] : [originEnd, client]
 
-    const originSaw = once(originSide(origin), 'ping') as Promise<[Buffer]>
-    const pong = once(client, 'pong') as Promise<[Buffer]>
-    client.ping(payload)
-    const [[pinged], [ponged]] = await Promise.all([originSaw, pong])
+    const peerSaw = once(peer, 'ping') as Promise<[Buffer]>
+    const pong = once(pinger, 'pong') as Promise<[Buffer]>
+    pinger.ping(payload)
+    const [[pinged], [ponged]] = await Promise.all([peerSaw, pong])
 
     expect(pinged.equals(payload)).toBe(true)
     expect(ponged.equals(payload)).toBe(true)
     await closeClient(client)
+  }
+
+  it("answers a client's ping with the origin's pong carrying the same payload", async () => {
+    await expectPingPong('client', Buffer.from('client ping ✓ 0123456789'))
   })
 
   it("delivers an origin's ping to the client and the client's automatic pong back to the origin", async () => {
-    const origin = await wsOrigin(() => {})
-    const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
-    const payload = pattern(125, 11) // the largest control-frame payload
-
-    const clientSaw = once(client, 'ping') as Promise<[Buffer]>
-    const pong = once(originSide(origin), 'pong') as Promise<[Buffer]>
-    originSide(origin).ping(payload)
-    const [[pinged], [ponged]] = await Promise.all([clientSaw, pong])
-
-    expect(pinged.equals(payload)).toBe(true)
-    expect(ponged.equals(payload)).toBe(true)
-    await closeClient(client)
+    await expectPingPong('origin', pattern(125, 11)) // the largest control-frame payload
   })
 })
 
@@ -386,44 +290,35 @@ describe('close codes and reasons', () => {
     [4999, 'ünïcödé reason of some length: '.padEnd(100, '.')],
   ]
 
+  /** `from` closes with `code` and `reason`: the other peer gets both unchanged, and the code comes back to `from`. */
+  async function expectCloseCarried(from: 'client' | 'origin', code: number, reason: string): Promise<void> {
+    const { client, originEnd } = await silentPair()
+    const [closer, peer] = from === 'client' ? [client, originEnd] : [originEnd, client]
+    const atPeer = once(peer, 'close') as Promise<[number, Buffer]>
+    const atCloser = once(closer, 'close') as Promise<[number, Buffer]>
+    closer.close(code, reason)
+
+    const [peerCode, peerReason] = await atPeer
+    expect(peerCode).toBe(code)
+    expect(peerReason.toString()).toBe(reason)
+    // ws echoes the code back, which travels the other way.
+    const [closerCode] = await atCloser
+    expect(closerCode).toBe(code)
+  }
+
   for (const [code, reason] of cases) {
     it(`carries close code ${code} with reason ${JSON.stringify(reason.slice(0, 20))} from the client to the origin unchanged`, async () => {
-      const origin = await wsOrigin(() => {})
-      const { wsUrl } = await gatewayTo(origin.url)
-      const client = await open(`${wsUrl}/ws`)
-      const atOrigin = once(originSide(origin), 'close') as Promise<[number, Buffer]>
-      const atClient = once(client, 'close') as Promise<[number, Buffer]>
-      client.close(code, reason)
-
-      const [originCode, originReason] = await atOrigin
-      expect(originCode).toBe(code)
-      expect(originReason.toString()).toBe(reason)
-      // ws echoes the code back, which travels the other way.
-      const [clientCode] = await atClient
-      expect(clientCode).toBe(code)
+      await expectCloseCarried('client', code, reason)
     })
 
     it(`carries close code ${code} with reason ${JSON.stringify(reason.slice(0, 20))} from the origin to the client unchanged`, async () => {
-      const origin = await wsOrigin(() => {})
-      const { wsUrl } = await gatewayTo(origin.url)
-      const client = await open(`${wsUrl}/ws`)
-      const atClient = once(client, 'close') as Promise<[number, Buffer]>
-      const atOrigin = once(originSide(origin), 'close') as Promise<[number, Buffer]>
-      originSide(origin).close(code, reason)
-
-      const [clientCode, clientReason] = await atClient
-      expect(clientCode).toBe(code)
-      expect(clientReason.toString()).toBe(reason)
-      const [originCode] = await atOrigin
-      expect(originCode).toBe(code)
+      await expectCloseCarried('origin', code, reason)
     })
   }
 
   it('delivers a close frame without a status code as 1005 (no status) at the origin', async () => {
-    const origin = await wsOrigin(() => {})
-    const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
-    const atOrigin = once(originSide(origin), 'close') as Promise<[number, Buffer]>
+    const { client, originEnd } = await silentPair()
+    const atOrigin = once(originEnd, 'close') as Promise<[number, Buffer]>
     client.close()
     const [code, reason] = await atOrigin
     expect(code).toBe(1005)
@@ -442,7 +337,7 @@ describe('subprotocol negotiation', () => {
       },
     })
     const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`, ['chat', 'superchat'])
+    const client = await openClient(`${wsUrl}/ws`, { protocols: ['chat', 'superchat'] })
 
     expect(offered).toEqual([['chat', 'superchat']])
     expect(client.protocol).toBe('superchat')
@@ -456,7 +351,7 @@ describe('subprotocol negotiation', () => {
   it('opens without a subprotocol when the client offers none', async () => {
     const origin = await wsOrigin(echo, { handleProtocols: () => 'unsolicited' })
     const { wsUrl } = await gatewayTo(origin.url)
-    const client = await open(`${wsUrl}/ws`)
+    const client = await openClient(`${wsUrl}/ws`)
     expect(client.protocol).toBe('')
     expect(originSide(origin).protocol).toBe('')
     await closeClient(client)
@@ -487,7 +382,7 @@ describe('permessage-deflate', () => {
   it('negotiates permessage-deflate end to end and relays compressed messages byte-exact', async () => {
     const { origin, offers } = await deflateOrigin(true)
     const gw = await gatewayTo(origin.url)
-    const client = await open(`${gw.wsUrl}/ws`, undefined, { perMessageDeflate: true })
+    const client = await openClient(`${gw.wsUrl}/ws`, { perMessageDeflate: true })
 
     expect(offers).toHaveLength(1)
     expect(offers[0]).toContain('permessage-deflate')
@@ -512,7 +407,7 @@ describe('permessage-deflate', () => {
   it('opens without the extension when the origin declines permessage-deflate, and relays uncompressed', async () => {
     const { origin, offers } = await deflateOrigin(false)
     const gw = await gatewayTo(origin.url)
-    const client = await open(`${gw.wsUrl}/ws`, undefined, { perMessageDeflate: true })
+    const client = await openClient(`${gw.wsUrl}/ws`, { perMessageDeflate: true })
 
     // The client's offer reached the origin; the origin's refusal reached the client.
     expect(offers[0]).toContain('permessage-deflate')

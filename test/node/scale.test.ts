@@ -1,10 +1,8 @@
 import { once } from 'node:events'
-import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { websocket, type GatewayBindings } from '../../src/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { expectNoOpenSockets, logsWith } from '../helpers/gateway.ts'
+import { useResources } from '../helpers/resources.ts'
 
 const CONNECTIONS = 1_000
 const MESSAGES = 100
@@ -40,32 +38,18 @@ async function within<T>(promise: Promise<T>, ms: number, what: () => string): P
 }
 
 describe('many concurrent connections', () => {
-  let origin: WsOrigin | undefined
-  let gateway: TestGateway | undefined
-  const clients: WebSocket[] = []
-
-  afterEach(async () => {
-    for (const client of clients) client.terminate()
-    clients.length = 0
-    if (gateway) {
-      await expectNoOpenSockets(gateway)
-      await gateway.close()
-    }
-    await origin?.close()
-  })
+  // Clients are terminated, then the gateway is checked for leaks and closed with the origin, after the test.
+  const { gatewayWith, wsOrigin, track, clients } = useResources()
 
   it(`relays ${MESSAGES} distinct messages each way on ${CONNECTIONS} concurrent connections byte-exact, losing none`, async () => {
-    origin = await startWsOrigin()
-    const app = new Hono<{ Bindings: GatewayBindings }>()
-    app.all('/echo', websocket(origin.url))
-    gateway = await startGateway(app)
+    const origin = await wsOrigin()
+    const gateway = await gatewayWith({ '/echo': origin.url })
     const started = performance.now()
 
     // Open every connection (in batches) before any message is sent, so all are concurrent.
     for (let first = 0; first < CONNECTIONS; first += OPEN_BATCH) {
       const batch = Array.from({ length: Math.min(OPEN_BATCH, CONNECTIONS - first) }, () => {
-        const client = new WebSocket(`${gateway!.wsUrl}/echo`, { perMessageDeflate: false })
-        clients.push(client)
+        const client = track(new WebSocket(`${gateway.wsUrl}/echo`, { perMessageDeflate: false }))
         return once(client, 'open')
       })
       await within(Promise.all(batch), 20_000, () => `opening connections ${first}…${first + OPEN_BATCH - 1}`)

@@ -2,14 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { websocket, type GatewayBindings } from '../../src/index.ts'
-import type { ServeOptions } from '../../src/node/index.ts'
-import { expectNoOpenSockets, logsWith, startGateway, waitFor, type LogLine, type TestGateway } from '../helpers/gateway.ts'
-import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { closedLine, waitFor, type GatewayOptions, type LogLine, type TestGateway } from '../helpers/gateway.ts'
+import { switchingProtocols, type RawOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, parseResponse } from '../helpers/raw-client.ts'
+import { dropClient, openClient, useResources } from '../helpers/resources.ts'
+import { frame, pattern } from '../helpers/wire.ts'
 
 const ORIGIN_SCRIPT = fileURLToPath(new URL('../fixtures/teardown-echo-origin.ts', import.meta.url))
 const CLIENT_SCRIPT = fileURLToPath(new URL('../fixtures/teardown-client.ts', import.meta.url))
@@ -25,62 +24,22 @@ const TEARDOWN_BOUND_MS = 1_000
 const NO_FALLBACK = { halfCloseTimeout: 120_000 }
 
 // Everything a test starts, stopped in afterEach (gateways are checked for leaks first).
-let gateways: TestGateway[] = []
-let origins: { close(): Promise<void> }[] = []
-let children: ChildProcess[] = []
-let peers: net.Socket[] = []
-
-afterEach(async () => {
-  for (const child of children) {
-    // Only the children this suite spawned, by their own PID.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-  for (const peer of peers) peer.destroy()
-  try {
-    for (const gateway of gateways) await expectNoOpenSockets(gateway)
-  } finally {
-    await Promise.all(gateways.map((gateway) => gateway.close()))
-    await Promise.all(origins.map((origin) => origin.close()))
-    gateways = []
-    origins = []
-    children = []
-    peers = []
-  }
-})
+const { gatewayWith, wsOrigin, rawOrigin, track } = useResources()
 
 /** A gateway with one route, `/echo`, to `target`. */
-async function gatewayTo(target: string, options: Omit<ServeOptions, 'logger' | 'port' | 'host'> = {}): Promise<TestGateway> {
-  const app = new Hono<{ Bindings: GatewayBindings }>()
-  app.all('/echo', websocket(target))
-  const gateway = await startGateway(app, options)
-  gateways.push(gateway)
-  return gateway
+function gatewayTo(target: string, options?: GatewayOptions): Promise<TestGateway> {
+  return gatewayWith({ '/echo': target }, options)
 }
 
-async function wsOrigin(...args: Parameters<typeof startWsOrigin>): Promise<WsOrigin> {
-  const origin = await startWsOrigin(...args)
-  origins.push(origin)
-  return origin
-}
-
-async function rawOrigin(...args: Parameters<typeof startRawOrigin>): Promise<RawOrigin> {
-  const origin = await startRawOrigin(...args)
-  origins.push(origin)
-  return origin
-}
-
-/** Opens a ws client and waits for the handshake. */
-async function open(url: string): Promise<WebSocket> {
-  const client = new WebSocket(url)
-  client.on('error', () => {})
-  await once(client, 'open')
-  return client
+/** Opens a ws client (its errors after the handshake are expected: a peer dies) and waits for the handshake. */
+function open(url: string): Promise<WebSocket> {
+  return openClient(url, { ignoreErrors: true })
 }
 
 /** Runs a fixture script with this Node and resolves with the process and the first line it prints. */
 async function runFixture(script: string, args: string[] = []): Promise<{ child: ChildProcess; firstLine: string }> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
+  track(child)
   let stdout = ''
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
@@ -95,14 +54,6 @@ async function runFixture(script: string, args: string[] = []): Promise<{ child:
   return { child, firstLine }
 }
 
-/** The single 'connection closed' line, once the pipe has ended. */
-async function closedLine(gateway: TestGateway): Promise<LogLine> {
-  await waitFor(() => logsWith(gateway, 'connection closed').length > 0, 5_000, "the 'connection closed' log line")
-  const lines = logsWith(gateway, 'connection closed')
-  expect(lines).toHaveLength(1)
-  return lines[0]!
-}
-
 /** True when a log line blames the given side: `closedBy: side`, or an error on that side. */
 function blames(line: LogLine, side: 'client' | 'origin'): boolean {
   return line.closedBy === side || (line.closedBy === 'error' && typeof line.error === 'string' && line.error.startsWith(`${side} `))
@@ -110,36 +61,12 @@ function blames(line: LogLine, side: 'client' | 'origin'): boolean {
 
 // --- WebSocket framing for raw peers (RFC 6455 §5.2) ---
 
-/** One frame; masked when `mask` is given (client → server frames must be, §5.3). */
-function frame(payload: Buffer | string, opcode: number, mask?: Buffer): Buffer {
-  const data = Buffer.from(payload)
-  const length = data.length
-  const maskBit = mask ? 0x80 : 0
-  let header: Buffer
-  if (length < 126) {
-    header = Buffer.from([0x80 | opcode, maskBit | length])
-  } else if (length < 65_536) {
-    header = Buffer.alloc(4)
-    header.writeUInt16BE(length, 2)
-    header[1] = maskBit | 126
-  } else {
-    header = Buffer.alloc(10)
-    header.writeBigUInt64BE(BigInt(length), 2)
-    header[1] = maskBit | 127
-  }
-  header[0] = 0x80 | opcode
-  if (!mask) return Buffer.concat([header, data])
-  const masked = Buffer.alloc(length)
-  for (let i = 0; i < length; i++) masked[i] = data[i]! ^ mask[i % 4]!
-  return Buffer.concat([header, mask, masked])
-}
-
 const BINARY = 0x2
 const TEXT = 0x1
 
 /** A binary frame as a client sends it: masked with a fixed key. */
 function clientFrame(payload: Buffer): Buffer {
-  return frame(payload, BINARY, Buffer.from([0x37, 0xfa, 0x21, 0x3d]))
+  return frame(BINARY, payload, { mask: Buffer.from([0x37, 0xfa, 0x21, 0x3d]) })
 }
 
 /** Splits unmasked (server → client) frames off the front of `bytes`; an incomplete tail is left. */
@@ -167,13 +94,6 @@ function parseFrames(bytes: Buffer): { frames: { opcode: number; payload: Buffer
   return { frames, rest: bytes.subarray(offset) }
 }
 
-/** Deterministic bytes that change at every position, so a shifted or dropped byte shows. */
-function pattern(size: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(size)
-  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8) + seed) & 0xff
-  return bytes
-}
-
 /**
  * A raw TCP client of the gateway that keeps every byte it receives and can
  * wait for the 101 head and for frames after it.
@@ -182,6 +102,14 @@ class RawClient {
   readonly socket: net.Socket
   #received = Buffer.alloc(0)
   #waiters = new Set<() => void>()
+
+  /** Connects to the gateway on `port` and writes `request` (a handshake, maybe with frames right behind it). */
+  static async connect(port: number, request: string | Buffer, options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    const client = new RawClient(port, options)
+    await once(client.socket, 'connect')
+    client.socket.write(request)
+    return client
+  }
 
   constructor(port: number, options: { allowHalfOpen?: boolean } = {}) {
     this.socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false })
@@ -193,7 +121,7 @@ class RawClient {
     this.socket.on('close', () => {
       for (const waiter of this.#waiters) waiter()
     })
-    peers.push(this.socket)
+    track(this.socket)
   }
 
   /** Resolves with `take()`'s first defined result, re-checked on every chunk; rejects if the socket closes first. */
@@ -234,6 +162,33 @@ class RawClient {
 }
 
 describe('a dead peer process ends the other side', () => {
+  /**
+   * Kills `child` (the process of one peer) and checks that the other peer's
+   * socket, `otherSide`, closes within the bound without a close frame and
+   * that the gateway's 'connection closed' line blames the killed side.
+   */
+  async function expectKillTearsDown(
+    child: ChildProcess,
+    otherSide: WebSocket,
+    gateway: TestGateway,
+    killed: 'client' | 'origin',
+  ): Promise<void> {
+    const closed = once(otherSide, 'close') as Promise<[number, Buffer]>
+    const exited = once(child, 'exit')
+    const killedAt = performance.now()
+    expect(child.kill('SIGKILL')).toBe(true)
+    const [code] = await closed
+    const latency = performance.now() - killedAt
+    console.info(`${killed} killed → ${killed === 'origin' ? 'client' : 'origin'} close: ${latency.toFixed(1)} ms`)
+    await exited
+
+    expect(latency).toBeLessThan(TEARDOWN_BOUND_MS)
+    // No close frame came: the other side saw an abnormal closure.
+    expect(code).toBe(1006)
+    const line = await closedLine(gateway)
+    expect(blames(line, killed), `closedBy ${String(line.closedBy)} ${String(line.error ?? '')}`).toBe(true)
+  }
+
   it('ends the client connection within 1 s when the origin process is killed, and logs closedBy origin', async () => {
     const { child, firstLine } = await runFixture(ORIGIN_SCRIPT)
     const port = Number(firstLine)
@@ -244,21 +199,7 @@ describe('a dead peer process ends the other side', () => {
     const echoed = once(client, 'message')
     client.send('ping')
     expect(String((await echoed)[0])).toBe('ping')
-
-    const closed = once(client, 'close') as Promise<[number, Buffer]>
-    const exited = once(child, 'exit')
-    const killedAt = performance.now()
-    expect(child.kill('SIGKILL')).toBe(true)
-    const [code] = await closed
-    const latency = performance.now() - killedAt
-    console.info(`origin killed → client close: ${latency.toFixed(1)} ms`)
-    await exited
-
-    expect(latency).toBeLessThan(TEARDOWN_BOUND_MS)
-    // No close frame came: the client saw an abnormal closure.
-    expect(code).toBe(1006)
-    const line = await closedLine(gateway)
-    expect(blames(line, 'origin'), `closedBy ${String(line.closedBy)} ${String(line.error ?? '')}`).toBe(true)
+    await expectKillTearsDown(child, client, gateway, 'origin')
   })
 
   it('ends the origin connection within 1 s when the client process is killed, and logs closedBy client', async () => {
@@ -269,20 +210,7 @@ describe('a dead peer process ends the other side', () => {
     expect(origin.sockets).toHaveLength(1)
     const originSide = origin.sockets[0]!
     expect(originSide.readyState).toBe(WebSocket.OPEN)
-
-    const closed = once(originSide, 'close') as Promise<[number, Buffer]>
-    const exited = once(child, 'exit')
-    const killedAt = performance.now()
-    expect(child.kill('SIGKILL')).toBe(true)
-    const [code] = await closed
-    const latency = performance.now() - killedAt
-    console.info(`client killed → origin close: ${latency.toFixed(1)} ms`)
-    await exited
-
-    expect(latency).toBeLessThan(TEARDOWN_BOUND_MS)
-    expect(code).toBe(1006)
-    const line = await closedLine(gateway)
-    expect(blames(line, 'client'), `closedBy ${String(line.closedBy)} ${String(line.error ?? '')}`).toBe(true)
+    await expectKillTearsDown(child, originSide, gateway, 'client')
   })
 })
 
@@ -305,10 +233,8 @@ describe('bytes that arrive together with a handshake', () => {
       const first = pattern(size, 1)
       const second = pattern(20, 2)
 
-      const client = new RawClient(gateway.port)
-      await once(client.socket, 'connect')
       // One write: the request head and a whole masked frame right behind it.
-      client.socket.write(Buffer.concat([Buffer.from(handshakeRequest('/echo'), 'latin1'), clientFrame(first)]))
+      const client = await RawClient.connect(gateway.port, Buffer.concat([Buffer.from(handshakeRequest('/echo'), 'latin1'), clientFrame(first)]))
       const head = await client.head()
       expect(head.status).toBe(101)
       client.socket.write(clientFrame(second))
@@ -334,11 +260,11 @@ describe('bytes that arrive together with a handshake', () => {
     const big = pattern(100 * 1024, 3)
     const origin = await rawOrigin((connection) => {
       // One write: the 101 and a first unmasked frame right behind it.
-      connection.socket.write(Buffer.concat([Buffer.from(switchingProtocols(connection), 'latin1'), frame('one', TEXT)]))
-      connection.socket.write(frame('two', TEXT))
+      connection.socket.write(Buffer.concat([Buffer.from(switchingProtocols(connection), 'latin1'), frame(TEXT, 'one')]))
+      connection.socket.write(frame(TEXT, 'two'))
       setImmediate(() => {
-        connection.socket.write(frame(big, BINARY))
-        connection.socket.write(frame('four', TEXT))
+        connection.socket.write(frame(BINARY, big))
+        connection.socket.write(frame(TEXT, 'four'))
       })
     })
     const gateway = await gatewayTo(origin.url)
@@ -361,9 +287,7 @@ describe('bytes that arrive together with a handshake', () => {
     expect(messages).toEqual(['one', 'two', '<binary>', 'four'])
     expect(bigMessage?.equals(big)).toBe(true)
 
-    const closed = once(client, 'close')
-    client.terminate()
-    await closed
+    await dropClient(client)
     await waitFor(() => origin.sockets.size === 0, 5_000, 'the origin socket to close')
     expect((await closedLine(gateway)).closedBy).toBe('client')
   })
@@ -371,19 +295,28 @@ describe('bytes that arrive together with a handshake', () => {
 
 describe('an error or close on one side tears down the other', () => {
   /** A raw origin that accepts every upgrade; the test drives its socket. */
-  async function acceptingOrigin(): Promise<RawOrigin> {
-    return rawOrigin((connection) => connection.socket.write(switchingProtocols(connection)))
+  async function acceptingOrigin(options: net.ServerOpts = {}): Promise<RawOrigin> {
+    return rawOrigin((connection) => connection.socket.write(switchingProtocols(connection)), options)
+  }
+
+  /**
+   * Runs `end` (one side ends its TCP connection) and checks that the other
+   * side's socket, `otherSide`, closes without a close frame (1006); resolves
+   * with the gateway's 'connection closed' line.
+   */
+  async function closedAbnormallyAfter(otherSide: WebSocket, gateway: TestGateway, end: () => void): Promise<LogLine> {
+    const closed = once(otherSide, 'close') as Promise<[number, Buffer]>
+    end()
+    const [code] = await closed
+    expect(code).toBe(1006)
+    return closedLine(gateway)
   }
 
   it('closes the client when the origin resets its TCP connection, and logs the origin error', async () => {
     const origin = await acceptingOrigin()
     const gateway = await gatewayTo(origin.url, NO_FALLBACK)
     const client = await open(`${gateway.wsUrl}/echo`)
-    const closed = once(client, 'close') as Promise<[number, Buffer]>
-    origin.connections[0]!.socket.resetAndDestroy()
-    const [code] = await closed
-    expect(code).toBe(1006)
-    const line = await closedLine(gateway)
+    const line = await closedAbnormallyAfter(client, gateway, () => origin.connections[0]!.socket.resetAndDestroy())
     expect(line).toMatchObject({ closedBy: 'error', error: 'origin ECONNRESET' })
   })
 
@@ -391,26 +324,16 @@ describe('an error or close on one side tears down the other', () => {
     const origin = await acceptingOrigin()
     const gateway = await gatewayTo(origin.url, NO_FALLBACK)
     const client = await open(`${gateway.wsUrl}/echo`)
-    const closed = once(client, 'close') as Promise<[number, Buffer]>
-    origin.connections[0]!.socket.destroy()
-    const [code] = await closed
-    expect(code).toBe(1006)
-    expect((await closedLine(gateway)).closedBy).toBe('origin')
+    const line = await closedAbnormallyAfter(client, gateway, () => origin.connections[0]!.socket.destroy())
+    expect(line.closedBy).toBe('origin')
   })
 
   it('closes the origin when the client resets its TCP connection, and logs the client error', async () => {
     const origin = await wsOrigin()
     const gateway = await gatewayTo(origin.url, NO_FALLBACK)
-    const client = new RawClient(gateway.port)
-    await once(client.socket, 'connect')
-    client.socket.write(handshakeRequest('/echo'))
+    const client = await RawClient.connect(gateway.port, handshakeRequest('/echo'))
     expect((await client.head()).status).toBe(101)
-    const originSide = origin.sockets[0]!
-    const closed = once(originSide, 'close') as Promise<[number, Buffer]>
-    client.socket.resetAndDestroy()
-    const [code] = await closed
-    expect(code).toBe(1006)
-    const line = await closedLine(gateway)
+    const line = await closedAbnormallyAfter(origin.sockets[0]!, gateway, () => client.socket.resetAndDestroy())
     expect(line).toMatchObject({ closedBy: 'error', error: 'client ECONNRESET' })
   })
 
@@ -418,22 +341,16 @@ describe('an error or close on one side tears down the other', () => {
     const origin = await wsOrigin()
     const gateway = await gatewayTo(origin.url, NO_FALLBACK)
     const client = await open(`${gateway.wsUrl}/echo`)
-    const originSide = origin.sockets[0]!
-    const closed = once(originSide, 'close') as Promise<[number, Buffer]>
     // terminate() destroys the TCP socket without a close frame.
-    client.terminate()
-    const [code] = await closed
-    expect(code).toBe(1006)
-    expect((await closedLine(gateway)).closedBy).toBe('client')
+    const line = await closedAbnormallyAfter(origin.sockets[0]!, gateway, () => client.terminate())
+    expect(line.closedBy).toBe('client')
   })
 
   it('destroys a client that keeps its half open after the origin ended, once halfCloseTimeout has passed', async () => {
     const origin = await acceptingOrigin()
     const gateway = await gatewayTo(origin.url, { halfCloseTimeout: 300 })
     // allowHalfOpen: the client reads the gateway's FIN but never sends its own.
-    const client = new RawClient(gateway.port, { allowHalfOpen: true })
-    await once(client.socket, 'connect')
-    client.socket.write(handshakeRequest('/echo'))
+    const client = await RawClient.connect(gateway.port, handshakeRequest('/echo'), { allowHalfOpen: true })
     expect((await client.head()).status).toBe(101)
     const ended = once(client.socket, 'end')
     origin.connections[0]!.socket.end()
@@ -448,29 +365,11 @@ describe('an error or close on one side tears down the other', () => {
 
   it('destroys an origin that keeps its half open after the client ended, once halfCloseTimeout has passed', async () => {
     // allowHalfOpen on the origin: it reads the gateway's FIN but never sends its own.
-    const held: net.Socket[] = []
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-      held.push(socket)
-      socket.on('error', () => {})
-      socket.once('data', (chunk: Buffer) => {
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(chunk.toString('latin1'))?.[1] ?? ''
-        socket.write(switchingProtocols({ socket, requestHead: '', headers: { 'sec-websocket-key': key } }))
-      })
-    })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    origins.push({
-      close: async () => {
-        for (const socket of held) socket.destroy()
-        await new Promise<void>((resolve) => server.close(() => resolve()))
-      },
-    })
-    const gateway = await gatewayTo(`ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`, { halfCloseTimeout: 300 })
-    const client = new RawClient(gateway.port)
-    await once(client.socket, 'connect')
-    client.socket.write(handshakeRequest('/echo'))
+    const origin = await acceptingOrigin({ allowHalfOpen: true })
+    const gateway = await gatewayTo(origin.url, { halfCloseTimeout: 300 })
+    const client = await RawClient.connect(gateway.port, handshakeRequest('/echo'))
     expect((await client.head()).status).toBe(101)
-    const originSide = held[0]!
+    const originSide = origin.connections[0]!.socket
     const originEnded = once(originSide, 'end')
     client.socket.end()
     await originEnded

@@ -1,0 +1,67 @@
+import type net from 'node:net'
+
+/** Deterministic bytes that change at every position, so a shifted or dropped byte shows. */
+export function pattern(size: number, seed = 0): Buffer {
+  const bytes = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8) + seed) & 0xff
+  return bytes
+}
+
+/** How a frame is sent: `fin` unset means more fragments follow; `mask` set means a client frame (RFC 6455 §5.3). */
+export interface FrameOptions {
+  fin?: boolean
+  mask?: Buffer
+}
+
+/**
+ * The header of one RFC 6455 frame (§5.2) with a `length`-byte payload, in
+ * the shortest of the 7-, 16- and 64-bit length forms; with `mask`, the
+ * masking key ends it.
+ */
+export function frameHeader(opcode: number, length: number, options: FrameOptions = {}): Buffer {
+  const { fin = true, mask } = options
+  const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8
+  const header = Buffer.alloc(2 + lengthBytes + (mask ? 4 : 0))
+  header[0] = (fin ? 0x80 : 0) | opcode
+  const maskBit = mask ? 0x80 : 0
+  if (lengthBytes === 0) header[1] = maskBit | length
+  else if (lengthBytes === 2) {
+    header[1] = maskBit | 126
+    header.writeUInt16BE(length, 2)
+  } else {
+    header[1] = maskBit | 127
+    header.writeBigUInt64BE(BigInt(length), 2)
+  }
+  if (mask) mask.copy(header, 2 + lengthBytes)
+  return header
+}
+
+/** One RFC 6455 frame; `mask` set means a client frame (payload masked with it). */
+export function frame(opcode: number, payload: Buffer | string, options: FrameOptions = {}): Buffer {
+  const data = Buffer.from(payload)
+  const header = frameHeader(opcode, data.length, options)
+  const { mask } = options
+  if (!mask) return Buffer.concat([header, data])
+  const masked = Buffer.alloc(data.length)
+  for (let i = 0; i < data.length; i++) masked[i] = data[i]! ^ mask[i & 3]!
+  return Buffer.concat([header, masked])
+}
+
+/**
+ * Buffers what `socket` receives until an HTTP head is complete (the blank
+ * line), then stops listening and calls `onHead` at once, inside that data
+ * event, with the head (latin1, without the blank line) and the bytes that
+ * came after it. Returns a function that gives what has arrived so far.
+ */
+export function whenHead(socket: net.Socket, onHead: (head: string, rest: Buffer) => void): () => Buffer {
+  let buffered = Buffer.alloc(0)
+  const onData = (chunk: Buffer): void => {
+    buffered = Buffer.concat([buffered, chunk])
+    const end = buffered.indexOf('\r\n\r\n')
+    if (end < 0) return
+    socket.off('data', onData)
+    onHead(buffered.subarray(0, end).toString('latin1'), buffered.subarray(end + 4))
+  }
+  socket.on('data', onData)
+  return () => buffered
+}

@@ -43,3 +43,31 @@ export const DEFAULT_PORT = 8080
 
 /** Address the gateway binds when neither `--host` nor `HOST` says otherwise: loopback, so nothing is exposed by accident. */
 export const DEFAULT_HOST = '127.0.0.1'
+
+/**
+ * Total bytes a `cache()` holds (bodies plus headers plus a fixed overhead
+ * per entry), 64 MiB: enough for a route's hot responses, small enough that
+ * a few cached routes cannot exhaust a gateway's heap.
+ */
+export const DEFAULT_CACHE_MAX_SIZE = 64 * 1024 * 1024
+
+/**
+ * Largest single response a `cache()` stores, 8 MiB (or `maxSize` when that
+ * is smaller): bigger downloads stream through uncached instead of pushing
+ * out hundreds of small hot entries.
+ */
+export const DEFAULT_CACHE_MAX_ENTRY_SIZE = 8 * 1024 * 1024
+
+/** How long fetched JWKS keys are trusted before the next token fetches them again (ms). jose's default: 10 min. */
+export const DEFAULT_JWKS_CACHE_MAX_AGE = 10 * 60_000
+
+/**
+ * After a JWKS fetch, how long an unknown `kid` is rejected without fetching
+ * again (ms). jose's default: 30 s. Bounds the fetches that tokens with
+ * made-up `kid`s can cause to one per period; a rotated-in key is found at the
+ * first token after it.
+ */
+export const DEFAULT_JWKS_COOLDOWN = 30_000
+
+/** Time a JWKS fetch may take before the handshake gets 503 (ms). jose's default: 5 s, below the 10 s handshake timeout. */
+export const DEFAULT_JWKS_TIMEOUT = 5_000

@@ -1,9 +1,14 @@
 /**
- * wsgate's portable core: route handlers and types that run on any runtime.
- * The Node host lives in `wsgate/node`.
+ * wsgate's portable core: route handlers, the handshake middleware and the
+ * types that run on any runtime. The Node host lives in `wsgate/node`.
  * @module
  */
 export { websocket, type WebSocketOptions } from './websocket.ts'
+export { http, type HttpOptions } from './http.ts'
+export { proxy, type ProxyOptions } from './proxy.ts'
+export type { TargetOptions } from './target.ts'
+export * from '../middleware/index.ts'
+export { cidrMatcher, type CidrMatcher } from './cidr.ts'
 export { GatewayError, type GatewayErrorCode, type GatewayErrorOptions } from './errors.ts'
 export { validateClientHandshake, validateOriginUpgrade, acceptFor, type ClientHandshake, type HandshakeRequest } from './handshake.ts'
 export { replaceRequest, forwardHeaders, type ForwardingVariables, type RequestChanges } from './forward.ts'

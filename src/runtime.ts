@@ -107,6 +107,17 @@ export interface GatewayRuntime {
   onConnectionClose(listener: () => void): void
   /** Opens an upgrade request to an origin; rejects with a 502/504 `GatewayError`. */
   connectOrigin(request: OriginRequest): Promise<OriginAnswer>
+  /**
+   * Makes one plain HTTP round trip to an origin for `http()`: sends
+   * `request` (method, URL, headers as given, body streamed) and resolves
+   * with the origin's answer as it came — status, every header, body
+   * streamed and not decoded, redirects not followed. Rejects with a 502
+   * `GatewayError` (ERR_ORIGIN_UNAVAILABLE) when the origin cannot be
+   * reached and a 504 (ERR_ORIGIN_TIMEOUT) when its response head does not
+   * arrive within `timeout` ms. Optional: without it `http()` uses the
+   * global `fetch` with `redirect: 'manual'`.
+   */
+  fetchOrigin?(request: Request, timeout: number): Promise<Response>
 }
 
 /** Hono env bindings a wsgate app runs with: `new Hono<{ Bindings: GatewayBindings }>()`. */

@@ -5,7 +5,11 @@ import { GatewayError } from './errors.ts'
 import { validateClientHandshake, validateOriginUpgrade } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { assertDuration, assertJitter } from './limits.ts'
+import { originUrl, parseTarget } from './target.ts'
 import type { GatewayBindings, PipeLimits } from './runtime.ts'
+
+// Moved to ./target.ts (shared with http() and proxy()); re-exported for existing importers.
+export { originUrl } from './target.ts'
 
 /** Options of {@link websocket}. Limits left unset take the gateway's values from `serve()`. */
 export interface WebSocketOptions extends PipeLimits {
@@ -45,7 +49,7 @@ export interface WebSocketOptions extends PipeLimits {
  * app.all('/chat', websocket('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))
  */
 export function websocket(target: string | URL, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
-  const base = parseTarget(target)
+  const base = parseTarget(target, 'websocket()')
   const originLabel = String(target)
   for (const name of ['idleTimeout', 'maxLifetime', 'handshakeTimeout'] as const) {
     assertDuration(name, options[name], 'websocket()')
@@ -105,32 +109,6 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
       if (!handedOver) active--
     }
   }
-}
-
-/** Parses and checks a target once, at route definition; ws/wss map to http/https for the request. */
-function parseTarget(target: string | URL): URL {
-  let url: URL
-  try {
-    url = new URL(String(target))
-  } catch {
-    throw new TypeError(`websocket(): target "${String(target)}" is not a URL; expected e.g. ws://127.0.0.1:9001`)
-  }
-  const scheme = { 'ws:': 'http:', 'http:': 'http:', 'wss:': 'https:', 'https:': 'https:' }[url.protocol]
-  if (!scheme) throw new TypeError(`websocket(): target scheme must be ws, wss, http or https, not ${url.protocol}`)
-  // The URL setter refuses special-to-special scheme changes in some cases, so rebuild.
-  return new URL(`${scheme}//${url.host}${url.pathname}${url.search}`)
-}
-
-/** The URL sent to the origin: the target, with the client's path and query appended as the options say. */
-export function originUrl(base: URL, incoming: URL, options: Pick<WebSocketOptions, 'appendPath' | 'appendQuery'>): URL {
-  const url = new URL(base)
-  if (options.appendPath !== false && incoming.pathname !== '/') {
-    url.pathname = base.pathname.replace(/\/$/, '') + incoming.pathname
-  }
-  if (options.appendQuery !== false && incoming.search) {
-    url.search = base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search
-  }
-  return url
 }
 
 /** The forwarded headers plus the canonical upgrade pair RFC 6455 §4.1 asks for, whatever the client's casing or extra tokens. */

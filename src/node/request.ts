@@ -20,6 +20,8 @@ export function toRequest(incoming: IncomingMessage): Request {
   try {
     // Absolute-form targets (RFC 9112 §3.2.2) carry their own authority; origin-form ones take Host's.
     url = /^https?:\/\//i.test(target) ? new URL(target) : new URL(`http://${headers.get('host') ?? 'localhost'}${target}`)
+    // The scheme is the connection's, never the client's claim: X-Forwarded-Proto and routing read it.
+    url.protocol = 'encrypted' in incoming.socket && incoming.socket.encrypted ? 'https:' : 'http:'
   } catch (cause) {
     throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request target or Host header', { cause })
   }

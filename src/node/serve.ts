@@ -4,6 +4,7 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import { GatewayError } from '../errors.ts'
 import type { GatewayBindings } from '../runtime.ts'
+import { fetchOrigin } from './http-connector.ts'
 import { createLogger } from './log.ts'
 import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
@@ -102,6 +103,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       const runtime = runtimeFor(state, bindings.incoming, scope, {
         upgrade: undefined,
         connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
+        fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
       })
       let response: Response
       try {

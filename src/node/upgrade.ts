@@ -5,6 +5,7 @@ import { GatewayError } from '../errors.ts'
 import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
 import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
+import { fetchOrigin } from './http-connector.ts'
 import type { Logger } from './log.ts'
 import { Pipe } from './pipe.ts'
 import { toRequest } from './request.ts'
@@ -85,6 +86,8 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
       },
     },
     connectOrigin: (request) => connectOrigin(request, { signal: abort.signal, onSocket: state.track }),
+    // A non-WebSocket upgrade (e.g. h2c) on a proxy() route is answered as plain HTTP.
+    fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
   })
 
   let response: Response
@@ -175,7 +178,7 @@ export function runtimeFor(
   state: GatewayState,
   incoming: IncomingMessage,
   scope: RequestScope,
-  path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin'>,
+  path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin' | 'fetchOrigin'>,
 ): GatewayRuntime {
   let rawHeaders: [string, string][] | undefined
   return {
@@ -211,6 +214,8 @@ export function logHandshake(
   logger.info(
     {
       reqId: runtime.requestId,
+      // The path tells which route a middleware refused before websocket() could note it; never the query (tokens).
+      path: runtime.rawTarget.split('?', 1)[0],
       ...note,
       client: runtime.clientAddress,
       status,

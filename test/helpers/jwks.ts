@@ -22,9 +22,11 @@ export async function testKey(alg: 'RS256' | 'ES256' | 'EdDSA' | 'PS256', kid: s
 /** Anything a token can be signed with: a test key, or raw bytes for HMAC. */
 export type Signer = TestKey | { alg: string; kid?: string; secret: Uint8Array }
 
-/** Signs `claims` with `signer`; `header` overrides the protected header (e.g. another `kid`). */
-export async function mint(signer: Signer, claims: JWTPayload, header: Partial<JWTHeaderParameters> = {}): Promise<string> {
-  const protectedHeader: JWTHeaderParameters = { alg: signer.alg, ...(signer.kid ? { kid: signer.kid } : {}), ...header }
+/** Signs `claims` with `signer`; `header` overrides the protected header (e.g. another `kid`; `kid: undefined` leaves it out). */
+export async function mint(signer: Signer, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+  const merged: Record<string, unknown> = { alg: signer.alg, ...(signer.kid ? { kid: signer.kid } : {}), ...header }
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
+  const protectedHeader = merged as JWTHeaderParameters
   return new SignJWT(claims).setProtectedHeader(protectedHeader).sign('secret' in signer ? signer.secret : signer.privateKey)
 }
 

@@ -120,12 +120,13 @@ describe('the npm package', () => {
       join(project, 'routes.ts'),
       [
         "import { Hono } from 'hono'",
-        "import { websocket, type GatewayBindings } from 'wsgate'",
+        "import { normalizeHeaders, originCheck, websocket, type GatewayBindings } from 'wsgate'",
         "import { startEchoOrigin } from 'wsgate/node'",
         '',
         'const echo = await startEchoOrigin()',
         'const app = new Hono<{ Bindings: GatewayBindings }>()',
-        "app.all('/echo', websocket(echo.url))",
+        // The shipped middleware run in the chain: a test client without Origin passes only because of allowMissing.
+        "app.all('/echo', normalizeHeaders(), originCheck({ allowedOrigins: ['https://app.example'], allowMissing: true }), websocket(echo.url))",
         '',
         'export default app',
         '',
@@ -140,9 +141,9 @@ describe('the npm package', () => {
   it('ships compiled JavaScript with declarations, the bin and the README, and no sources or tests', async () => {
     const paths = packed.files.map((file) => file.path)
     expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'bin/wsgate.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/node/index.js', 'dist/src/node/index.d.ts', 'dist/src/node/cli.js']))
-    const shipped = /^(package\.json|(README|LICEN[CS]E|CHANGELOG)(\.md|\.txt)?|bin\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts|js\.map))$/
+    const shipped = /^(package\.json|(README|LICEN[CS]E|CHANGELOG)(\.md|\.txt)?|bin\/[^/]+\.js|dist\/(src|middleware)\/.+\.(js|d\.ts|js\.map))$/
     const stray = paths.filter((path) => !shipped.test(path))
-    expect(stray, 'files outside bin/, dist/src/ and the package documents').toEqual([])
+    expect(stray, 'files outside bin/, dist/src/, dist/middleware/ and the package documents').toEqual([])
     // Every module has its declaration.
     for (const path of paths.filter((path) => path.endsWith('.js') && path.startsWith('dist/'))) {
       expect(paths, `declaration of ${path}`).toContain(path.replace(/\.js$/, '.d.ts'))
@@ -203,16 +204,18 @@ describe('the npm package', () => {
       join(project, 'consumer.ts'),
       [
         "import { Hono } from 'hono'",
-        "import { websocket, type GatewayBindings } from 'wsgate'",
+        "import { cache, cacheBypass, jwtAuth, proxy, type GatewayBindings } from 'wsgate'",
         "import { serve, type Gateway } from 'wsgate/node'",
         '',
         'const app = new Hono<{ Bindings: GatewayBindings }>()',
-        "app.all('/chat', websocket('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))",
+        "app.all('/chat', cacheBypass(), cache(), jwtAuth({ jwksUrl: 'https://idp.example/jwks', algorithms: ['ES256'] }), proxy('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))",
         'export const start = (): Promise<Gateway> => serve(app, { port: 0 })',
         '',
         // Proves the types are real, not `any`: an unused @ts-expect-error is itself an error.
         '// @ts-expect-error a target is a URL or its string',
-        'websocket(9001)',
+        'proxy(9001)',
+        '// @ts-expect-error jwtAuth needs its options',
+        'jwtAuth()',
         '// @ts-expect-error unknown option',
         "serve(app, { prot: 0 })",
         '',

@@ -1,0 +1,347 @@
+import { DEFAULT_CACHE_MAX_ENTRY_SIZE, DEFAULT_CACHE_MAX_SIZE } from '../src/defaults.ts'
+import type { Context, MiddlewareHandler } from 'hono'
+import CachePolicy from 'http-cache-semantics'
+import { LRUCache } from 'lru-cache'
+import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
+import { headerTokens } from '../src/headers.ts'
+
+/** Variants (different `Vary`-selected request headers) kept per URL; the oldest goes first. Bounds `Vary: User-Agent`. */
+const MAX_VARIANTS = 16
+
+/** Bytes counted per stored response on top of body and headers: the policy object and bookkeeping. */
+const ENTRY_OVERHEAD = 512
+
+/** Methods the cache answers; others pass through (RFC 9111 §2: GET is what caches store, HEAD answers from its own). */
+const CACHEABLE_METHODS = new Set(['GET', 'HEAD'])
+
+/** Methods that never invalidate (RFC 9110 §9.2.1); a successful response to any other invalidates the URL (RFC 9111 §4.4). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304])
+
+/** Request headers that make a request conditional; the cache sends its own validators instead (RFC 9111 §4.3.1). */
+const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+
+/** Where a response came from, sent as `x-cache`. */
+export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS'
+
+/** Options of {@link cache}. */
+export interface CacheOptions {
+  /**
+   * Total size of the cache in bytes (bodies, headers and a small per-entry
+   * overhead); least recently used responses are evicted beyond it.
+   * @default 64 MiB ({@link DEFAULT_CACHE_MAX_SIZE})
+   */
+  maxSize?: number
+  /**
+   * Largest response stored, in bytes; bigger ones stream through uncached.
+   * @default 8 MiB ({@link DEFAULT_CACHE_MAX_ENTRY_SIZE}), or `maxSize` when smaller
+   */
+  maxEntrySize?: number
+  /**
+   * The clock freshness is computed with, ms since the epoch (tests inject one).
+   * @default Date.now
+   */
+  now?: () => number
+}
+
+/** One stored response: a variant of a URL, selected by the request headers its `Vary` names. */
+interface Variant {
+  policy: CachePolicy
+  status: number
+  statusText: string
+  body: Uint8Array<ArrayBuffer>
+  /** Lower-cased header names the response's `Vary` lists. */
+  vary: string[]
+  /** Those headers' values in the request that stored it (see `varyKey`). */
+  varyKey: string
+  /** Whether the response has an `ETag` or `Last-Modified`, so that a stale copy can be revalidated. */
+  validators: boolean
+  /** Bytes counted against `maxSize`. */
+  size: number
+}
+
+/**
+ * An HTTP cache (RFC 9111) in front of `http()` or `proxy()`, as a shared
+ * cache: it honours `Cache-Control` (max-age, s-maxage, no-store, no-cache,
+ * private, must-revalidate, and the request's no-cache/max-age/min-fresh/
+ * max-stale), `Expires`, `Vary`, and revalidates a stale response with its
+ * `ETag` (`If-None-Match`) or `Last-Modified` (`If-Modified-Since`). The
+ * freshness rules are http-cache-semantics'; storage is an LRU bounded in
+ * bytes (`maxSize`) with a cap per response (`maxEntrySize`). Responses
+ * stream to the client while they are recorded; one that breaks off, or
+ * outgrows the cap, is not stored.
+ *
+ * Every response carries `x-cache`:
+ * - `HIT`: served from the cache — fresh, or stale and confirmed by the
+ *   origin with `304 Not Modified` (a revalidated response counts as a HIT;
+ *   its `Age` restarts). A client's own `If-None-Match`/`If-Modified-Since`
+ *   is answered from the cache with 304 when it matches.
+ * - `MISS`: the cache was consulted and the response came from the origin
+ *   (stored when storable).
+ * - `BYPASS`: the cache was not consulted — an upgrade request (any request
+ *   carrying `Upgrade`; never served, never stored, passed on untouched so
+ *   its Upgrade/Connection headers reach the origin), a request flagged by
+ *   `cacheBypass()`, or a method other than GET/HEAD (whose success
+ *   invalidates the URL's stored responses, RFC 9111 §4.4).
+ *
+ * There is no `STALE` or `REVALIDATED`: a stale response is never served
+ * unless the client's `max-stale` allows it (then it is a HIT with its
+ * `Age`); `stale-while-revalidate` and `stale-if-error` are not used (a
+ * stale response is revalidated before it is served, and an origin error
+ * is relayed).
+ *
+ * Not stored: responses with `Set-Cookie` (one client's cookie must never
+ * reach another), `Vary: *`, `private`, `no-store`, statuses the cache does
+ * not understand (206 among them), and responses to requests with
+ * `Authorization` unless `public`, `s-maxage` or `must-revalidate` allow it.
+ *
+ * @example
+ * const app = new Hono<{ Bindings: GatewayBindings }>()
+ * app.all('/live', cacheBypass(), cache({ maxSize: 50_000_000 }), proxy('ws://127.0.0.1:9000'))
+ */
+export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables: ForwardingVariables }> {
+  const maxSize = options.maxSize ?? DEFAULT_CACHE_MAX_SIZE
+  assertBytes('maxSize', maxSize)
+  const maxEntrySize = options.maxEntrySize ?? Math.min(DEFAULT_CACHE_MAX_ENTRY_SIZE, maxSize)
+  assertBytes('maxEntrySize', maxEntrySize)
+  if (maxEntrySize > maxSize) {
+    throw new TypeError(`cache(): maxEntrySize (${maxEntrySize}) must not exceed maxSize (${maxSize}); raise maxSize or lower maxEntrySize`)
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new TypeError(`cache(): now must be a function returning ms since the epoch, got ${typeof options.now}`)
+  }
+  const Policy = clockedPolicy(options.now ?? Date.now)
+  // Key: method and URL; value: that URL's variants, newest first.
+  const store = new LRUCache<string, Variant[]>({
+    maxSize,
+    sizeCalculation: (variants) => Math.max(1, variants.reduce((sum, variant) => sum + variant.size, 0)),
+  })
+
+  /** Adds or replaces `variant` under `key`, newest first, within the variant and byte bounds. */
+  function save(key: string, variant: Variant): void {
+    const variants = [variant, ...(store.peek(key) ?? []).filter((other) => other.varyKey !== variant.varyKey)]
+    let total = variants.reduce((sum, other) => sum + other.size, 0)
+    while (variants.length > MAX_VARIANTS || (total > maxSize && variants.length > 1)) total -= variants.pop()!.size
+    store.set(key, variants)
+  }
+
+  /** Removes `variant` from `key` (a stale copy that can no longer be used). */
+  function forget(key: string, variant: Variant): void {
+    const variants = (store.peek(key) ?? []).filter((other) => other !== variant)
+    if (variants.length > 0) store.set(key, variants)
+    else store.delete(key)
+  }
+
+  /** The stored variant whose `Vary` headers match the request's, if any. */
+  function lookup(key: string, headers: Headers): Variant | undefined {
+    return store.get(key)?.find((variant) => variant.varyKey === varyKey(variant.vary, headers))
+  }
+
+  /**
+   * Records the origin's response on its way to the client and stores it
+   * once the body is complete, if it is storable and within `maxEntrySize`.
+   */
+  function recordMiss(c: Context, key: string, request: Request, policyRequest: CachePolicy.Request, stale: Variant | undefined): void {
+    const response = c.res
+    const policy = new Policy(policyRequest, { status: response.status, headers: toRecord(response.headers) }, { shared: true })
+    const vary = headerTokens(response.headers.get('vary'))
+    const declared = Number(response.headers.get('content-length') ?? 0)
+    const storable =
+      policy.storable() && !response.headers.has('set-cookie') && !vary.includes('*') && !(declared > maxEntrySize) && !c.error
+    if (stale && !storable) forget(key, stale)
+    if (!storable) {
+      c.header('x-cache', 'MISS')
+      return
+    }
+    const headerBytes = [...response.headers].reduce((sum, [name, value]) => sum + name.length + value.length + 4, 0)
+    const keep = (body: Uint8Array<ArrayBuffer>): void =>
+      save(key, {
+        policy,
+        status: response.status,
+        statusText: response.statusText,
+        body,
+        vary,
+        varyKey: varyKey(vary, request.headers),
+        validators: response.headers.has('etag') || response.headers.has('last-modified'),
+        size: body.byteLength + headerBytes + ENTRY_OVERHEAD,
+      })
+    const headers = new Headers(response.headers)
+    headers.set('x-cache', 'MISS')
+    if (!response.body) {
+      keep(new Uint8Array(0))
+      replaceResponse(c, new Response(null, { status: response.status, statusText: response.statusText, headers }))
+      return
+    }
+    const body = recording(response.body, maxEntrySize, keep)
+    replaceResponse(c, new Response(body, { status: response.status, statusText: response.statusText, headers }))
+  }
+
+  return async function cache(c, next) {
+    const request = c.req.raw
+    // Defence in depth: whatever cacheBypass() decided, an upgrade is never served from or stored in the cache.
+    if (c.get('cacheBypass') === true || request.headers.has('upgrade') || !CACHEABLE_METHODS.has(request.method)) {
+      await next()
+      if (!SAFE_METHODS.has(request.method) && c.res.status < 400) {
+        // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URL.
+        const href = new URL(request.url).href
+        for (const method of CACHEABLE_METHODS) store.delete(`${method} ${href}`)
+      }
+      c.header('x-cache', 'BYPASS')
+      return
+    }
+
+    const url = new URL(request.url)
+    const key = `${request.method} ${url.href}`
+    const policyRequest: CachePolicy.Request = { url: url.pathname + url.search, method: request.method, headers: toRecord(request.headers) }
+    const variant = lookup(key, request.headers)
+    if (variant?.policy.satisfiesWithoutRevalidation(policyRequest)) {
+      return fromCache(variant, variant.policy, request)
+    }
+
+    if (!variant?.validators) {
+      await next()
+      recordMiss(c, key, request, policyRequest, variant)
+      return
+    }
+
+    // Stale (or the client asked for no-cache): ask the origin whether our copy is still good, with our validators only.
+    const unconditional = { ...policyRequest, headers: { ...policyRequest.headers } }
+    for (const name of CONDITIONAL_HEADERS) delete unconditional.headers[name]
+    replaceRequest(c, { headers: toHeaders(variant.policy.revalidationHeaders(unconditional)) })
+    await next()
+    const answer = c.res
+    if (answer.status !== 304) {
+      recordMiss(c, key, request, policyRequest, variant)
+      return
+    }
+    await answer.body?.cancel().catch(() => {})
+    const revalidated = variant.policy.revalidatedPolicy(policyRequest, { status: 304, headers: withValidatorsOf(variant, answer.headers) })
+    // A 304 answers the validators we sent; the library reuses the stored body even when the 304's validator differs
+    // (there is no other body to use), but such a copy is not kept.
+    const updated = revalidated.matches ? { ...variant, policy: revalidated.policy } : variant
+    if (revalidated.matches) save(key, updated)
+    else forget(key, variant)
+    replaceResponse(c, fromCache(updated, updated.policy, request))
+  }
+}
+
+/**
+ * The stored response as served: its headers updated by the policy (`Age`,
+ * `Date`, fields a 304 refreshed), `x-cache: HIT`, and a 304 instead when
+ * the client's own conditional request matches (RFC 9110 §13.1.2, §13.1.3).
+ */
+function fromCache(variant: Variant, policy: CachePolicy, request: Request): Response {
+  const headers = toHeaders(policy.responseHeaders())
+  headers.set('x-cache', 'HIT')
+  if (variant.status === 200 && notModified(request.headers, headers)) {
+    headers.delete('content-length')
+    return new Response(null, { status: 304, headers })
+  }
+  const bodiless = request.method === 'HEAD' || NULL_BODY_STATUSES.has(variant.status)
+  if (!bodiless && !headers.has('content-length')) headers.set('content-length', String(variant.body.byteLength))
+  return new Response(bodiless ? null : variant.body, { status: variant.status, statusText: variant.statusText, headers })
+}
+
+/** Whether a client's `If-None-Match` (or, without it, `If-Modified-Since`) matches the stored response. */
+function notModified(request: Headers, response: Headers): boolean {
+  const ifNoneMatch = request.get('if-none-match')
+  if (ifNoneMatch !== null) {
+    const etag = response.get('etag')
+    if (etag === null) return false
+    // Weak comparison (RFC 9110 §8.8.3.2): W/ prefixes do not count.
+    const tags = ifNoneMatch.split(',').map((tag) => tag.trim().replace(/^W\//, ''))
+    return tags.includes('*') || tags.includes(etag.replace(/^W\//, ''))
+  }
+  const since = Date.parse(request.get('if-modified-since') ?? '')
+  const modified = Date.parse(response.get('last-modified') ?? '')
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since
+}
+
+/**
+ * The 304's headers for the policy update, with the stored validators filled
+ * in when the 304 repeats none: the origin was asked about exactly those,
+ * so it answered for them (RFC 9111 §4.3.4 selects the stored response).
+ */
+function withValidatorsOf(variant: Variant, headers: Headers): CachePolicy.Headers {
+  const record = toRecord(headers)
+  if (record.etag === undefined && record['last-modified'] === undefined) {
+    const stored = variant.policy.responseHeaders()
+    if (typeof stored.etag === 'string') record.etag = stored.etag
+    if (typeof stored['last-modified'] === 'string') record['last-modified'] = stored['last-modified']
+  }
+  return record
+}
+
+/** The request headers a variant's `Vary` names, with their values, as one comparable string; absent ≠ empty. */
+function varyKey(fields: string[], headers: Headers): string {
+  return fields.map((name) => `${name}\u0000${headers.get(name) ?? '\u0001'}`).join('\n')
+}
+
+/** Passes `body` through, keeping its bytes up to `limit`; calls `done` with them if it ends within the limit. */
+function recording(body: ReadableStream<Uint8Array>, limit: number, done: (bytes: Uint8Array<ArrayBuffer>) => void): ReadableStream<Uint8Array> {
+  let chunks: Uint8Array[] | undefined = []
+  let size = 0
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (chunks) {
+          size += chunk.byteLength
+          if (size > limit) chunks = undefined
+          else chunks.push(chunk)
+        }
+        controller.enqueue(chunk)
+      },
+      flush() {
+        if (!chunks) return
+        const bytes = new Uint8Array(size)
+        let offset = 0
+        for (const chunk of chunks) {
+          bytes.set(chunk, offset)
+          offset += chunk.byteLength
+        }
+        done(bytes)
+      },
+    }),
+  )
+}
+
+/** Sets `c.res` without Hono merging the previous response's headers into it (a 304's must not leak into a HIT). */
+function replaceResponse(c: Context, response: Response): void {
+  c.res = undefined
+  c.res = response
+}
+
+/** Lower-cased header record for http-cache-semantics; `Set-Cookie` is left out (such responses are never stored). */
+function toRecord(headers: Headers): Record<string, string> {
+  const record: Record<string, string> = {}
+  for (const [name, value] of headers) if (name !== 'set-cookie') record[name] = value
+  return record
+}
+
+/** Web Headers from an http-cache-semantics header record. */
+function toHeaders(record: CachePolicy.Headers): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(record)) {
+    if (value === undefined) continue
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item)
+  }
+  return headers
+}
+
+/** A CachePolicy class whose clock is `now` (the library reads time through its `now()` method). */
+function clockedPolicy(now: () => number): typeof CachePolicy {
+  return class ClockedPolicy extends CachePolicy {
+    now(): number {
+      return now()
+    }
+  }
+}
+
+/** Throws unless `value` is a positive integer number of bytes. */
+function assertBytes(name: string, value: number): void {
+  if (!(Number.isSafeInteger(value) && value > 0)) {
+    throw new TypeError(`cache(): ${name} must be a positive integer number of bytes, got ${String(value)}`)
+  }
+}

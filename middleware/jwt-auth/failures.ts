@@ -1,0 +1,105 @@
+/**
+ * How a refused token is answered: a {@link GatewayError} with a stable code,
+ * a one-line reason that names the claim or the header (never the token or a
+ * key), and the `WWW-Authenticate: Bearer` challenge of RFC 6750 §3.
+ */
+import { decodeProtectedHeader, errors } from 'jose'
+import { DEFAULT_RETRY_AFTER } from '../../src/defaults.ts'
+import { GatewayError, type GatewayErrorCode } from '../../src/errors.ts'
+import { KeyMismatch, KeySetUnavailable } from './keys.ts'
+import type { TokenLocations, TokenSource } from './token.ts'
+
+/**
+ * The `WWW-Authenticate` value (RFC 6750 §3). Attribute values are quoted
+ * strings; RFC 6750 §3 allows neither `"` nor `\` in them, so those are
+ * dropped rather than escaped.
+ */
+export function bearerChallenge(realm: string | undefined, attributes: Record<string, string> = {}): string {
+  const all = realm === undefined ? attributes : { realm, ...attributes }
+  const list = Object.entries(all).map(([name, value]) => `${name}="${value.replace(/["\\]/g, '')}"`)
+  return list.length > 0 ? `Bearer ${list.join(', ')}` : 'Bearer'
+}
+
+/** How the reason names a source, e.g. "the access_token query parameter". */
+export function describeSource(source: TokenSource, where: TokenLocations): string {
+  switch (source) {
+    case 'header':
+      return 'the Authorization header'
+    case 'protocol':
+      return 'Sec-WebSocket-Protocol'
+    case 'query':
+      return `the ${where.queryParameter} query parameter`
+    case 'cookie':
+      return `the ${where.cookie} cookie`
+  }
+}
+
+/** 401 without an error attribute: RFC 6750 §3.1 says a request without credentials gets the bare challenge. */
+export function missingToken(realm: string | undefined, where: TokenLocations): GatewayError {
+  const places = where.sources.map((source) => describeSource(source, where))
+  const list = places.length > 1 ? `${places.slice(0, -1).join(', ')} or ${places.at(-1)}` : places[0]
+  return new GatewayError(401, 'ERR_JWT_MISSING', `missing bearer token: send it in ${list}`, {
+    headers: { 'www-authenticate': bearerChallenge(realm) },
+  })
+}
+
+/** 401 `invalid_token` with a code and a short reason. */
+export function invalidToken(realm: string | undefined, code: GatewayErrorCode, reason: string, cause?: unknown): GatewayError {
+  return new GatewayError(401, code, reason, {
+    headers: { 'www-authenticate': bearerChallenge(realm, { error: 'invalid_token', error_description: reason }) },
+    cause,
+  })
+}
+
+/** A token that is not a compact JWS at all. */
+export function malformedToken(realm: string | undefined, source: TokenSource, where: TokenLocations, cause?: unknown): GatewayError {
+  return invalidToken(realm, 'ERR_JWT_MALFORMED', `malformed token in ${describeSource(source, where)}`, cause)
+}
+
+/** 403 `insufficient_scope`: the token is genuine but does not grant this route (RFC 6750 §3.1). */
+export function insufficientScope(realm: string | undefined, reason: string, scopes: readonly string[]): GatewayError {
+  const attributes: Record<string, string> = { error: 'insufficient_scope', error_description: reason }
+  if (scopes.length > 0) attributes.scope = scopes.join(' ')
+  return new GatewayError(403, 'ERR_JWT_INSUFFICIENT_SCOPE', reason, { headers: { 'www-authenticate': bearerChallenge(realm, attributes) } })
+}
+
+/** Maps what `jwtVerify` threw to the client's answer; jose's error stays as the cause for the log. */
+export function verificationFailure(error: unknown, token: string, realm: string | undefined, source: TokenSource, where: TokenLocations): GatewayError {
+  const invalid = (code: GatewayErrorCode, reason: string): GatewayError => invalidToken(realm, code, reason, error)
+  if (error instanceof KeySetUnavailable) {
+    // Not the client's fault and not a verdict on the token: 503, try again.
+    return new GatewayError(503, 'ERR_JWKS_UNAVAILABLE', 'token signing keys unavailable, retry later', {
+      headers: { 'retry-after': String(DEFAULT_RETRY_AFTER) },
+      cause: error.cause,
+    })
+  }
+  if (error instanceof KeyMismatch) return new GatewayError(500, 'ERR_INTERNAL', 'gateway key configuration error', { cause: error })
+  if (error instanceof errors.JWTExpired) {
+    // jose reports maxTokenAge as an expiry of "iat".
+    return invalid('ERR_JWT_EXPIRED', error.claim === 'iat' ? 'token too old (iat is past maxTokenAge)' : 'token expired (exp)')
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return invalid('ERR_JWT_NOT_YET_VALID', 'token not yet valid (nbf is in the future)')
+    if (error.reason === 'missing') return invalid('ERR_JWT_CLAIM_INVALID', `token lacks the "${error.claim}" claim`)
+    return invalid('ERR_JWT_CLAIM_INVALID', `token claim "${error.claim}" is invalid`)
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    const alg = headerAlg(token)
+    return invalid('ERR_JWT_ALGORITHM_NOT_ALLOWED', alg ? `token algorithm ${alg} is not allowed` : 'token algorithm is not allowed')
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return invalid('ERR_JWT_SIGNATURE_INVALID', 'token signature is invalid')
+  if (error instanceof errors.JWKSNoMatchingKey) return invalid('ERR_JWT_KEY_UNKNOWN', 'no key matches the token (kid)')
+  if (error instanceof errors.JWKSMultipleMatchingKeys) return invalid('ERR_JWT_KEY_UNKNOWN', 'several keys match the token; it needs a kid')
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return malformedToken(realm, source, where, error)
+  return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error', { cause: error })
+}
+
+/** The token's `alg` for the reason, only when it is a plain algorithm name (the header is the client's text). */
+function headerAlg(token: string): string | undefined {
+  try {
+    const { alg } = decodeProtectedHeader(token)
+    return typeof alg === 'string' && /^[A-Za-z0-9-]{1,16}$/.test(alg) ? alg : undefined
+  } catch {
+    return undefined
+  }
+}

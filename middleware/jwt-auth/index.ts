@@ -1,0 +1,384 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import { errors, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
+import type { GatewayBindings } from '../../src/runtime.ts'
+import { insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
+import { checkAlgorithms, keyResolver, type VerificationKey } from './keys.ts'
+import { findToken, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
+
+export type { TokenSource } from './token.ts'
+
+/**
+ * Where tokens are looked for when `sources` is not set. The cookie is left
+ * out on purpose: browsers attach cookies to cross-site WebSocket handshakes
+ * (cross-site WebSocket hijacking), so reading a token from a cookie needs
+ * `originCheck()` in front of it.
+ */
+export const DEFAULT_TOKEN_SOURCES: readonly TokenSource[] = ['header', 'protocol', 'query']
+
+/** The name used for the query parameter, the cookie and the subprotocol marker: RFC 6750 §2.3's `access_token`. */
+export const DEFAULT_TOKEN_NAME = 'access_token'
+
+/** The prefix of the one-entry subprotocol form, `bearer.<jwt>`. */
+export const DEFAULT_PROTOCOL_PREFIX = 'bearer.'
+
+/** Options of {@link jwtAuth}. Set exactly one key source: `jwksUrl`, `jwks`, `publicKey` or `secret`. All durations are in milliseconds, as everywhere in wsgate. */
+export interface JwtAuthOptions {
+  /**
+   * URL of the issuer's JSON Web Key Set (e.g. `https://idp.example/.well-known/jwks.json`).
+   * Fetched at the first token, cached, and fetched again when a token names
+   * an unknown `kid` (key rotation), at most once per `jwksCooldown`. Must be
+   * https, except on loopback.
+   * @default none
+   */
+  jwksUrl?: string | URL
+  /** A JSON Web Key Set held locally, `{ keys: [...] }`; public keys only. @default none */
+  jwks?: JSONWebKeySet
+  /** One PEM SPKI public key (`-----BEGIN PUBLIC KEY-----`); `algorithms` must be of its type. @default none */
+  publicKey?: string
+  /** Shared secret for HS256/HS384/HS512, at least as long as the hash (32 bytes for HS256). @default none */
+  secret?: string | Uint8Array
+  /**
+   * Accepted `alg` values: the allowlist every token is checked against
+   * before any key is used. Required; `none` is refused, and HMAC
+   * algorithms go only with `secret` (never with public keys), so a token
+   * cannot choose an algorithm its key was not meant for.
+   * @default none — required, e.g. `['RS256']`
+   */
+  algorithms: JWSAlgorithm[]
+  /** How long fetched JWKS keys are used before fetching again, ms. @default 10 min (jose's) */
+  jwksCacheMaxAge?: number
+  /** After a JWKS fetch, how long an unknown `kid` is refused without fetching again, ms. @default 30 s (jose's) */
+  jwksCooldown?: number
+  /** Time a JWKS fetch may take; beyond it the handshake gets 503 `ERR_JWKS_UNAVAILABLE`, ms. @default 5 s */
+  jwksTimeout?: number
+  /** Accepted `iss` value(s); the claim is then required. @default any issuer */
+  issuer?: string | string[]
+  /** Accepted `aud` value(s); the token's `aud` must contain one. @default any audience */
+  audience?: string | string[]
+  /** Allowed clock skew for `exp`, `nbf` and `iat`, ms. @default 0 */
+  clockTolerance?: number
+  /** Refuse tokens issued (`iat`) longer ago than this, ms; `iat` is then required. @default no limit */
+  maxTokenAge?: number
+  /**
+   * Refuse tokens without `exp` (401 `ERR_JWT_CLAIM_INVALID`). A token
+   * without one would authorise a connection for ever.
+   * @default true
+   */
+  requireExpiration?: boolean
+  /** Claims a token must carry for this route; a genuine token without one gets 403 `insufficient_scope`. @default [] */
+  requiredClaims?: string[]
+  /** Scopes a token must grant for this route (all of them); else 403 `insufficient_scope`. @default [] */
+  requiredScopes?: string[]
+  /** The claim holding the scopes: a space-separated string (RFC 8693 `scope`) or an array of strings (`scp`). @default 'scope' */
+  scopeClaim?: string
+  /**
+   * Where to look for the token, in order; the first found is verified, and
+   * every enabled place is cleared before the request goes on.
+   * @default ['header', 'protocol', 'query'] (add 'cookie' only behind `originCheck()`)
+   */
+  sources?: TokenSource[]
+  /** Query parameter carrying the token. @default 'access_token' */
+  queryParameter?: string
+  /** Cookie carrying the token (with `sources` including `'cookie'`). @default 'access_token' */
+  cookie?: string
+  /**
+   * Subprotocol that announces the token in the next entry:
+   * `new WebSocket(url, ['access_token', jwt])`. When the origin selects no
+   * subprotocol, the client is answered with this marker (never the token),
+   * which a browser needs to accept the connection.
+   * @default 'access_token'
+   */
+  protocolMarker?: string
+  /**
+   * Prefix of the one-entry subprotocol form, `bearer.<jwt>`. The gateway
+   * cannot select that entry without echoing the token, so a browser using
+   * this form must offer another real subprotocol alongside
+   * (`['chat.v1', 'bearer.' + jwt]`) for the origin to select.
+   * @default 'bearer.'
+   */
+  protocolPrefix?: string
+  /**
+   * Claims to send to the origin as request headers, claim name → header
+   * name, e.g. `{ sub: 'X-Auth-Sub' }`. Strings go as they are, other values
+   * as JSON; values with characters outside printable ASCII are
+   * percent-encoded. Headers of these names sent by the client are always
+   * removed first, so they cannot be forged.
+   * @default {} (none)
+   */
+  forwardClaims?: Record<string, string>
+  /** Send the verified token to the origin as `Authorization: Bearer <jwt>` (from wherever it came). @default false */
+  forwardToken?: boolean
+  /** `realm` of the `WWW-Authenticate` challenge. @default none */
+  realm?: string
+  /** The clock for `exp`/`nbf`/`iat` checks, ms since the epoch (tests freeze it). @default Date.now */
+  now?: () => number
+}
+
+/** What {@link jwtAuth} publishes to later middleware and to `websocket()`. */
+export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionExpiresAt'> {
+  /** The verified claims of the token. */
+  jwtPayload: JWTPayload
+}
+
+/** Header names `forwardClaims` may not write: the ones the handshake, the proxy hop or the client's credentials own. */
+const RESERVED_HEADERS = /^(host|authorization|cookie|connection|upgrade|keep-alive|te|trailer|transfer-encoding|content-length|proxy-.*|sec-websocket-.*)$/i
+
+/** RFC 9110 §5.6.2 token: header names, cookie names (RFC 6265) and subprotocols (RFC 6455 §4.1) are all tokens. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** A compact JWS: three base64url parts (the signature may be empty, so `alg: none` is refused by name, not as malformed). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
+
+/**
+ * Authenticates a WebSocket handshake with a JWT. The token may come as
+ * `Authorization: Bearer`, in `Sec-WebSocket-Protocol` (what browsers can
+ * send), as a query parameter or as a cookie. It is verified against an
+ * explicit algorithm allowlist with a remote JWKS, a local JWKS, a PEM public
+ * key or a shared secret, then its claims are checked.
+ *
+ * - No token: 401 `ERR_JWT_MISSING`, `WWW-Authenticate: Bearer`.
+ * - A bad token: 401 with `error="invalid_token"` and one of
+ *   `ERR_JWT_MALFORMED`, `ERR_JWT_SIGNATURE_INVALID`, `ERR_JWT_EXPIRED`,
+ *   `ERR_JWT_NOT_YET_VALID`, `ERR_JWT_CLAIM_INVALID`,
+ *   `ERR_JWT_ALGORITHM_NOT_ALLOWED`, `ERR_JWT_KEY_UNKNOWN`.
+ * - A genuine token without a required claim or scope: 403
+ *   `ERR_JWT_INSUFFICIENT_SCOPE`, `error="insufficient_scope"`.
+ * - The key set cannot be fetched: 503 `ERR_JWKS_UNAVAILABLE`.
+ *
+ * On success the payload is `c.get('jwtPayload')`, the token's `exp` becomes
+ * the connection's end (`connectionExpiresAt`), chosen claims go to the
+ * origin as headers, and the token itself is removed from every place it may
+ * travel in, unless `forwardToken` is set.
+ *
+ * @throws TypeError when the options are wrong (no key source, empty or unknown `algorithms`, `none`, a secret with an asymmetric algorithm, …)
+ * @example
+ * const app = new Hono<{ Bindings: GatewayBindings }>()
+ * app.all(
+ *   '/chat',
+ *   jwtAuth({
+ *     jwksUrl: 'https://idp.example/.well-known/jwks.json',
+ *     algorithms: ['RS256', 'ES256'],
+ *     issuer: 'https://idp.example/',
+ *     audience: 'chat',
+ *     requiredScopes: ['chat:write'],
+ *     forwardClaims: { sub: 'X-Auth-Sub' },
+ *   }),
+ *   websocket('ws://10.0.0.5:9001'),
+ * )
+ * // Browser: new WebSocket('wss://gw.example/chat', ['access_token', jwt])
+ */
+export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables: JwtAuthVariables }> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('jwtAuth(): options are required, e.g. { jwksUrl, algorithms }')
+  const algorithms = checkAlgorithms(options.algorithms)
+  const key = keyResolver(options, algorithms)
+  const where = tokenLocations(options)
+  const forwardClaims = checkForwardClaims(options.forwardClaims)
+  const requiredClaims = checkNames('requiredClaims', options.requiredClaims)
+  const requiredScopes = checkNames('requiredScopes', options.requiredScopes)
+  const scopeClaim = options.scopeClaim ?? 'scope'
+  if (typeof scopeClaim !== 'string' || !scopeClaim) throw new TypeError('jwtAuth(): scopeClaim must be a claim name')
+  const { realm, now } = options
+  const forwardToken = options.forwardToken === true
+  if (realm !== undefined && (typeof realm !== 'string' || /["\\\r\n]/.test(realm))) {
+    throw new TypeError('jwtAuth(): realm must be a string without quotes, backslashes or line breaks')
+  }
+  if (now !== undefined && typeof now !== 'function') throw new TypeError('jwtAuth(): now must be a function returning ms since the epoch')
+  const verifyOptions = claimChecks(options, algorithms)
+
+  const verify = async (token: string): Promise<JWTPayload> => {
+    const checks: JWTVerifyOptions = now ? { ...verifyOptions, currentDate: new Date(now()) } : verifyOptions
+    return verifyWith(token, key, checks)
+  }
+
+  return async function jwtAuth(c, next) {
+    // Under a wsgate runtime the handshake's log line gets a `jwt` field: who, or why not (jose's words, never the token).
+    const runtime = (c.env as Partial<GatewayBindings> | undefined)?.wsgate
+    const request = c.req.raw
+    const found = findToken(request, where)
+    if (!found) throw missingToken(realm, where)
+    if (!COMPACT_JWS.test(found.token)) {
+      runtime?.note({ jwt: { source: found.source } })
+      throw malformedToken(realm, found.source, where)
+    }
+
+    let payload: JWTPayload
+    try {
+      payload = await verify(found.token)
+    } catch (error) {
+      const failure = verificationFailure(error, found.token, realm, found.source, where)
+      runtime?.note({ jwt: { source: found.source, error: causeText(failure.cause) } })
+      throw failure
+    }
+    runtime?.note({ jwt: { source: found.source, sub: payload.sub, iss: payload.iss } })
+
+    const absentClaim = requiredClaims.find((claim) => !Object.hasOwn(payload, claim))
+    if (absentClaim !== undefined) throw insufficientScope(realm, `token lacks the required "${absentClaim}" claim`, [])
+    const granted = scopesOf(payload[scopeClaim])
+    const absentScopes = requiredScopes.filter((scope) => !granted.has(scope))
+    if (absentScopes.length > 0) {
+      throw insufficientScope(realm, `token lacks the required scope ${absentScopes.map((s) => `"${s}"`).join(', ')}`, requiredScopes)
+    }
+
+    c.set('jwtPayload', payload)
+    if (typeof payload.exp === 'number') {
+      // Another authorisation earlier in the chain may end the connection sooner; keep the earlier end.
+      const earlier = c.get('connectionExpiresAt')
+      const expiresAt = payload.exp * 1000
+      c.set('connectionExpiresAt', earlier === undefined ? expiresAt : Math.min(earlier, expiresAt))
+    }
+
+    const { url, headers } = stripTokens(request, where)
+    for (const [claim, header] of forwardClaims) {
+      headers.delete(header)
+      const value = Object.hasOwn(payload, claim) ? headerValue(payload[claim]) : undefined
+      if (value !== undefined) headers.set(header, value)
+    }
+    if (forwardToken) headers.set('authorization', `Bearer ${found.token}`)
+    replaceRequest(c, { url, headers })
+
+    await next()
+
+    if (found.protocolForm === 'pair') selectMarker(c, where.protocolMarker)
+  }
+}
+
+/** Verifies with the key; a kid-less token against a set with several fitting keys is tried against each (jose's documented way). */
+async function verifyWith(token: string, key: VerificationKey, checks: JWTVerifyOptions): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, key, checks)).payload
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error
+    for await (const candidate of error as AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, candidate, checks)).payload
+      } catch (inner) {
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed()
+  }
+}
+
+/**
+ * A browser that offered subprotocols fails the connection unless one is
+ * selected (RFC 6455 §4.1 leaves it open; browsers are strict). When the
+ * token came as the marker pair and the origin selected none, select the
+ * marker: the client offered it, and it carries no secret.
+ */
+function selectMarker(c: Context, marker: string): void {
+  const response = c.res
+  // Only an upgrade answer has Sec-WebSocket-Accept; a rejection or a relayed origin answer is left alone.
+  if (!response.headers.has('sec-websocket-accept') || response.headers.has('sec-websocket-protocol')) return
+  try {
+    response.headers.set('sec-websocket-protocol', marker)
+  } catch {
+    // Immutable headers (a response the chain took from elsewhere): answer with a copy.
+    const headers = new Headers(response.headers)
+    headers.set('sec-websocket-protocol', marker)
+    c.res = new Response(response.body, { status: response.status, statusText: response.statusText, headers })
+  }
+}
+
+/** The jose claim checks, built once. */
+function claimChecks(options: JwtAuthOptions, algorithms: string[]): JWTVerifyOptions {
+  const checks: JWTVerifyOptions = { algorithms }
+  for (const name of ['issuer', 'audience'] as const) {
+    const value = options[name]
+    if (value === undefined) continue
+    const list = Array.isArray(value) ? value : [value]
+    if (list.length === 0 || !list.every((item) => typeof item === 'string' && item)) {
+      throw new TypeError(`jwtAuth(): ${name} must be a non-empty string or array of strings`)
+    }
+    checks[name] = value
+  }
+  // jose counts in seconds; wsgate in ms.
+  const tolerance = options.clockTolerance ?? 0
+  if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
+    throw new TypeError(`jwtAuth(): clockTolerance must be a non-negative number of milliseconds, got ${String(tolerance)}`)
+  }
+  checks.clockTolerance = tolerance / 1000
+  if (options.maxTokenAge !== undefined) {
+    const age = options.maxTokenAge
+    if (typeof age !== 'number' || !Number.isFinite(age) || age <= 0) {
+      throw new TypeError(`jwtAuth(): maxTokenAge must be a positive number of milliseconds, got ${String(age)}`)
+    }
+    checks.maxTokenAge = age / 1000
+  }
+  if (options.requireExpiration ?? true) checks.requiredClaims = ['exp']
+  return checks
+}
+
+function tokenLocations(options: JwtAuthOptions): TokenLocations {
+  const sources = options.sources ?? DEFAULT_TOKEN_SOURCES
+  if (!Array.isArray(sources) || sources.length === 0) {
+    throw new TypeError(`jwtAuth(): sources must be a non-empty array of ${TOKEN_SOURCES.map((s) => `'${s}'`).join(', ')}`)
+  }
+  for (const source of sources) {
+    if (!TOKEN_SOURCES.includes(source)) {
+      throw new TypeError(`jwtAuth(): sources holds unknown source ${JSON.stringify(source)}; expected ${TOKEN_SOURCES.join(', ')}`)
+    }
+  }
+  if (new Set(sources).size !== sources.length) throw new TypeError('jwtAuth(): sources lists a source twice')
+  const where: TokenLocations = {
+    sources: [...sources],
+    queryParameter: options.queryParameter ?? DEFAULT_TOKEN_NAME,
+    cookie: options.cookie ?? DEFAULT_TOKEN_NAME,
+    protocolMarker: options.protocolMarker ?? DEFAULT_TOKEN_NAME,
+    protocolPrefix: options.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX,
+  }
+  if (typeof where.queryParameter !== 'string' || !where.queryParameter) throw new TypeError('jwtAuth(): queryParameter must be a non-empty string')
+  for (const name of ['cookie', 'protocolMarker', 'protocolPrefix'] as const) {
+    if (typeof where[name] !== 'string' || !TOKEN.test(where[name])) {
+      throw new TypeError(`jwtAuth(): ${name} must be an HTTP token (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(where[name])}`)
+    }
+  }
+  if (where.protocolMarker.startsWith(where.protocolPrefix)) {
+    throw new TypeError('jwtAuth(): protocolMarker must not start with protocolPrefix; the two forms would be indistinguishable')
+  }
+  return where
+}
+
+function checkForwardClaims(forward: Record<string, string> | undefined): [claim: string, header: string][] {
+  if (forward === undefined) return []
+  if (typeof forward !== 'object' || forward === null) throw new TypeError("jwtAuth(): forwardClaims must map claim names to header names, e.g. { sub: 'X-Auth-Sub' }")
+  const entries = Object.entries(forward)
+  for (const [claim, header] of entries) {
+    if (typeof header !== 'string' || !TOKEN.test(header)) {
+      throw new TypeError(`jwtAuth(): forwardClaims.${claim} must be a header name, got ${JSON.stringify(header)}`)
+    }
+    if (RESERVED_HEADERS.test(header)) {
+      throw new TypeError(`jwtAuth(): forwardClaims.${claim} may not write ${header}; pick a header of your own, e.g. X-Auth-${claim}`)
+    }
+  }
+  return entries.map(([claim, header]) => [claim, header.toLowerCase()])
+}
+
+function checkNames(option: string, names: string[] | undefined): string[] {
+  if (names === undefined) return []
+  if (!Array.isArray(names) || !names.every((name) => typeof name === 'string' && name)) {
+    throw new TypeError(`jwtAuth(): ${option} must be an array of non-empty strings`)
+  }
+  return [...names]
+}
+
+/** Scopes granted by the scope claim: RFC 8693 §4.2's space-separated string, or an array of strings. */
+function scopesOf(value: unknown): Set<string> {
+  if (typeof value === 'string') return new Set(value.split(' ').filter(Boolean))
+  if (Array.isArray(value)) return new Set(value.filter((item): item is string => typeof item === 'string'))
+  return new Set()
+}
+
+/** The operator's account of a failure: the error's message and, for a failed JWKS fetch, what failed underneath. */
+function causeText(cause: unknown): string | undefined {
+  if (!(cause instanceof Error)) return cause === undefined ? undefined : String(cause)
+  const inner = cause.cause instanceof Error ? `: ${cause.cause.message}` : ''
+  return `${cause.message}${inner}`
+}
+
+/** A claim as a header value: strings as they are, the rest as JSON; anything but printable ASCII percent-encoded. */
+function headerValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text)
+}

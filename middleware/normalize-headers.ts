@@ -1,0 +1,192 @@
+import type { MiddlewareHandler } from 'hono'
+import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
+import { GatewayError } from '../src/errors.ts'
+import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
+import { hasToken, stripHopByHop } from '../src/headers.ts'
+import type { GatewayBindings } from '../src/runtime.ts'
+
+/** Options of {@link normalizeHeaders}. */
+export interface NormalizeHeadersOptions {
+  /**
+   * Proxies in front of the gateway whose `X-Forwarded-*` and `Forwarded`
+   * headers are believed, as CIDR ranges or single addresses
+   * (`['10.0.0.0/8', '::1']`). When the connection comes from one of them,
+   * the gateway appends its own entry to what they sent; from anywhere else,
+   * whatever the client sent is dropped and replaced. IPv4-mapped IPv6
+   * addresses (`::ffff:10.0.0.1`) count as the IPv4 address they carry.
+   * @default [] (no proxy is trusted: the gateway is the edge)
+   */
+  trustedProxies?: readonly string[]
+  /**
+   * Send the client's `Host` to the origin instead of the origin's own host
+   * (sets the `preserveHost` context variable, which the handlers read).
+   * @default false (the origin sees its own host; the client's is in `X-Forwarded-Host`)
+   */
+  preserveHost?: boolean
+}
+
+/** Option names, to refuse a misspelt one at start rather than ignore it. */
+const OPTION_NAMES: readonly string[] = ['trustedProxies', 'preserveHost']
+
+/**
+ * Control characters a field value must not hold (RFC 9110 §5.5: only VCHAR,
+ * obs-text, SP and HTAB). NUL, CR and LF never reach a Web `Headers`; the
+ * rest do, and would be smuggled to the origin.
+ */
+const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
+
+/** A field name is a token (RFC 9110 §5.1, §5.6.2); `Headers` lower-cases it. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i
+
+/**
+ * Normalises the request every later step and the origin see, on WebSocket
+ * and plain HTTP routes alike (it only touches the request):
+ *
+ * - rejects with 400 what a proxy must not guess at: a repeated `Host`
+ *   (`ERR_HEADER_DUPLICATE_HOST`), a control character in a header name or
+ *   value (`ERR_HEADER_INVALID_CHARACTER`), `Content-Length` together with
+ *   `Transfer-Encoding` or conflicting `Content-Length` values
+ *   (`ERR_HEADER_AMBIGUOUS_LENGTH`, RFC 9112 §6.1, §6.3);
+ * - removes hop-by-hop headers (RFC 9110 §7.6.1): `Connection`, `Keep-Alive`,
+ *   `Proxy-Connection`, `Proxy-*` (and the `Proxy` header of httpoxy), `TE`,
+ *   `Trailer`, `Transfer-Encoding`, `Upgrade`, and every header `Connection`
+ *   names, except `Host`, which is end-to-end and never removed. A body's
+ *   framing belongs to the runtime, so dropping `Transfer-Encoding` from the
+ *   Web `Request` loses nothing;
+ * - on a WebSocket upgrade (`Upgrade` holds `websocket` and `Connection`
+ *   holds `upgrade`, in any case and among any other tokens) puts back the
+ *   canonical `Upgrade: websocket` and `Connection: upgrade`. Any other
+ *   request leaves as a plain request: a WebSocket route then rejects it with
+ *   400 `ERR_HANDSHAKE_UPGRADE` through `websocket()`'s validator;
+ * - sets `X-Forwarded-For` (the socket's client address),
+ *   `X-Forwarded-Proto` (the request URL's scheme), `X-Forwarded-Host` (the
+ *   client's `Host`) and `Forwarded` (RFC 7239, `for=…;host=…;proto=…`, an
+ *   IPv6 node quoted as `for="[2001:db8::1]"`). Each is a list with one entry
+ *   per hop, the original client's first: from a trusted proxy the gateway
+ *   appends its entry to the proxy's, from anyone else the client's values
+ *   are dropped;
+ * - with `preserveHost: true`, has the handlers send the client's `Host` to
+ *   the origin (`c.set('preserveHost', true)`).
+ *
+ * The client address comes from the runtime (`c.env.wsgate.clientAddress`);
+ * without a wsgate runtime the request fails with 500 `ERR_RUNTIME_MISSING`.
+ * Bad options throw a `TypeError` when the route is defined.
+ *
+ * @example
+ * const app = new Hono<{ Bindings: GatewayBindings }>()
+ * app.all('/chat', normalizeHeaders({ trustedProxies: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
+ */
+export function normalizeHeaders(
+  options: NormalizeHeadersOptions = {},
+): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('normalizeHeaders(): options must be an object, e.g. { trustedProxies: ["10.0.0.0/8"] }')
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(name)) {
+      throw new TypeError(`normalizeHeaders(): unknown option "${name}"; the options are ${OPTION_NAMES.join(', ')}`)
+    }
+  }
+  if (options.preserveHost !== undefined && typeof options.preserveHost !== 'boolean') {
+    throw new TypeError(`normalizeHeaders(): preserveHost must be true or false, got ${JSON.stringify(options.preserveHost)}`)
+  }
+  const trusted = cidrMatcher(options.trustedProxies ?? [], 'normalizeHeaders(): trustedProxies')
+  const preserveHost = options.preserveHost ?? false
+
+  return async function normalizeHeaders(c, next) {
+    const request = c.req.raw
+    const incoming = request.headers
+    rejectUnsafe(incoming)
+    const runtime = c.env?.wsgate
+    if (!runtime) {
+      throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'normalizeHeaders() runs only under a wsgate runtime (serve() or the CLI)')
+    }
+    const client = canonicalAddress(runtime.clientAddress)
+    const fromTrustedProxy = client !== undefined && trusted.matches(client)
+    const url = new URL(request.url)
+    const host = incoming.get('host')
+    // RFC 6455 §4.2.1 items 3 and 4: tokens are case-insensitive and may come with others.
+    const isUpgrade = hasToken(incoming.get('upgrade'), 'websocket') && hasToken(incoming.get('connection'), 'upgrade')
+
+    const headers = stripHopByHop(new Headers(incoming))
+    for (const name of [...headers.keys()]) {
+      // Proxy-* are meant for a proxy on the way (Proxy-Authorization is this gateway's, not the origin's);
+      // `Proxy` itself is httpoxy's vector (CVE-2016-5385) and no standard header.
+      if (name === 'proxy' || name.startsWith('proxy-')) headers.delete(name)
+    }
+    // RFC 9110 §7.6.1: a sender must not name end-to-end fields in Connection. Host routes the request, so it stays.
+    if (host !== null) headers.set('host', host)
+    if (isUpgrade) {
+      headers.set('upgrade', 'websocket')
+      headers.set('connection', 'upgrade')
+    }
+
+    const proto = url.protocol.slice(0, -1)
+    const forwardedHost = host || url.host
+    const entries: [name: string, value: string][] = [
+      ['x-forwarded-for', client ?? 'unknown'],
+      ['x-forwarded-proto', proto],
+      ['x-forwarded-host', forwardedHost],
+      ['forwarded', forwardedElement(client, forwardedHost, proto)],
+    ]
+    for (const [name, value] of entries) {
+      const previous = fromTrustedProxy ? headers.get(name) : null
+      headers.set(name, previous ? `${previous}, ${value}` : value)
+    }
+
+    replaceRequest(c, { headers })
+    c.set('preserveHost', preserveHost)
+    await next()
+  }
+}
+
+/** Throws the 400 for a header section a proxy must refuse rather than forward. */
+function rejectUnsafe(headers: Headers): void {
+  for (const [name, value] of headers) {
+    if (!TOKEN.test(name)) {
+      throw new GatewayError(400, 'ERR_HEADER_INVALID_CHARACTER', 'invalid character in a header name')
+    }
+    if (INVALID_VALUE_CHARACTER.test(value)) {
+      throw new GatewayError(400, 'ERR_HEADER_INVALID_CHARACTER', `control character in the ${displayName(name)} header`)
+    }
+  }
+  // A repeated header arrives joined with ", "; a Host (uri-host [":" port]) never holds a comma.
+  if (headers.get('host')?.includes(',')) {
+    throw new GatewayError(400, 'ERR_HEADER_DUPLICATE_HOST', 'more than one Host header')
+  }
+  const length = headers.get('content-length')
+  if (length !== null && headers.has('transfer-encoding')) {
+    // RFC 9112 §6.1: the request-smuggling shape; a proxy must not forward both.
+    throw new GatewayError(400, 'ERR_HEADER_AMBIGUOUS_LENGTH', 'both Content-Length and Transfer-Encoding present')
+  }
+  if (length !== null) {
+    // RFC 9112 §6.3 item 5: a list of identical values may be read as one; anything else is unrecoverable.
+    const values = length.split(',').map((value) => value.trim())
+    if (!values.every((value) => /^\d+$/.test(value) && value === values[0])) {
+      throw new GatewayError(400, 'ERR_HEADER_AMBIGUOUS_LENGTH', 'invalid or conflicting Content-Length values')
+    }
+  }
+}
+
+/** `x-forwarded-for` → `X-Forwarded-For`, for reasons the client reads. */
+function displayName(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase())
+}
+
+/**
+ * One RFC 7239 forwarded-element: `for=192.0.2.43;host=example.com;proto=https`.
+ * §6: an IPv6 node is bracketed, and the brackets and colons require a
+ * quoted-string (§4); an unknown client is `for=unknown` (§6.2).
+ */
+function forwardedElement(client: string | undefined, host: string, proto: string): string {
+  const node = client === undefined ? 'unknown' : client.includes(':') ? `"[${client}]"` : client
+  const pairs = [`for=${node}`]
+  if (host) pairs.push(`host=${tokenOrQuoted(host)}`)
+  pairs.push(`proto=${tokenOrQuoted(proto)}`)
+  return pairs.join(';')
+}
+
+/** A value as a token if it is one, else as a quoted-string with `"` and `\` escaped (RFC 9110 §5.6.4). */
+function tokenOrQuoted(value: string): string {
+  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+}

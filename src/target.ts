@@ -1,0 +1,50 @@
+/**
+ * Origin targets, shared by `websocket()`, `http()` and `proxy()`: a target
+ * is parsed and checked once, when the route is defined, and each request's
+ * origin URL is built from it. Portable: WHATWG `URL` only.
+ */
+
+/** How the client's path and query are carried over to the origin. */
+export interface TargetOptions {
+  /**
+   * Append the client's path to the target's path (`ws://o/base` + `/chat` → `/base/chat`).
+   * @default true
+   */
+  appendPath?: boolean
+  /**
+   * Append the client's query string to the target's.
+   * @default true
+   */
+  appendQuery?: boolean
+}
+
+/**
+ * Parses and checks a target once, at route definition. `ws:`/`wss:` map to
+ * `http:`/`https:`, the schemes the request to the origin is made with.
+ * Throws a `TypeError` naming `caller` (e.g. `websocket()`) when the target
+ * is not a URL or has another scheme.
+ */
+export function parseTarget(target: string | URL, caller: string): URL {
+  let url: URL
+  try {
+    url = new URL(String(target))
+  } catch {
+    throw new TypeError(`${caller}: target "${String(target)}" is not a URL; expected e.g. ws://127.0.0.1:9001`)
+  }
+  const scheme = { 'ws:': 'http:', 'http:': 'http:', 'wss:': 'https:', 'https:': 'https:' }[url.protocol]
+  if (!scheme) throw new TypeError(`${caller}: target scheme must be ws, wss, http or https, not ${url.protocol}`)
+  // The URL setter refuses special-to-special scheme changes in some cases, so rebuild.
+  return new URL(`${scheme}//${url.host}${url.pathname}${url.search}`)
+}
+
+/** The URL sent to the origin: the target, with the client's path and query appended as the options say. */
+export function originUrl(base: URL, incoming: URL, options: TargetOptions): URL {
+  const url = new URL(base)
+  if (options.appendPath !== false && incoming.pathname !== '/') {
+    url.pathname = base.pathname.replace(/\/$/, '') + incoming.pathname
+  }
+  if (options.appendQuery !== false && incoming.search) {
+    url.search = base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search
+  }
+  return url
+}

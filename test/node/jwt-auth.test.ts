@@ -1,0 +1,313 @@
+import { once } from 'node:events'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import net from 'node:net'
+import { Hono } from 'hono'
+import type { JWTPayload } from 'jose'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { jwtAuth, type JwtAuthOptions } from '../../middleware/jwt-auth/index.ts'
+import { websocket, type GatewayBindings } from '../../src/index.ts'
+import { closedLine, expectNoOpenSockets, logsWith, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { mint, startJwksServer, testKey, unsignedToken, type JwksServer, type Signer, type TestKey } from '../helpers/jwks.ts'
+import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { handshakeRequest, rawExchange, readHead, type RawResponse } from '../helpers/raw-client.ts'
+
+const ISSUER = 'https://idp.test/'
+const AUDIENCE = 'chat'
+const SECRET = new TextEncoder().encode('a-shared-secret-of-32-bytes-ok!!')
+const hmac: Signer = { alg: 'HS256', secret: SECRET }
+
+/** What the origin received for one connection. */
+interface OriginSaw {
+  url: string
+  headers: IncomingHttpHeaders
+  /** The subprotocol the origin selected ('' for none). */
+  protocol: string
+}
+
+let rsa: TestKey
+let ec: TestKey
+let ed: TestKey
+let stranger: TestKey
+
+beforeAll(async () => {
+  ;[rsa, ec, ed, stranger] = await Promise.all([testKey('RS256', 'rsa-1'), testKey('ES256', 'ec-1'), testKey('EdDSA', 'ed-1'), testKey('RS256', 'rsa-1')])
+})
+
+/** Claims of a token valid for the next 10 minutes, with overrides. */
+function claims(overrides: JWTPayload = {}): JWTPayload {
+  const now = Math.floor(Date.now() / 1000)
+  return { iss: ISSUER, aud: AUDIENCE, sub: 'user-1', iat: now - 60, exp: now + 600, ...overrides }
+}
+
+/** Asserts a rejection on the wire: status, code, challenge, and a one-line plain-text reason that does not repeat the token. */
+function expectRejection(response: RawResponse, status: number, code: string, reason: RegExp, challenge: RegExp | string, token?: string): void {
+  expect(response.status, response.statusLine).toBe(status)
+  expect(response.headers['x-wsgate-error']).toBe(code)
+  expect(response.headers['content-type']).toMatch(/^text\/plain/)
+  expect(response.body).toMatch(reason)
+  expect(response.body.trimEnd().split('\n')).toHaveLength(1)
+  if (typeof challenge === 'string') expect(response.headers['www-authenticate']).toBe(challenge)
+  else expect(response.headers['www-authenticate']).toMatch(challenge)
+  expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  if (token) expect(response.raw.toString('latin1')).not.toContain(token)
+}
+
+describe('jwtAuth through a real gateway', () => {
+  let jwks: JwksServer
+  let origin: WsOrigin
+  let gateway: TestGateway
+  let originSaw: OriginSaw[]
+  const clients: WebSocket[] = []
+
+  /** Opens a ws client (closed after the test) and waits for the handshake. */
+  async function open(path: string, protocols?: string[], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+    const client = new WebSocket(`${gateway.wsUrl}${path}`, protocols, options)
+    clients.push(client)
+    client.on('error', () => {})
+    await once(client, 'open')
+    return client
+  }
+
+  /** Sends one message through the client and expects it echoed, then closes cleanly. */
+  async function echoAndClose(client: WebSocket): Promise<void> {
+    const reply = once(client, 'message') as Promise<[Buffer, boolean]>
+    client.send('through the gateway')
+    const [data] = await reply
+    expect(data.toString()).toBe('through the gateway')
+    const closed = once(client, 'close')
+    client.close(1000)
+    await closed
+  }
+
+  function route(overrides: Partial<JwtAuthOptions> = {}) {
+    return jwtAuth({
+      jwksUrl: jwks.url,
+      algorithms: ['RS256', 'ES256', 'EdDSA'],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      forwardClaims: { sub: 'X-Auth-Sub' },
+      ...overrides,
+    })
+  }
+
+  beforeEach(async () => {
+    originSaw = []
+    jwks = await startJwksServer([rsa.publicJwk, ec.publicJwk, ed.publicJwk])
+    // The origin selects chat.v1 when offered, and nothing otherwise.
+    origin = await startWsOrigin(undefined, { handleProtocols: (offered) => (offered.has('chat.v1') ? 'chat.v1' : false) })
+    origin.server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      originSaw.push({ url: request.url ?? '', headers: request.headers, protocol: socket.protocol })
+    })
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/chat', route(), websocket(origin.url))
+    app.all('/rotating', route({ jwksCooldown: 0 }), websocket(origin.url))
+    app.all('/cookie', route({ sources: ['cookie'] }), websocket(origin.url))
+    app.all('/hs', jwtAuth({ secret: SECRET, algorithms: ['HS256'] }), websocket(origin.url))
+    app.all('/scoped', route({ requiredScopes: ['chat:write'] }), websocket(origin.url))
+    gateway = await startGateway(app)
+  })
+
+  afterEach(async () => {
+    try {
+      for (const client of clients.splice(0)) client.terminate()
+      // After every case, rejected or not, the same gateway still serves a client with a good token.
+      jwks.mode = 'keys'
+      await echoAndClose(await open('/chat', undefined, { headers: { authorization: `Bearer ${await mint(rsa, claims())}` } }))
+      await expectNoOpenSockets(gateway)
+    } finally {
+      await gateway.close()
+      await Promise.all([origin.close(), jwks.close()])
+    }
+  })
+
+  describe('tokens in each position', () => {
+    it('opens a connection with Authorization: Bearer, forwards X-Auth-Sub and not the token', async () => {
+      const token = await mint(rsa, claims({ sub: 'alice' }))
+      await echoAndClose(await open('/chat', undefined, { headers: { authorization: `Bearer ${token}`, 'x-auth-sub': 'forged' } }))
+      const [saw] = originSaw
+      expect(saw!.headers['x-auth-sub']).toBe('alice')
+      expect(saw!.headers).not.toHaveProperty('authorization')
+      expect(JSON.stringify(saw!.headers)).not.toContain(token)
+    })
+
+    it('opens a connection with the [access_token, jwt] subprotocol pair and answers access_token, not the token', async () => {
+      const token = await mint(rsa, claims())
+      const client = new WebSocket(`${gateway.wsUrl}/chat`, ['access_token', token])
+      clients.push(client)
+      // ws emits 'open' in the same tick as 'upgrade': listen for both first.
+      const upgraded = once(client, 'upgrade') as Promise<[IncomingMessage]>
+      const opened = once(client, 'open')
+      const [upgrade] = await upgraded
+      await opened
+      expect(client.protocol).toBe('access_token')
+      expect(upgrade.headers['sec-websocket-protocol']).toBe('access_token')
+      expect(JSON.stringify(upgrade.headers)).not.toContain(token)
+      await echoAndClose(client)
+      expect(originSaw[0]!.headers).not.toHaveProperty('sec-websocket-protocol')
+      expect(originSaw[0]!.protocol).toBe('')
+    })
+
+    it('never writes the token back in the 101 head (raw bytes)', async () => {
+      const token = await mint(rsa, claims())
+      const socket = net.connect(gateway.port, '127.0.0.1')
+      try {
+        socket.write(handshakeRequest('/chat', { 'Sec-WebSocket-Protocol': `access_token, ${token}` }))
+        const { head } = await readHead(socket)
+        expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
+        expect(head).toMatch(/\r\nsec-websocket-protocol: access_token\r\n/i)
+        expect(head).not.toContain(token)
+      } finally {
+        socket.destroy()
+      }
+    })
+
+    it("keeps the origin's choice when the pair comes with a real subprotocol", async () => {
+      const token = await mint(rsa, claims())
+      const client = await open('/chat', ['access_token', token, 'chat.v1'])
+      expect(client.protocol).toBe('chat.v1')
+      await echoAndClose(client)
+      expect(originSaw[0]!.headers['sec-websocket-protocol']).toBe('chat.v1')
+      expect(originSaw[0]!.protocol).toBe('chat.v1')
+    })
+
+    it('opens a connection with a bearer.<jwt> entry offered alongside a real subprotocol, which the origin selects', async () => {
+      const token = await mint(ec, claims())
+      const client = await open('/chat', ['chat.v1', `bearer.${token}`])
+      expect(client.protocol).toBe('chat.v1')
+      await echoAndClose(client)
+      expect(originSaw[0]!.headers['sec-websocket-protocol']).toBe('chat.v1')
+    })
+
+    it('opens a connection with the access_token query parameter and sends the origin the URL without it', async () => {
+      const token = await mint(ed, claims())
+      await echoAndClose(await open(`/chat?room=lobby&access_token=${token}&lang=en`))
+      expect(originSaw[0]!.url).toBe('/chat?room=lobby&lang=en')
+    })
+
+    it('opens a connection with the token cookie on a cookie route and forwards the other cookies only', async () => {
+      const token = await mint(rsa, claims())
+      await echoAndClose(await open('/cookie', undefined, { headers: { cookie: `theme=dark; access_token=${token}` } }))
+      expect(originSaw[0]!.headers.cookie).toBe('theme=dark')
+    })
+
+    for (const [alg, signer] of [
+      ['RS256', () => rsa],
+      ['ES256', () => ec],
+      ['EdDSA', () => ed],
+    ] as const) {
+      it(`opens a connection with an ${alg} token verified against the JWKS`, async () => {
+        const token = await mint(signer(), claims({ sub: `${alg}-user` }))
+        await echoAndClose(await open('/chat', ['access_token', token]))
+        expect(originSaw[0]!.headers['x-auth-sub']).toBe(`${alg}-user`)
+      })
+    }
+
+    it('opens a connection with an HS256 token and a shared secret', async () => {
+      await echoAndClose(await open('/hs', undefined, { headers: { authorization: `Bearer ${await mint(hmac, claims())}` } }))
+      expect(originSaw).toHaveLength(1)
+    })
+  })
+
+  it("records the token's exp as the connection's end in its log line", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 123
+    await echoAndClose(await open('/chat', undefined, { headers: { authorization: `Bearer ${await mint(rsa, claims({ exp }))}` } }))
+    const line = await closedLine(gateway, '/chat')
+    expect(line.expiresAt).toBe(new Date(exp * 1000).toISOString())
+  })
+
+  it("logs the subject of an accepted handshake and jose's reason for a refused one, never the token", async () => {
+    const good = await mint(rsa, claims({ sub: 'alice' }))
+    await echoAndClose(await open('/chat', ['access_token', good]))
+    const expired = await mint(rsa, claims({ iat: 1_000, exp: 2_000 }))
+    expect((await rawExchange(gateway.port, handshakeRequest(`/chat?access_token=${expired}`))).status).toBe(401)
+    await waitFor(() => logsWith(gateway, 'handshake rejected').length > 0, 2_000, "the 'handshake rejected' line")
+    expect(logsWith(gateway, 'handshake accepted')[0]).toMatchObject({ route: '/chat', jwt: { source: 'protocol', sub: 'alice', iss: ISSUER } })
+    expect(logsWith(gateway, 'handshake rejected')[0]).toMatchObject({
+      code: 'ERR_JWT_EXPIRED',
+      jwt: { source: 'query', error: '"exp" claim timestamp check failed' },
+    })
+    const everything = JSON.stringify(gateway.logs)
+    expect(everything).not.toContain(good)
+    expect(everything).not.toContain(expired)
+  })
+
+  it('accepts a key rotated into the JWKS: the new kid triggers one fetch, the old key keeps working', async () => {
+    await echoAndClose(await open('/rotating', undefined, { headers: { authorization: `Bearer ${await mint(rsa, claims())}` } }))
+    expect(jwks.requests).toBe(1)
+    const next = await testKey('ES256', 'ec-2')
+    jwks.keys = [...jwks.keys, next.publicJwk]
+    await echoAndClose(await open('/rotating', ['access_token', await mint(next, claims({ sub: 'rotated' }))]))
+    expect(jwks.requests).toBe(2)
+    expect(originSaw[1]!.headers['x-auth-sub']).toBe('rotated')
+    await echoAndClose(await open('/rotating', undefined, { headers: { authorization: `Bearer ${await mint(rsa, claims())}` } }))
+    expect(jwks.requests).toBe(2)
+  })
+
+  it('refuses a key removed from the JWKS once the set is fetched again', async () => {
+    await echoAndClose(await open('/rotating', undefined, { headers: { authorization: `Bearer ${await mint(ec, claims())}` } }))
+    jwks.keys = [rsa.publicJwk]
+    // A token naming a kid the cached set lacks makes the gateway fetch the new set, which has dropped ec-1 too.
+    const unknown = await mint(ed, claims(), { kid: 'ed-gone' })
+    expectRejection(
+      await rawExchange(gateway.port, handshakeRequest('/rotating', { Authorization: `Bearer ${unknown}` })),
+      401,
+      'ERR_JWT_KEY_UNKNOWN',
+      /no key matches the token/,
+      /error="invalid_token"/,
+    )
+    const dropped = await mint(ec, claims())
+    const response = await rawExchange(gateway.port, handshakeRequest('/rotating', { Authorization: `Bearer ${dropped}` }))
+    expectRejection(response, 401, 'ERR_JWT_KEY_UNKNOWN', /no key matches the token/, /error="invalid_token"/, dropped)
+    expect(originSaw).toHaveLength(1)
+  })
+
+  describe('refused handshakes (raw bytes)', () => {
+    const now = (): number => Math.floor(Date.now() / 1000)
+    const cases: [label: string, request: () => Promise<string>, status: number, code: string, reason: RegExp, challenge: RegExp | string][] = [
+      ['no token', async () => handshakeRequest('/chat'), 401, 'ERR_JWT_MISSING', /^missing bearer token: send it in the Authorization header, Sec-WebSocket-Protocol or the access_token query parameter\n$/, 'Bearer'],
+      ['a malformed token', async () => handshakeRequest('/chat', { Authorization: 'Bearer not.a-jwt' }), 401, 'ERR_JWT_MALFORMED', /^malformed token in the Authorization header\n$/, 'Bearer error="invalid_token", error_description="malformed token in the Authorization header"'],
+      ['a token signed by another key under a known kid', async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint(stranger, claims())}` }), 401, 'ERR_JWT_SIGNATURE_INVALID', /^token signature is invalid\n$/, /error="invalid_token", error_description="token signature is invalid"/],
+      ['an expired token', async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims({ iat: now() - 7200, exp: now() - 3600 }))}` }), 401, 'ERR_JWT_EXPIRED', /^token expired \(exp\)\n$/, /error="invalid_token", error_description="token expired \(exp\)"/],
+      ['a token whose nbf is in the future', async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims({ nbf: now() + 3600 }))}` }), 401, 'ERR_JWT_NOT_YET_VALID', /^token not yet valid \(nbf is in the future\)\n$/, /error="invalid_token"/],
+      ['a token from another issuer', async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims({ iss: 'https://evil.test/' }))}` }), 401, 'ERR_JWT_CLAIM_INVALID', /^token claim "iss" is invalid\n$/, /error="invalid_token", error_description="token claim iss is invalid"/],
+      ['a token for another audience', async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims({ aud: 'billing' }))}` }), 401, 'ERR_JWT_CLAIM_INVALID', /^token claim "aud" is invalid\n$/, /error="invalid_token"/],
+      ['a token whose kid the JWKS does not have', async () => `${handshakeRequest('/chat', { 'Sec-WebSocket-Protocol': `access_token, ${await mint(rsa, claims(), { kid: 'nope' })}` })}`, 401, 'ERR_JWT_KEY_UNKNOWN', /^no key matches the token \(kid\)\n$/, /error="invalid_token"/],
+      ['an algorithm outside the allowlist', async () => handshakeRequest('/hs', { Authorization: `Bearer ${await mint(rsa, claims())}` }), 401, 'ERR_JWT_ALGORITHM_NOT_ALLOWED', /^token algorithm RS256 is not allowed\n$/, /error="invalid_token"/],
+      ['an unsigned alg none token', async () => handshakeRequest(`/chat?access_token=${unsignedToken(claims())}`), 401, 'ERR_JWT_ALGORITHM_NOT_ALLOWED', /^token algorithm none is not allowed\n$/, /error="invalid_token"/],
+      [
+        'HS256 signed with the RSA public key (algorithm confusion)',
+        async () => handshakeRequest('/chat', { Authorization: `Bearer ${await mint({ alg: 'HS256', kid: rsa.kid, secret: new TextEncoder().encode(rsa.publicPem) }, claims())}` }),
+        401,
+        'ERR_JWT_ALGORITHM_NOT_ALLOWED',
+        /^token algorithm HS256 is not allowed\n$/,
+        /error="invalid_token"/,
+      ],
+      ['a genuine token without the required scope', async () => handshakeRequest('/scoped', { Authorization: `Bearer ${await mint(rsa, claims({ scope: 'chat:read' }))}` }), 403, 'ERR_JWT_INSUFFICIENT_SCOPE', /^token lacks the required scope "chat:write"\n$/, 'Bearer error="insufficient_scope", error_description="token lacks the required scope chat:write", scope="chat:write"'],
+    ]
+    for (const [label, request, status, code, reason, challenge] of cases) {
+      it(`refuses ${label} with ${status} and ${code}, and the origin never hears of it`, async () => {
+        const bytes = await request()
+        const response = await rawExchange(gateway.port, bytes)
+        const token = /(?:Bearer |access_token[=,] ?)([\w.-]+\.[\w.-]*)/.exec(bytes)?.[1]
+        expectRejection(response, status, code, reason, challenge, token)
+        expect(origin.sockets).toHaveLength(0)
+        await waitFor(() => logsWith(gateway, 'handshake rejected').length > 0, 2_000, "the 'handshake rejected' line")
+        expect(logsWith(gateway, 'handshake rejected')).toContainEqual(expect.objectContaining({ status, code }))
+      })
+    }
+  })
+
+  it('answers 503 ERR_JWKS_UNAVAILABLE with Retry-After when the JWKS endpoint fails, and recovers when it is back', async () => {
+    jwks.mode = 'error'
+    const response = await rawExchange(gateway.port, handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims())}` }))
+    expect(response.status, response.statusLine).toBe(503)
+    expect(response.headers['x-wsgate-error']).toBe('ERR_JWKS_UNAVAILABLE')
+    expect(response.headers['retry-after']).toBe('5')
+    expect(response.body).toBe('token signing keys unavailable, retry later\n')
+    expect(origin.sockets).toHaveLength(0)
+    await waitFor(() => logsWith(gateway, 'handshake rejected').length > 0, 2_000, "the 'handshake rejected' line")
+    expect(logsWith(gateway, 'handshake rejected')[0]).toMatchObject({ status: 503, code: 'ERR_JWKS_UNAVAILABLE', jwt: { error: 'Expected 200 OK from the JSON Web Key Set HTTP response' } })
+    // afterEach then connects with the endpoint answering again.
+  })
+})

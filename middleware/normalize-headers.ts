@@ -65,6 +65,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i
  *   per hop, the original client's first: from a trusted proxy the gateway
  *   appends its entry to the proxy's, from anyone else the client's values
  *   are dropped;
+ * - sets `X-Real-IP` to the client address, keeping a trusted proxy's own;
  * - with `preserveHost: true`, has the handlers send the client's `Host` to
  *   the origin (`c.set('preserveHost', true)`).
  *
@@ -133,6 +134,9 @@ export function normalizeHeaders(
       const previous = fromTrustedProxy ? headers.get(name) : null
       headers.set(name, previous ? `${previous}, ${value}` : value)
     }
+    // X-Real-IP (nginx's one-address convention) is as forgeable as X-Forwarded-For but holds a single
+    // address: a trusted proxy's value stands (it saw the real client), anyone else's is replaced.
+    if (!fromTrustedProxy || !headers.has('x-real-ip')) headers.set('x-real-ip', client ?? 'unknown')
 
     replaceRequest(c, { headers })
     c.set('preserveHost', preserveHost)

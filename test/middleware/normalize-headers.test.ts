@@ -185,6 +185,7 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     'x-forwarded-proto': 'https',
     'x-forwarded-host': 'admin.internal',
     forwarded: 'for=1.2.3.4;proto=https',
+    'x-real-ip': '1.2.3.4',
   }
 
   it('drops a client-sent X-Forwarded-For, -Proto, -Host and Forwarded when the client is not a trusted proxy', async () => {
@@ -193,6 +194,7 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     expect(seen.headers['x-forwarded-proto']).toBe('http')
     expect(seen.headers['x-forwarded-host']).toBe('gw.example')
     expect(seen.headers.forwarded).toBe('for=203.0.113.7;host=gw.example;proto=http')
+    expect(seen.headers['x-real-ip']).toBe('203.0.113.7')
   })
 
   it('drops client-sent forwarding headers by default (no proxy is trusted)', async () => {
@@ -207,6 +209,8 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     expect(seen.headers['x-forwarded-proto']).toBe('https, http')
     expect(seen.headers['x-forwarded-host']).toBe('admin.internal, gw.example')
     expect(seen.headers.forwarded).toBe('for=1.2.3.4;proto=https, for=10.0.0.1;host=gw.example;proto=http')
+    // One address, not a list: the trusted proxy's view of the client stands.
+    expect(seen.headers['x-real-ip']).toBe('1.2.3.4')
   })
 
   it('trusts a proxy whose address arrives IPv4-mapped', async () => {
@@ -218,6 +222,7 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     const seen = await seenBy({ host: 'gw.example' }, { clientAddress: '::1', middleware: { trustedProxies: ['::1'] } })
     expect(seen.headers['x-forwarded-for']).toBe('::1')
     expect(seen.headers.forwarded).toBe('for="[::1]";host=gw.example;proto=http')
+    expect(seen.headers['x-real-ip']).toBe('::1')
   })
 
   it('answers 500 ERR_RUNTIME_MISSING outside a wsgate runtime rather than invent a client address', async () => {

@@ -195,6 +195,8 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     const url = new URL(request.url)
     const key = `${request.method} ${url.href}`
     const policyRequest: CachePolicy.Request = { url: url.pathname + url.search, method: request.method, headers: toRecord(request.headers) }
+    // jwtAuth() removed the credentials it verified; the policy must still see an authenticated request (RFC 9111 §3.5).
+    if (c.get('authenticated') === true) policyRequest.headers.authorization ??= 'credentials verified by the gateway'
     const variant = lookup(key, request.headers)
     if (variant?.policy.satisfiesWithoutRevalidation(policyRequest)) {
       return fromCache(variant, variant.policy, request)

@@ -44,6 +44,13 @@ export interface ForwardingVariables {
   cacheBypass?: boolean
   /** When the connection must end, ms since the epoch (set by `jwtAuth()` from the token's `exp`). */
   connectionExpiresAt?: number
+  /**
+   * The request carried credentials that a middleware verified and then
+   * removed (set by `jwtAuth()`). A shared cache must treat it as a request
+   * with `Authorization` (RFC 9111 §3.5), or one user's response would be
+   * served to another.
+   */
+  authenticated?: boolean
 }
 
 /**

@@ -116,7 +116,7 @@ export interface JwtAuthOptions {
 }
 
 /** What {@link jwtAuth} publishes to later middleware and to `websocket()`. */
-export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionExpiresAt'> {
+export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionExpiresAt' | 'authenticated'> {
   /** The verified claims of the token. */
   jwtPayload: JWTPayload
 }
@@ -221,6 +221,8 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     }
 
     c.set('jwtPayload', payload)
+    // The token is stripped below; tell a cache later in the chain that this was an authenticated request.
+    c.set('authenticated', true)
     if (typeof payload.exp === 'number') {
       // Another authorisation earlier in the chain may end the connection sooner; keep the earlier end.
       const earlier = c.get('connectionExpiresAt')

@@ -1,3 +1,4 @@
+import { createMiddleware } from 'hono/factory'
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { cacheBypass } from '../../middleware/cache-bypass.ts'
@@ -172,6 +173,30 @@ describe('cache(): what it does not store', () => {
     const { seen, request } = cachedApp(() => reply('shared', { 'cache-control': 'public, max-age=60' }))
     await (await request('/p', { headers: { authorization: 'Bearer t' } })).text()
     expect((await request('/p', { headers: { authorization: 'Bearer t' } })).headers.get('x-cache')).toBe('HIT')
+    expect(seen).toHaveLength(1)
+  })
+
+  it('does not store an answer to a request a middleware authenticated and stripped of its credentials', async () => {
+    const authenticated = createMiddleware<{ Variables: ForwardingVariables }>(async (c, next) => {
+      c.set('authenticated', true)
+      await next()
+    })
+    const { seen, request } = cachedApp((_c, calls) => reply(`private page ${calls}`, { 'cache-control': 'max-age=60' }), {}, authenticated)
+    expect(await (await request('/me')).text()).toBe('private page 1')
+    const second = await request('/me')
+    expect(second.headers.get('x-cache')).toBe('MISS')
+    expect(await second.text()).toBe('private page 2')
+    expect(seen).toHaveLength(2)
+  })
+
+  it('still shares a public answer to an authenticated request', async () => {
+    const authenticated = createMiddleware<{ Variables: ForwardingVariables }>(async (c, next) => {
+      c.set('authenticated', true)
+      await next()
+    })
+    const { seen, request } = cachedApp(() => reply('shared', { 'cache-control': 'public, max-age=60' }), {}, authenticated)
+    await (await request('/shared')).text()
+    expect((await request('/shared')).headers.get('x-cache')).toBe('HIT')
     expect(seen).toHaveLength(1)
   })
 

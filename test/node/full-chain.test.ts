@@ -22,6 +22,11 @@ async function startDualOrigin(): Promise<{ url: string; seen: Seen[]; close(): 
   const seen: Seen[] = []
   const server = http.createServer((request, response) => {
     seen.push({ kind: 'http', url: request.url ?? '', headers: request.headers })
+    if (request.url?.includes('me=1')) {
+      // A per-user page whose origin forgot `private`: only the cache's knowledge of authentication protects it.
+      response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end(`hello ${String(request.headers['x-auth-sub'])}`)
+      return
+    }
     response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' }).end(`page ${seen.length}`)
   })
   const sockets = new WebSocketServer({ noServer: true })
@@ -124,6 +129,15 @@ describe('the full handshake chain on one route', () => {
       client.close()
       await once(client, 'close')
       expect(origin.seen.filter((request) => request.kind === 'websocket')).toHaveLength(1)
+    })
+
+    it(`never serves one user's page to another on ${path}, though the token is stripped before the cache`, async () => {
+      const bob = await mint(key, { sub: 'user-7', iss: ISSUER, aud: 'wsgate', exp: Math.floor(Date.now() / 1000) + 3600 })
+      const alicePage = await send(`${gateway.url}${path}?me=1`, { headers: { origin: APP_ORIGIN, authorization: `Bearer ${token}` } })
+      const bobPage = await send(`${gateway.url}${path}?me=1`, { headers: { origin: APP_ORIGIN, authorization: `Bearer ${bob}` } })
+      expect(alicePage.body.toString()).toBe('hello user-42')
+      expect(bobPage.body.toString()).toBe('hello user-7')
+      expect(bobPage.headers['x-cache']).toBe('MISS')
     })
 
     it(`refuses a cross-site handshake on ${path} with 403 before any key is fetched or the origin contacted`, async () => {

@@ -25,7 +25,7 @@ export interface HttpOptions extends TargetOptions {
 }
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6); `Response` refuses one for them. */
-const NULL_BODY_STATUSES = new Set([204, 205, 304])
+export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304])
 
 /**
  * The terminal handler of a plain HTTP route: a reverse proxy. The request

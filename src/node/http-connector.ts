@@ -1,20 +1,20 @@
-import http from 'node:http'
-import https from 'node:https'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { GatewayError } from '../errors.ts'
-import { toHeaders } from './connector.ts'
+import {
+  NULL_BODY_STATUSES,
+  openOriginRequest,
+  settleOnce,
+  toHeaders,
+  toNodeHeaders,
+  unavailableReason,
+  type OriginRequestHooks,
+} from './origin-request.ts'
 
 /** Hooks of {@link fetchOrigin}. */
-export interface FetchOriginHooks {
-  /** Sees the origin socket as soon as it exists, so the gateway can account for it. */
-  onSocket?: (socket: Socket) => void
-}
-
-/** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6); `Response` refuses one for them. */
-const NULL_BODY_STATUSES = new Set([204, 205, 304])
+export type FetchOriginHooks = Pick<OriginRequestHooks, 'onSocket'>
 
 /**
  * The Node origin connector for plain HTTP (`GatewayRuntime.fetchOrigin`):
@@ -40,34 +40,16 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
     const headers = toNodeHeaders(request.headers)
     // HTTP/1.1 requires Host (RFC 9112 §3.2); `http()` always sets it, a direct caller may not.
     headers.host ??= url.host
-    const transport = url.protocol === 'https:' ? https : http
-    const outgoing = transport.request({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port || (url.protocol === 'https:' ? 443 : 80),
-      path: url.pathname + url.search,
-      method: request.method,
-      headers,
-      agent: false,
-      setHost: false,
-      signal: request.signal,
+    const outgoing = openOriginRequest(url, request.method, headers, { signal: request.signal, onSocket: hooks.onSocket })
+    const settle = settleOnce(timeout, () => {
+      outgoing.destroy()
+      reject(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`))
     })
-    if (hooks.onSocket) outgoing.once('socket', hooks.onSocket)
-
-    let settled = false
-    const settle = (): boolean => {
-      if (settled) return false
-      settled = true
-      clearTimeout(timer)
-      return true
-    }
     const fail = (error: GatewayError): void => {
       if (!settle()) return
       outgoing.destroy()
       reject(error)
     }
-    const timer = setTimeout(() => {
-      fail(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`))
-    }, timeout)
 
     outgoing.on('response', (response) => {
       if (!settle()) return response.destroy()
@@ -88,12 +70,7 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
       fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin switched protocols on a plain HTTP request'))
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
-      const reason =
-        error.name === 'AbortError'
-          ? 'client went away'
-          : error.code?.startsWith('HPE_')
-            ? 'malformed HTTP response'
-            : (error.code ?? error.message)
+      const reason = error.code?.startsWith('HPE_') ? 'malformed HTTP response' : unavailableReason(error)
       fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, { cause: error }))
     })
 
@@ -105,11 +82,4 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
     // destroys the origin request with that error, which lands in the handler above.
     pipeline(Readable.fromWeb(request.body as NodeReadableStream<Uint8Array>), outgoing).catch(() => {})
   })
-}
-
-/** Node's header object from Web Headers; repeated values were already joined with ", " by `Headers`. */
-function toNodeHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [name, value] of headers) out[name] = value
-  return out
 }

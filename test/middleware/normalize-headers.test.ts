@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { normalizeHeaders, type NormalizeHeadersOptions } from '../../middleware/normalize-headers.ts'
 import { websocket, type ForwardingVariables, type GatewayBindings, type GatewayRuntime } from '../../src/index.ts'
+import { expectRejection } from '../helpers/rejection.ts'
 
 /** What the final handler saw. */
 interface Seen {
@@ -41,16 +42,6 @@ async function seenBy(
   const response = await app.request(options.url ?? 'http://gw.example/chat', { headers, ...options.init }, runtimeEnv(options.clientAddress))
   expect(response.status, await response.clone().text()).toBe(200)
   return (await response.json()) as Seen
-}
-
-/** Asserts a rejection: status, stable code and one-line plain-text reason. */
-async function expectRejection(response: Response, status: number, code: string, reason: RegExp): Promise<void> {
-  expect(response.status).toBe(status)
-  expect(response.headers.get('x-wsgate-error')).toBe(code)
-  expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
-  const body = await response.text()
-  expect(body).toMatch(reason)
-  expect(body.trimEnd().split('\n')).toHaveLength(1)
 }
 
 const UPGRADE = { host: 'gw.example', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { normalizeHeaders } from '../../middleware/normalize-headers.ts'
 import { originCheck, type OriginCheckOptions } from '../../middleware/origin-check.ts'
 import type { GatewayBindings, GatewayRuntime } from '../../src/index.ts'
+import { expectRejection } from '../helpers/rejection.ts'
 
 const ALLOWED = ['https://app.example.com', 'https://*.example.com', 'http://localhost:5173', 'http://[::1]:8080', 'chrome-extension://abcdefghijklmnop']
 
@@ -18,16 +19,6 @@ function send(origin: string | null, options: OriginCheckOptions = { allowedOrig
   const headers: Record<string, string> = { host: 'gw.example' }
   if (origin !== null) headers.origin = origin
   return Promise.resolve(echoApp(options).request('http://gw.example/chat', { headers, ...init }))
-}
-
-/** Asserts a rejection: status, stable code and one-line plain-text reason. */
-async function expectRejection(response: Response, status: number, code: string, reason: RegExp): Promise<void> {
-  expect(response.status).toBe(status)
-  expect(response.headers.get('x-wsgate-error')).toBe(code)
-  expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
-  const body = await response.text()
-  expect(body).toMatch(reason)
-  expect(body.trimEnd().split('\n')).toHaveLength(1)
 }
 
 async function expectAllowed(response: Response): Promise<void> {

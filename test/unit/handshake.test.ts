@@ -5,6 +5,7 @@ import { acceptFor, validateClientHandshake, validateOriginUpgrade, type ClientH
 import { MAX_TIMER } from '../../src/limits.ts'
 import { originUrl, websocket, type WebSocketOptions } from '../../src/websocket.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
+import { expectRejection } from '../helpers/rejection.ts'
 
 /** RFC 6455 §1.3's sample nonce and the accept value the RFC derives from it. */
 const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
@@ -43,12 +44,7 @@ async function expectGatewayError(error: GatewayError, status: number, code: str
   expect(error.code).toBe(code)
   expect(error.message).toMatch(reason)
   const response = error.getResponse()
-  expect(response.status).toBe(status)
-  expect(response.headers.get('x-wsgate-error')).toBe(code)
-  expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
-  const body = await response.text()
-  expect(body).toMatch(reason)
-  expect(body.trimEnd().split('\n')).toHaveLength(1)
+  await expectRejection(response.clone(), status, code, reason)
   return response
 }
 

@@ -17,3 +17,4 @@ export {
   type JwtAuthVariables,
   type TokenSource,
 } from './jwt-auth/index.ts'
+export { rateLimit, type RateLimitKey, type RateLimitOptions } from './rate-limit.ts'

@@ -71,3 +71,39 @@ export const DEFAULT_JWKS_COOLDOWN = 30_000
 
 /** Time a JWKS fetch may take before the handshake gets 503 (ms). jose's default: 5 s, below the 10 s handshake timeout. */
 export const DEFAULT_JWKS_TIMEOUT = 5_000
+
+/**
+ * Handshakes a client may make in a burst before `rateLimit()` answers 429
+ * (the token bucket's capacity). A page that opens a few sockets and a
+ * client reconnecting after a deploy stay well inside it.
+ */
+export const DEFAULT_RATE_LIMIT_BURST = 20
+
+/**
+ * Handshakes per second a client earns back after a burst (the bucket's
+ * refill rate): 60 a minute, ample for reconnects with backoff, far below a flood.
+ */
+export const DEFAULT_RATE_LIMIT_REFILL_PER_SECOND = 1
+
+/**
+ * Clients whose buckets the in-memory store keeps (least recently used
+ * evicted beyond it). About 100 bytes each, so about 10 MB at the bound; an
+ * evicted client starts again with a full bucket.
+ */
+export const DEFAULT_RATE_LIMIT_MAX_KEYS = 100_000
+
+/** `waf()` paranoia level when none is given: the CRS's default, the level with the fewest false positives. */
+export const DEFAULT_WAF_PARANOIA = 1
+
+/**
+ * Inbound anomaly score at which `waf()` refuses a handshake: the CRS's
+ * default, reached by one critical match (5) or two warnings (3 + 3).
+ */
+export const DEFAULT_WAF_THRESHOLD = 5
+
+/**
+ * Time one `waf()` evaluation may take (ms), checked between rules. The CRS
+ * at paranoia 1 takes well under a millisecond on a handshake, so only
+ * pathological input (or a pathological custom rule) reaches it.
+ */
+export const DEFAULT_WAF_BUDGET = 50

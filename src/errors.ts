@@ -40,6 +40,11 @@ export type GatewayErrorCode =
   | 'ERR_JWT_KEY_UNKNOWN'
   | 'ERR_JWT_INSUFFICIENT_SCOPE'
   | 'ERR_JWKS_UNAVAILABLE'
+  // rateLimit()
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_TOO_MANY_CONNECTIONS'
+  // waf()
+  | 'ERR_WAF_BLOCKED'
 
 /** Options of a {@link GatewayError}. */
 export interface GatewayErrorOptions {

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.ts'
 import type { GatewayBindings } from '../runtime.ts'
 import { fetchOrigin } from './http-connector.ts'
 import { createLogger } from './log.ts'
+import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
@@ -46,6 +47,7 @@ export interface Gateway {
 export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<Gateway> {
   const settings = resolveServeSettings(options)
   const logger = options.logger ?? createLogger()
+  guardRegExpBacktracking()
   const sockets = new Set<Socket>()
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
   const state: GatewayState = {

@@ -1,0 +1,62 @@
+/**
+ * The operator table: every SecLang operator the WAF supports, keyed by its
+ * lower-cased name without `@` (`@pmFromFile` is `OPERATORS.pmfromfile`).
+ * A factory compiles the parameter once and throws a `TypeError` when it
+ * cannot; the operator it returns compares byte strings (see `bytes.ts`)
+ * and returns the captures when it matches, `null` otherwise.
+ *
+ * Deliberately absent, so that the engine reports the rules using them as
+ * unsupported rather than letting them silently pass:
+ * - `@detectSQLi`, `@detectXSS`: libinjection's tokenizers and fingerprint
+ *   tables (C) have no faithful portable port; the CRS uses them in 942100 /
+ *   942101 (SQL injection in cookies, args, User-Agent, Referer, basename)
+ *   and 941100 / 941101 (XSS in the same places and Referer), paranoia
+ *   levels 1–2, where its regex rules cover much but not all of the same.
+ * - `@rbl` (DNS lookups; CRS 910 rules that only run when configured),
+ *   `@geoLookup` (needs a GeoIP database), `@inspectFile`, `@fuzzyHash`,
+ *   `@verifyCC`, `@verifySSN`, `@verifyCPF`, `@gsbLookup`, `@validateDTD`,
+ *   `@validateSchema`, `@validateHash`, `@rsub`: not used by the CRS in
+ *   request phases, or need what a handshake does not have.
+ */
+import type { OperatorFactory } from './types.ts'
+import { ipMatch, ipMatchFromFile } from './operators/ip.ts'
+import { eq, ge, gt, le, lt, ne } from './operators/numeric.ts'
+import { pm, pmFromFile } from './operators/pm.ts'
+import { rx } from './operators/rx.ts'
+import { beginsWith, contains, containsWord, endsWith, streq, strmatch, within } from './operators/strings.ts'
+import { noMatch, unconditionalMatch, validateByteRange, validateUrlEncoding, validateUtf8Encoding } from './operators/validate.ts'
+
+/**
+ * Every supported operator, keyed by lower-cased name without `@`.
+ *
+ * @example
+ * const operator = OPERATORS.rx!('(?i)union\\s+select', {})
+ * operator('1 UNION  SELECT 2', (text) => text) // ['UNION  SELECT']
+ */
+export const OPERATORS: Readonly<Record<string, OperatorFactory>> = Object.freeze(Object.assign(Object.create(null) as Record<string, OperatorFactory>, {
+  rx,
+  pm,
+  pmfromfile: pmFromFile,
+  pmf: pmFromFile,
+  streq,
+  contains,
+  containsword: containsWord,
+  beginswith: beginsWith,
+  endswith: endsWith,
+  within,
+  strmatch,
+  eq,
+  ne,
+  gt,
+  ge,
+  lt,
+  le,
+  ipmatch: ipMatch,
+  ipmatchfromfile: ipMatchFromFile,
+  ipmatchf: ipMatchFromFile,
+  validatebyterange: validateByteRange,
+  validateurlencoding: validateUrlEncoding,
+  validateutf8encoding: validateUtf8Encoding,
+  unconditionalmatch: unconditionalMatch,
+  nomatch: noMatch,
+}))

@@ -1,0 +1,55 @@
+/**
+ * `@rx`: a PCRE regular expression, translated once by `translateRegex` with
+ * ModSecurity's compile options (dot-all, dollar-end-only). The match and up
+ * to nine groups are the captures (`capture` action: TX.0–TX.9).
+ */
+import type { Operator, OperatorContext } from '../types.ts'
+import { MODSECURITY_RX, translateRegex, type TranslatedRegex } from '../regex.ts'
+
+/** Expanded patterns kept per rule when the parameter holds a macro; older ones are dropped first. */
+const EXPANDED_CACHE_SIZE = 32
+
+/** PCRE numbers captures 0–9 for the `capture` action; ModSecurity keeps no more. */
+const MAX_CAPTURES = 10
+
+/** Runs a translated pattern; captures are re-numbered as PCRE numbers them, an unset group is ''. */
+function execute({ regex, groups }: TranslatedRegex, input: string): string[] | null {
+  const match = regex.exec(input)
+  if (match === null) return null
+  const count = Math.min(groups.length, MAX_CAPTURES)
+  const captures: string[] = new Array<string>(count)
+  for (let i = 0; i < count; i++) captures[i] = match[groups[i]!] ?? ''
+  return captures
+}
+
+/**
+ * `@rx pattern`. Throws a `TypeError` naming the construct when the pattern
+ * cannot be translated. With a macro (`%{tx.allowed_request_content_type_charset}`,
+ * CRS rule 920480) the pattern is expanded and translated at evaluation and
+ * the last few kept; an expansion that does not translate never matches, as
+ * ModSecurity logs it and goes on.
+ *
+ * @example
+ * rx('^(?i)get|head$', {})('GET', (t) => t) // ['GET']
+ */
+export function rx(param: string, _context: OperatorContext): Operator {
+  if (!param.includes('%{')) {
+    const translated = translateRegex(param, MODSECURITY_RX)
+    if ('error' in translated) throw new TypeError(`@rx: ${translated.error} in ${JSON.stringify(param.length > 120 ? param.slice(0, 120) + '…' : param)}`)
+    return function rxMatch(input) {
+      return execute(translated, input)
+    }
+  }
+  const cache = new Map<string, TranslatedRegex | undefined>()
+  return function rxExpanded(input, expand) {
+    const pattern = expand(param)
+    let translated = cache.get(pattern)
+    if (translated === undefined && !cache.has(pattern)) {
+      const result = translateRegex(pattern, MODSECURITY_RX)
+      translated = 'error' in result ? undefined : result
+      if (cache.size >= EXPANDED_CACHE_SIZE) cache.delete(cache.keys().next().value!)
+      cache.set(pattern, translated)
+    }
+    return translated === undefined ? null : execute(translated, input)
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * `t:sha1` and `t:md5`: the raw digest of a byte string, as a byte string
+ * (20 and 16 bytes), which rules usually follow with `t:hexEncode`. Written
+ * out here because Web Crypto's `digest()` is asynchronous and the
+ * transformations are synchronous; both run only where a rule asks for them
+ * (the CRS hashes the User-Agent once per request, REQUEST-901).
+ * Implemented from FIPS 180-4 §6.1 and RFC 1321.
+ */
+
+/** The message's bytes, padded as both digests require: 0x80, zeros, then the bit length (big- or little-endian). */
+function padded(input: string, bigEndian: boolean): Uint8Array {
+  const length = input.length
+  const total = (((length + 8) >> 6) + 1) << 6
+  const bytes = new Uint8Array(total)
+  for (let i = 0; i < length; i++) bytes[i] = input.charCodeAt(i) & 0xff
+  bytes[length] = 0x80
+  const view = new DataView(bytes.buffer)
+  const bits = length * 8
+  // The length in bits as a 64-bit integer; inputs stay far below 2^53 bits.
+  const high = Math.floor(bits / 0x100000000)
+  const low = bits >>> 0
+  if (bigEndian) {
+    view.setUint32(total - 8, high)
+    view.setUint32(total - 4, low)
+  } else {
+    view.setUint32(total - 8, low, true)
+    view.setUint32(total - 4, high, true)
+  }
+  return bytes
+}
+
+/** 32-bit words as a byte string, big- or little-endian. */
+function wordsToBytes(words: readonly number[], bigEndian: boolean): string {
+  let out = ''
+  for (const word of words) {
+    for (let k = 0; k < 4; k++) {
+      const shift = bigEndian ? 24 - k * 8 : k * 8
+      out += String.fromCharCode((word >>> shift) & 0xff)
+    }
+  }
+  return out
+}
+
+/**
+ * `t:sha1`: the 20-byte SHA-1 digest of the input's bytes.
+ *
+ * @example
+ * hexEncode(sha1('abc')) // 'a9993e364706816aba3e25717850c26c9cd0d89d'
+ */
+export function sha1(input: string): string {
+  const bytes = padded(input, true)
+  const view = new DataView(bytes.buffer)
+  const w = new Int32Array(80)
+  let h0 = 0x67452301
+  let h1 = 0xefcdab89 | 0
+  let h2 = 0x98badcfe | 0
+  let h3 = 0x10325476
+  let h4 = 0xc3d2e1f0 | 0
+  for (let offset = 0; offset < bytes.length; offset += 64) {
+    for (let t = 0; t < 16; t++) w[t] = view.getInt32(offset + t * 4)
+    for (let t = 16; t < 80; t++) {
+      const x = w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!
+      w[t] = (x << 1) | (x >>> 31)
+    }
+    let a = h0, b = h1, c = h2, d = h3, e = h4
+    for (let t = 0; t < 80; t++) {
+      let f: number
+      let k: number
+      if (t < 20) { f = (b & c) | (~b & d); k = 0x5a827999 }
+      else if (t < 40) { f = b ^ c ^ d; k = 0x6ed9eba1 }
+      else if (t < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8f1bbcdc | 0 }
+      else { f = b ^ c ^ d; k = 0xca62c1d6 | 0 }
+      const temp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]!) | 0
+      e = d
+      d = c
+      c = (b << 30) | (b >>> 2)
+      b = a
+      a = temp
+    }
+    h0 = (h0 + a) | 0
+    h1 = (h1 + b) | 0
+    h2 = (h2 + c) | 0
+    h3 = (h3 + d) | 0
+    h4 = (h4 + e) | 0
+  }
+  return wordsToBytes([h0, h1, h2, h3, h4], true)
+}
+
+/** Per-round shift amounts of MD5 (RFC 1321 §3.4). */
+const MD5_SHIFTS = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21]
+
+/** MD5's sine-derived constants: floor(|sin(i + 1)| * 2^32). */
+const MD5_K = Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 0x100000000) | 0)
+
+/**
+ * `t:md5`: the 16-byte MD5 digest of the input's bytes.
+ *
+ * @example
+ * hexEncode(md5('abc')) // '900150983cd24fb0d6963f7d28e17f72'
+ */
+export function md5(input: string): string {
+  const bytes = padded(input, false)
+  const view = new DataView(bytes.buffer)
+  const m = new Int32Array(16)
+  let a0 = 0x67452301
+  let b0 = 0xefcdab89 | 0
+  let c0 = 0x98badcfe | 0
+  let d0 = 0x10325476
+  for (let offset = 0; offset < bytes.length; offset += 64) {
+    for (let t = 0; t < 16; t++) m[t] = view.getInt32(offset + t * 4, true)
+    let a = a0, b = b0, c = c0, d = d0
+    for (let i = 0; i < 64; i++) {
+      let f: number
+      let g: number
+      if (i < 16) { f = (b & c) | (~b & d); g = i }
+      else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) & 15 }
+      else if (i < 48) { f = b ^ c ^ d; g = (3 * i + 5) & 15 }
+      else { f = c ^ (b | ~d); g = (7 * i) & 15 }
+      const shift = MD5_SHIFTS[((i >> 4) << 2) | (i & 3)]!
+      const sum = (a + f + MD5_K[i]! + m[g]!) | 0
+      a = d
+      d = c
+      c = b
+      b = (b + ((sum << shift) | (sum >>> (32 - shift)))) | 0
+    }
+    a0 = (a0 + a) | 0
+    b0 = (b0 + b) | 0
+    c0 = (c0 + c) | 0
+    d0 = (d0 + d) | 0
+  }
+  return wordsToBytes([a0, b0, c0, d0], false)
+}

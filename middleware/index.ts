@@ -18,3 +18,21 @@ export {
   type TokenSource,
 } from './jwt-auth/index.ts'
 export { rateLimit, type RateLimitKey, type RateLimitOptions } from './rate-limit.ts'
+export {
+  waf,
+  formatReport,
+  type CrsFiles,
+  type CustomRuleFunction,
+  type Evaluation as WafEvaluation,
+  type HandshakeFacts,
+  type RuleMatch,
+  type UnsupportedItem,
+  type WafCustomRule,
+  type WafMiddleware,
+  type WafOptions,
+  type WafReport,
+  type WafRuleObject,
+  type WafStats,
+  type WafVariables,
+  type WafVerdict,
+} from './waf/index.ts'

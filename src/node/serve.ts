@@ -7,6 +7,7 @@ import type { GatewayBindings } from '../runtime.ts'
 import { fetchOrigin } from './http-connector.ts'
 import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
+import { logMiddlewareReports } from './middleware-reports.ts'
 import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
@@ -126,6 +127,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     void handleUpgrade(state, incoming, socket, head)
   })
 
+  logMiddlewareReports(app, logger)
   server.listen(settings.port, settings.host)
   await once(server, 'listening')
   const address = server.address()

@@ -1,0 +1,501 @@
+/**
+ * The rule engine: runs a compiled {@link RuleSet} over one handshake,
+ * phase 1 then phase 2, the way ModSecurity runs a request's first two
+ * phases — targets with selectors and exclusions, transformation chains
+ * (cached per handshake, so the CRS's many rules sharing a chain transform
+ * each value once), operators, chains with chain-local MATCHED_VARS,
+ * `setvar`/`capture` on TX, `skip`/`skipAfter`, `ctl` exclusions, and
+ * disruptive actions. Between rules it checks a time budget.
+ *
+ * Non-disruptive actions (`setvar`, `capture`, `ctl`) run for every value
+ * a rule matches, as in ModSecurity and Coraza; the disruptive and flow
+ * actions of a rule run once its whole chain has matched. `deny` and `drop`
+ * both refuse the handshake (the middleware answers 403 whatever `status`
+ * says); `block` is what the phase's SecDefaultAction says (`pass` in the
+ * CRS's anomaly-scoring mode); `allow` ends the evaluation, `allow:phase`
+ * the phase. In detection-only mode a refusal is recorded (`wouldBlock`)
+ * and the evaluation stops where enforcing would have, so the log shows
+ * exactly what enforcing would do.
+ *
+ * Portable: no `node:` import.
+ */
+import { inRanges } from './compile.ts'
+import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
+import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from './rule.ts'
+import type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
+
+/** How one evaluation runs. */
+export interface EvaluateOptions {
+  /** Record what would be refused without refusing it. */
+  detectionOnly: boolean
+  /** Time budget of one evaluation, ms; checked between rules. */
+  budgetMs: number
+  /** What a handshake whose evaluation ran out of time gets. */
+  onBudgetExceeded: 'block' | 'pass'
+  /** The clock, ms (monotonic). */
+  now: () => number
+  /** Skip rules written as functions (the warm-up at start must not call the user's code). @default false */
+  skipFunctionRules?: boolean
+}
+
+/** A verdict with what detection-only mode hides. */
+export interface Evaluation extends WafVerdict {
+  /** Whether the handshake would have been refused were the WAF enforcing (equals `blocked` when it is). */
+  wouldBlock: boolean
+  /** The rule whose `deny`/`drop` refused the handshake, if one did. */
+  blockedBy: number | undefined
+  /** The transaction's TX collection at the end (lower-cased names). */
+  tx: ReadonlyMap<string, string>
+}
+
+/** The longest matched value kept in a {@link RuleMatch}. */
+const MAX_VALUE = 200
+const EMPTY: readonly CollectionItem[] = []
+const EMPTY_VALUES: readonly TargetValue[] = []
+/** A value with the results of the transformation chains applied to it so far, by prefix id. */
+type CachedValue = TargetValue & { transformed?: (string | undefined)[] }
+
+/** Collections the engine keeps and changes during an evaluation: never cached. */
+const ENGINE_OWNED: ReadonlySet<string> = new Set(['TX', 'MATCHED_VAR', 'MATCHED_VAR_NAME', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'DURATION'])
+
+/**
+ * Evaluates `ruleSet` over a handshake's collections. Does no parsing: all
+ * texts were compiled at start-up (macro texts met for the first time in an
+ * operator parameter are compiled once and cached).
+ *
+ * @param facts the handshake, for rules written as functions
+ * @param collections what `buildCollections(facts)` made of it
+ * @param requestId the value of `UNIQUE_ID`
+ */
+export function evaluate(
+  ruleSet: RuleSet,
+  facts: HandshakeFacts,
+  collections: RequestCollections,
+  options: EvaluateOptions,
+  requestId = '',
+): Evaluation {
+  return new Transaction(ruleSet, facts, collections, options, requestId).run()
+}
+
+class Transaction {
+  readonly #ruleSet: RuleSet
+  readonly #facts: HandshakeFacts
+  readonly #collections: RequestCollections
+  readonly #options: EvaluateOptions
+  readonly #requestId: string
+  readonly #started: number
+  readonly #tx = new Map<string, string>()
+  /** Per request collection, its values with their logged names, built on first access. */
+  readonly #valueCache = new Map<string, TargetValue[]>()
+  /** A request collection's values minus one of the rule set's shared exclusion lists. */
+  readonly #excludedCache = new Map<readonly CompiledExclusion[], readonly TargetValue[]>()
+  /** Per request collection, values by lower-cased key, built on first keyed access. */
+  readonly #index = new Map<string, Map<string, TargetValue[]>>()
+  readonly #matches: RuleMatch[] = []
+  #matchedVar = ''
+  #matchedVarName = ''
+  /** MATCHED_VARS: what the previous link of the current chain matched. */
+  #matchedVars: TargetValue[] = []
+  #removedIds: [number, number][] = []
+  readonly #removedTags = new Set<string>()
+  readonly #removedTargets: { ranges?: readonly [number, number][]; tag?: string; exclusion: CompiledExclusion }[] = []
+  #mode: 'on' | 'off' | 'detectiononly'
+  #rule: CompiledRule | undefined
+  #blocked = false
+  #wouldBlock = false
+  #blockedBy: number | undefined
+  #budgetExceeded = false
+  #resolvingRule = false
+
+  constructor(ruleSet: RuleSet, facts: HandshakeFacts, collections: RequestCollections, options: EvaluateOptions, requestId: string) {
+    this.#ruleSet = ruleSet
+    this.#facts = facts
+    this.#collections = collections
+    this.#options = options
+    this.#requestId = requestId
+    this.#started = options.now()
+    this.#mode = ruleSet.engineOff ? 'off' : ruleSet.detectionOnly || options.detectionOnly ? 'detectiononly' : 'on'
+  }
+
+  run(): Evaluation {
+    if (this.#mode !== 'off') {
+      phases: for (const rules of this.#ruleSet.phases) {
+        let i = 0
+        while (i < rules.length) {
+          if (this.#options.now() - this.#started > this.#options.budgetMs) {
+            this.#budgetExceeded = true
+            if (this.#options.onBudgetExceeded === 'block') this.#refuse(undefined)
+            break phases
+          }
+          const rule = rules[i]!
+          if (this.#isRemoved(rule) || !this.#evaluateRule(rule)) {
+            i++
+            continue
+          }
+          const flow = this.#afterMatch(rule)
+          if (flow === 'stop') break phases
+          if (flow === 'endPhase') break
+          if (rule.skipTo >= 0) i = rule.skipTo
+          else i += 1 + rule.skip
+        }
+      }
+    }
+    return {
+      blocked: this.#blocked,
+      wouldBlock: this.#wouldBlock,
+      blockedBy: this.#blockedBy,
+      anomalyScore: this.#anomalyScore(),
+      matches: this.#matches,
+      micros: Math.round((this.#options.now() - this.#started) * 1000),
+      budgetExceeded: this.#budgetExceeded,
+      tx: this.#tx,
+    }
+  }
+
+  /** Whether a `ctl:ruleRemoveById`/`ruleRemoveByTag` earlier in this handshake removed the rule. */
+  #isRemoved(rule: CompiledRule): boolean {
+    if (this.#removedIds.length && rule.id && inRanges(rule.id, this.#removedIds)) return true
+    if (this.#removedTags.size) for (const tag of rule.tagSet) if (this.#removedTags.has(tag)) return true
+    return false
+  }
+
+  /** Runs a rule's chain; true when every link matched. Records the match. */
+  #evaluateRule(rule: CompiledRule): boolean {
+    this.#rule = rule
+    if (rule.custom) {
+      if (this.#options.skipFunctionRules) return false
+      const match = rule.custom(this.#facts, this.#collections)
+      if (!match) return false
+      this.#matches.push(match)
+      return true
+    }
+    this.#matchedVars = []
+    let first: TargetValue | undefined
+    const dynamic = this.#dynamicExclusions(rule)
+    for (const link of rule.links) {
+      const matched = this.#evaluateLink(link, dynamic)
+      if (matched.length === 0) return false
+      first ??= matched[0]
+      this.#matchedVars = matched
+    }
+    if (rule.log || rule.disruptive === 'deny' || rule.disruptive === 'drop') {
+      const match: RuleMatch = {
+        id: rule.id,
+        message: rule.message === undefined ? '' : this.#expand(rule.message),
+        variable: first?.variable ?? '',
+        value: (first?.value ?? '').slice(0, MAX_VALUE),
+      }
+      if (rule.severity !== undefined) match.severity = rule.severity
+      if (rule.tags.length) match.tags = rule.tags
+      this.#matches.push(match)
+    }
+    return true
+  }
+
+  /** What the rule's disruptive action and `ctl:ruleEngine` mean for the rest of the evaluation. */
+  #afterMatch(rule: CompiledRule): 'continue' | 'endPhase' | 'stop' {
+    if (this.#mode === 'off') return 'stop'
+    switch (rule.disruptive) {
+      case 'deny':
+      case 'drop':
+        this.#refuse(rule.id)
+        return 'stop'
+      case 'allow':
+        return 'stop'
+      case 'allowPhase':
+        return 'endPhase'
+      default:
+        return 'continue'
+    }
+  }
+
+  #refuse(ruleId: number | undefined): void {
+    this.#wouldBlock = true
+    this.#blockedBy = ruleId
+    if (this.#mode === 'on') this.#blocked = true
+  }
+
+  /** Matches of one link: every selected value whose (transformed) form the operator accepts. */
+  #evaluateLink(link: CompiledLink, dynamic: CompiledExclusion[] | undefined): TargetValue[] {
+    if (!link.operator) {
+      // SecAction: matches once, unconditionally.
+      this.#runActions(link, null)
+      return [{ name: '', value: '', variable: '' }]
+    }
+    const matched: TargetValue[] = []
+    for (const target of link.targets) {
+      for (const item of this.#select(target, dynamic)) {
+        if (link.multiMatch) {
+          let previous: string | undefined
+          for (const value of this.#transformSteps(link, item.value)) {
+            if (value === previous) continue
+            previous = value
+            if (this.#test(link, item, value, matched)) break
+          }
+        } else {
+          this.#test(link, item, this.#transform(link, item), matched)
+        }
+      }
+    }
+    return matched
+  }
+
+  /** Runs the operator on one value; on a match records it and runs the link's per-match actions. */
+  #test(link: CompiledLink, item: TargetValue, value: string, matched: TargetValue[]): boolean {
+    const captures = link.operator!(value, this.#expandText)
+    if ((captures !== null) === link.negated) return false
+    const hit: TargetValue = { name: item.name, value, variable: item.variable }
+    matched.push(hit)
+    this.#matchedVar = value
+    this.#matchedVarName = item.variable
+    this.#runActions(link, link.negated ? null : captures)
+    return true
+  }
+
+  #runActions(link: CompiledLink, captures: string[] | null): void {
+    if (link.capture && captures) {
+      for (let i = 0; i < 10; i++) {
+        const capture = captures[i]
+        if (capture === undefined) this.#tx.delete(String(i))
+        else this.#tx.set(String(i), capture)
+      }
+    }
+    for (const setvar of link.setvars) {
+      const name = this.#expand(setvar.name).toLowerCase()
+      if (setvar.op === 'delete') {
+        this.#tx.delete(name)
+        continue
+      }
+      const value = this.#expand(setvar.value)
+      if (setvar.op === 'set') this.#tx.set(name, value)
+      else {
+        const sign = setvar.op === 'add' ? 1 : -1
+        this.#tx.set(name, String(toInt(this.#tx.get(name)) + sign * toInt(value)))
+      }
+    }
+    for (const ctl of link.ctls) {
+      switch (ctl.kind) {
+        case 'removeById':
+          this.#removedIds = this.#removedIds.concat(ctl.ranges)
+          break
+        case 'removeByTag':
+          this.#removedTags.add(ctl.tag)
+          break
+        case 'removeTargetById':
+          this.#removedTargets.push({ ranges: ctl.ranges, exclusion: ctl.exclusion })
+          break
+        case 'removeTargetByTag':
+          this.#removedTargets.push({ tag: ctl.tag, exclusion: ctl.exclusion })
+          break
+        case 'ruleEngine':
+          // Detection-only set by the operator stays detection-only.
+          if (ctl.mode === 'off') this.#mode = 'off'
+          else if (ctl.mode === 'detectiononly' || this.#options.detectionOnly || this.#ruleSet.detectionOnly) this.#mode = 'detectiononly'
+          else this.#mode = 'on'
+      }
+    }
+  }
+
+  /** Target exclusions that `ctl:ruleRemoveTarget…` added for this rule earlier in the handshake. */
+  #dynamicExclusions(rule: CompiledRule): CompiledExclusion[] | undefined {
+    if (this.#removedTargets.length === 0) return undefined
+    const found: CompiledExclusion[] = []
+    for (const removed of this.#removedTargets) {
+      if (removed.ranges ? rule.id !== 0 && inRanges(rule.id, removed.ranges) : rule.tagSet.has(removed.tag!)) found.push(removed.exclusion)
+    }
+    return found.length ? found : undefined
+  }
+
+  /** The values a target selects, minus exclusions; a count target yields one value, the count. */
+  #select(target: CompiledTarget, dynamic: CompiledExclusion[] | undefined): readonly TargetValue[] {
+    const { exclusions } = target
+    let values: readonly TargetValue[]
+    if (target.key !== undefined) values = this.#valuesByKey(target.collection, target.key)
+    else {
+      values = this.#values(target.collection)
+      if (target.keyPattern) values = values.filter((value) => target.keyPattern!.test(value.name))
+    }
+    if (values.length && exclusions.length) {
+      // A whole request collection minus a (shared) exclusion list is filtered once per evaluation.
+      const cacheable = target.key === undefined && !target.keyPattern && !ENGINE_OWNED.has(target.collection)
+      let kept = cacheable ? this.#excludedCache.get(exclusions) : undefined
+      if (!kept) {
+        kept = values.filter((value) => !excluded(target.collection, value, exclusions))
+        if (cacheable) this.#excludedCache.set(exclusions, kept)
+      }
+      values = kept
+    }
+    if (values.length && dynamic) values = values.filter((value) => !excluded(target.collection, value, dynamic))
+    if (target.count) {
+      const variable = `&${target.collection}${target.key !== undefined ? `:${target.key}` : ''}`
+      return [{ name: target.collection, value: String(values.length), variable }]
+    }
+    return values
+  }
+
+  /**
+   * A collection's items with the names they are logged under (`ARGS:q`).
+   * Request collections never change during an evaluation and are built
+   * once; the engine's own (TX, MATCHED_*) are read afresh.
+   */
+  #values(collection: string): readonly TargetValue[] {
+    const engine = ENGINE_OWNED.has(collection)
+    let values = engine ? undefined : this.#valueCache.get(collection)
+    if (values === undefined) {
+      values = this.#items(collection).map((item) => ({
+        name: item.name,
+        value: item.value,
+        variable: item.name === collection ? collection : `${collection}:${item.name}`,
+      }))
+      if (!engine) this.#valueCache.set(collection, values)
+    }
+    return values
+  }
+
+  /** Values whose key equals `key` (lower-cased), through a per-handshake index. */
+  #valuesByKey(collection: string, key: string): readonly TargetValue[] {
+    if (collection === 'TX') {
+      const value = this.#tx.get(key)
+      return value === undefined ? EMPTY_VALUES : [{ name: key, value, variable: `TX:${key}` }]
+    }
+    if (ENGINE_OWNED.has(collection)) return this.#values(collection).filter((value) => value.name.toLowerCase() === key)
+    let index = this.#index.get(collection)
+    if (!index) {
+      index = new Map()
+      for (const value of this.#values(collection)) {
+        const lower = value.name.toLowerCase()
+        const list = index.get(lower)
+        if (list) list.push(value)
+        else index.set(lower, [value])
+      }
+      this.#index.set(collection, index)
+    }
+    return index.get(key) ?? EMPTY_VALUES
+  }
+
+  /** Every item of a collection, the engine's own included. */
+  #items(collection: string): readonly CollectionItem[] {
+    switch (collection) {
+      case 'TX':
+        return [...this.#tx].map(([name, value]) => ({ name, value }))
+      case 'MATCHED_VAR':
+        return this.#matchedVarName ? [{ name: collection, value: this.#matchedVar }] : EMPTY
+      case 'MATCHED_VAR_NAME':
+        return this.#matchedVarName ? [{ name: collection, value: this.#matchedVarName }] : EMPTY
+      case 'MATCHED_VARS':
+        return this.#matchedVars.map((match) => ({ name: match.variable, value: match.value }))
+      case 'MATCHED_VARS_NAMES':
+        return this.#matchedVars.map((match) => ({ name: match.variable, value: match.variable }))
+      case 'UNIQUE_ID':
+        return [{ name: collection, value: this.#requestId }]
+      case 'DURATION':
+        return [{ name: collection, value: String(Math.round((this.#options.now() - this.#started) * 1000)) }]
+      default:
+        return this.#collections.get(collection) ?? EMPTY
+    }
+  }
+
+  /**
+   * Applies a link's transformation chain to a value, reusing the longest
+   * prefix of it another rule already computed for the same value: the
+   * results ride on the value itself, indexed by prefix id (an array read,
+   * not a hash lookup, in the engine's hottest loop).
+   */
+  #transform(link: CompiledLink, item: CachedValue): string {
+    const { transformations, prefixIds } = link
+    const count = transformations.length
+    if (count === 0) return item.value
+    // Sized up front: a sparse array written at a high index first would fall back to a slow dictionary.
+    const cache = (item.transformed ??= new Array<string | undefined>(this.#ruleSet.prefixCount).fill(undefined))
+    let start = 0
+    let current = item.value
+    for (let i = count - 1; i >= 0; i--) {
+      const hit = cache[prefixIds[i]!]
+      if (hit !== undefined) {
+        if (i === count - 1) return hit
+        current = hit
+        start = i + 1
+        break
+      }
+    }
+    for (let i = start; i < count; i++) {
+      current = transformations[i]!(current)
+      cache[prefixIds[i]!] = current
+    }
+    return current
+  }
+
+  /** For `multiMatch`: the value before any transformation and after each one. */
+  #transformSteps(link: CompiledLink, value: string): string[] {
+    const steps = [value]
+    let current = value
+    for (const transformation of link.transformations) {
+      current = transformation(current)
+      steps.push(current)
+    }
+    return steps
+  }
+
+  #expand(template: Template): string {
+    return expandTemplate(template, this.#resolve)
+  }
+
+  /** The `expand` operators receive; their parameters' macros were compiled with the rules. */
+  readonly #expandText = (text: string): string => (text.includes('%{') ? this.#expand(cachedTemplate(text)) : text)
+
+  readonly #resolve = (ref: MacroRef): string => {
+    switch (ref.collection) {
+      case 'TX':
+        return ref.key === undefined ? '' : (this.#tx.get(ref.key) ?? '')
+      case 'MATCHED_VAR':
+        return this.#matchedVar
+      case 'MATCHED_VAR_NAME':
+        return this.#matchedVarName
+      case 'RULE': {
+        const rule = this.#rule
+        if (!rule) return ''
+        if (ref.key === 'id') return String(rule.id)
+        if (ref.key === 'severity') return rule.severity ?? ''
+        const text = ref.key === 'msg' ? rule.message : ref.key === 'logdata' ? rule.logdata : undefined
+        // A message that names %{rule.msg} itself expands it as empty rather than forever.
+        if (text === undefined || this.#resolvingRule) return ''
+        this.#resolvingRule = true
+        try {
+          return this.#expand(text)
+        } finally {
+          this.#resolvingRule = false
+        }
+      }
+      default: {
+        const values = ref.key === undefined ? this.#items(ref.collection) : this.#valuesByKey(ref.collection, ref.key)
+        return values[0]?.value ?? ''
+      }
+    }
+  }
+
+  /** The inbound anomaly score as the CRS keeps it (3.x: `anomaly_score`; 4.x: `blocking_inbound_anomaly_score`). */
+  #anomalyScore(): number {
+    return Math.max(
+      toInt(this.#tx.get('anomaly_score')),
+      toInt(this.#tx.get('inbound_anomaly_score')),
+      toInt(this.#tx.get('blocking_inbound_anomaly_score')),
+    )
+  }
+}
+
+function excluded(collection: string, item: CollectionItem, exclusions: readonly CompiledExclusion[]): boolean {
+  for (const exclusion of exclusions) {
+    if (exclusion.collection !== collection) continue
+    if (exclusion.keyPattern) {
+      if (exclusion.keyPattern.test(item.name)) return true
+    } else if (exclusion.key === undefined || exclusion.key === item.name.toLowerCase()) return true
+  }
+  return false
+}
+
+/** ModSecurity's numbers are C `atoi`: leading integer, else 0. */
+function toInt(value: string | undefined): number {
+  if (value === undefined) return 0
+  const number = Number.parseInt(value, 10)
+  return Number.isNaN(number) ? 0 : number
+}

@@ -1,0 +1,349 @@
+import type { MiddlewareHandler } from 'hono'
+import { cidrMatcher, type CidrMatcher } from '../../src/cidr.ts'
+import { DEFAULT_WAF_BUDGET, DEFAULT_WAF_PARANOIA, DEFAULT_WAF_THRESHOLD } from '../../src/defaults.ts'
+import { GatewayError } from '../../src/errors.ts'
+import type { GatewayBindings } from '../../src/runtime.ts'
+import { BASELINE_RULES } from './baseline.ts'
+import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './compile.ts'
+import { crsOptionsRule, loadCrs, type CrsFiles } from './crs.ts'
+import { evaluate, type EvaluateOptions, type Evaluation } from './engine.ts'
+import { PRIMITIVES } from './primitives.ts'
+import { formatReport, type WafReport } from './report.ts'
+import { SUBSTITUTES } from './substitutes.ts'
+import type { CustomRuleFunction, RuleSet } from './rule.ts'
+import type { HandshakeFacts, WafVerdict } from './types.ts'
+
+export type { CrsFiles } from './crs.ts'
+export type { Evaluation } from './engine.ts'
+export type { WafRuleObject } from './compile.ts'
+export type { CustomRuleFunction } from './rule.ts'
+export type { UnsupportedItem, WafReport } from './report.ts'
+export type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
+export { formatReport } from './report.ts'
+
+/** A custom rule: SecLang text (`SecRule …`, one or more directives), a rule object, or a function. */
+export type WafCustomRule = string | WafRuleObject | CustomRuleFunction
+
+/** Options of {@link waf}. */
+export interface WafOptions {
+  /**
+   * The OWASP Core Rule Set: the directory Debian's `modsecurity-crs`
+   * package installs (`'/usr/share/modsecurity-crs'`; crs-setup.conf is taken
+   * from there or from `/etc/modsecurity/crs/`), or, on runtimes without a
+   * file system, an object of file name → text (the `.conf` rule files, the
+   * `.data` files they read, optionally `crs-setup.conf`).
+   * @default none: wsgate's embedded baseline rules
+   */
+  crs?: string | CrsFiles
+  /**
+   * Use the embedded baseline rules when no `crs` is given. `false` leaves
+   * only `rules` (and `allow`/`deny`).
+   * @default true
+   */
+  baseline?: boolean
+  /**
+   * Paranoia level, 1–4: higher levels run more rules and flag more unusual
+   * but legitimate requests. Overrides crs-setup.conf's rule 900000.
+   * @default 1
+   */
+  paranoia?: 1 | 2 | 3 | 4
+  /**
+   * Inbound anomaly score at which a handshake is refused (critical match 5,
+   * error 4, warning 3, notice 2). Overrides crs-setup.conf's rule 900110.
+   * @default 5
+   */
+  threshold?: number
+  /**
+   * Evaluate and log, never refuse: the log line says which handshakes
+   * would have been blocked (`waf.action: 'detected'`). For tuning a rule set
+   * on live traffic before enforcing it.
+   * @default false
+   */
+  detectionOnly?: boolean
+  /**
+   * Custom rules, run by the same engine before the rule set (where
+   * REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf runs, so SecLang rules can
+   * also tune it with `ctl:ruleRemoveById`): SecLang text, rule objects
+   * (which deny when they match), and functions `(facts, collections) =>
+   * RuleMatch | null` (a match denies). Anything unsupported in them is an
+   * error at start.
+   * @default []
+   */
+  rules?: readonly WafCustomRule[]
+  /**
+   * Client addresses and CIDR ranges whose handshakes skip inspection.
+   * Checked after `deny`.
+   * @default []
+   */
+  allow?: readonly string[]
+  /**
+   * Client addresses and CIDR ranges refused with 403 `ERR_WAF_BLOCKED`
+   * before any rule runs.
+   * @default []
+   */
+  deny?: readonly string[]
+  /**
+   * Time one evaluation may take, ms, checked between rules (a single
+   * regex cannot be interrupted; the 16 KiB header limit bounds its input,
+   * and the Node host turns on V8's linear-time fallback for runaway
+   * backtracking). On Cloudflare Workers the clock does not advance during
+   * synchronous work, so the budget cannot trigger there.
+   * @default 50
+   */
+  budgetMs?: number
+  /**
+   * What a handshake whose evaluation ran out of time gets. `block` (fail
+   * closed) because the rules not yet run may be the ones that match: an
+   * attacker who can slow the first rules down must not skip the rest.
+   * Every overrun is logged (`waf.budgetExceeded`) and counted in `waf.stats`.
+   * @default 'block'
+   */
+  onBudgetExceeded?: 'block' | 'pass'
+  /** The clock, ms, for tests. @default performance.now */
+  now?: () => number
+}
+
+/** What `waf()` publishes for later middleware and handlers: `c.get('wafVerdict')`. */
+export interface WafVariables {
+  wafVerdict: WafVerdict
+}
+
+/** Counters since start. */
+export interface WafStats {
+  /** Handshakes seen. */
+  handshakes: number
+  /** Refused (rules, deny list, or an overrun budget with `onBudgetExceeded: 'block'`). */
+  blocked: number
+  /** Would have been refused, in detection-only mode. */
+  detected: number
+  /** Evaluations that ran out of time. */
+  budgetExceeded: number
+}
+
+/** The middleware `waf()` returns, with its load report and counters. */
+export type WafMiddleware = MiddlewareHandler<{ Bindings: GatewayBindings; Variables: WafVariables }> & {
+  /** What the rule set compiled into and everything unsupported, by name with counts (logged by `serve()` at start). */
+  readonly report: WafReport
+  /** The report as text lines, for a start-up log. */
+  readonly reportLines: readonly string[]
+  readonly stats: Readonly<WafStats>
+  /**
+   * Evaluates the rules on a handshake's facts without a request (no
+   * allow/deny lists, no counters): for tests of custom rules, offline
+   * replays and the benchmark.
+   */
+  inspect(facts: HandshakeFacts, requestId?: string): Evaluation
+}
+
+/** The client's reason: short, no rule details (those go to the log line). */
+const BLOCKED_REASON = 'request blocked by the web application firewall'
+
+const OPTION_NAMES: readonly string[] = [
+  'crs',
+  'baseline',
+  'paranoia',
+  'threshold',
+  'detectionOnly',
+  'rules',
+  'allow',
+  'deny',
+  'budgetMs',
+  'onBudgetExceeded',
+  'now',
+]
+
+/** The verdict of a handshake the allow list let through uninspected. */
+const ALLOWED: WafVerdict = Object.freeze({ blocked: false, anomalyScore: 0, matches: [], micros: 0, budgetExceeded: false })
+
+/**
+ * Handshake WAF: inspects the request line, path, query arguments, headers
+ * and cookies of every handshake with the OWASP Core Rule Set (or wsgate's
+ * embedded baseline rules) plus custom rules, and refuses what the rules
+ * block with 403 `ERR_WAF_BLOCKED`. Rules compile once, here; a handshake
+ * only evaluates them. The log line of each handshake carries
+ * `waf: { action, score, rules: [{ id, msg, var }], us }`.
+ *
+ * @example
+ * const app = new Hono<{ Bindings: GatewayBindings }>()
+ * app.all('/chat', waf({ crs: '/usr/share/modsecurity-crs', paranoia: 1, allow: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
+ */
+export function waf(options: WafOptions = {}): WafMiddleware {
+  if (typeof options !== 'object' || options === null) throw new TypeError('waf(): options must be an object')
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(name)) throw new TypeError(`waf(): unknown option "${name}"; the options are ${OPTION_NAMES.join(', ')}`)
+  }
+  const paranoia = options.paranoia ?? DEFAULT_WAF_PARANOIA
+  if (![1, 2, 3, 4].includes(paranoia)) throw new TypeError(`waf(): paranoia must be 1, 2, 3 or 4, got ${JSON.stringify(options.paranoia)}`)
+  const threshold = options.threshold ?? DEFAULT_WAF_THRESHOLD
+  if (!Number.isSafeInteger(threshold) || threshold < 1) throw new TypeError(`waf(): threshold must be a positive integer anomaly score, got ${JSON.stringify(options.threshold)}`)
+  const budgetMs = options.budgetMs ?? DEFAULT_WAF_BUDGET
+  if (typeof budgetMs !== 'number' || !(budgetMs > 0) || !Number.isFinite(budgetMs)) throw new TypeError(`waf(): budgetMs must be a positive number of milliseconds, got ${JSON.stringify(options.budgetMs)}`)
+  const onBudgetExceeded = options.onBudgetExceeded ?? 'block'
+  if (onBudgetExceeded !== 'block' && onBudgetExceeded !== 'pass') throw new TypeError(`waf(): onBudgetExceeded must be 'block' or 'pass', got ${JSON.stringify(options.onBudgetExceeded)}`)
+  for (const name of ['detectionOnly', 'baseline'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw new TypeError(`waf(): ${name} must be true or false, got ${JSON.stringify(options[name])}`)
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('waf(): now must be a function returning milliseconds')
+  const detectionOnly = options.detectionOnly ?? false
+  const allow = options.allow ? cidrMatcher(options.allow, 'waf(): allow') : undefined
+  const deny = options.deny ? cidrMatcher(options.deny, 'waf(): deny') : undefined
+
+  const custom = customUnits(options.rules)
+  const settings: RuleUnit = { file: 'waf() options', text: crsOptionsRule(paranoia, threshold) }
+  let units: RuleUnit[]
+  let ruleSetKind: WafReport['ruleSet']
+  const substitutes: WafReport['substitutes'] = []
+  if (options.crs !== undefined) {
+    const layout = loadCrs(options.crs)
+    const { setup } = layout
+    const rules = layout.rules.map((file): RuleUnit => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
+    // Stand-ins for rules whose operator is missing run in phase 2 before the blocking evaluation (REQUEST-949).
+    const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
+    const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(PRIMITIVES.operators, substitute.operator))
+    rules.splice(blocking < 0 ? rules.length : blocking, 0, ...standIns.map((substitute): RuleUnit => ({ file: `wsgate stand-in for ${substitute.replaces}`, text: substitute.text })))
+    for (const substitute of standIns) substitutes.push({ replaces: substitute.replaces, by: substitute.ids })
+    units = [{ file: setup.file, text: setup.text, readDataFile: setup.readDataFile }, settings, ...custom, ...rules]
+    ruleSetKind = 'crs'
+  } else if (options.baseline !== false) {
+    units = [settings, ...custom, { file: 'wsgate baseline', text: BASELINE_RULES }]
+    ruleSetKind = 'baseline'
+  } else {
+    units = custom
+    ruleSetKind = 'custom'
+  }
+  const { ruleSet, summary } = compileRules(units, PRIMITIVES)
+  const report: WafReport = {
+    ruleSet: ruleSetKind,
+    ...(summary.version !== undefined ? { version: summary.version } : {}),
+    files: units.filter((unit) => 'text' in unit && !unit.custom && unit !== settings).map((unit) => unit.file),
+    rulesLoaded: summary.rulesLoaded,
+    customRules: summary.customRules,
+    notApplicable: summary.notApplicable,
+    rulesDisabled: summary.rulesDisabled,
+    markers: summary.markers,
+    unsupported: summary.unsupported,
+    substitutes,
+    paranoia,
+    threshold,
+    detectionOnly,
+  }
+  const evaluateOptions: EvaluateOptions = { detectionOnly, budgetMs, onBudgetExceeded, now: options.now ?? (() => performance.now()) }
+  const stats: WafStats = { handshakes: 0, blocked: 0, detected: 0, budgetExceeded: 0 }
+  const inspect = (facts: HandshakeFacts, requestId = ''): Evaluation => evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), evaluateOptions, requestId)
+  warmUp(ruleSet)
+
+  const middleware: MiddlewareHandler<{ Bindings: GatewayBindings; Variables: WafVariables }> = async function waf(c, next) {
+    const runtime = c.env?.wsgate
+    const facts = runtime
+      ? { method: c.req.method, rawTarget: runtime.rawTarget, protocol: `HTTP/${runtime.httpVersion}`, headers: [...runtime.rawHeaders], remoteAddress: runtime.clientAddress }
+      : requestFacts(c.req.raw)
+    stats.handshakes++
+
+    if (deny?.matches(facts.remoteAddress)) {
+      stats.blocked++
+      c.set('wafVerdict', { blocked: true, anomalyScore: 0, matches: [], micros: 0, budgetExceeded: false })
+      runtime?.note({ waf: { action: 'blocked', reason: 'deny list' } })
+      throw new GatewayError(403, 'ERR_WAF_BLOCKED', BLOCKED_REASON)
+    }
+    if (allow?.matches(facts.remoteAddress)) {
+      c.set('wafVerdict', ALLOWED)
+      runtime?.note({ waf: { action: 'allowed', reason: 'allow list' } })
+      await next()
+      return
+    }
+
+    const evaluation = inspect(facts, runtime?.requestId)
+    const verdict: WafVerdict = {
+      blocked: evaluation.blocked,
+      anomalyScore: evaluation.anomalyScore,
+      matches: evaluation.matches,
+      micros: evaluation.micros,
+      budgetExceeded: evaluation.budgetExceeded,
+    }
+    c.set('wafVerdict', verdict)
+    if (evaluation.budgetExceeded) stats.budgetExceeded++
+    const action = evaluation.blocked ? 'blocked' : evaluation.wouldBlock ? 'detected' : 'passed'
+    runtime?.note({
+      waf: {
+        action,
+        score: evaluation.anomalyScore,
+        rules: evaluation.matches.map((match) => ({ id: match.id, msg: match.message, var: match.variable })),
+        us: evaluation.micros,
+        ...(evaluation.blockedBy !== undefined ? { blockedBy: evaluation.blockedBy } : {}),
+        ...(evaluation.budgetExceeded ? { budgetExceeded: true } : {}),
+      },
+    })
+    if (evaluation.blocked) {
+      stats.blocked++
+      throw new GatewayError(403, 'ERR_WAF_BLOCKED', BLOCKED_REASON)
+    }
+    if (evaluation.wouldBlock) stats.detected++
+    await next()
+  }
+  return Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect })
+}
+
+/**
+ * Handshakes evaluated once at start. V8 compiles a regex on its first use:
+ * without this the first client's evaluation compiles the CRS's, about
+ * 40 ms, most of the default budget (and all of it on a busy host).
+ */
+const WARM_UP: readonly HandshakeFacts[] = [
+  {
+    method: 'GET',
+    rawTarget: '/ws?room=lobby&token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln&v=2',
+    protocol: 'HTTP/1.1',
+    headers: [
+      ['Host', 'app.example.com'],
+      ['Connection', 'Upgrade'],
+      ['Upgrade', 'websocket'],
+      ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'],
+      ['Origin', 'https://app.example.com'],
+      ['Sec-WebSocket-Version', '13'],
+      ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+      ['Sec-WebSocket-Extensions', 'permessage-deflate; client_max_window_bits'],
+      ['Accept-Encoding', 'gzip, deflate, br'],
+      ['Accept-Language', 'en-US,en;q=0.9'],
+      ['Cookie', 'sid=4f2a9c81; theme=dark; _ga=GA1.2.1536829182.1718012345'],
+    ],
+    remoteAddress: '192.0.2.10',
+  },
+  {
+    method: 'GET',
+    rawTarget: `/ws/a/../b%2e%2e?q=%3Cb%3E'%22;--%20(1)&x[]=%u0041&y=a%26b`,
+    protocol: 'HTTP/1.1',
+    headers: [
+      ['Host', '192.0.2.1'],
+      ['Connection', 'Upgrade'],
+      ['Upgrade', 'websocket'],
+      ['Referer', 'https://app.example.com/?a=1&b=<x>'],
+      ['Cookie', 'a=%27; b="c"'],
+    ],
+    remoteAddress: '::1',
+  },
+]
+
+function warmUp(ruleSet: RuleSet): void {
+  for (const facts of WARM_UP) {
+    evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), { detectionOnly: true, budgetMs: Number.POSITIVE_INFINITY, onBudgetExceeded: 'pass', now: () => 0, skipFunctionRules: true })
+  }
+}
+
+/** Facts from a plain `Request`, when no wsgate runtime is there (e.g. `app.request()` in tests): no client address. */
+function requestFacts(request: Request): HandshakeFacts {
+  const url = new URL(request.url)
+  return { method: request.method, rawTarget: `${url.pathname}${url.search}`, protocol: 'HTTP/1.1', headers: [...request.headers], remoteAddress: '' }
+}
+
+/** Turns `waf({ rules })` into rule units in the order given. */
+function customUnits(rules: readonly WafCustomRule[] | undefined): RuleUnit[] {
+  if (rules === undefined) return []
+  if (!Array.isArray(rules)) throw new TypeError('waf(): rules must be an array of SecRule strings, rule objects or functions')
+  return rules.map((rule, index): RuleUnit => {
+    const file = `waf({ rules })[${index}]`
+    if (typeof rule === 'string') return { file, text: rule, custom: true }
+    if (typeof rule === 'function') return { file, compiled: [functionRule(rule, file)] }
+    if (typeof rule === 'object' && rule !== null) return { file, rule }
+    throw new TypeError(`waf(): rules[${index}] must be a SecRule string, a rule object or a function, got ${typeof rule}`)
+  })
+}

@@ -1,0 +1,115 @@
+/**
+ * The compiled form of rules: what `compile.ts` produces once at start-up
+ * and `engine.ts` runs on every handshake. Everything a rule needs at
+ * evaluation time is resolved here (operators built, transformation chains
+ * looked up, macros split, skip targets turned into indexes), so that an
+ * evaluation parses nothing.
+ *
+ * Portable: no `node:` import.
+ */
+import type { Template } from './macros.ts'
+import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from './types.ts'
+
+/** A target of a rule: a collection, optionally narrowed to a key or a key pattern, or its count. */
+export interface CompiledTarget {
+  /** Upper-cased collection name: `ARGS`, `TX`, `REQUEST_HEADERS`. */
+  collection: string
+  /** Lower-cased key (`REQUEST_HEADERS:User-Agent` → `user-agent`); keys match case-insensitively. */
+  key: string | undefined
+  /** A `/regex/` selector, compiled case-insensitive. */
+  keyPattern: RegExp | undefined
+  /** `&COLLECTION`: the value is the number of selected items. */
+  count: boolean
+  /** The link's exclusions of this target's collection, gathered once the rule set is complete. */
+  exclusions: CompiledExclusion[]
+}
+
+/** An exclusion (`!ARGS:password`, `ctl:ruleRemoveTargetById=…;ARGS:password`): items it selects are not inspected. */
+export interface CompiledExclusion {
+  collection: string
+  /** Lower-cased key; undefined with no pattern excludes the whole collection. */
+  key: string | undefined
+  keyPattern: RegExp | undefined
+}
+
+/** `setvar` on TX: set, add, subtract or delete; name and value may hold macros. */
+export interface CompiledSetVar {
+  op: 'set' | 'add' | 'sub' | 'delete'
+  name: Template
+  value: Template
+}
+
+/** A `ctl` action the engine supports. */
+export type CompiledCtl =
+  | { kind: 'removeById'; ranges: [from: number, to: number][] }
+  | { kind: 'removeByTag'; tag: string }
+  | { kind: 'removeTargetById'; ranges: [from: number, to: number][]; exclusion: CompiledExclusion }
+  | { kind: 'removeTargetByTag'; tag: string; exclusion: CompiledExclusion }
+  | { kind: 'ruleEngine'; mode: 'on' | 'off' | 'detectiononly' }
+
+/** One `SecRule` of a chain (or the only one). */
+export interface CompiledLink {
+  targets: CompiledTarget[]
+  exclusions: CompiledExclusion[]
+  /** Undefined for `SecAction` (matches unconditionally). */
+  operator: Operator | undefined
+  negated: boolean
+  transformations: Transformation[]
+  /** Cache id of each prefix of the transformation chain (`[id(a), id(a+b), …]`), shared across rules. */
+  prefixIds: number[]
+  multiMatch: boolean
+  capture: boolean
+  setvars: CompiledSetVar[]
+  ctls: CompiledCtl[]
+}
+
+/** What a rule does once its whole chain matched. */
+export type Disruptive = 'pass' | 'deny' | 'drop' | 'allow' | 'allowPhase'
+
+/** A rule (with its chain), ready to run. */
+export interface CompiledRule {
+  /** The rule's id; 0 for none. */
+  id: number
+  phase: 1 | 2
+  links: CompiledLink[]
+  message: Template | undefined
+  logdata: Template | undefined
+  severity: string | undefined
+  tags: string[]
+  /** Lower-cased tags, for `ctl:ruleRemoveByTag`. */
+  tagSet: ReadonlySet<string>
+  disruptive: Disruptive
+  /** Whether a match is recorded in the verdict (`nolog` rules are bookkeeping). */
+  log: boolean
+  /** `skip:N`: rules to skip after a match. */
+  skip: number
+  /** `skipAfter`: index in the phase's rule list to continue at after a match; -1 for none. */
+  skipTo: number
+  /** The marker or rule id `skipAfter` named, before resolution. */
+  skipAfter: string | undefined
+  file: string
+  line: number
+  /** A rule written as a function (`waf({ rules: [fn] })`): replaces the links. */
+  custom?: CustomRuleFunction
+}
+
+/** A custom rule written as a function: returns a match to block the handshake, or null. */
+export type CustomRuleFunction = (facts: HandshakeFacts, collections: RequestCollections) => RuleMatch | null
+
+/** A compiled rule set: the rules of phases 1 and 2 in evaluation order. */
+export interface RuleSet {
+  /** Rules of phase 1 (request headers), then phase 2 (request body: at handshake time, the same facts). */
+  phases: readonly [CompiledRule[], CompiledRule[]]
+  /** Whether `SecRuleEngine DetectionOnly` was set by the rules themselves. */
+  detectionOnly: boolean
+  /** `SecRuleEngine Off`. */
+  engineOff: boolean
+  /** How many distinct transformation-chain prefixes the rules use (the size of a value's transformation cache). */
+  prefixCount: number
+}
+
+/** A value a rule inspects, with the name it is logged under (`ARGS:q`). */
+export interface TargetValue extends CollectionItem {
+  /** `ARGS:q`, `REQUEST_URI`, `&ARGS`. */
+  variable: string
+}

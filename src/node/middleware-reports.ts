@@ -1,0 +1,30 @@
+import type { Logger } from './log.ts'
+import type { FetchApp } from './upgrade.ts'
+
+/** A middleware that built something at start and says what (e.g. `waf()`'s rule-set load report). */
+interface Reporting {
+  readonly name?: string
+  readonly report?: unknown
+  readonly reportLines?: readonly string[]
+}
+
+/**
+ * Logs, once per middleware instance, the `report` a middleware factory
+ * attached to its handler (`waf()` does: rules loaded, not applicable and
+ * every unsupported item by name). Factories have no logger; `serve()` has,
+ * and finds them in a Hono app's `routes`. Anything else is left alone.
+ */
+export function logMiddlewareReports(app: FetchApp, logger: Logger): void {
+  const routes = (app as { routes?: unknown }).routes
+  if (!Array.isArray(routes)) return
+  const seen = new Set<unknown>()
+  for (const route of routes as { path?: string; handler?: unknown }[]) {
+    const handler = route?.handler
+    if (typeof handler !== 'function' || seen.has(handler)) continue
+    const { name, report, reportLines } = handler as Reporting
+    if (report === undefined) continue
+    seen.add(handler)
+    const label = name || 'middleware'
+    logger.info({ middleware: label, path: route.path, report }, reportLines?.[0] ?? `${label} loaded`)
+  }
+}

@@ -1,3 +1,4 @@
+import { withWarnings } from '../src/warnings.ts'
 import type { MiddlewareHandler } from 'hono'
 import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
 import { GatewayError } from '../src/errors.ts'
@@ -94,7 +95,8 @@ export function normalizeHeaders(
   const trusted = cidrMatcher(options.trustedProxies ?? [], 'normalizeHeaders(): trustedProxies')
   const preserveHost = options.preserveHost ?? false
 
-  return async function normalizeHeaders(c, next) {
+  const trustsEveryone = trusted.matches('203.0.113.1') || trusted.matches('2001:db8::1')
+  return withWarnings(async function normalizeHeaders(c, next) {
     const request = c.req.raw
     const incoming = request.headers
     rejectUnsafe(incoming)
@@ -141,7 +143,10 @@ export function normalizeHeaders(
     replaceRequest(c, { headers })
     c.set('preserveHost', preserveHost)
     await next()
-  }
+  }, [
+    trustsEveryone &&
+      'trustedProxies includes public addresses (a documentation address 203.0.113.1 or 2001:db8::1 matches): any client can forge X-Forwarded-* and Forwarded',
+  ])
 }
 
 /** Throws the 400 for a header section a proxy must refuse rather than forward. */

@@ -1,3 +1,4 @@
+import { withWarnings } from '../../src/warnings.ts'
 import type { Context, MiddlewareHandler } from 'hono'
 import { errors, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
@@ -191,7 +192,7 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     return verifyWith(token, key, checks)
   }
 
-  return async function jwtAuth(c, next) {
+  return withWarnings(async function jwtAuth(c, next) {
     // Under a wsgate runtime the handshake's log line gets a `jwt` field: who, or why not (jose's words, never the token).
     const runtime = (c.env as Partial<GatewayBindings> | undefined)?.wsgate
     const request = c.req.raw
@@ -242,7 +243,12 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     await next()
 
     if (found.protocolForm === 'pair') selectMarker(c, where.protocolMarker)
-  }
+  }, [
+    options.requireExpiration === false && 'requireExpiration is false: tokens without exp are accepted and never expire',
+    where.sources.includes('cookie') &&
+      "the 'cookie' token source is on: browsers send cookies on cross-site handshakes, so keep originCheck() before jwtAuth() on this route",
+    forwardToken && 'forwardToken is true: the raw token reaches the origin',
+  ])
 }
 
 /** Verifies with the key; a kid-less token against a set with several fitting keys is tried against each (jose's documented way). */

@@ -1,3 +1,4 @@
+import { withWarnings } from '../../src/warnings.ts'
 import type { MiddlewareHandler } from 'hono'
 import { cidrMatcher, type CidrMatcher } from '../../src/cidr.ts'
 import { DEFAULT_WAF_BUDGET, DEFAULT_WAF_PARANOIA, DEFAULT_WAF_THRESHOLD } from '../../src/defaults.ts'
@@ -280,7 +281,8 @@ export function waf(options: WafOptions = {}): WafMiddleware {
     if (evaluation.wouldBlock) stats.detected++
     await next()
   }
-  return Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect })
+  const warnings = [detectionOnly && 'detectionOnly is true: matches are logged, no handshake is blocked']
+  return withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect }), warnings)
 }
 
 /**

@@ -28,6 +28,37 @@ export const COLLECTION_NAMES: ReadonlySet<string> = new Set([
   'REQUEST_BODY_LENGTH', 'XML',
 ])
 
+/**
+ * An IPv4 address already in canonical form (no leading zeros), bare or
+ * IPv4-mapped (`::ffff:10.0.0.1`, what a dual-stack Node server reports for
+ * IPv4 clients): its canonical form is the dotted quad, read without parsing.
+ */
+const CANONICAL_IPV4 = /^(?:::ffff:)?((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})$/i
+
+/** Other addresses (IPv6) whose canonical form is remembered: a client that reconnects is often one seen a moment ago. */
+const ADDRESS_CACHE_SIZE = 64
+
+const canonicalAddresses = new Map<string, string>()
+
+/**
+ * REMOTE_ADDR's value: the address in canonical form, or as given when it
+ * is not one. Parsing it with ipaddr.js was ~3.5 % of a CRS evaluation; an
+ * IPv4 address is recognised by one regex instead, and the canonical form of
+ * the last {@link ADDRESS_CACHE_SIZE} others is remembered (the oldest
+ * dropped first).
+ */
+function remoteAddress(address: string): string {
+  const ipv4 = CANONICAL_IPV4.exec(address)
+  if (ipv4 !== null) return ipv4[1]!
+  let canonical = canonicalAddresses.get(address)
+  if (canonical === undefined) {
+    canonical = canonicalAddress(address) ?? toByteString(address)
+    if (canonicalAddresses.size >= ADDRESS_CACHE_SIZE) canonicalAddresses.delete(canonicalAddresses.keys().next().value!)
+    canonicalAddresses.set(address, canonical)
+  }
+  return canonical
+}
+
 /** One item of a scalar variable: its name is the variable's. */
 function scalar(name: string, value: string): CollectionItem[] {
   return [{ name, value }]
@@ -181,7 +212,7 @@ export function buildCollections(facts: HandshakeFacts): RequestCollections {
   for (const { name, value } of args) combined += name.length + value.length
   const cookies = parseCookies(headers.filter(({ name }) => name.toLowerCase() === 'cookie').map(({ value }) => value))
   const host = headers.find(({ name }) => name.toLowerCase() === 'host')
-  const address = canonicalAddress(facts.remoteAddress) ?? toByteString(facts.remoteAddress)
+  const address = remoteAddress(facts.remoteAddress)
 
   const collections: RequestCollections = new Map()
   collections.set('REQUEST_LINE', scalar('REQUEST_LINE', `${method} ${rawTarget} ${protocol}`))

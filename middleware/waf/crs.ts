@@ -16,7 +16,13 @@
  * 6. `RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf`, if present beside the setup.
  *
  * Data files (`@pmFromFile scanners-user-agents.data`) are read from the
- * rules directory. Portable: no `node:` import; on Node (≥ 22.3) the file
+ * rules directory. Files are read as latin1, one char per byte, the way
+ * ModSecurity and PCRE see them and the WAF's primitives expect (`bytes.ts`):
+ * the CRS is UTF-8, and `´` in 942430's class is the two bytes C2 B4, both
+ * in the class. Read as UTF-8 it would be one char, U+00B4, and the class
+ * would miss a lone C2. Text given as an object of files is taken as it is;
+ * a char above U+00FF in it makes the translator read the whole pattern as
+ * UTF-8 bytes. Portable: no `node:` import; on Node (≥ 22.3) the file
  * system is reached through `process.getBuiltinModule('node:fs')`.
  */
 
@@ -89,7 +95,7 @@ export function loadCrs(crs: string | CrsFiles): CrsLayout {
 
 /** The subset of `node:fs` the loader uses. */
 interface FileSystem {
-  readFileSync(path: string, encoding: 'utf8'): string
+  readFileSync(path: string, encoding: 'latin1'): string
   readdirSync(path: string): string[]
   existsSync(path: string): boolean
 }
@@ -117,8 +123,9 @@ function fromDirectory(directory: string): CrsLayout {
   }
   const conf = names.filter((name) => name.endsWith('.conf')).sort()
   if (conf.length === 0) throw new TypeError(`waf(): ${rulesDir} holds no .conf rule files; expected the CRS, e.g. /usr/share/modsecurity-crs`)
-  const readDataFile = (name: string): string => fs.readFileSync(`${rulesDir}/${name}`, 'utf8')
-  const read = (path: string): CrsFile => ({ file: path, text: fs.readFileSync(path, 'utf8'), readDataFile })
+  // latin1: one char per byte, as PCRE reads the files (see the module comment).
+  const readDataFile = (name: string): string => fs.readFileSync(`${rulesDir}/${name}`, 'latin1')
+  const read = (path: string): CrsFile => ({ file: path, text: fs.readFileSync(path, 'latin1'), readDataFile })
 
   let setup: CrsFile | undefined
   let setupDir: string | undefined

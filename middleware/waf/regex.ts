@@ -22,11 +22,12 @@
  *   explicit byte-mode sets (JavaScript's `\s` includes 0xA0, its `\v` is VT).
  * - Possessive quantifiers (`a*+`) and atomic groups (`(?>…)`) are emulated
  *   exactly: `(?=(?<h>X))\k<h>` matches what `(?>X)` matches and, a lookahead
- *   being atomic in JavaScript, never backtracks into it, which keeps the
- *   protection against catastrophic backtracking the CRS wrote them for.
- *   Inside a lookbehind (matched right to left) they fall back to the plain
- *   form, which can only match more. The helper groups shift capture
- *   numbers; `groups` maps PCRE group numbers back.
+ *   being atomic in JavaScript, never backtracks into it. Inside a
+ *   lookbehind (matched right to left) they fall back to the plain form,
+ *   which can only match more. The helper groups shift capture numbers;
+ *   `groups` maps PCRE group numbers back. Where the plain greedy form
+ *   provably matches the same, the emulation is dropped (`regex-linear.ts`):
+ *   a lookahead or back-reference keeps a pattern off V8's linear engine.
  * - `\Q…\E`, `\x{HH}`, `\o{}`, `\e`, `\cX`, octal, `(?P<n>…)`, `(?'n'…)`,
  *   `\g{N}`, `\k{n}`, `(?P=n)`, `(?#…)` and `(*FAIL)` are rewritten.
  * - Refused, with an error naming the construct: recursion and subroutine
@@ -38,14 +39,20 @@
  * `(?i:\1)`. Two differences stay: a back-reference to a group that did not
  * take part in the match matches the empty string in JavaScript and fails in
  * PCRE; and V8 has neither PCRE's match limits nor its start-of-match
- * optimisations, so a few CRS patterns (932100–932115, 921160, 941160,
- * 942370…) backtrack super-linearly on long runs of one char. Node's
- * `--enable-experimental-regexp-engine-on-excessive-backtracks` bounds them
- * (it re-runs such a match in linear time; patterns with lookarounds or
- * back-references, such as emulated possessives, are not eligible).
+ * optimisations, so many CRS patterns (932100–932115, 921160, 941160,
+ * 942370, 942480…) backtrack super-linearly on long runs of one char or
+ * word. Node's `--enable-experimental-regexp-engine-on-excessive-backtracks`
+ * bounds them (it re-runs such a match in linear time) when V8's linear
+ * engine can take the pattern: no lookahead, no back-reference, no counted
+ * repeat above 16. `regex-linear.ts` rewrites the translation, keeping every
+ * match, so that all but four CRS 3.3.4 patterns qualify; of those, 920600
+ * and 920201 are anchored at the start, 953120 is a response rule, and
+ * 942130 (lookaheads and back-references) loses the leading loop that made
+ * it quadratic. `bench/redos.ts` measures the worst cases.
  * Portable: no `node:` import.
  */
 import { toByteString } from './bytes.ts'
+import { linearRewrite, moveStartBack } from './regex-linear.ts'
 import { POSIX_CLASSES, SPACE, HORIZONTAL_SPACE, VERTICAL_SPACE, classSource, complement, literal, rangesSource, type CodeRange } from './regex-classes.ts'
 
 /** PCRE compile options that change what a pattern means. */
@@ -74,6 +81,26 @@ export interface TranslatedRegex {
    * from the identity only when possessive or atomic emulation added groups.
    */
   groups: readonly number[]
+  /**
+   * Set when a leading lazy loop (`[\s'"]*?…`) was taken out of the pattern
+   * (see `regex-linear.ts`): `regex` matches where the original does, but its
+   * match starts after the run of these chars that the original's includes;
+   * {@link matchStart} gives the original's start.
+   */
+  leading?: RegExp
+}
+
+/**
+ * Where the original pattern's match starts, given `regex`'s match: the
+ * same place, or earlier when a leading lazy loop was taken out.
+ *
+ * @example
+ * const translated = translateRegex('[ ]*?x')
+ * const match = translated.regex.exec('a  x')! // 'x' at 3
+ * matchStart(translated, 'a  x', match.index) // 1: the original matches '  x'
+ */
+export function matchStart(translated: TranslatedRegex, input: string, index: number): number {
+  return translated.leading === undefined ? index : moveStartBack(input, index, translated.leading)
 }
 
 interface Flags {
@@ -99,12 +126,15 @@ const HELPER = 'wsgAtomic'
  *
  * @param pcre the pattern, without delimiters
  * @param options PCRE compile options; `@rx` uses {@link MODSECURITY_RX}
+ * @param rewrite apply the match-preserving rewrites of `regex-linear.ts`
+ *   that keep V8 from backtracking super-linearly; `false` gives the plain
+ *   translation, for cross-checks
  * @example
  * const result = translateRegex('(?i)<script\\b[^>]*+>', MODSECURITY_RX)
  * if ('error' in result) throw new TypeError(result.error)
  * result.regex.test('<SCRIPT src=x>') // true
  */
-export function translateRegex(pcre: string, options: RegexOptions = {}): TranslatedRegex | { error: string } {
+export function translateRegex(pcre: string, options: RegexOptions = {}, rewrite = true): TranslatedRegex | { error: string } {
   const translator = new Translator(toByteString(pcre), {
     i: options.caseless === true,
     m: options.multiline === true,
@@ -120,9 +150,11 @@ export function translateRegex(pcre: string, options: RegexOptions = {}): Transl
     if (error instanceof Untranslatable) return { error: error.message }
     throw error
   }
-  const { groups, resolved } = mapGroups(source)
+  const rewritten = rewrite ? linearRewrite(source) : { source }
+  const { groups, resolved } = mapGroups(rewritten.source)
   try {
-    return { regex: new RegExp(resolved), groups }
+    const regex = new RegExp(resolved)
+    return rewritten.leading === undefined ? { regex, groups } : { regex, groups, leading: rewritten.leading }
   } catch (error) {
     return { error: `invalid pattern: ${(error as Error).message}` }
   }

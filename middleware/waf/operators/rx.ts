@@ -4,7 +4,7 @@
  * to nine groups are the captures (`capture` action: TX.0–TX.9).
  */
 import type { Operator, OperatorContext } from '../types.ts'
-import { MODSECURITY_RX, translateRegex, type TranslatedRegex } from '../regex.ts'
+import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../regex.ts'
 
 /** Expanded patterns kept per rule when the parameter holds a macro; older ones are dropped first. */
 const EXPANDED_CACHE_SIZE = 32
@@ -13,12 +13,15 @@ const EXPANDED_CACHE_SIZE = 32
 const MAX_CAPTURES = 10
 
 /** Runs a translated pattern; captures are re-numbered as PCRE numbers them, an unset group is ''. */
-function execute({ regex, groups }: TranslatedRegex, input: string): string[] | null {
+function execute(translated: TranslatedRegex, input: string): string[] | null {
+  const { regex, groups } = translated
   const match = regex.exec(input)
   if (match === null) return null
   const count = Math.min(groups.length, MAX_CAPTURES)
   const captures: string[] = new Array<string>(count)
   for (let i = 0; i < count; i++) captures[i] = match[groups[i]!] ?? ''
+  // A leading lazy loop taken out of the pattern: the whole match starts where PCRE's would.
+  if (translated.leading !== undefined) captures[0] = input.slice(matchStart(translated, input, match.index), match.index + match[0].length)
   return captures
 }
 

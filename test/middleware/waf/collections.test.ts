@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { buildCollections, COLLECTION_NAMES, countItems, parseCookies, parseQuery, parseSelector, selectItems } from '../../../middleware/waf/collections.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
+import { canonicalAddress } from '../../../src/cidr.ts'
 
 /** A WebSocket handshake's facts, with overrides. */
 function facts(overrides: Partial<HandshakeFacts> = {}): HandshakeFacts {
@@ -89,6 +90,14 @@ describe('buildCollections()', () => {
     expect(values('REMOTE_ADDR')).toEqual(['192.0.2.7'])
     expect(values('SERVER_NAME')).toEqual(['example.com'])
     expect(values('SERVER_NAME', facts({ headers: [['Host', '[2001:DB8::1]:443']] }))).toEqual(['2001:db8::1'])
+  })
+
+  it('gives the same REMOTE_ADDR as canonicalAddress whether the address takes the IPv4 shortcut, is remembered, or is parsed', () => {
+    const addresses = ['192.0.2.7', '::ffff:192.0.2.7', '::FFFF:10.0.0.1', '0.0.0.0', '255.255.255.255', '256.1.1.1', '01.2.3.4', '1.2.3', '::ffff:01.2.3.4', '0:0:0:0:0:ffff:1.2.3.4', '2001:DB8:0:0:0:0:0:1', '::1', 'not an address', '']
+    // Twice: the second time IPv6 addresses come from the cache.
+    for (const address of [...addresses, ...addresses]) {
+      expect(values('REMOTE_ADDR', facts({ remoteAddress: address })), address).toEqual([canonicalAddress(address) ?? address])
+    }
   })
 
   it('has empty body collections and zero body sizes', () => {

@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { loadCrs, MINIMAL_SETUP } from '../../../middleware/waf/crs.ts'
 import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase } from '../../fixtures/waf/attacks.ts'
@@ -198,5 +201,28 @@ describe('detection-only with the CRS', () => {
     expect(evaluation.anomalyScore).toBeGreaterThanOrEqual(5)
     expect(evaluation.matches.map((match) => match.id)).toContain(941110)
     expect(notBlocked(detecting, ATTACKS)).toHaveLength(ATTACKS.length)
+  })
+})
+
+describe('reading the rule files', () => {
+  it('reads them as latin1, so that a UTF-8 char in a pattern is its bytes, as PCRE sees it (´ is C2 B4: a class holding it holds both)', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'wsgate-crs-'))
+    try {
+      mkdirSync(join(directory, 'rules'))
+      writeFileSync(join(directory, 'crs-setup.conf'), MINIMAL_SETUP)
+      // The pattern's only non-ASCII char is ´ (U+00B4), which UTF-8 writes C2 B4 (as CRS 942430's class holds it).
+      writeFileSync(join(directory, 'rules', 'REQUEST-999-ACUTE.conf'), `SecRule ARGS "@rx ^[´]$" "id:1001,phase:1,deny,log,msg:'acute accent'"\n`, 'utf8')
+      expect(loadCrs(directory).rules[0]!.text).toContain('[\xc2\xb4]')
+      const instance = waf({ crs: directory })
+      const blocks = (query: string): boolean =>
+        instance.inspect({ method: 'GET', rawTarget: `/ws?q=${query}`, protocol: 'HTTP/1.1', headers: [['Host', 'app.example.com']], remoteAddress: '192.0.2.10' }).blocked
+      // PCRE: [´] is the class of the bytes C2 and B4. Read as UTF-8 it would be [\xb4] alone and miss %C2.
+      expect(blocks('%C2')).toBe(true)
+      expect(blocks('%B4')).toBe(true)
+      expect(blocks('%C2%B4')).toBe(false)
+      expect(blocks('a')).toBe(false)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
   })
 })

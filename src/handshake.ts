@@ -1,5 +1,6 @@
 import { GatewayError } from './errors.ts'
 import { hasToken, headerTokens } from './headers.ts'
+import { sha1 } from './sha1.ts'
 
 /** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -104,9 +105,11 @@ export async function validateOriginUpgrade(client: ClientHandshake, originHeade
 
 /** The `Sec-WebSocket-Accept` value for a key (RFC 6455 §4.2.2 item 5.4): base64(SHA-1(key + GUID)). */
 export async function acceptFor(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(key + WEBSOCKET_GUID))
-  return btoa(String.fromCharCode(...new Uint8Array(digest)))
+  // Synchronous: crypto.subtle.digest() costs Node a thread-pool job per handshake (see sha1.ts).
+  return btoa(String.fromCharCode(...sha1(ENCODER.encode(key + WEBSOCKET_GUID))))
 }
+
+const ENCODER = new TextEncoder()
 
 function isAtLeastHttp11(version: string): boolean {
   const [major = 0, minor = 0] = version.split('.').map(Number)

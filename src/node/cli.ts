@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts'
-import { createLogger } from './log.ts'
+import { createLogger, type Logger } from './log.ts'
 import { serve, type FetchApp } from './serve.ts'
 import type { ServeOptions } from './settings.ts'
 
@@ -58,6 +60,7 @@ export async function main(argv: string[]): Promise<void> {
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])
 
   const gateway = await serve(app, options)
+  logConnectionCeiling(logger, gateway.settings.maxConnections)
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down')
     gateway.close().then(
@@ -67,6 +70,49 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.once('SIGINT', () => stop('SIGINT'))
   process.once('SIGTERM', () => stop('SIGTERM'))
+}
+
+/**
+ * Descriptors kept back from the connection ceiling: the listening socket,
+ * stdio, the event loop's own, and short-lived ones (JWKS and health-probe
+ * fetches, routes that open files).
+ */
+export const RESERVED_DESCRIPTORS = 100
+
+/** Open-file limits of this process: /proc/self/limits on Linux, the shell's `ulimit` elsewhere. `undefined` when neither says. */
+export function openFileLimits(): { soft: number; hard: number } | undefined {
+  try {
+    const [soft, hard] = existsSync('/proc/self/limits')
+      ? (/^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1')) ?? []).slice(1)
+      : execFileSync('/bin/sh', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'latin1' }).trim().split(/\s+/)
+    const parse = (value: string | undefined): number => (value === 'unlimited' ? Number.POSITIVE_INFINITY : Number(value))
+    const limits = { soft: parse(soft), hard: parse(hard) }
+    return Number.isNaN(limits.soft) || Number.isNaN(limits.hard) ? undefined : limits
+  } catch {
+    return undefined
+  }
+}
+
+/** Proxied connections a soft open-file limit allows: two descriptors each (client and origin), less the reserve. */
+export function connectionCeiling(softLimit: number): number {
+  return Math.max(0, Math.floor((softLimit - RESERVED_DESCRIPTORS) / 2))
+}
+
+/**
+ * Logs how many connections the open-file limit allows. Node raises its soft
+ * limit to the hard one at start-up (PlatformInit in src/node.cc), so the
+ * ceiling follows the hard limit (`ulimit -Hn`, systemd's `LimitNOFILE`).
+ * Warns when the configured cap cannot be reached: connections past the
+ * ceiling would fail with EMFILE instead of a clean 503.
+ */
+function logConnectionCeiling(logger: Logger, maxConnections: number): void {
+  const limits = openFileLimits()
+  if (!limits) return
+  const ceiling = connectionCeiling(limits.soft)
+  const fields = { openFileLimit: limits.soft, hardLimit: limits.hard, connectionCeiling: ceiling, maxConnections }
+  if (maxConnections > ceiling) {
+    logger.warn(fields, `connection ceiling: maxConnections exceeds what ${limits.soft} open files allow; raise the hard limit (ulimit -Hn, LimitNOFILE)`)
+  } else logger.info(fields, 'connection ceiling')
 }
 
 function toNumber(flag: string, value: string): number {

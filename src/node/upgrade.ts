@@ -49,14 +49,21 @@ export function newScope(): RequestScope {
 
 /** Runs a scope's connection-close callbacks once; a failing callback is logged and does not stop the others. */
 export function endScope(scope: RequestScope, logger: Logger): void {
-  for (const listener of scope.closeListeners.splice(0)) {
+  runCloseListeners(scope.closeListeners, scope.requestId, logger)
+}
+
+function runCloseListeners(listeners: (() => void)[], requestId: string, logger: Logger): void {
+  for (const listener of listeners.splice(0)) {
     try {
       listener()
     } catch (error) {
-      logger.error({ err: error, reqId: scope.requestId }, 'connection close callback failed')
+      logger.error({ err: error, reqId: requestId }, 'connection close callback failed')
     }
   }
 }
+
+/** Error listener of a socket whose 'close' does the cleanup. */
+function ignoreError(): void {}
 
 /** Accepted origin upgrade waiting for the chain to finish. */
 type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings }
@@ -72,7 +79,8 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   const scope = newScope()
   const { requestId, note } = scope
   // Until the pipe takes over, a socket error only means the client left; 'close' handles that.
-  socket.on('error', () => {})
+  // A module-level function: a closure made here would keep this handshake's whole scope alive for the connection's life.
+  socket.on('error', ignoreError)
 
   let accepted: Accepted | undefined
   const abort = new AbortController()
@@ -141,30 +149,37 @@ function startPipe(
   scope: RequestScope,
 ): void {
   const { settings } = state
-  const { note } = scope
   const tunnel = accepted.answer.tunnel as NodeOriginTunnel
   const limits = accepted.settings
+  // What the connection's end needs, taken out of the handshake's objects: holding those for the
+  // connection's life would hold the runtime's closures, the request, the origin's answer, the abort
+  // controller and every middleware note (a WAF verdict, JWT claims) per open connection.
+  const { requestId, clientAddress } = runtime
+  const { route, origin } = scope.note
+  const { closeListeners } = scope
+  const { onClose, expiresAt } = limits
   let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
   for (const [name, value] of headers) {
     if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
   }
-  socket.write(`${head101}x-request-id: ${runtime.requestId}\r\n\r\n`, 'latin1')
+  socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
   const pipe = new Pipe(socket, tunnel.socket, head, tunnel.head, {
     idleTimeout: limits.idleTimeout ?? settings.idleTimeout,
     lifetime: jittered(limits.maxLifetime ?? settings.maxLifetime, limits.lifetimeJitter ?? settings.lifetimeJitter),
     halfCloseTimeout: settings.halfCloseTimeout,
     onEnd: (summary) => {
       state.pipes.delete(pipe)
-      limits.onClose?.()
-      endScope(scope, state.logger)
+      onClose?.()
+      runCloseListeners(closeListeners, requestId, state.logger)
+      if (!state.logger.isLevelEnabled('info')) return
       state.logger.info(
         {
-          reqId: runtime.requestId,
-          route: note.route,
-          origin: note.origin,
-          client: runtime.clientAddress,
+          reqId: requestId,
+          route,
+          origin,
+          client: clientAddress,
           ...summary,
-          ...(limits.expiresAt !== undefined ? { expiresAt: new Date(limits.expiresAt).toISOString() } : {}),
+          ...(expiresAt !== undefined ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
         },
         'connection closed',
       )
@@ -211,6 +226,8 @@ export function logHandshake(
   code: string | null,
   started: number,
 ): void {
+  // Below info (LOG_LEVEL=warn) the line is dropped: do not build it.
+  if (!logger.isLevelEnabled('info')) return
   logger.info(
     {
       reqId: runtime.requestId,

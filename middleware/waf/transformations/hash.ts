@@ -4,10 +4,11 @@
  * out here because Web Crypto's `digest()` is asynchronous and the
  * transformations are synchronous; both run only where a rule asks for them
  * (the CRS hashes the User-Agent once per request, REQUEST-901).
- * Implemented from FIPS 180-4 §6.1 and RFC 1321.
+ * MD5 implemented here from RFC 1321; SHA-1 is the gateway's own (src/sha1.ts).
  */
+import { sha1 as sha1Digest } from '../../../src/sha1.ts'
 
-/** The message's bytes, padded as both digests require: 0x80, zeros, then the bit length (big- or little-endian). */
+/** The message's bytes, padded as MD5 requires: 0x80, zeros, then the bit length (big- or little-endian). */
 function padded(input: string, bigEndian: boolean): Uint8Array {
   const length = input.length
   const total = (((length + 8) >> 6) + 1) << 6
@@ -42,48 +43,16 @@ function wordsToBytes(words: readonly number[], bigEndian: boolean): string {
 }
 
 /**
- * `t:sha1`: the 20-byte SHA-1 digest of the input's bytes.
+ * `t:sha1`: the 20-byte SHA-1 digest of the input's bytes (the gateway's one
+ * SHA-1, in src/sha1.ts, on the byte string's bytes).
  *
  * @example
  * hexEncode(sha1('abc')) // 'a9993e364706816aba3e25717850c26c9cd0d89d'
  */
 export function sha1(input: string): string {
-  const bytes = padded(input, true)
-  const view = new DataView(bytes.buffer)
-  const w = new Int32Array(80)
-  let h0 = 0x67452301
-  let h1 = 0xefcdab89 | 0
-  let h2 = 0x98badcfe | 0
-  let h3 = 0x10325476
-  let h4 = 0xc3d2e1f0 | 0
-  for (let offset = 0; offset < bytes.length; offset += 64) {
-    for (let t = 0; t < 16; t++) w[t] = view.getInt32(offset + t * 4)
-    for (let t = 16; t < 80; t++) {
-      const x = w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!
-      w[t] = (x << 1) | (x >>> 31)
-    }
-    let a = h0, b = h1, c = h2, d = h3, e = h4
-    for (let t = 0; t < 80; t++) {
-      let f: number
-      let k: number
-      if (t < 20) { f = (b & c) | (~b & d); k = 0x5a827999 }
-      else if (t < 40) { f = b ^ c ^ d; k = 0x6ed9eba1 }
-      else if (t < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8f1bbcdc | 0 }
-      else { f = b ^ c ^ d; k = 0xca62c1d6 | 0 }
-      const temp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]!) | 0
-      e = d
-      d = c
-      c = (b << 30) | (b >>> 2)
-      b = a
-      a = temp
-    }
-    h0 = (h0 + a) | 0
-    h1 = (h1 + b) | 0
-    h2 = (h2 + c) | 0
-    h3 = (h3 + d) | 0
-    h4 = (h4 + e) | 0
-  }
-  return wordsToBytes([h0, h1, h2, h3, h4], true)
+  const bytes = new Uint8Array(input.length)
+  for (let i = 0; i < input.length; i++) bytes[i] = input.charCodeAt(i) & 0xff
+  return String.fromCharCode(...sha1Digest(bytes))
 }
 
 /** Per-round shift amounts of MD5 (RFC 1321 §3.4). */

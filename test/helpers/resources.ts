@@ -4,6 +4,7 @@ import net from 'node:net'
 import { afterEach } from 'vitest'
 import WebSocket from 'ws'
 import { expectNoOpenSockets, routesApp, startGateway, type GatewayOptions, type Routes, type TestGateway } from './gateway.ts'
+import type { FetchApp } from '../../src/node/index.ts'
 import { startRawOrigin, startWsOrigin, type RawOrigin, type WsOrigin } from './origins.ts'
 
 /** What `track` stops after a test: servers and origins are closed, the rest destroyed. */
@@ -44,6 +45,8 @@ export async function dropClient(client: WebSocket): Promise<void> {
 export interface Resources {
   /** A gateway serving `routes` (see `routesApp`); after the test it must hold no socket, then it is closed. */
   gatewayWith(routes: Routes, options?: GatewayOptions): Promise<TestGateway>
+  /** A gateway serving `app` as it is; checked for leaks and closed after the test like the others. */
+  gateway(app: FetchApp, options?: GatewayOptions): Promise<TestGateway>
   /** A `ws` origin (see `startWsOrigin`), closed after the test. */
   wsOrigin(...args: Parameters<typeof startWsOrigin>): Promise<WsOrigin>
   /** A raw origin (see `startRawOrigin`), closed after the test. */
@@ -97,12 +100,15 @@ export function useResources(): Resources {
     return resource
   }
 
+  async function gateway(app: FetchApp, options: GatewayOptions = {}): Promise<TestGateway> {
+    const started = await startGateway(app, options)
+    gateways.push(started)
+    return started
+  }
+
   return {
-    gatewayWith: async (routes, options = {}) => {
-      const gateway = await startGateway(routesApp(routes), options)
-      gateways.push(gateway)
-      return gateway
-    },
+    gatewayWith: (routes, options = {}) => gateway(routesApp(routes), options),
+    gateway,
     wsOrigin: async (...args) => track(await startWsOrigin(...args)),
     rawOrigin: async (...args) => track(await startRawOrigin(...args)),
     track,

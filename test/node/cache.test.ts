@@ -2,31 +2,22 @@ import { once } from 'node:events'
 import http from 'node:http'
 import type net from 'node:net'
 import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { cacheBypass } from '../../middleware/cache-bypass.ts'
 import { cache, type CacheOptions } from '../../middleware/cache.ts'
 import { http as httpRoute, proxy, type GatewayBindings } from '../../src/index.ts'
-import { expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import type { TestGateway } from '../helpers/gateway.ts'
+import { useResources } from '../helpers/resources.ts'
 import { send, startHttpOrigin, type HttpOrigin, type OriginHandler } from '../helpers/http.ts'
 
-let gateway: TestGateway | undefined
-const closables: { close(): Promise<void> }[] = []
-
-afterEach(async () => {
-  try {
-    if (gateway) await expectNoOpenSockets(gateway)
-  } finally {
-    await gateway?.close()
-    gateway = undefined
-    await Promise.all(closables.splice(0).map((closable) => closable.close()))
-  }
-})
+const resources = useResources()
+let gateway: TestGateway
 
 /** A node:http origin, closed after the test. */
 async function origin(handler: OriginHandler): Promise<HttpOrigin> {
   const started = await startHttpOrigin(handler)
-  closables.push(started)
+  resources.track(started)
   return started
 }
 
@@ -40,7 +31,7 @@ function testClock(): { now: () => number; advance: (ms: number) => void } {
 async function cachedGateway(upstream: HttpOrigin, options: CacheOptions = {}): Promise<TestGateway> {
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.all('*', cacheBypass(), cache(options), httpRoute(upstream.url))
-  gateway = await startGateway(app)
+  gateway = await resources.gateway(app)
   return gateway
 }
 
@@ -255,7 +246,7 @@ async function liveOrigin(onRequest: http.RequestListener): Promise<{ url: strin
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  closables.push({
+  resources.track({
     close: async () => {
       for (const client of wss.clients) client.terminate()
       wss.close()
@@ -274,7 +265,7 @@ describe('cache() and cacheBypass() on a route that serves both', () => {
     })
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/live', cacheBypass(), cache({ maxSize: 50_000_000 }), proxy(upstream.url))
-    gateway = await startGateway(app)
+    gateway = await resources.gateway(app)
 
     expect(await get('/live')).toMatchObject({ cache: 'MISS', body: 'live page' })
     expect(await get('/live')).toMatchObject({ cache: 'HIT', body: 'live page' })

@@ -3,31 +3,22 @@ import http from 'node:http'
 import net from 'node:net'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { Hono } from 'hono'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { http as httpRoute, proxy, type GatewayBindings, type HttpOptions } from '../../src/index.ts'
-import { expectNoOpenSockets, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { useResources } from '../helpers/resources.ts'
 import { plainRuntime, send, startHttpOrigin, type HttpOrigin, type OriginHandler } from '../helpers/http.ts'
 import { startRawOrigin, type RawOrigin } from '../helpers/origins.ts'
 import { rawExchange } from '../helpers/raw-client.ts'
 import { pattern } from '../helpers/wire.ts'
 
-let gateway: TestGateway | undefined
-const closables: { close(): Promise<void> }[] = []
-
-afterEach(async () => {
-  try {
-    if (gateway) await expectNoOpenSockets(gateway)
-  } finally {
-    await gateway?.close()
-    gateway = undefined
-    await Promise.all(closables.splice(0).map((closable) => closable.close()))
-  }
-})
+const resources = useResources()
+let gateway: TestGateway
 
 /** A node:http origin, closed after the test. */
 async function origin(handler: OriginHandler, options: { streamRequest?: boolean } = {}): Promise<HttpOrigin> {
   const started = await startHttpOrigin(handler, options)
-  closables.push(started)
+  resources.track(started)
   return started
 }
 
@@ -35,7 +26,7 @@ async function origin(handler: OriginHandler, options: { streamRequest?: boolean
 async function gatewayTo(target: string, options: HttpOptions = {}): Promise<TestGateway> {
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.all('*', httpRoute(target, options))
-  gateway = await startGateway(app)
+  gateway = await resources.gateway(app)
   return gateway
 }
 
@@ -201,7 +192,7 @@ describe('http(): hop-by-hop headers', () => {
         ].join('\r\n'),
       )
     })
-    closables.push(raw)
+    resources.track(raw)
     const gw = await gatewayTo(raw.url)
     const answer = await send(`${gw.url}/`)
     expect(answer.status).toBe(200)
@@ -259,7 +250,7 @@ describe('http(): origin failures', () => {
   it('answers 504 ERR_ORIGIN_TIMEOUT when the origin sends no response head within the timeout', async () => {
     // Accepts the connection and reads the request, then says nothing.
     const silent = await startRawOrigin(() => {})
-    closables.push(silent)
+    resources.track(silent)
     const gw = await gatewayTo(silent.url, { timeout: 100 })
     const answer = await send(`${gw.url}/slow`)
     expect(answer.status).toBe(504)
@@ -300,7 +291,7 @@ describe('http(): client and runtime', () => {
       if ((await c.req.json<{ name: string }>()).name !== 'wsgate') return c.text('refused', 403)
       await next()
     }, httpRoute(upstream.url))
-    gateway = await startGateway(app)
+    gateway = await resources.gateway(app)
     const answer = await send(`${gateway.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{ "name": "wsgate" }' })
     // @hono/node-server keeps the bytes as received.
     expect(answer.body.toString()).toBe('got { "name": "wsgate" }')
@@ -344,7 +335,7 @@ describe('proxy(): one route, WebSocket and plain HTTP', () => {
     const upstream = await origin((_request, response) => response.end('plain answer'))
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/live', proxy(upstream.url.replace(/^http/, 'ws')))
-    gateway = await startGateway(app)
+    gateway = await resources.gateway(app)
     const answer = await rawExchange(
       gateway.port,
       'GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
@@ -360,7 +351,7 @@ describe('proxy(): one route, WebSocket and plain HTTP', () => {
     const upstream = await origin((_request, response) => response.end('plain answer'))
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/live', proxy(upstream.url))
-    gateway = await startGateway(app)
+    gateway = await resources.gateway(app)
     const answer = await send(`${gateway.url}/live`, {
       headers: { upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
     })

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { GatewayError } from '../errors.ts'
+import { toHeaders } from './origin-request.ts'
 
 /**
  * Builds the Web `Request` of an upgrade request: method, absolute URL and
@@ -8,10 +9,9 @@ import { GatewayError } from '../errors.ts'
  * client sent. There is no body on the upgrade path.
  */
 export function toRequest(incoming: IncomingMessage): Request {
-  const headers = new Headers()
-  const raw = incoming.rawHeaders
+  let headers: Headers
   try {
-    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!)
+    headers = toHeaders(incoming.rawHeaders)
   } catch (cause) {
     throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed header name or value', { cause })
   }

@@ -8,8 +8,8 @@
  */
 import { sha1 as sha1Digest } from '../../../src/sha1.ts'
 
-/** The message's bytes, padded as MD5 requires: 0x80, zeros, then the bit length (big- or little-endian). */
-function padded(input: string, bigEndian: boolean): Uint8Array {
+/** The message's bytes, padded as MD5 requires (RFC 1321 §3.1–3.2): 0x80, zeros, then the bit length, little-endian. */
+function padded(input: string): Uint8Array {
   const length = input.length
   const total = (((length + 8) >> 6) + 1) << 6
   const bytes = new Uint8Array(total)
@@ -18,26 +18,16 @@ function padded(input: string, bigEndian: boolean): Uint8Array {
   const view = new DataView(bytes.buffer)
   const bits = length * 8
   // The length in bits as a 64-bit integer; inputs stay far below 2^53 bits.
-  const high = Math.floor(bits / 0x100000000)
-  const low = bits >>> 0
-  if (bigEndian) {
-    view.setUint32(total - 8, high)
-    view.setUint32(total - 4, low)
-  } else {
-    view.setUint32(total - 8, low, true)
-    view.setUint32(total - 4, high, true)
-  }
+  view.setUint32(total - 8, bits >>> 0, true)
+  view.setUint32(total - 4, Math.floor(bits / 0x100000000), true)
   return bytes
 }
 
-/** 32-bit words as a byte string, big- or little-endian. */
-function wordsToBytes(words: readonly number[], bigEndian: boolean): string {
+/** 32-bit words as a little-endian byte string. */
+function wordsToBytes(words: readonly number[]): string {
   let out = ''
   for (const word of words) {
-    for (let k = 0; k < 4; k++) {
-      const shift = bigEndian ? 24 - k * 8 : k * 8
-      out += String.fromCharCode((word >>> shift) & 0xff)
-    }
+    for (let k = 0; k < 4; k++) out += String.fromCharCode((word >>> (k * 8)) & 0xff)
   }
   return out
 }
@@ -68,7 +58,7 @@ const MD5_K = Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(
  * hexEncode(md5('abc')) // '900150983cd24fb0d6963f7d28e17f72'
  */
 export function md5(input: string): string {
-  const bytes = padded(input, false)
+  const bytes = padded(input)
   const view = new DataView(bytes.buffer)
   const m = new Int32Array(16)
   let a0 = 0x67452301
@@ -97,5 +87,5 @@ export function md5(input: string): string {
     c0 = (c0 + c) | 0
     d0 = (d0 + d) | 0
   }
-  return wordsToBytes([a0, b0, c0, d0], false)
+  return wordsToBytes([a0, b0, c0, d0])
 }

@@ -88,9 +88,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     upgrade: {
       accept(answer, pipeSettings) {
         accepted = { answer, settings: pipeSettings }
-        const headers = new Headers(answer.headers)
-        headers.set(UPGRADE_MARKER, requestId)
-        return new Response(null, { status: 200, headers })
+        // The origin's headers are this handshake's own; Response copies them anyway.
+        answer.headers.set(UPGRADE_MARKER, requestId)
+        return new Response(null, { status: 200, headers: answer.headers })
       },
     },
     connectOrigin: (request) => connectOrigin(request, { signal: abort.signal, onSocket: state.track }),

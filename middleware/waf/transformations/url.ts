@@ -18,30 +18,7 @@ const PLUS = 0x2b
  * urlDecode('a%20b+c%zz') // 'a b c%zz'
  */
 export function urlDecode(input: string): string {
-  if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input
-  let out = ''
-  let run = 0
-  const length = input.length
-  for (let i = 0; i < length; ) {
-    const code = input.charCodeAt(i)
-    if (code === PLUS) {
-      out += input.slice(run, i) + ' '
-      run = ++i
-      continue
-    }
-    if (code === PERCENT && i + 2 < length) {
-      const high = hexValue(input.charCodeAt(i + 1))
-      const low = hexValue(input.charCodeAt(i + 2))
-      if (high >= 0 && low >= 0) {
-        out += input.slice(run, i) + String.fromCharCode(high * 16 + low)
-        i += 3
-        run = i
-        continue
-      }
-    }
-    i++
-  }
-  return out + input.slice(run)
+  return percentDecode(input, false)
 }
 
 /**
@@ -55,6 +32,11 @@ export function urlDecode(input: string): string {
  * urlDecodeUni('%u0041%uFF1C%41+') // 'A<A '
  */
 export function urlDecodeUni(input: string): string {
+  return percentDecode(input, true)
+}
+
+/** The one decoder behind both: `+` and `%HH` always, IIS's `%uHHHH` when `unicode`. */
+function percentDecode(input: string, unicode: boolean): string {
   if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input
   let out = ''
   let run = 0
@@ -71,7 +53,7 @@ export function urlDecodeUni(input: string): string {
       continue
     }
     const next = input.charCodeAt(i + 1)
-    if (next === 0x75 || next === 0x55) {
+    if (unicode && (next === 0x75 || next === 0x55)) {
       // %u: four hex digits must follow, else "%u" is kept and decoding goes on after it.
       if (i + 5 < length) {
         const d1 = hexValue(input.charCodeAt(i + 2))

@@ -1,7 +1,8 @@
 /**
  * Which key verifies a token: a remote JWKS, a local JWKS, one PEM public key
  * or a shared secret. Checked once, when the route is defined; the resolver
- * it yields is what `jwtVerify` is called with.
+ * it yields serves both verifiers (jose's `jwtVerify`, and the `node:crypto`
+ * one, which turns the CryptoKeys it hands out into KeyObjects).
  */
 import { DEFAULT_JWKS_CACHE_MAX_AGE, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_TIMEOUT } from '../../src/defaults.ts'
 import {
@@ -135,7 +136,8 @@ function secretKey(secret: string | Uint8Array, algorithms: readonly string[]): 
   if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
     throw new TypeError('jwtAuth(): secret must be a string or a Uint8Array')
   }
-  const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret
+  // A copy: the key is fixed when the route is defined, whatever the caller later does with its array.
+  const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : new Uint8Array(secret)
   for (const alg of algorithms) {
     const min = MIN_SECRET_BYTES[alg]!
     if (bytes.length < min) {

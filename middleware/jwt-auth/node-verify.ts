@@ -1,0 +1,77 @@
+/**
+ * The synchronous verifier used on Node: jose's `jwtVerify` step for step
+ * (parse, header checks, key lookup, signature, claims) with the signature
+ * checked by `node:crypto` instead of `crypto.subtle`. Keys still come from
+ * the same resolvers (so JWKS fetching, caching and cooldown are jose's);
+ * only their use changes. What this path does not handle itself (a key or an
+ * algorithm outside its table) it hands to `jwtVerify` with the key already
+ * resolved, so the verdict is jose's either way.
+ */
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { checkClaims, type ClaimChecks } from './claims.ts'
+import { decodePart, parseCompactJws, signingInput, type CompactJws } from './compact-jws.ts'
+import type { VerificationKey } from './keys.ts'
+import type { NodeCrypto } from './node-crypto.ts'
+import { NodeSignatures } from './node-signature.ts'
+import type { TokenVerifier } from './verifier.ts'
+
+/**
+ * A verifier that checks signatures with `node:crypto`, synchronously.
+ * Errors are jose's error classes with jose's messages, so
+ * `verificationFailure()` answers as it does for `jwtVerify`.
+ *
+ * @example
+ * const verify = nodeTokenVerifier(keyResolver(options, algorithms), { algorithms }, findNodeCrypto()!)
+ * const claims = await verify(token, undefined)
+ */
+export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, crypto: NodeCrypto): TokenVerifier {
+  const allowed = new Set(checks.algorithms)
+  const signatures = new NodeSignatures(crypto)
+
+  /** The rest of `jwtVerify` once a key is in hand: signature, payload, claims. */
+  function verifyWithKey(token: string, jws: CompactJws, resolved: unknown, currentDate: Date | undefined): JWTPayload | Promise<JWTPayload> {
+    // jose's order: signing input, signature decoding, then the key's own checks.
+    const data = signingInput(jws)
+    const signature = decodePart(jws.encodedSignature, 'signature')
+    const ready = signatures.prepare(jws.alg, resolved)
+    if (!ready) return delegate(token, resolved, checks, currentDate)
+    let verified: boolean
+    try {
+      verified = signatures.verify(ready, data, signature)
+    } catch (cause) {
+      throw new errors.JWSSignatureVerificationFailed(undefined, { cause })
+    }
+    if (!verified) throw new errors.JWSSignatureVerificationFailed()
+    // RFC 7797 `b64: false` passed the signature, but a JWT's claims must be base64url (jwtVerify's rule).
+    if (!jws.b64) throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload')
+    return checkClaims(decodePart(jws.encodedPayload, 'payload'), checks, currentDate)
+  }
+
+  async function verifyToken(token: string, currentDate: Date | undefined): Promise<JWTPayload> {
+    const jws = parseCompactJws(token, allowed)
+    if (typeof key !== 'function') return verifyWithKey(token, jws, key, currentDate)
+    let resolved: unknown
+    try {
+      resolved = await key(jws.header, { protected: jws.encodedHeader, payload: jws.encodedPayload, signature: jws.encodedSignature })
+    } catch (error) {
+      if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error
+      // A kid-less token against a set with several fitting keys: try each (jose's documented way).
+      for await (const candidate of error as unknown as AsyncIterable<unknown>) {
+        try {
+          return await verifyWithKey(token, jws, candidate, currentDate)
+        } catch (inner) {
+          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed()
+    }
+    return verifyWithKey(token, jws, resolved, currentDate)
+  }
+  return Object.assign(verifyToken, { backend: 'node:crypto' as const })
+}
+
+/** jose verifies the token with the key already resolved (no second key lookup). */
+async function delegate(token: string, key: unknown, checks: ClaimChecks, currentDate: Date | undefined): Promise<JWTPayload> {
+  const options: JWTVerifyOptions = currentDate ? { ...checks, currentDate } : checks
+  return (await jwtVerify(token, key as Uint8Array, options)).payload
+}

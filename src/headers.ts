@@ -17,6 +17,9 @@ export function headerTokens(value: string | null): string[] {
 
 /** Whether a comma-separated header value holds `token`, compared case-insensitively. */
 export function hasToken(value: string | null, token: string): boolean {
+  if (!value) return false
+  // The usual header is the token alone ("websocket", "Upgrade"): answer without splitting.
+  if (value.length === token.length && value.toLowerCase() === token) return true
   return headerTokens(value).includes(token)
 }
 

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
-import { validateClientHandshake, validateOriginUpgrade } from './handshake.ts'
+import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { assertDuration, assertJitter } from './limits.ts'
 import { originUrl, parseTarget } from './target.ts'
@@ -97,7 +97,7 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
       })
       if (!answer.upgraded) return answer.response
       try {
-        await validateOriginUpgrade(client, answer.headers)
+        checkOriginUpgrade(client, answer.headers)
       } catch (error) {
         answer.tunnel.close()
         throw error
@@ -114,7 +114,8 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
 /** The forwarded headers plus the canonical upgrade pair RFC 6455 §4.1 asks for, whatever the client's casing or extra tokens. */
 function upgradeHeaders(request: Request, url: URL, preserveHost: boolean): Headers {
   const headers = forwardHeaders(request, url, preserveHost)
-  headers.set('upgrade', 'websocket')
-  headers.set('connection', 'upgrade')
+  // forwardHeaders() dropped both (hop-by-hop), so appending sets them.
+  headers.append('upgrade', 'websocket')
+  headers.append('connection', 'upgrade')
   return headers
 }

@@ -51,6 +51,20 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   guardRegExpBacktracking()
   const sockets = new Set<Socket>()
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
+  // Listeners shared by every socket (`this` is the socket): none is made per connection.
+  function untrack(this: Socket): void {
+    sockets.delete(this)
+  }
+  function clientClosed(this: Socket): void {
+    sockets.delete(this)
+    headersReceived(this)
+  }
+  // Slowloris guard for the first request: its headers must be complete in time.
+  function headersTimedOut(socket: Socket): void {
+    const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
+    logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
+    socket.end(rawErrorResponse(error), () => socket.destroy())
+  }
   const state: GatewayState = {
     app,
     settings,
@@ -59,10 +73,14 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     handshaking: 0,
     track(socket) {
       sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
+      socket.on('close', untrack)
     },
   }
-  const headersReceived = (socket: Socket): void => clearTimeout(headerTimers.get(socket))
+  // Forgotten, not only cleared: a WeakMap entry would keep the Timeout for the connection's life.
+  function headersReceived(socket: Socket): void {
+    clearTimeout(headerTimers.get(socket))
+    headerTimers.delete(socket)
+  }
 
   const server = http.createServer({ maxHeaderSize: settings.maxHeaderSize, requireHostHeader: false })
   // Keep-alive requests after the first are bounded by Node's own header timeout.
@@ -70,15 +88,9 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   server.requestTimeout = Math.max(300_000, settings.handshakeTimeout)
 
   server.on('connection', (socket: Socket) => {
-    state.track(socket)
-    // Slowloris guard for the first request: its headers must be complete in time.
-    const timer = setTimeout(() => {
-      const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
-      logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
-      socket.end(rawErrorResponse(error), () => socket.destroy())
-    }, settings.handshakeTimeout)
-    headerTimers.set(socket, timer)
-    socket.once('close', () => clearTimeout(timer))
+    sockets.add(socket)
+    headerTimers.set(socket, setTimeout(headersTimedOut, settings.handshakeTimeout, socket))
+    socket.on('close', clientClosed)
   })
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -108,6 +120,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
         connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
         fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
       })
+      // A handshake line names the client even if it has left by then: read its address while it is here.
+      if (logger.isLevelEnabled('info')) void runtime.clientAddress
       let response: Response
       try {
         response = await app.fetch(request, { ...bindings, wsgate: runtime })

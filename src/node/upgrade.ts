@@ -6,6 +6,7 @@ import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
 import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
 import { fetchOrigin } from './http-connector.ts'
+import { NodeGatewayRuntime, type RequestScope, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
 import { Pipe } from './pipe.ts'
 import { toRequest } from './request.ts'
@@ -30,17 +31,10 @@ export interface GatewayState {
   handshaking: number
 }
 
+export type { RequestScope } from './gateway-runtime.ts'
+
 /** Header that marks the response `UpgradeSlot.accept()` produced; never leaves the gateway. */
 const UPGRADE_MARKER = 'x-wsgate-upgrade'
-
-/** Per-request state the runtime's callbacks write into. */
-export interface RequestScope {
-  readonly requestId: string
-  /** Route and origin, for the log lines. */
-  readonly note: HandshakeNote
-  /** `onConnectionClose` callbacks, run once by {@link endScope}. */
-  readonly closeListeners: (() => void)[]
-}
 
 /** A fresh scope for one request. */
 export function newScope(): RequestScope {
@@ -64,6 +58,11 @@ function runCloseListeners(listeners: (() => void)[], requestId: string, logger:
 
 /** Error listener of a socket whose 'close' does the cleanup. */
 function ignoreError(): void {}
+
+/** 'end' listener of a client socket during its handshake (`this` is the socket): it has left. */
+function destroyOnEnd(this: Socket): void {
+  this.destroy()
+}
 
 /** Accepted origin upgrade waiting for the chain to finish. */
 type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings }
@@ -98,6 +97,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
   })
 
+  // The decision's log line names the client even if it has left by then: read its address while it is here.
+  if (state.logger.isLevelEnabled('info')) void runtime.clientAddress
+
   let response: Response
   if (state.pipes.size + state.handshaking >= settings.maxConnections) {
     response = new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
@@ -109,9 +111,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     // A client's FIN arrives as 'end' only (the socket is half-open), so 'close'
     // would not fire until the origin answered or timed out. A WebSocket client
     // that half-closes before its 101 can never send a frame: treat it as gone.
-    const clientEnded = (): void => void socket.destroy()
-    socket.once('close', clientGone)
-    socket.once('end', clientEnded)
+    // on/off rather than once: once() wraps each listener in one more closure per handshake.
+    socket.on('close', clientGone)
+    socket.on('end', destroyOnEnd)
     try {
       response = await state.app.fetch(toRequest(incoming), { wsgate: runtime })
     } catch (error) {
@@ -119,7 +121,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     } finally {
       state.handshaking--
       socket.off('close', clientGone)
-      socket.off('end', clientEnded)
+      socket.off('end', destroyOnEnd)
     }
   }
 
@@ -154,7 +156,10 @@ function startPipe(
   // What the connection's end needs, taken out of the handshake's objects: holding those for the
   // connection's life would hold the runtime's closures, the request, the origin's answer, the abort
   // controller and every middleware note (a WAF verdict, JWT claims) per open connection.
-  const { requestId, clientAddress } = runtime
+  const { requestId } = runtime
+  const { logger } = state
+  // Read now, while the socket is connected; only a line at info needs it (getpeername is a syscall).
+  const clientAddress = logger.isLevelEnabled('info') ? runtime.clientAddress : undefined
   const { route, origin } = scope.note
   const { closeListeners } = scope
   const { onClose, expiresAt } = limits
@@ -170,16 +175,18 @@ function startPipe(
     onEnd: (summary) => {
       state.pipes.delete(pipe)
       onClose?.()
-      runCloseListeners(closeListeners, requestId, state.logger)
-      if (!state.logger.isLevelEnabled('info')) return
-      state.logger.info(
+      runCloseListeners(closeListeners, requestId, logger)
+      if (!logger.isLevelEnabled('info')) return
+      logger.info(
         {
           reqId: requestId,
           route,
           origin,
-          client: clientAddress,
+          // The level may have been raised since the 101; then the socket's cached address, if any.
+          client: clientAddress ?? socket.remoteAddress,
           ...summary,
-          ...(expiresAt !== undefined ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
+          // pino leaves out undefined fields: no second object just to omit one.
+          expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined,
         },
         'connection closed',
       )
@@ -189,32 +196,8 @@ function startPipe(
 }
 
 /** The runtime a request's chain sees in `c.env.wsgate`. */
-export function runtimeFor(
-  state: GatewayState,
-  incoming: IncomingMessage,
-  scope: RequestScope,
-  path: Pick<GatewayRuntime, 'upgrade' | 'connectOrigin' | 'fetchOrigin'>,
-): GatewayRuntime {
-  let rawHeaders: [string, string][] | undefined
-  return {
-    clientAddress: incoming.socket.remoteAddress ?? '',
-    httpVersion: incoming.httpVersion,
-    rawTarget: incoming.url ?? '/',
-    // Built on first use: most chains never look.
-    get rawHeaders() {
-      if (!rawHeaders) {
-        const raw = incoming.rawHeaders
-        rawHeaders = []
-        for (let i = 0; i < raw.length; i += 2) rawHeaders.push([raw[i]!, raw[i + 1]!])
-      }
-      return rawHeaders
-    },
-    requestId: scope.requestId,
-    handshakeTimeout: state.settings.handshakeTimeout,
-    note: (facts) => Object.assign(scope.note, facts),
-    onConnectionClose: (listener) => void scope.closeListeners.push(listener),
-    ...path,
-  }
+export function runtimeFor(state: GatewayState, incoming: IncomingMessage, scope: RequestScope, paths: RuntimePaths): GatewayRuntime {
+  return new NodeGatewayRuntime(incoming, scope, state.settings.handshakeTimeout, paths)
 }
 
 /** The one log line per handshake decision. */
@@ -236,7 +219,8 @@ export function logHandshake(
       ...note,
       client: runtime.clientAddress,
       status,
-      ...(code ? { code } : {}),
+      // pino leaves out undefined fields: no second object just to omit one.
+      code: code || undefined,
       ms: Math.round(performance.now() - started),
     },
     status === 101 ? 'handshake accepted' : 'handshake rejected',

@@ -1,0 +1,70 @@
+import type { IncomingMessage } from 'node:http'
+import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, UpgradeSlot } from '../runtime.ts'
+
+/** Per-request state the runtime's callbacks write into. */
+export interface RequestScope {
+  readonly requestId: string
+  /** Route and origin, for the log lines. */
+  readonly note: HandshakeNote
+  /** `onConnectionClose` callbacks, run once when the connection (or the request) ends. */
+  readonly closeListeners: (() => void)[]
+}
+
+/** How one request reaches origins: set per path (upgrade or plain HTTP) by the adapter. */
+export interface RuntimePaths {
+  upgrade: UpgradeSlot | undefined
+  connectOrigin: (request: OriginRequest) => Promise<OriginAnswer>
+  fetchOrigin: (request: Request, timeout: number) => Promise<Response>
+}
+
+/**
+ * The Node host's {@link GatewayRuntime} for one request. A class rather
+ * than an object literal: its getters live once on the prototype, where a
+ * literal would allocate two accessor closures and their pairs per
+ * handshake. What a chain may never read (the client's address: a
+ * getpeername syscall; the raw header pairs) is built on first use.
+ */
+export class NodeGatewayRuntime implements GatewayRuntime {
+  readonly httpVersion: string
+  readonly rawTarget: string
+  readonly requestId: string
+  readonly handshakeTimeout: number
+  readonly upgrade: UpgradeSlot | undefined
+  readonly connectOrigin: RuntimePaths['connectOrigin']
+  readonly fetchOrigin: RuntimePaths['fetchOrigin']
+  readonly #incoming: IncomingMessage
+  readonly #scope: RequestScope
+  #clientAddress: string | undefined
+  #rawHeaders: [string, string][] | undefined
+
+  constructor(incoming: IncomingMessage, scope: RequestScope, handshakeTimeout: number, paths: RuntimePaths) {
+    this.#incoming = incoming
+    this.#scope = scope
+    this.httpVersion = incoming.httpVersion
+    this.rawTarget = incoming.url ?? '/'
+    this.requestId = scope.requestId
+    this.handshakeTimeout = handshakeTimeout
+    this.upgrade = paths.upgrade
+    this.connectOrigin = paths.connectOrigin
+    this.fetchOrigin = paths.fetchOrigin
+  }
+
+  get clientAddress(): string {
+    return (this.#clientAddress ??= this.#incoming.socket.remoteAddress ?? '')
+  }
+
+  get rawHeaders(): [string, string][] {
+    if (!this.#rawHeaders) {
+      const raw = this.#incoming.rawHeaders
+      const pairs: [string, string][] = []
+      for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!])
+      this.#rawHeaders = pairs
+    }
+    return this.#rawHeaders
+  }
+
+  // Arrow fields, not methods: middleware may pass them around detached from the runtime.
+  readonly note = (facts: HandshakeNote): void => void Object.assign(this.#scope.note, facts)
+
+  readonly onConnectionClose = (listener: () => void): void => void this.#scope.closeListeners.push(listener)
+}

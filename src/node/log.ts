@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino'
+import { DEFAULT_LOG_BUFFER_BYTES, DEFAULT_LOG_FLUSH_INTERVAL } from '../defaults.ts'
 
 /** The logger wsgate writes its handshake and connection lines to (pino). */
 export type { Logger }
@@ -12,25 +13,9 @@ export interface LoggerOptions {
 }
 
 /**
- * Bytes of JSON lines gathered before one write to stdout. At info level a
- * gateway logs two lines (~300 bytes each) per connection; pino's default
- * stdout stream hands every line to libuv's thread pool as its own write,
- * which cost more CPU than building the line. 4 KiB batches ~7 connections'
- * lines into one write, and stays far below a pipe's atomic-write size.
- */
-export const LOG_BUFFER_BYTES = 4096
-
-/**
- * Longest a line waits in the buffer on a quiet gateway, ms. Lines are
- * flushed synchronously when the process exits (pino's exit hook), so only
- * a SIGKILL can lose them.
- */
-export const LOG_FLUSH_INTERVAL = 100
-
-/**
  * Creates the gateway's logger: JSON lines on stdout, one per handshake
  * decision and one per connection end, written in batches of
- * {@link LOG_BUFFER_BYTES} (or every {@link LOG_FLUSH_INTERVAL} ms).
+ * {@link DEFAULT_LOG_BUFFER_BYTES} (or every {@link DEFAULT_LOG_FLUSH_INTERVAL} ms).
  *
  * @example
  * const logger = createLogger({ level: 'debug', pretty: true })
@@ -40,6 +25,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? ['1', 'true', 'yes'].includes(process.env.LOG_PRETTY ?? '')
   const settings = { name: 'wsgate', level }
   if (pretty) return pino(settings, pino.transport({ target: 'pino-pretty' }))
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL })
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: DEFAULT_LOG_BUFFER_BYTES, periodicFlush: DEFAULT_LOG_FLUSH_INTERVAL })
   return pino(settings, stdout)
 }

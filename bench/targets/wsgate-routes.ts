@@ -13,7 +13,8 @@
  *   handshake (performance.now() around it, minus what runs after `next()`)
  *
  * `GET /__bench` answers what the chain holds, whether the WAF is in it (and
- * why not), the timings and `process.memoryUsage()`.
+ * why not), the timings and `process.memoryUsage()` (after a full GC with
+ * `?gc=1` when the target runs with `--expose-gc`).
  */
 import { Hono, type MiddlewareHandler } from 'hono'
 import { cacheBypass, jwtAuth, normalizeHeaders, websocket, type GatewayBindings } from '../../src/index.ts'
@@ -99,7 +100,12 @@ function withTiming(name: string, middleware: MiddlewareHandler): MiddlewareHand
 
 const handlers = steps.map(([name, middleware]) => (timed ? withTiming(name, middleware) : middleware))
 const app = new Hono<{ Bindings: GatewayBindings }>()
-app.get('/__bench', (c) => c.json({ chain: steps.map(([name]) => name), waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() }))
+app.get('/__bench', (c) => {
+  // `?gc=1` under `--expose-gc`: the live heap, not what garbage the last handshakes left.
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (c.req.query('gc') === '1' && gc) gc()
+  return c.json({ chain: steps.map(([name]) => name), waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() })
+})
 const [first, ...rest] = [...handlers, websocket(origin) as MiddlewareHandler]
 app.all(BENCH_PATH, first!, ...rest)
 

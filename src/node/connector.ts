@@ -2,7 +2,7 @@ import type http from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { GatewayError } from '../errors.ts'
-import type { OriginAnswer, OriginRequest, OriginTunnel } from '../runtime.ts'
+import type { OriginAnswer, OriginRequest } from '../runtime.ts'
 import {
   NULL_BODY_STATUSES,
   openOriginRequest,
@@ -13,20 +13,10 @@ import {
   type OriginRequestHooks,
 } from './origin-request.ts'
 
-/** An upgraded origin socket, plus the bytes the origin sent right after its 101. */
-export class NodeOriginTunnel implements OriginTunnel {
-  readonly socket: Socket
-  readonly head: Buffer
+import { NodeOriginTunnel } from './origin-tunnel.ts'
+import { connectRawOrigin } from './raw-origin.ts'
 
-  constructor(socket: Socket, head: Buffer) {
-    this.socket = socket
-    this.head = head
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
-}
+export { NodeOriginTunnel }
 
 /** Hooks of {@link connectOrigin}. */
 export type ConnectHooks = OriginRequestHooks
@@ -35,8 +25,16 @@ export type ConnectHooks = OriginRequestHooks
  * Sends an upgrade request to an origin over a fresh TCP (or TLS) connection
  * and resolves with its answer. Rejects with 502 when the origin cannot be
  * reached and 504 when it does not answer within `request.timeout`.
+ * `ws://` origins go through the raw connector (raw-origin.ts); `wss://`
+ * ones through Node's https client, which brings TLS verification as Node
+ * configures it.
  */
 export function connectOrigin(request: OriginRequest, hooks: ConnectHooks = {}): Promise<OriginAnswer> {
+  return request.url.protocol === 'http:' ? connectRawOrigin(request, hooks) : connectTlsOrigin(request, hooks)
+}
+
+/** {@link connectOrigin} for `wss://` origins, over Node's `https.request`. */
+function connectTlsOrigin(request: OriginRequest, hooks: ConnectHooks): Promise<OriginAnswer> {
   return new Promise((resolve, reject) => {
     const outgoing = openOriginRequest(request.url, 'GET', toNodeHeaders(request.headers), hooks)
     const settle = settleOnce(request.timeout, () => {

@@ -1,0 +1,299 @@
+import net, { type Socket } from 'node:net'
+import { GatewayError } from '../errors.ts'
+import type { OriginAnswer, OriginRequest } from '../runtime.ts'
+import { NodeOriginTunnel } from './origin-tunnel.ts'
+import { toHeaders, unavailableReason, type OriginRequestHooks } from './origin-request.ts'
+import { SHARED_READ_BUFFER, writeCopy } from './relay-buffers.ts'
+import { BodyDecoder, bodyFraming } from './response-body.ts'
+import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
+
+/**
+ * The origin connector for `ws://` origins: a plain TCP socket, the upgrade
+ * request written by hand, the answer's head parsed by hand. Node's
+ * `ClientRequest` (an llhttp parser, an agent, its events) cost about 40 µs
+ * per handshake for one request and one response head; and a socket made
+ * here reads into the shared relay buffer (`onread`), so once upgraded the
+ * origin → client direction allocates nothing per chunk (see
+ * relay-buffers.ts). Behaviour is the `ClientRequest` connector's: any
+ * non-101 answer is relayed with its status, headers and decoded body.
+ */
+
+/** What an upgraded raw origin socket hands to the pipe. */
+export interface OriginRelay {
+  /**
+   * Starts writing the origin's bytes to `client`. A write that fills the
+   * client's buffer pauses the origin socket; the pipe resumes it on the
+   * client's `'drain'` and ends the client on the origin's `'end'`.
+   */
+  start(client: Socket): void
+}
+
+/** The relay of each upgraded raw origin socket, for the pipe to find. */
+const relays = new WeakMap<Socket, OriginRelay>()
+
+/** The relay of an origin socket made by {@link connectRawOrigin}, if it is one. */
+export function originRelay(origin: Socket): OriginRelay | undefined {
+  return relays.get(origin)
+}
+
+/** Who waits for an origin's response head. */
+interface HeadListener {
+  /** A complete head; `rest` is what followed it in the same read (copied). */
+  onHead(head: ResponseHead, rest: Buffer): void
+  onBadHead(error: MalformedResponseHead): void
+}
+
+/** Reads one origin connection: its response head, then a body or the upgraded byte stream. */
+class OriginReader implements OriginRelay {
+  readonly socket: Socket
+  /** Head bytes gathered across reads, when the head did not come in one. */
+  #partial: Buffer | undefined
+  #phase: 'head' | 'upgraded' | 'relay' | 'body' | 'done' = 'head'
+  #client: Socket | undefined
+  /** Bytes read after the 101 and before the pipe started (normally none: the socket is paused). */
+  #early: Buffer[] = []
+  #body: { decoder: BodyDecoder; controller: ReadableStreamDefaultController<Uint8Array> } | undefined
+  /** Who waits for the response head; dropped once answered. */
+  #headListener: HeadListener | undefined
+
+  constructor(url: URL) {
+    this.socket = net.connect({
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(url.port || 80),
+      noDelay: true,
+      onread: { buffer: SHARED_READ_BUFFER, callback: (length, buffer) => this.#onRead(length, buffer as Buffer) },
+    })
+  }
+
+  /** Sets (or, with undefined, drops) who hears about the response head. */
+  expectHead(listener: HeadListener | undefined): void {
+    this.#headListener = listener
+  }
+
+  start(client: Socket): void {
+    this.#phase = 'relay'
+    this.#client = client
+    for (const bytes of this.#early) client.write(bytes)
+    this.#early = []
+    this.socket.resume()
+  }
+
+  /** Returns false to stop reading (backpressure, or nothing more to read yet). */
+  #onRead(length: number, buffer: Buffer): boolean {
+    switch (this.#phase) {
+      case 'relay': {
+        const client = this.#client!
+        // The client is gone or has ended its writing half: drop the bytes but keep reading, as the
+        // pipe's onData does, so the origin's FIN is seen. A write would fail and pause the origin
+        // until the half-close timeout.
+        if (client.destroyed || client.writableEnded) return true
+        return writeCopy(client, buffer, length)
+      }
+      case 'head':
+        return this.#readHead(buffer.subarray(0, length))
+      case 'body':
+        return this.#readBody(buffer.subarray(0, length))
+      case 'upgraded':
+        // Not relaying yet, and the socket is paused: should a read still land, keep it for the pipe.
+        this.#early.push(Buffer.from(buffer.subarray(0, length)))
+        return false
+      default:
+        return false
+    }
+  }
+
+  #readHead(bytes: Buffer): boolean {
+    const all = this.#partial ? Buffer.concat([this.#partial, bytes]) : bytes
+    const end = headEnd(all, all.length)
+    if (end === -1) {
+      // Refuse what cannot become a status line as soon as it shows (an SSH banner, a TLS alert), as llhttp does.
+      if (!'HTTP/'.startsWith(all.toString('latin1', 0, Math.min(5, all.length)))) {
+        this.#fail(new MalformedResponseHead('not an HTTP response'))
+        return false
+      }
+      if (all.length > MAX_RESPONSE_HEAD) {
+        this.#fail(new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`))
+        return false
+      }
+      // The head continues in the next read; the shared buffer is about to be reused, so copy.
+      this.#partial = Buffer.from(all)
+      return true
+    }
+    this.#partial = undefined
+    let head: ResponseHead
+    try {
+      if (end > MAX_RESPONSE_HEAD) throw new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`)
+      head = parseResponseHead(all.toString('latin1', 0, end))
+    } catch (error) {
+      this.#fail(error as MalformedResponseHead)
+      return false
+    }
+    const rest = all.subarray(end)
+    // 1xx interim answers (100, 102, 103) are skipped, as Node's client does; 101 is the upgrade.
+    if (head.status >= 100 && head.status < 200 && head.status !== 101) return rest.length > 0 ? this.#readHead(rest) : true
+    if (head.status === 101) this.#phase = 'upgraded'
+    this.#headListener?.onHead(head, Buffer.from(rest))
+    return this.#phase === 'body' && (this.#body!.controller.desiredSize ?? 1) > 0
+  }
+
+  /** Streams the body of a non-101 answer into `controller`, decoded. */
+  relayBody(decoder: BodyDecoder, controller: ReadableStreamDefaultController<Uint8Array>, first: Buffer): void {
+    this.#phase = 'body'
+    this.#body = { decoder, controller }
+    this.socket.on('end', () => {
+      if (decoder.endsWithClose) this.#endBody()
+    })
+    this.socket.on('close', () => {
+      if (this.#phase === 'body') {
+        this.#phase = 'done'
+        controller.error(new Error('origin closed the connection mid-body'))
+      }
+    })
+    if (first.length > 0) this.#readBody(first)
+  }
+
+  /** The body's consumer gave up (the client left): stop, and never touch the cancelled stream again. */
+  cancelBody(): void {
+    this.#phase = 'done'
+    this.socket.destroy()
+  }
+
+  /** Resumes reading after the body's consumer caught up. */
+  pullBody(): void {
+    if (this.#phase === 'body') this.socket.resume()
+  }
+
+  #readBody(bytes: Buffer): boolean {
+    const { decoder, controller } = this.#body!
+    let done: boolean
+    try {
+      // enqueue keeps the chunk, and `bytes` is the shared read buffer: copy.
+      done = decoder.push(bytes, (payload) => controller.enqueue(Buffer.from(payload)))
+    } catch (error) {
+      this.#phase = 'done'
+      controller.error(error)
+      this.socket.destroy()
+      return false
+    }
+    if (done) {
+      this.#endBody()
+      return false
+    }
+    return (controller.desiredSize ?? 1) > 0
+  }
+
+  #endBody(): void {
+    if (this.#phase !== 'body') return
+    this.#phase = 'done'
+    this.#body!.controller.close()
+    this.socket.destroy()
+  }
+
+  #fail(error: MalformedResponseHead): void {
+    this.#phase = 'done'
+    this.#headListener?.onBadHead(error)
+  }
+}
+
+/** Bytes of a body buffered ahead of the client before the origin socket is paused. */
+const BODY_HIGH_WATER_MARK = 64 * 1024
+
+/**
+ * Sends an upgrade request to a `ws://` (`http:`) origin and resolves with
+ * its answer. Rejects with 502 when the origin cannot be reached or does not
+ * speak HTTP, and 504 when it does not answer within `request.timeout`.
+ */
+export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHooks = {}): Promise<OriginAnswer> {
+  return new Promise((resolve, reject) => {
+    const { url, timeout } = request
+    const reader = new OriginReader(url)
+    const { socket } = reader
+    let settled = false
+    /**
+     * Unhooks everything this attempt hung on the socket and the signal: an
+     * upgraded connection lives for hours and must not keep the handshake's
+     * scope (request, headers, promise) alive with it.
+     */
+    const settle = (): boolean => {
+      if (settled) return false
+      settled = true
+      clearTimeout(timer)
+      hooks.signal?.removeEventListener('abort', onAbort)
+      socket.off('error', onError)
+      socket.off('close', onClose)
+      // Until the pipe adds its own: an error in between must not crash the process.
+      socket.on('error', ignoreError)
+      reader.expectHead(undefined)
+      return true
+    }
+    const fail = (error: GatewayError): void => {
+      if (!settle()) return
+      socket.destroy()
+      reject(error)
+    }
+    const onError = (error: NodeJS.ErrnoException): void =>
+      fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${unavailableReason(error)})`, { cause: error }))
+    const onClose = (): void => fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin unavailable (closed before answering)'))
+    const onAbort = (): void => fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin unavailable (client went away)'))
+    const timer = setTimeout(() => fail(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer the upgrade within ${timeout} ms`)), timeout)
+
+    reader.expectHead({
+      onHead: (head, rest) => {
+        if (!settle()) return socket.destroy()
+        if (head.status === 101) {
+          socket.pause()
+          relays.set(socket, reader)
+          resolve({ upgraded: true, headers: toHeaders(head.rawHeaders), tunnel: new NodeOriginTunnel(socket, rest) })
+        } else {
+          resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
+        }
+      },
+      onBadHead: (error) =>
+        fail(new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${error.message}`, { cause: error })),
+    })
+    socket.on('error', onError)
+    socket.on('close', onClose)
+    hooks.onSocket?.(socket)
+    if (hooks.signal?.aborted) return onAbort()
+    hooks.signal?.addEventListener('abort', onAbort, { once: true })
+
+    let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\n`
+    for (const [name, value] of request.headers) head += `${name}: ${value}\r\n`
+    socket.write(`${head}\r\n`, 'latin1')
+  })
+}
+
+/** The origin socket's error listener between the answer and the pipe's own (module-level: no closure per connection). */
+function ignoreError(): void {}
+
+/** The origin's non-101 answer as a Web Response whose body streams, decoded, from the origin. */
+function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer, timeout: number): Response {
+  const { socket } = reader
+  if (head.status > 599) {
+    socket.destroy()
+    return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${head.status}`).getResponse()
+  }
+  let framing
+  try {
+    framing = bodyFraming(head)
+  } catch (error) {
+    socket.destroy()
+    return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${(error as Error).message}`).getResponse()
+  }
+  const headers = toHeaders(head.rawHeaders)
+  if (framing.kind === 'none') {
+    socket.destroy()
+    return new Response(null, { status: head.status, statusText: head.statusText, headers })
+  }
+  // A stalled body must not hold the client forever.
+  socket.setTimeout(timeout, () => socket.destroy())
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start: (controller) => reader.relayBody(new BodyDecoder(framing), controller, rest),
+      pull: () => reader.pullBody(),
+      cancel: () => reader.cancelBody(),
+    },
+    { highWaterMark: BODY_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
+  )
+  return new Response(body, { status: head.status, statusText: head.statusText, headers })
+}

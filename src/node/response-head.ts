@@ -1,0 +1,68 @@
+/**
+ * The head of an origin's HTTP/1.x response, parsed by hand for the raw
+ * origin connector (no `ClientRequest`, no llhttp instance per handshake).
+ * As strict as llhttp on what matters to a proxy: the status line's shape,
+ * header names as tokens, no control bytes in values, no folded lines.
+ */
+
+/** The largest response head accepted, as Node's default `maxHeaderSize`. */
+export const MAX_RESPONSE_HEAD = 16 * 1024
+
+/** A parsed status line and header list. */
+export interface ResponseHead {
+  /** `1.0` or `1.1`. */
+  httpVersion: string
+  status: number
+  statusText: string
+  /** Names as sent and values trimmed, alternating, repeated headers kept (Node's `rawHeaders` shape). */
+  rawHeaders: string[]
+}
+
+/** Thrown for a head that is not HTTP; the connector turns it into a 502. */
+export class MalformedResponseHead extends Error {
+  override readonly name = 'MalformedResponseHead'
+}
+
+// A status is three digits from 100 (RFC 9110 §15): `Response` cannot carry one below 200, and 1xx are handled apart.
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// Visible ASCII, space, tab and obs-text (RFC 9110 §5.5); no CR, LF or NUL.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/**
+ * Where the head ends in `bytes[0, length)`: the index just past the blank
+ * line, or -1 while it is incomplete.
+ */
+export function headEnd(bytes: Buffer, length: number): number {
+  const at = bytes.subarray(0, length).indexOf('\r\n\r\n', 0, 'latin1')
+  return at === -1 ? -1 : at + 4
+}
+
+/** Parses `head` (latin1, ending with the blank line). Throws {@link MalformedResponseHead}. */
+export function parseResponseHead(head: string): ResponseHead {
+  const lines = head.slice(0, -4).split('\r\n')
+  const status = STATUS_LINE.exec(lines[0]!)
+  if (!status) throw new MalformedResponseHead('not an HTTP response')
+  const rawHeaders: string[] = []
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    const colon = line.indexOf(':')
+    const name = colon === -1 ? '' : line.slice(0, colon)
+    // Only SP and HTAB are whitespace around a value (RFC 9112 §5.1); String#trim() would also drop
+    // VT, FF and 0xA0 (obs-text), hiding a control byte the check below must see.
+    let start = colon + 1
+    let end = line.length
+    while (start < end && isWhitespace(line.charCodeAt(start))) start++
+    while (end > start && isWhitespace(line.charCodeAt(end - 1))) end--
+    const value = line.slice(start, end)
+    if (!HEADER_NAME.test(name)) throw new MalformedResponseHead('invalid header line')
+    if (!HEADER_VALUE.test(value)) throw new MalformedResponseHead(`invalid value for header ${name}`)
+    rawHeaders.push(name, value)
+  }
+  return { httpVersion: `1.${status[1]}`, status: Number(status[2]), statusText: status[3] ?? '', rawHeaders }
+}
+
+/** SP or HTAB. */
+function isWhitespace(code: number): boolean {
+  return code === 0x20 || code === 0x09
+}

@@ -6,7 +6,9 @@
  *
  * Portable: no `node:` import.
  */
+import { literalIndex, literalMask, representative } from './literal-index.ts'
 import { cachedTemplate, compileTemplate, templateRefs, type Template } from './macros.ts'
+import { planTargetUnions } from './target-unions.ts'
 import { ReportBuilder, type NotApplicable, type UnsupportedItem, type UnsupportedKind } from './report.ts'
 import type {
   CompiledCtl,
@@ -152,6 +154,17 @@ const TRANSFORMATION_ALIASES: Record<string, string[]> = {
   base64decode: ['base64decodeext'],
 }
 
+/**
+ * The longest piece of an operator's factor the prefilter index holds.
+ * Four chars keep the CRS's index at a few thousand states, small enough
+ * to stay in cache while every byte of every value walks it, and still
+ * rare enough in benign values (`<scr`, `n_sc`, `$$nd`) to reject them.
+ */
+const PREFILTER_LITERAL_LENGTH = 4
+
+/** Transformations that change only the case of ASCII letters. */
+const CASE_ONLY: ReadonlySet<string> = new Set(['lowercase', 'uppercase'])
+
 const SEVERITIES = ['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG']
 
 /** Actions accepted with no effect at handshake time (logging and metadata the log line does not carry). */
@@ -200,6 +213,10 @@ class Compiler {
   readonly #ids = new Set<number>()
   readonly #notApplicable: NotApplicable = { response: 0, laterPhase: 0, bodyOnly: 0 }
   readonly #prefixIds = new Map<string, number>()
+  /** Every transformation function the rules use, with its id. */
+  readonly #transformIds = new Map<Transformation, number>()
+  /** Prefilter literals of every operator, by text: their ids in the rule set's literal index. */
+  readonly #literalIds = new Map<string, number>()
   #pending: PendingRule | undefined
   #version: string | undefined
   #loaded = 0
@@ -260,9 +277,20 @@ class Compiler {
 
   finish(): { ruleSet: RuleSet; summary: CompileSummary } {
     const shared = new Map<string, CompiledExclusion[]>()
-    const phases = this.#phases.map((entries) => resolveSkips(entries, shared)) as [CompiledRule[], CompiledRule[]]
+    const targetIds = new Map<string, number>()
+    const phases = this.#phases.map((entries) => resolveSkips(entries, shared, targetIds)) as [CompiledRule[], CompiledRule[]]
+    const unionWords = planTargetUnions(phases, this.#prefixIds.size)
     return {
-      ruleSet: { phases, detectionOnly: this.#detectionOnly, engineOff: this.#engineOff, prefixCount: this.#prefixIds.size },
+      ruleSet: {
+        phases,
+        detectionOnly: this.#detectionOnly,
+        engineOff: this.#engineOff,
+        prefixCount: this.#prefixIds.size,
+        transformCount: this.#transformIds.size,
+        targetCount: targetIds.size,
+        unionWords,
+        literals: this.#literalIds.size ? literalIndex([...this.#literalIds.keys()]) : undefined,
+      },
       summary: {
         version: this.#version,
         rulesLoaded: this.#loaded,
@@ -472,6 +500,10 @@ class Compiler {
       negated: false,
       transformations: [],
       prefixIds: [],
+      factorIds: undefined,
+      unionIds: undefined,
+      transformIds: [],
+      caseOnly: [],
       multiMatch: false,
       capture: false,
       setvars: [],
@@ -559,6 +591,8 @@ class Compiler {
       link.transformations.push(transformation)
       chainKey += `+${name.toLowerCase()}`
       link.prefixIds.push(this.#prefixId(chainKey))
+      link.caseOnly.push(CASE_ONLY.has(name.toLowerCase()))
+      link.transformIds.push(this.#transformId(transformation))
     }
 
     if (directive.kind === 'rule') {
@@ -571,6 +605,9 @@ class Compiler {
       }
       try {
         link.operator = factory(parsed.param, readDataFile ? { readDataFile } : {})
+        if (link.operator.factors !== undefined) {
+          link.factorIds = literalMask(link.operator.factors.map((factor) => this.#literalId(representative(factor, PREFILTER_LITERAL_LENGTH))))
+        }
         if (parsed.param.includes('%{')) for (const ref of templateRefs(cachedTemplate(parsed.param))) this.#checkMacro(ref.collection, ruleId)
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error)
@@ -592,7 +629,10 @@ class Compiler {
       const selection = this.#selection(variable, ruleId)
       if (!selection) continue
       if (variable.exclude) link.exclusions.push(selection)
-      else link.targets.push({ ...selection, count: variable.count, exclusions: [] })
+      else {
+        const keyed = selection.key !== undefined ? `${selection.collection}:${selection.key}` : selection.collection
+        link.targets.push({ ...selection, count: variable.count, variable: variable.count ? `&${keyed}` : keyed, exclusions: [], cacheId: -1 })
+      }
     }
   }
 
@@ -621,6 +661,21 @@ class Compiler {
     if (Object.hasOwn(table, lower)) return table[lower]
     for (const alias of TRANSFORMATION_ALIASES[lower] ?? []) if (Object.hasOwn(table, alias)) return table[alias]
     return undefined
+  }
+
+  #transformId(transformation: Transformation): number {
+    let id = this.#transformIds.get(transformation)
+    if (id === undefined) this.#transformIds.set(transformation, (id = this.#transformIds.size))
+    return id
+  }
+
+  #literalId(literal: string): number {
+    let id = this.#literalIds.get(literal)
+    if (id === undefined) {
+      id = this.#literalIds.size
+      this.#literalIds.set(literal, id)
+    }
+    return id
   }
 
   #prefixId(key: string): number {
@@ -734,8 +789,12 @@ export function functionRule(fn: CustomRuleFunction, file: string): CompiledRule
   }
 }
 
-/** Turns a phase list with markers into a rule list whose `skipTo` indexes point into it. */
-function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusion[]>): CompiledRule[] {
+/**
+ * Turns a phase list with markers into a rule list whose `skipTo` indexes
+ * point into it; gives each target its exclusions and, on a request
+ * collection, the cache id it shares with every equal target.
+ */
+function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusion[]>, targetIds: Map<string, number>): CompiledRule[] {
   const rules: CompiledRule[] = []
   for (const entry of entries) {
     if ('marker' in entry) continue
@@ -745,10 +804,16 @@ function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusi
         // against !REQUEST_COOKIES:…), and equal lists are one object, so that an evaluation
         // filters a collection once per distinct list (the CRS repeats !REQUEST_COOKIES:/__utm/ ~100 times).
         const own = link.exclusions.filter((exclusion) => exclusion.collection === target.collection)
-        const signature = own.map((exclusion) => `${exclusion.collection}:${exclusion.key ?? ''}/${exclusion.keyPattern?.source ?? ''}/${exclusion.keyPattern?.flags ?? ''}`).join('|')
+        const signature = own.map(selectionSignature).join('|')
         let list = shared.get(signature)
         if (!list) shared.set(signature, (list = own))
         target.exclusions = list
+        if (ENGINE_VARIABLES.has(target.collection)) continue
+        // The CRS's ~500 rules name ~60 distinct targets: an evaluation selects each once.
+        const key = `${selectionSignature(target)}${target.count ? '&' : ''}|${signature}`
+        let id = targetIds.get(key)
+        if (id === undefined) targetIds.set(key, (id = targetIds.size))
+        target.cacheId = id
       }
     }
   }
@@ -773,6 +838,11 @@ function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusi
     rule.skipTo = marker ?? (byId !== undefined && byId > i ? byId + 1 : rules.length)
   }
   return rules
+}
+
+/** A selection as text: equal texts select the same items. */
+function selectionSignature(selection: CompiledExclusion): string {
+  return JSON.stringify([selection.collection, selection.key ?? null, selection.keyPattern?.source ?? null, selection.keyPattern?.flags ?? null])
 }
 
 function parseWith<T>(parse: () => T, location: { file: string; line: number }): T {

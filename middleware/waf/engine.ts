@@ -7,6 +7,16 @@
  * `setvar`/`capture` on TX, `skip`/`skipAfter`, `ctl` exclusions, and
  * disruptive actions. Between rules it checks a time budget.
  *
+ * Most of a handshake's work is rules that do not match, and the engine
+ * spends as little as it can on them, without changing a result: a request
+ * target's values are selected once per evaluation; each value text gets
+ * one cache of its transformed forms (by chain prefix, and by function for
+ * chains that reach the same input); operators that know literals every
+ * match contains (`@rx`, `@pm`: `regex-factors.ts`) are not run on a value
+ * holding none of them, which one scan per distinct text finds
+ * (`literal-index.ts`), and a target whose values together hold none is
+ * skipped whole (`target-unions.ts`).
+ *
  * Non-disruptive actions (`setvar`, `capture`, `ctl`) run for every value
  * a rule matches, as in ModSecurity and Coraza; the disruptive and flow
  * actions of a rule run once its whole chain has matched. `deny` and `drop`
@@ -20,7 +30,9 @@
  * Portable: no `node:` import.
  */
 import { inRanges } from './compile.ts'
+import { containsAny, LiteralArena, type LiteralMask } from './literal-index.ts'
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
+import { ValueCaches } from './value-caches.ts'
 import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from './rule.ts'
 import type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
 
@@ -36,6 +48,13 @@ export interface EvaluateOptions {
   now: () => number
   /** Skip rules written as functions (the warm-up at start must not call the user's code). @default false */
   skipFunctionRules?: boolean
+  /**
+   * Run every operator on every value, even one holding none of the
+   * operator's literals (which cannot match): the warm-up at start does, so
+   * that V8 compiles every regex then rather than on a client's handshake.
+   * @default false
+   */
+  noPrefilter?: boolean
 }
 
 /** A verdict with what detection-only mode hides. */
@@ -52,8 +71,21 @@ export interface Evaluation extends WafVerdict {
 const MAX_VALUE = 200
 const EMPTY: readonly CollectionItem[] = []
 const EMPTY_VALUES: readonly TargetValue[] = []
-/** A value with the results of the transformation chains applied to it so far, by prefix id. */
-type CachedValue = TargetValue & { transformed?: (string | undefined)[] }
+
+/** A value with the offset of its text's cache (`value-caches.ts`), attached on first use. */
+type CachedValue = TargetValue & { cache?: number }
+
+/**
+ * Each rule set's literal arena and value caches between evaluations: an
+ * evaluation takes them and gives them back cleared at its end, so that
+ * handshakes do not allocate their own (an evaluation that throws just does
+ * not give them back; one running inside another makes its own).
+ */
+const idleArenas = new WeakMap<RuleSet, LiteralArena>()
+const idleCaches = new WeakMap<RuleSet, ValueCaches>()
+
+/** TX.0–TX.9, the names the `capture` action sets (PCRE's groups 0–9, as ModSecurity keeps them). */
+const CAPTURE_NAMES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
 
 /** Collections the engine keeps and changes during an evaluation: never cached. */
 const ENGINE_OWNED: ReadonlySet<string> = new Set(['TX', 'MATCHED_VAR', 'MATCHED_VAR_NAME', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'DURATION'])
@@ -92,10 +124,20 @@ class Transaction {
   /** Per request collection, values by lower-cased key, built on first keyed access. */
   readonly #index = new Map<string, Map<string, TargetValue[]>>()
   readonly #matches: RuleMatch[] = []
+  /** Which prefilter literals each distinct (transformed) text holds. */
+  readonly #literalSets = new Map<string, number>()
+  /** Per value text, its transformations and literal sets. */
+  readonly #caches: ValueCaches
+  /** Where the literal sets live (offsets into it are what the caches hold); undefined without prefilter literals. */
+  readonly #arena: LiteralArena | undefined
+  /** Per union (`CompiledLink.unionIds`), its literal set in the arena, -1 until built. */
+  readonly #unions: number[]
+  /** Per cacheable target (`CompiledTarget.cacheId`), the values it selects, on first use. */
+  readonly #selected: (readonly TargetValue[] | undefined)[]
   #matchedVar = ''
   #matchedVarName = ''
   /** MATCHED_VARS: what the previous link of the current chain matched. */
-  #matchedVars: TargetValue[] = []
+  #matchedVars: readonly TargetValue[] = EMPTY_VALUES
   #removedIds: [number, number][] = []
   readonly #removedTags = new Set<string>()
   readonly #removedTargets: { ranges?: readonly [number, number][]; tag?: string; exclusion: CompiledExclusion }[] = []
@@ -115,6 +157,14 @@ class Transaction {
     this.#requestId = requestId
     this.#started = options.now()
     this.#mode = ruleSet.engineOff ? 'off' : ruleSet.detectionOnly || options.detectionOnly ? 'detectiononly' : 'on'
+    this.#selected = new Array<readonly TargetValue[] | undefined>(ruleSet.targetCount).fill(undefined)
+    this.#unions = new Array<number>(ruleSet.unionWords.length).fill(-1)
+    this.#caches = idleCaches.get(ruleSet) ?? new ValueCaches(ruleSet.prefixCount, ruleSet.transformCount)
+    idleCaches.delete(ruleSet)
+    if (ruleSet.literals !== undefined) {
+      this.#arena = idleArenas.get(ruleSet) ?? new LiteralArena(ruleSet.literals.words)
+      idleArenas.delete(ruleSet)
+    }
   }
 
   run(): Evaluation {
@@ -139,6 +189,12 @@ class Transaction {
           else i += 1 + rule.skip
         }
       }
+    }
+    this.#caches.reset()
+    idleCaches.set(this.#ruleSet, this.#caches)
+    if (this.#arena !== undefined) {
+      this.#arena.reset()
+      idleArenas.set(this.#ruleSet, this.#arena)
     }
     return {
       blocked: this.#blocked,
@@ -169,7 +225,7 @@ class Transaction {
       this.#matches.push(match)
       return true
     }
-    this.#matchedVars = []
+    this.#matchedVars = EMPTY_VALUES
     let first: TargetValue | undefined
     const dynamic = this.#dynamicExclusions(rule)
     for (const link of rule.links) {
@@ -216,48 +272,135 @@ class Transaction {
   }
 
   /** Matches of one link: every selected value whose (transformed) form the operator accepts. */
-  #evaluateLink(link: CompiledLink, dynamic: CompiledExclusion[] | undefined): TargetValue[] {
-    if (!link.operator) {
+  #evaluateLink(link: CompiledLink, dynamic: CompiledExclusion[] | undefined): readonly TargetValue[] {
+    const operator = link.operator
+    if (!operator) {
       // SecAction: matches once, unconditionally.
       this.#runActions(link, null)
       return [{ name: '', value: '', variable: '' }]
     }
-    const matched: TargetValue[] = []
-    for (const target of link.targets) {
-      for (const item of this.#select(target, dynamic)) {
+    const { targets } = link
+    const factorIds = this.#options.noPrefilter ? undefined : link.factorIds
+    const unionIds = factorIds === undefined ? undefined : link.unionIds
+    // Allocated on the first match only: most links match nothing.
+    let matched: TargetValue[] | undefined
+    for (let t = 0; t < targets.length; t++) {
+      const target = targets[t]!
+      // No value of the target holds one of the operator's literals: none can match, none is looked at.
+      if (unionIds !== undefined && unionIds[t]! >= 0 && dynamic === undefined && !this.#unionHolds(link, target, unionIds[t]!, factorIds!)) continue
+      const values = this.#select(target, dynamic)
+      for (let v = 0; v < values.length; v++) {
+        const item = values[v]! as CachedValue
         if (link.multiMatch) {
           let previous: string | undefined
-          for (const value of this.#transformSteps(link, item.value)) {
+          for (const value of this.#transformSteps(link, item)) {
             if (value === previous) continue
             previous = value
-            if (this.#test(link, item, value, matched)) break
+            const captures = factorIds !== undefined && !containsAny(this.#arena!.bits, this.#literalSet(value), factorIds) ? null : operator(value, this.#expandText)
+            if ((captures !== null) === link.negated) continue
+            ;(matched ??= []).push(this.#hit(link, item, value, captures))
+            break
           }
         } else {
-          this.#test(link, item, this.#transform(link, item), matched)
+          const value = this.#transform(link, item)
+          // A value holding none of the operator's literals cannot match: the operator is not run.
+          const captures = factorIds !== undefined && !this.#holdsFactor(link, item, factorIds) ? null : operator(value, this.#expandText)
+          if ((captures !== null) !== link.negated) (matched ??= []).push(this.#hit(link, item, value, captures))
         }
       }
     }
-    return matched
+    return matched ?? EMPTY_VALUES
   }
 
-  /** Runs the operator on one value; on a match records it and runs the link's per-match actions. */
-  #test(link: CompiledLink, item: TargetValue, value: string, matched: TargetValue[]): boolean {
-    const captures = link.operator!(value, this.#expandText)
-    if ((captures !== null) === link.negated) return false
-    const hit: TargetValue = { name: item.name, value, variable: item.variable }
-    matched.push(hit)
+  /** Records a value the operator accepted and runs the link's per-match actions. */
+  #hit(link: CompiledLink, item: TargetValue, value: string, captures: string[] | null): TargetValue {
     this.#matchedVar = value
     this.#matchedVarName = item.variable
     this.#runActions(link, link.negated ? null : captures)
-    return true
+    return { name: item.name, value, variable: item.variable }
+  }
+
+  /** Whether the link's transformed value of `item` holds one of `factorIds` (see {@link #literalsOf}). */
+  #holdsFactor(link: CompiledLink, item: CachedValue, factorIds: LiteralMask): boolean {
+    return containsAny(this.#arena!.bits, this.#literalsOf(link, item), factorIds)
+  }
+
+  /**
+   * Whether the union `unionId` of the literal sets of `target`'s values,
+   * transformed by the link's chain, holds one of `factorIds`; the union is
+   * built on first use, over its planned words only.
+   */
+  #unionHolds(link: CompiledLink, target: CompiledTarget, unionId: number, factorIds: LiteralMask): boolean {
+    const arena = this.#arena!
+    let union = this.#unions[unionId]!
+    if (union < 0) {
+      const values = this.#select(target, undefined)
+      const sets: number[] = []
+      for (let v = 0; v < values.length; v++) {
+        const item = values[v]! as CachedValue
+        this.#transform(link, item)
+        const set = this.#literalsOf(link, item)
+        if (set !== 0) sets.push(set)
+      }
+      // One value with literals is its own union; several are ORed into a new set (after the scans, which may grow the arena).
+      if (sets.length <= 1) union = sets[0] ?? 0
+      else {
+        union = arena.allocate()
+        const { bits } = arena
+        const words = this.#ruleSet.unionWords[unionId]!
+        for (const set of sets) for (let w = 0; w < words.length; w++) bits[union + words[w]!] = bits[union + words[w]!]! | bits[set + words[w]!]!
+      }
+      this.#unions[unionId] = union
+    }
+    return containsAny(arena.bits, union, factorIds)
+  }
+
+  /**
+   * The literal set (an offset in the arena) of the link's transformed
+   * value of `item`, kept in the value's cache under the chain's id. On the
+   * first look it is found through the chain's prefixes, which
+   * {@link #transform} has cached: the set is that of the longest prefix
+   * whose last step changed more than case (the index ignores case) and
+   * changed something, so that `urlDecodeUni,lowercase` on a value without
+   * `%` shares the untransformed value's set, scanned once.
+   */
+  #literalsOf(link: CompiledLink, item: CachedValue): number {
+    const caches = this.#caches
+    const { prefixIds, caseOnly } = link
+    const cache = (item.cache ??= caches.of(item.value))
+    let step = prefixIds.length - 1
+    const chain = step < 0 ? caches.untransformed : prefixIds[step]!
+    let set = caches.literals(cache, chain)
+    if (set !== undefined) return set
+    while (step >= 0 && (caseOnly[step] || caches.transformed(cache, prefixIds[step]!) === (step > 0 ? caches.transformed(cache, prefixIds[step - 1]!) : item.value))) step--
+    const slot = step < 0 ? caches.untransformed : prefixIds[step]!
+    set = caches.literals(cache, slot) ?? this.#literalSet(step < 0 ? item.value : caches.transformed(cache, slot)!)
+    caches.setLiterals(cache, slot, set)
+    caches.setLiterals(cache, chain, set)
+    return set
+  }
+
+  /** Which prefilter literals a text holds (0 for none): scanned once per distinct text. */
+  #literalSet(text: string): number {
+    let set = this.#literalSets.get(text)
+    if (set === undefined) {
+      const arena = this.#arena!
+      set = arena.allocate()
+      if (!this.#ruleSet.literals!.scan(text, arena.bits, set)) {
+        arena.free(set)
+        set = 0
+      }
+      this.#literalSets.set(text, set)
+    }
+    return set
   }
 
   #runActions(link: CompiledLink, captures: string[] | null): void {
     if (link.capture && captures) {
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < CAPTURE_NAMES.length; i++) {
         const capture = captures[i]
-        if (capture === undefined) this.#tx.delete(String(i))
-        else this.#tx.set(String(i), capture)
+        if (capture === undefined) this.#tx.delete(CAPTURE_NAMES[i]!)
+        else this.#tx.set(CAPTURE_NAMES[i]!, capture)
       }
     }
     for (const setvar of link.setvars) {
@@ -308,10 +451,27 @@ class Transaction {
 
   /** The values a target selects, minus exclusions; a count target yields one value, the count. */
   #select(target: CompiledTarget, dynamic: CompiledExclusion[] | undefined): readonly TargetValue[] {
+    // Request collections never change during an evaluation: each distinct target is selected once.
+    if (target.cacheId < 0 || dynamic !== undefined) return this.#selectAfresh(target, dynamic)
+    return (this.#selected[target.cacheId] ??= this.#selectAfresh(target, undefined))
+  }
+
+  #selectAfresh(target: CompiledTarget, dynamic: CompiledExclusion[] | undefined): readonly TargetValue[] {
     const { exclusions } = target
+    // TX:name and &TX:name, most of the CRS's bookkeeping rules: one lookup.
+    if (target.collection === 'TX' && target.key !== undefined && exclusions.length === 0 && dynamic === undefined) {
+      const value = this.#tx.get(target.key)
+      if (target.count) return [{ name: target.collection, value: value === undefined ? '0' : '1', variable: target.variable }]
+      return value === undefined ? EMPTY_VALUES : [{ name: target.key, value, variable: target.variable }]
+    }
     let values: readonly TargetValue[]
     if (target.key !== undefined) values = this.#valuesByKey(target.collection, target.key)
-    else {
+    else if (target.collection === 'TX' && target.keyPattern) {
+      // TX:/^header_name_/ (CRS 920450): only the matching names become values, not all ~100 TX variables.
+      const found: TargetValue[] = []
+      for (const [name, value] of this.#tx) if (target.keyPattern.test(name)) found.push({ name, value, variable: name === 'TX' ? 'TX' : `TX:${name}` })
+      values = found
+    } else {
       values = this.#values(target.collection)
       if (target.keyPattern) values = values.filter((value) => target.keyPattern!.test(value.name))
     }
@@ -326,10 +486,7 @@ class Transaction {
       values = kept
     }
     if (values.length && dynamic) values = values.filter((value) => !excluded(target.collection, value, dynamic))
-    if (target.count) {
-      const variable = `&${target.collection}${target.key !== undefined ? `:${target.key}` : ''}`
-      return [{ name: target.collection, value: String(values.length), variable }]
-    }
+    if (target.count) return [{ name: target.collection, value: String(values.length), variable: target.variable }]
     return values
   }
 
@@ -397,20 +554,21 @@ class Transaction {
 
   /**
    * Applies a link's transformation chain to a value, reusing the longest
-   * prefix of it another rule already computed for the same value: the
-   * results ride on the value itself, indexed by prefix id (an array read,
-   * not a hash lookup, in the engine's hottest loop).
+   * prefix of it another rule already computed for the same value text: the
+   * results ride on the text's cache, indexed by prefix id (an array read,
+   * not a hash lookup, in the engine's hottest loop). A step whose function
+   * already ran on the same input through another chain reuses its output.
    */
   #transform(link: CompiledLink, item: CachedValue): string {
-    const { transformations, prefixIds } = link
+    const { transformations, prefixIds, transformIds } = link
     const count = transformations.length
     if (count === 0) return item.value
-    // Sized up front: a sparse array written at a high index first would fall back to a slow dictionary.
-    const cache = (item.transformed ??= new Array<string | undefined>(this.#ruleSet.prefixCount).fill(undefined))
+    const caches = this.#caches
+    const cache = (item.cache ??= caches.of(item.value))
     let start = 0
     let current = item.value
     for (let i = count - 1; i >= 0; i--) {
-      const hit = cache[prefixIds[i]!]
+      const hit = caches.transformed(cache, prefixIds[i]!)
       if (hit !== undefined) {
         if (i === count - 1) return hit
         current = hit
@@ -419,20 +577,25 @@ class Transaction {
       }
     }
     for (let i = start; i < count; i++) {
-      current = transformations[i]!(current)
-      cache[prefixIds[i]!] = current
+      const id = transformIds[i]!
+      const reused = caches.lastOutput(cache, id, current)
+      if (reused !== undefined) current = reused
+      else {
+        const output = transformations[i]!(current)
+        caches.setLastOutput(cache, id, current, output)
+        current = output
+      }
+      caches.setTransformed(cache, prefixIds[i]!, current)
     }
     return current
   }
 
-  /** For `multiMatch`: the value before any transformation and after each one. */
-  #transformSteps(link: CompiledLink, value: string): string[] {
-    const steps = [value]
-    let current = value
-    for (const transformation of link.transformations) {
-      current = transformation(current)
-      steps.push(current)
-    }
+  /** For `multiMatch`: the value before any transformation and after each one (each prefix cached by {@link #transform}). */
+  #transformSteps(link: CompiledLink, item: CachedValue): string[] {
+    const steps = [item.value]
+    if (link.prefixIds.length === 0) return steps
+    this.#transform(link, item)
+    for (const id of link.prefixIds) steps.push(this.#caches.transformed(item.cache!, id)!)
     return steps
   }
 

@@ -288,7 +288,8 @@ export function waf(options: WafOptions = {}): WafMiddleware {
 /**
  * Handshakes evaluated once at start. V8 compiles a regex on its first use:
  * without this the first client's evaluation compiles the CRS's, about
- * 40 ms, most of the default budget (and all of it on a busy host).
+ * 40 ms, most of the default budget (and all of it on a busy host). The
+ * prefilter is off for them, or most regexes would not run.
  */
 const WARM_UP: readonly HandshakeFacts[] = [
   {
@@ -327,7 +328,7 @@ const WARM_UP: readonly HandshakeFacts[] = [
 
 function warmUp(ruleSet: RuleSet): void {
   for (const facts of WARM_UP) {
-    evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), { detectionOnly: true, budgetMs: Number.POSITIVE_INFINITY, onBudgetExceeded: 'pass', now: () => 0, skipFunctionRules: true })
+    evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), { detectionOnly: true, budgetMs: Number.POSITIVE_INFINITY, onBudgetExceeded: 'pass', now: () => 0, skipFunctionRules: true, noPrefilter: true })
   }
 }
 

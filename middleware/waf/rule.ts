@@ -7,6 +7,7 @@
  *
  * Portable: no `node:` import.
  */
+import type { LiteralIndex, LiteralMask } from './literal-index.ts'
 import type { Template } from './macros.ts'
 import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from './types.ts'
 
@@ -20,8 +21,17 @@ export interface CompiledTarget {
   keyPattern: RegExp | undefined
   /** `&COLLECTION`: the value is the number of selected items. */
   count: boolean
+  /** The name the count, or a keyed TX value, is logged under (`&ARGS`, `&TX:foo`, `TX:foo`); built once here. */
+  variable: string
   /** The link's exclusions of this target's collection, gathered once the rule set is complete. */
   exclusions: CompiledExclusion[]
+  /**
+   * For a target on a request collection (which no rule changes), an id
+   * shared by every equal target in the rule set: an evaluation selects its
+   * values once and keeps them under it. -1 for the engine's own
+   * collections (TX, MATCHED_VARS…), read afresh each time.
+   */
+  cacheId: number
 }
 
 /** An exclusion (`!ARGS:password`, `ctl:ruleRemoveTargetById=…;ARGS:password`): items it selects are not inspected. */
@@ -57,6 +67,22 @@ export interface CompiledLink {
   transformations: Transformation[]
   /** Cache id of each prefix of the transformation chain (`[id(a), id(a+b), …]`), shared across rules. */
   prefixIds: number[]
+  /**
+   * The operator's `factors` as literals of the rule set's
+   * {@link RuleSet.literals}: a value containing none of them cannot match,
+   * and the operator is not run on it. Undefined when the operator has none.
+   */
+  factorIds: LiteralMask | undefined
+  /**
+   * Per target, the id of the union of its values' literal sets that the
+   * engine checks before the values themselves (`target-unions.ts`), or -1;
+   * undefined for a link without a prefilter.
+   */
+  unionIds: Int32Array | undefined
+  /** Per transformation, its id in the rule set (equal functions, equal ids): see {@link RuleSet.transformCount}. */
+  transformIds: number[]
+  /** Per transformation, whether it only changes ASCII case (which the prefilter index ignores). */
+  caseOnly: boolean[]
   multiMatch: boolean
   capture: boolean
   setvars: CompiledSetVar[]
@@ -106,6 +132,14 @@ export interface RuleSet {
   engineOff: boolean
   /** How many distinct transformation-chain prefixes the rules use (the size of a value's transformation cache). */
   prefixCount: number
+  /** How many distinct transformation functions the rules use (the size of a value's per-function memo). */
+  transformCount: number
+  /** How many distinct cacheable targets there are (see {@link CompiledTarget.cacheId}). */
+  targetCount: number
+  /** Per union id, the words of the literal sets it ORs (see {@link CompiledLink.unionIds}). */
+  unionWords: readonly Int32Array[]
+  /** Every operator's prefilter literals (see {@link CompiledLink.factorIds}); undefined when no operator has any. */
+  literals: LiteralIndex | undefined
 }
 
 /** A value a rule inspects, with the name it is logged under (`ARGS:q`). */

@@ -43,8 +43,12 @@ export type Transformation = (input: string) => string
  * it does not. `expand` resolves macros such as `%{tx.allowed_methods}` in
  * the operator's parameter at evaluation time (the parameter is compiled
  * once when it holds no macro).
+ *
+ * `factors`, when present, are literals (lower-case byte strings) of which
+ * every value the operator matches contains one, ignoring ASCII case: the
+ * engine skips the operator on a value containing none (`literal-index.ts`).
  */
-export type Operator = (input: string, expand: (text: string) => string) => string[] | null
+export type Operator = ((input: string, expand: (text: string) => string) => string[] | null) & { readonly factors?: readonly string[] }
 
 /** What operators may need from their surroundings while compiling. */
 export interface OperatorContext {

@@ -10,6 +10,7 @@
  */
 import type { Operator, OperatorContext } from '../types.ts'
 import { toByteString } from '../bytes.ts'
+import { worthPrefiltering } from '../literal-rates.ts'
 import { phraseMatcher, type PhraseMatcher } from './aho-corasick.ts'
 
 /**
@@ -69,12 +70,25 @@ export function fileOfPhrases(text: string): string[] {
   return phrases
 }
 
-/** The operator over a built matcher: the matched phrase (as written) is capture 0. */
-function matching(matcher: PhraseMatcher): Operator {
-  return function pm(input) {
+/**
+ * The operator over a built matcher: the matched phrase (as written) is
+ * capture 0. It carries its phrases as `factors` (a value it matches
+ * contains one, ASCII case ignored), so that the engine's prefilter skips
+ * it on values holding none; not when a phrase is so common (a single
+ * letter, `=`) that most values hold one (`literal-rates.ts`).
+ */
+function matching(matcher: PhraseMatcher, phrases: readonly string[]): Operator {
+  const pm = (input: string): string[] | null => {
     const phrase = matcher.find(input)
     return phrase === undefined ? null : [phrase]
   }
+  const factors = [...new Set(phrases.filter((phrase) => phrase !== '').map(foldCase))]
+  return worthPrefiltering(factors) ? Object.assign(pm, { factors }) : pm
+}
+
+/** ASCII letters in lower case, as the matcher compares them. */
+function foldCase(phrase: string): string {
+  return phrase.replace(/[A-Z]+/g, (run) => run.toLowerCase())
 }
 
 /**
@@ -88,7 +102,7 @@ function matching(matcher: PhraseMatcher): Operator {
 export function pm(param: string, _context: OperatorContext): Operator {
   const phrases = pmPhrases(param)
   if (phrases.length === 0) throw new TypeError('@pm needs at least one phrase, e.g. "@pm select union"')
-  if (!param.includes('%{')) return matching(phraseMatcher(phrases))
+  if (!param.includes('%{')) return matching(phraseMatcher(phrases), phrases)
   return function pmExpanded(input, expand) {
     const phrase = phraseMatcher(pmPhrases(expand(param))).find(input)
     return phrase === undefined ? null : [phrase]
@@ -114,5 +128,5 @@ export function pmFromFile(param: string, context: OperatorContext): Operator {
     if (/^https?:\/\//i.test(file)) throw new TypeError(`@pmFromFile: remote data files are not supported (${file})`)
     phrases.push(...fileOfPhrases(read(file)))
   }
-  return matching(phraseMatcher(phrases))
+  return matching(phraseMatcher(phrases), phrases)
 }

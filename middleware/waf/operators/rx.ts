@@ -5,9 +5,13 @@
  */
 import type { Operator, OperatorContext } from '../types.ts'
 import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../regex.ts'
+import { prefilterFactors } from '../regex-factors.ts'
 
 /** Expanded patterns kept per rule when the parameter holds a macro; older ones are dropped first. */
 const EXPANDED_CACHE_SIZE = 32
+
+/** `^.*$` as the translator writes it with ModSecurity's dot-all option. */
+const WHOLE_VALUE = '^[\\s\\S]*$'
 
 /** PCRE numbers captures 0–9 for the `capture` action; ModSecurity keeps no more. */
 const MAX_CAPTURES = 10
@@ -30,7 +34,8 @@ function execute(translated: TranslatedRegex, input: string): string[] | null {
  * cannot be translated. With a macro (`%{tx.allowed_request_content_type_charset}`,
  * CRS rule 920480) the pattern is expanded and translated at evaluation and
  * the last few kept; an expansion that does not translate never matches, as
- * ModSecurity logs it and goes on.
+ * ModSecurity logs it and goes on. Without a macro the operator carries the
+ * pattern's literal factors, for the engine's prefilter.
  *
  * @example
  * rx('^(?i)get|head$', {})('GET', (t) => t) // ['GET']
@@ -39,9 +44,12 @@ export function rx(param: string, _context: OperatorContext): Operator {
   if (!param.includes('%{')) {
     const translated = translateRegex(param, MODSECURITY_RX)
     if ('error' in translated) throw new TypeError(`@rx: ${translated.error} in ${JSON.stringify(param.length > 120 ? param.slice(0, 120) + '…' : param)}`)
-    return function rxMatch(input) {
-      return execute(translated, input)
-    }
+    // `^.*$` under dot-all (CRS 901318 and 920450 read whole values this way) matches every value, whole.
+    if (translated.regex.source === WHOLE_VALUE) return (input) => [input]
+    const rxMatch = (input: string): string[] | null => execute(translated, input)
+    // The engine skips the regex on values holding none of these (see regex-factors.ts).
+    const factors = prefilterFactors(translated.regex.source)
+    return factors === undefined ? rxMatch : Object.assign(rxMatch, { factors })
   }
   const cache = new Map<string, TranslatedRegex | undefined>()
   return function rxExpanded(input, expand) {

@@ -5,17 +5,34 @@
  * pointer machine whose corner cases the CRS test vectors pin down).
  */
 
+import { lowercase } from './text.ts'
+
 const SLASH = 0x2f
 const BACKSLASH = 0x5c
 const DOT = 0x2e
+
+/**
+ * What `normalisePath` changes: a doubled slash, a `.` beside a slash or at
+ * either end (a `.` or `..` segment). A path without any is its own
+ * normal form (most request paths: `/socket.io/`, `/api/v2/ws`).
+ */
+const PATH_CHANGES = /\/\/|\/\.|\.\/|^\.|\.$/
+/** The same with backslashes as slashes, for `normalisePathWin` (which also turns every backslash into a slash). */
+const WIN_PATH_CHANGES = /\\|\/\/|\/\.|\.\/|^\.|\.$/
+/** What `cmdLine` does more to than lower-case: the chars it deletes, and the separators it squeezes. */
+const CMDLINE_CHANGES = /["'\\^ ,;\t\r\n]/
 
 /**
  * Removes `./` and `dir/../` segments and repeated slashes; `win` first turns
  * backslashes into slashes. A relative path keeps the `..` it cannot resolve
  * (`dir/../../x` is `../x`), an absolute one stops at the root
  * (`/../etc` is `/etc`), and a trailing slash stays only if there was one.
+ * Exported for the test that checks `normalisePath`'s shortcut against it.
+ *
+ * @example
+ * normalizePath('a\\..\\b', true) // 'b'
  */
-function normalizePath(input: string, win: boolean): string {
+export function normalizePath(input: string, win: boolean): string {
   const length = input.length
   if (length === 0) return input
   const buf = new Uint16Array(length)
@@ -104,7 +121,7 @@ function normalizePath(input: string, win: boolean): string {
  * normalisePath('/a/./b/../../../etc//passwd') // '/etc/passwd'
  */
 export function normalisePath(input: string): string {
-  if (input.indexOf('/') < 0 && input.indexOf('.') < 0) return input
+  if (!PATH_CHANGES.test(input)) return input
   return normalizePath(input, false)
 }
 
@@ -116,7 +133,7 @@ export function normalisePath(input: string): string {
  * normalisePathWin('C:\\a\\..\\b') // 'C:/b'
  */
 export function normalisePathWin(input: string): string {
-  if (input.indexOf('/') < 0 && input.indexOf('.') < 0 && input.indexOf('\\') < 0) return input
+  if (!WIN_PATH_CHANGES.test(input)) return input
   return normalizePath(input, true)
 }
 
@@ -129,28 +146,38 @@ export function normalisePathWin(input: string): string {
  * cmdLine('C^O^M^S^P^E^C  /c "wh"o^ami') // 'comspec/c whoami'
  */
 export function cmdLine(input: string): string {
+  // Nothing to delete or squeeze (a cookie value, a token): only the case changes, and '/' and '(' follow no space.
+  if (!CMDLINE_CHANGES.test(input)) return lowercase(input)
+  // Every kept char is lower-cased and the chars looked at are not letters: lower-case first, then copy runs.
+  const text = lowercase(input)
   let out = ''
+  let run = 0
   let space = false
-  for (let i = 0; i < input.length; i++) {
-    const code = input.charCodeAt(i)
-    switch (code) {
+  for (let i = 0; i < text.length; i++) {
+    switch (text.charCodeAt(i)) {
       case 0x22: case 0x27: case 0x5c: case 0x5e:
+        out += text.slice(run, i)
+        run = i + 1
         break
       case 0x20: case 0x2c: case 0x3b: case 0x09: case 0x0d: case 0x0a:
+        out += text.slice(run, i)
+        run = i + 1
         if (!space) {
           out += ' '
           space = true
         }
         break
       case 0x2f: case 0x28:
-        if (space) out = out.slice(0, -1)
+        // After a separator (and deleted chars) nothing is pending, and the last char out is its space: drop it.
+        if (space) {
+          out = out.slice(0, -1)
+          run = i
+        }
         space = false
-        out += input[i]!
         break
       default:
-        out += code >= 0x41 && code <= 0x5a ? String.fromCharCode(code | 0x20) : input[i]!
         space = false
     }
   }
-  return out
+  return out + text.slice(run)
 }

@@ -7,6 +7,17 @@ export function pattern(size: number, seed = 0): Buffer {
   return bytes
 }
 
+/** `bytes` cut at `offsets`, each piece its own write when sent piece by piece. */
+export function splitAt(bytes: Buffer, offsets: number[]): Buffer[] {
+  const pieces: Buffer[] = []
+  let start = 0
+  for (const offset of [...offsets, bytes.length]) {
+    pieces.push(bytes.subarray(start, offset))
+    start = offset
+  }
+  return pieces
+}
+
 /** How a frame is sent: `fin` unset means more fragments follow; `mask` set means a client frame (RFC 6455 §5.3). */
 export interface FrameOptions {
   fin?: boolean

@@ -7,7 +7,7 @@ import { expectNoOpenSockets, logsWith, waitFor, type TestGateway } from '../hel
 import { echo, switchingProtocols, type RawOriginConnection, type WsOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, readHead } from '../helpers/raw-client.ts'
 import { closeClient, openClient, useResources } from '../helpers/resources.ts'
-import { frame, pattern } from '../helpers/wire.ts'
+import { frame, pattern, splitAt } from '../helpers/wire.ts'
 
 // The gateway promises a raw byte pipe after the handshake: whatever
 // WebSocket protocol features client and origin agree on (fragmentation,
@@ -36,17 +36,6 @@ async function silentPair(): Promise<{ client: WebSocket; originEnd: WebSocket }
   const { wsUrl } = await gatewayTo(origin.url)
   const client = await openClient(`${wsUrl}/ws`)
   return { client, originEnd: originSide(origin) }
-}
-
-/** Splits bytes at the given offsets (each piece becomes its own write). */
-function splitAt(bytes: Buffer, offsets: number[]): Buffer[] {
-  const pieces: Buffer[] = []
-  let start = 0
-  for (const offset of [...offsets, bytes.length]) {
-    pieces.push(bytes.subarray(start, offset))
-    start = offset
-  }
-  return pieces
 }
 
 /** Writes each piece separately, waiting until it is handed to the kernel, so frames straddle TCP segments. */

@@ -11,7 +11,8 @@ import { closedLine, logsWith, waitFor, type TestGateway } from '../helpers/gate
 import { switchingProtocols, type RawOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange, readHead, type RawResponse } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
-import { pattern } from '../helpers/wire.ts'
+import { mulberry32 } from '../helpers/random.ts'
+import { pattern, splitAt } from '../helpers/wire.ts'
 
 // The raw origin connector (src/node/raw-origin.ts) through a real gateway:
 // it parses the origin's answer by hand from whatever pieces TCP delivers,
@@ -42,17 +43,6 @@ async function writeApart(socket: net.Socket, pieces: (Buffer | string)[]): Prom
     await writeFlushed(socket, piece)
     await tick()
   }
-}
-
-/** `bytes` cut at `offsets`. */
-function splitAt(bytes: Buffer, offsets: number[]): Buffer[] {
-  const pieces: Buffer[] = []
-  let start = 0
-  for (const offset of [...offsets, bytes.length]) {
-    pieces.push(bytes.subarray(start, offset))
-    start = offset
-  }
-  return pieces
 }
 
 /** Every single byte of `bytes` as its own piece. */
@@ -548,21 +538,9 @@ describe('teardown of a stalled pipe', () => {
   })
 })
 
-/** A deterministic pseudo-random generator (mulberry32) for reproducible streams and write sizes. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 /** `size` pseudo-random bytes from `seed`. */
 function randomStream(size: number, seed: number): Buffer {
-  const next = generator(seed)
+  const next = mulberry32(seed)
   const bytes = Buffer.allocUnsafe(size)
   for (let i = 0; i < size; i += 4) {
     const word = Math.floor(next() * 4_294_967_296)
@@ -628,7 +606,7 @@ async function streamClient(port: number, sent: Buffer, seed: number, reading: b
   echoed.catch(() => {})
   // readHead() left the socket paused.
   if (reading) socket.resume()
-  const next = generator(seed ^ 0x5eed)
+  const next = mulberry32(seed ^ 0x5eed)
   const written = (async () => {
     let at = 0
     while (at < sent.length) {
@@ -673,7 +651,7 @@ describe('integrity of concurrent relays through the shared read buffer', () => 
 
   /** A stream of `base` plus 0–2 MiB for connection `i`, different for every connection. */
   function streamFor(i: number, base: number): Buffer {
-    return randomStream(base + Math.floor(generator(42 + i)() * 2 * MiB), 1_000 + i)
+    return randomStream(base + Math.floor(mulberry32(42 + i)() * 2 * MiB), 1_000 + i)
   }
 
   /** Checks that each client read back exactly its own bytes, then hangs up all of them. */

@@ -109,6 +109,33 @@ export const DEFAULT_WAF_THRESHOLD = 5
 export const DEFAULT_WAF_BUDGET = 50
 
 /**
+ * Value texts whose transformed forms and prefilter literal sets a `waf()`
+ * rule set keeps from one handshake to the next (CLOCK eviction). A
+ * handshake holds ~40 distinct texts and most recur within 50 handshakes
+ * (User-Agent, Origin, Host, cookies, paths): 4,096 is ~100 handshakes'
+ * worth of distinct texts, so the recurring ones stay while one-offs cycle.
+ */
+export const DEFAULT_WAF_TEXT_CACHE_ENTRIES = 4_096
+
+/**
+ * Bytes that cache may hold per rule set, 4 MiB: every cached string
+ * (UTF-16, 2 bytes a char), every literal set (~200 bytes with the CRS) and
+ * each entry's fixed slots (8 bytes each, ~1.1 KB with the CRS) are
+ * counted, so this, not the entry count, is usually the binding bound
+ * (~2,500 CRS entries). Small beside a gateway's heap; a handshake's own
+ * texts may exceed it until that evaluation ends.
+ */
+export const DEFAULT_WAF_TEXT_CACHE_BYTES = 4 * 1024 * 1024
+
+/**
+ * Longest value text (chars) kept in that cache after its handshake, 1 KiB:
+ * longer texts (big cookies, tokens) are rarely repeated byte for byte and
+ * would each push out dozens of short recurring ones; they are still cached
+ * for the rest of their own evaluation.
+ */
+export const DEFAULT_WAF_TEXT_CACHE_MAX_TEXT = 1024
+
+/**
  * Bytes of JSON lines gathered before one write to stdout. At info level a
  * gateway logs two lines (~300 bytes each) per connection; pino's default
  * stdout stream writes every line on its own, which cost more CPU than

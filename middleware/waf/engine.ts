@@ -11,7 +11,8 @@
  * spends as little as it can on them, without changing a result: a request
  * target's values are selected once per evaluation; each value text gets
  * one cache of its transformed forms (by chain prefix, and by function for
- * chains that reach the same input); operators that know literals every
+ * chains that reach the same input), kept with the rule set for later
+ * handshakes within fixed bounds (`value-caches.ts`); operators that know literals every
  * match contains (`@rx`, `@pm`: `regex-factors.ts`) are not run on a value
  * holding none of them, which one scan per distinct text finds
  * (`literal-index.ts`), and a target whose values together hold none is
@@ -30,9 +31,10 @@
  * Portable: no `node:` import.
  */
 import { inRanges } from './compile.ts'
-import { containsAny, LiteralArena, type LiteralMask } from './literal-index.ts'
+import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../src/defaults.ts'
+import { containsAny, type LiteralArena, type LiteralMask } from './literal-index.ts'
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
-import { ValueCaches } from './value-caches.ts'
+import { ValueCaches, type ValueCacheBounds, type ValueCacheStats } from './value-caches.ts'
 import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from './rule.ts'
 import type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
 
@@ -76,13 +78,30 @@ const EMPTY_VALUES: readonly TargetValue[] = []
 type CachedValue = TargetValue & { cache?: number }
 
 /**
- * Each rule set's literal arena and value caches between evaluations: an
- * evaluation takes them and gives them back cleared at its end, so that
- * handshakes do not allocate their own (an evaluation that throws just does
- * not give them back; one running inside another makes its own).
+ * Each rule set's value caches (with the literal arena they point into)
+ * between evaluations: an evaluation takes them and gives them back at its
+ * end, trimmed to {@link TEXT_CACHE_BOUNDS}, so that a text seen by an
+ * earlier handshake is not transformed or scanned again. An evaluation
+ * that throws just does not give them back (the next starts empty); one
+ * running inside another makes its own.
  */
-const idleArenas = new WeakMap<RuleSet, LiteralArena>()
 const idleCaches = new WeakMap<RuleSet, ValueCaches>()
+
+/** What a rule set's value caches may keep between evaluations (`src/defaults.ts` says why). */
+const TEXT_CACHE_BOUNDS: ValueCacheBounds = {
+  maxEntries: DEFAULT_WAF_TEXT_CACHE_ENTRIES,
+  maxBytes: DEFAULT_WAF_TEXT_CACHE_BYTES,
+  maxText: DEFAULT_WAF_TEXT_CACHE_MAX_TEXT,
+}
+
+/**
+ * The counters and size of `ruleSet`'s value caches while no evaluation
+ * holds them (undefined before the first evaluation ends): for the
+ * benchmark's hit rate and the tests of the bounds.
+ */
+export function valueCacheStats(ruleSet: RuleSet): ValueCacheStats | undefined {
+  return idleCaches.get(ruleSet)?.stats
+}
 
 /** TX.0–TX.9, the names the `capture` action sets (PCRE's groups 0–9, as ModSecurity keeps them). */
 const CAPTURE_NAMES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
@@ -124,9 +143,9 @@ class Transaction {
   /** Per request collection, values by lower-cased key, built on first keyed access. */
   readonly #index = new Map<string, Map<string, TargetValue[]>>()
   readonly #matches: RuleMatch[] = []
-  /** Which prefilter literals each distinct (transformed) text holds. */
-  readonly #literalSets = new Map<string, number>()
-  /** Per value text, its transformations and literal sets. */
+  /** Sets this evaluation allocated for itself (unions of several values' sets), freed at its end. */
+  readonly #ownSets: number[] = []
+  /** Per value text, its transformations and literal sets, kept across evaluations. */
   readonly #caches: ValueCaches
   /** Where the literal sets live (offsets into it are what the caches hold); undefined without prefilter literals. */
   readonly #arena: LiteralArena | undefined
@@ -159,12 +178,9 @@ class Transaction {
     this.#mode = ruleSet.engineOff ? 'off' : ruleSet.detectionOnly || options.detectionOnly ? 'detectiononly' : 'on'
     this.#selected = new Array<readonly TargetValue[] | undefined>(ruleSet.targetCount).fill(undefined)
     this.#unions = new Array<number>(ruleSet.unionWords.length).fill(-1)
-    this.#caches = idleCaches.get(ruleSet) ?? new ValueCaches(ruleSet.prefixCount, ruleSet.transformCount)
+    this.#caches = idleCaches.get(ruleSet) ?? new ValueCaches(ruleSet.prefixCount, ruleSet.transformCount, ruleSet.literals?.words, TEXT_CACHE_BOUNDS)
     idleCaches.delete(ruleSet)
-    if (ruleSet.literals !== undefined) {
-      this.#arena = idleArenas.get(ruleSet) ?? new LiteralArena(ruleSet.literals.words)
-      idleArenas.delete(ruleSet)
-    }
+    this.#arena = this.#caches.arena
   }
 
   run(): Evaluation {
@@ -190,12 +206,9 @@ class Transaction {
         }
       }
     }
-    this.#caches.reset()
+    for (const set of this.#ownSets) this.#arena!.free(set)
+    this.#caches.release()
     idleCaches.set(this.#ruleSet, this.#caches)
-    if (this.#arena !== undefined) {
-      this.#arena.reset()
-      idleArenas.set(this.#ruleSet, this.#arena)
-    }
     return {
       blocked: this.#blocked,
       wouldBlock: this.#wouldBlock,
@@ -293,10 +306,13 @@ class Transaction {
         const item = values[v]! as CachedValue
         if (link.multiMatch) {
           let previous: string | undefined
-          for (const value of this.#transformSteps(link, item)) {
+          const steps = this.#transformSteps(link, item)
+          for (let s = 0; s < steps.length; s++) {
+            const value = steps[s]!
             if (value === previous) continue
             previous = value
-            const captures = factorIds !== undefined && !containsAny(this.#arena!.bits, this.#literalSet(value), factorIds) ? null : operator(value, this.#expandText)
+            // Step s is the text after the chain's first s transformations: its literal set rides on the value's cache too.
+            const captures = factorIds !== undefined && !containsAny(this.#arena!.bits, this.#literalsOf(link, item, s - 1), factorIds) ? null : operator(value, this.#expandText)
             if ((captures !== null) === link.negated) continue
             ;(matched ??= []).push(this.#hit(link, item, value, captures))
             break
@@ -346,6 +362,7 @@ class Transaction {
       if (sets.length <= 1) union = sets[0] ?? 0
       else {
         union = arena.allocate()
+        this.#ownSets.push(union)
         const { bits } = arena
         const words = this.#ruleSet.unionWords[unionId]!
         for (const set of sets) for (let w = 0; w < words.length; w++) bits[union + words[w]!] = bits[union + words[w]!]! | bits[set + words[w]!]!
@@ -357,42 +374,42 @@ class Transaction {
 
   /**
    * The literal set (an offset in the arena) of the link's transformed
-   * value of `item`, kept in the value's cache under the chain's id. On the
-   * first look it is found through the chain's prefixes, which
-   * {@link #transform} has cached: the set is that of the longest prefix
-   * whose last step changed more than case (the index ignores case) and
+   * value of `item` (after the chain's steps up to `last`, -1 for the
+   * untransformed value; by default the whole chain), kept in the value's
+   * cache under that prefix's id. On the first look it is found through the
+   * chain's prefixes, which {@link #transform} has cached: the set is that
+   * of the longest prefix whose last step changed more than case (the index
+   * ignores ASCII case, and case transformations change only ASCII) and
    * changed something, so that `urlDecodeUni,lowercase` on a value without
    * `%` shares the untransformed value's set, scanned once.
    */
-  #literalsOf(link: CompiledLink, item: CachedValue): number {
+  #literalsOf(link: CompiledLink, item: CachedValue, last = link.prefixIds.length - 1): number {
     const caches = this.#caches
     const { prefixIds, caseOnly } = link
     const cache = (item.cache ??= caches.of(item.value))
-    let step = prefixIds.length - 1
+    let step = last
     const chain = step < 0 ? caches.untransformed : prefixIds[step]!
     let set = caches.literals(cache, chain)
     if (set !== undefined) return set
     while (step >= 0 && (caseOnly[step] || caches.transformed(cache, prefixIds[step]!) === (step > 0 ? caches.transformed(cache, prefixIds[step - 1]!) : item.value))) step--
     const slot = step < 0 ? caches.untransformed : prefixIds[step]!
-    set = caches.literals(cache, slot) ?? this.#literalSet(step < 0 ? item.value : caches.transformed(cache, slot)!)
-    caches.setLiterals(cache, slot, set)
+    set = caches.literals(cache, slot)
+    if (set === undefined) {
+      // The value's cache owns the set (freed when the text is evicted), so it is scanned for this cache alone.
+      set = this.#scan(step < 0 ? item.value : caches.transformed(cache, slot)!)
+      caches.setLiterals(cache, slot, set, true)
+    }
     caches.setLiterals(cache, chain, set)
     return set
   }
 
-  /** Which prefilter literals a text holds (0 for none): scanned once per distinct text. */
-  #literalSet(text: string): number {
-    let set = this.#literalSets.get(text)
-    if (set === undefined) {
-      const arena = this.#arena!
-      set = arena.allocate()
-      if (!this.#ruleSet.literals!.scan(text, arena.bits, set)) {
-        arena.free(set)
-        set = 0
-      }
-      this.#literalSets.set(text, set)
-    }
-    return set
+  /** A new set of the prefilter literals `text` holds, or 0 (the empty set) for none. */
+  #scan(text: string): number {
+    const arena = this.#arena!
+    const set = arena.allocate()
+    if (this.#ruleSet.literals!.scan(text, arena.bits, set)) return set
+    arena.free(set)
+    return 0
   }
 
   #runActions(link: CompiledLink, captures: string[] | null): void {
@@ -581,9 +598,7 @@ class Transaction {
       const reused = caches.lastOutput(cache, id, current)
       if (reused !== undefined) current = reused
       else {
-        const output = transformations[i]!(current)
-        caches.setLastOutput(cache, id, current, output)
-        current = output
+        current = caches.setLastOutput(cache, id, current, transformations[i]!(current))
       }
       caches.setTransformed(cache, prefixIds[i]!, current)
     }

@@ -7,15 +7,17 @@ import type { GatewayBindings } from '../../src/runtime.ts'
 import { BASELINE_RULES } from './baseline.ts'
 import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './compile.ts'
 import { crsOptionsRule, loadCrs, type CrsFiles } from './crs.ts'
-import { evaluate, type EvaluateOptions, type Evaluation } from './engine.ts'
+import { evaluate, valueCacheStats, type EvaluateOptions, type Evaluation } from './engine.ts'
 import { PRIMITIVES } from './primitives.ts'
 import { formatReport, type WafReport } from './report.ts'
 import { SUBSTITUTES } from './substitutes.ts'
 import type { CustomRuleFunction, RuleSet } from './rule.ts'
 import type { HandshakeFacts, WafVerdict } from './types.ts'
+import type { ValueCacheStats } from './value-caches.ts'
 
 export type { CrsFiles } from './crs.ts'
 export type { Evaluation } from './engine.ts'
+export type { ValueCacheStats } from './value-caches.ts'
 export type { WafRuleObject } from './compile.ts'
 export type { CustomRuleFunction } from './rule.ts'
 export type { UnsupportedItem, WafReport } from './report.ts'
@@ -134,6 +136,12 @@ export type WafMiddleware = MiddlewareHandler<{ Bindings: GatewayBindings; Varia
    * replays and the benchmark.
    */
   inspect(facts: HandshakeFacts, requestId?: string): Evaluation
+  /**
+   * Hits, misses and size of the rule set's cache of value texts (their
+   * transformed forms and prefilter literal sets, kept across handshakes
+   * within `DEFAULT_WAF_TEXT_CACHE_*`): for the benchmark and tests.
+   */
+  textCacheStats(): ValueCacheStats | undefined
 }
 
 /** The client's reason: short, no rule details (those go to the log line). */
@@ -282,7 +290,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
     await next()
   }
   const warnings = [detectionOnly && 'detectionOnly is true: matches are logged, no handshake is blocked']
-  return withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect }), warnings)
+  return withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect, textCacheStats: () => valueCacheStats(ruleSet) }), warnings)
 }
 
 /**

@@ -24,13 +24,17 @@ import { expectedCount } from './literal-rates.ts'
  * (allocating a typed array per set cost more than scanning): a set is the
  * offset of its {@link LiteralIndex.words} words, id `n` being bit
  * `n & 31` of word `n >>> 5`. Offset 0 is the empty set. One arena serves
- * an evaluation and is cleared for the next.
+ * a rule set's value caches from one evaluation to the next
+ * (`value-caches.ts`): a set is freed when the text it belongs to is
+ * evicted, and its words are reused by the next set allocated.
  */
 export class LiteralArena {
   /** The words of every set; replaced by a larger copy when full (offsets stay valid). */
   bits: Int32Array
   readonly words: number
   #next: number
+  /** Offsets of freed sets (all zero), taken before the arena grows. */
+  readonly #free: number[] = []
 
   /**
    * @param words the words of one set ({@link LiteralIndex.words})
@@ -44,6 +48,8 @@ export class LiteralArena {
 
   /** A new, empty set's offset. */
   allocate(): number {
+    const reused = this.#free.pop()
+    if (reused !== undefined) return reused
     if (this.#next + this.words > this.bits.length) {
       const grown = new Int32Array(this.bits.length * 2)
       grown.set(this.bits)
@@ -54,15 +60,24 @@ export class LiteralArena {
     return at
   }
 
-  /** Gives back the set allocated last, which must still be empty. */
+  /** Empties the set at `at` and gives it back, for a later {@link allocate}. */
   free(at: number): void {
+    if (at === 0) return
+    this.bits.fill(0, at, at + this.words)
     if (at + this.words === this.#next) this.#next = at
+    else this.#free.push(at)
   }
 
-  /** Empties every set, for the next evaluation. */
+  /** Sets allocated and not freed (the empty set at offset 0 excluded). */
+  get live(): number {
+    return (this.#next - this.words) / this.words - this.#free.length
+  }
+
+  /** Empties every set. */
   reset(): void {
     this.bits.fill(0, 0, this.#next)
     this.#next = this.words
+    this.#free.length = 0
   }
 }
 

@@ -12,7 +12,8 @@
  *   npm run bench -- --no-pin              let the scheduler place the processes (see PINNING)
  *
  * Targets: direct, bare, nginx, http-proxy, wsgate-empty, wsgate-full,
- * wsgate-empty-info. Modes: idle, pingpong, stream, handshake. Environment:
+ * wsgate-empty-info, and (handshakes only) wsgate-waf, wsgate-jwt,
+ * wsgate-normalize: one middleware of the full chain each. Modes: idle, pingpong, stream, handshake. Environment:
  * BENCH_KEEP_LOGS=1 keeps the children's logs, BENCH_TARGET_NODE_ARGS adds
  * flags to the Node targets (e.g. --trace-gc), BENCH_HS_CONCURRENCY sets the
  * handshake loops (32).
@@ -125,6 +126,17 @@ const TARGETS: TargetSpec[] = [
   { name: 'wsgate-empty', label: 'wsgate, empty chain', kind: 'wsgate', chain: 'empty', modes: ALL_MODES },
   { name: 'wsgate-full', label: 'wsgate, full chain', kind: 'wsgate', chain: 'full', token: true, modes: ALL_MODES },
   { name: 'wsgate-empty-info', label: 'wsgate, empty chain, LOG_LEVEL=info', kind: 'wsgate', chain: 'empty', logLevel: 'info', modes: ['handshake'] },
+  // Each middleware of the full chain alone: its cost under the same load, less the empty chain's.
+  { name: 'wsgate-waf', label: 'wsgate, waf() only', kind: 'wsgate', chain: 'waf', modes: ['handshake'] },
+  { name: 'wsgate-jwt', label: 'wsgate, jwtAuth() only', kind: 'wsgate', chain: 'jwtAuth', token: true, modes: ['handshake'] },
+  { name: 'wsgate-normalize', label: 'wsgate, normalizeHeaders() only', kind: 'wsgate', chain: 'normalizeHeaders', modes: ['handshake'] },
+]
+
+/** The single-middleware targets, by the middleware they measure. */
+const ALONE: [target: string, middleware: string][] = [
+  ['wsgate-waf', 'waf'],
+  ['wsgate-jwt', 'jwtAuth'],
+  ['wsgate-normalize', 'normalizeHeaders'],
 ]
 
 // ---------------------------------------------------------------- children
@@ -976,6 +988,13 @@ function report(run: RunRecord): {
   const hsCost = (name: string): number => summaries[name]?.cpuMicrosPerHandshake ?? Number.NaN
   if (summaries['wsgate-full'] && summaries['wsgate-empty']) {
     out.push('', `Chain cost per handshake (proxy CPU): full ${fmt(hsCost('wsgate-full'))} µs − empty ${fmt(hsCost('wsgate-empty'))} µs = ${fmt(hsCost('wsgate-full') - hsCost('wsgate-empty'))} µs`)
+  }
+  const alone = ALONE.filter(([target]) => summaries[target])
+  if (alone.length > 0 && summaries['wsgate-empty']) {
+    out.push(
+      `By middleware under the same load (each alone in front of websocket(), proxy CPU less the empty chain's): ` +
+        alone.map(([target, middleware]) => `${middleware} ${fmt(hsCost(target) - hsCost('wsgate-empty'))} µs`).join(', '),
+    )
   }
   if (chainTimings && 'perHandshakeMicros' in chainTimings) {
     const cpu = chainTimings.cpuPerHandshakeMicros ?? {}

@@ -759,6 +759,23 @@ async function startOrigin(): Promise<{ port: number; pids: number[]; stop(): Pr
   return { port, pids: [child.pid!], stop: () => stopChild(child) }
 }
 
+/**
+ * Runs `measure` against an echo origin of its own, on a new port. Every
+ * handshake leaves a TIME_WAIT socket on the origin's port for 60 s, and a
+ * new connection whose 4-tuple meets one costs the connecting side's kernel
+ * more (in the proxy's own system time, on loopback): with one origin for
+ * the whole run, a target measured right after another handshake window paid
+ * for its predecessor's ~20,000 TIME_WAITs (up to +150 µs per handshake).
+ */
+async function withFreshOrigin<T>(shared: Shared, measure: (fresh: Shared) => Promise<T>): Promise<T> {
+  const origin = await startOrigin()
+  try {
+    return await measure({ ...shared, originPort: origin.port, originPids: origin.pids })
+  } finally {
+    await origin.stop()
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now()
   const selected = flags.only ? new Set(flags.only.split(',').map((name) => name.trim())) : undefined
@@ -800,7 +817,7 @@ async function main(): Promise<void> {
       }
       for (const spec of targets) {
         const t0 = Date.now()
-        const result = await measureTarget(spec, client, shared, rep)
+        const result = await withFreshOrigin(shared, (fresh) => measureTarget(spec, client, fresh, rep))
         reps.get(spec.name)!.push(result)
         const s = summarise([result])
         log(
@@ -811,7 +828,7 @@ async function main(): Promise<void> {
     }
     if (targets.some((spec) => spec.name === 'wsgate-full')) {
       log('per-middleware handshake time (full chain, sequential handshakes)')
-      chainTimings = await measureChainTimings(client, shared)
+      chainTimings = await withFreshOrigin(shared, (fresh) => measureChainTimings(client, fresh))
     }
     if (targets.some((spec) => spec.name === 'wsgate-full')) {
       log('WAF engine cost per handshake (bench/waf.ts)')
@@ -832,7 +849,7 @@ async function main(): Promise<void> {
         if (!spec) continue
         log(`profiling ${spec.name} (${mode})`)
         try {
-          profiles[`${spec.name}-${mode}`] = await profileTarget(spec, mode, client, shared)
+          profiles[`${spec.name}-${mode}`] = await withFreshOrigin(shared, (fresh) => profileTarget(spec, mode, client, fresh))
         } catch (error) {
           profiles[`${spec.name}-${mode}`] = { error: (error as Error).message }
         }

@@ -33,17 +33,8 @@ export function crsPatterns(): string[] {
   return [...patterns]
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The tests' seeded generator, under the name these suites use. */
+export { mulberry32 as seededRandom } from '../../helpers/random.ts'
 
 /**
  * A string built by walking a pattern tree: a random char of each class, a

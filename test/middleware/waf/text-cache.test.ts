@@ -1,28 +1,12 @@
-import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
+import { waf } from '../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
 import { ValueCaches } from '../../../middleware/waf/value-caches.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../src/defaults.ts'
-import { VERDICT_CASES, VERDICT_CONFIGS, type VerdictRecord } from '../../fixtures/waf/verdicts.ts'
+import { VERDICT_CASES, VERDICT_CONFIGS, verdictRecord, type VerdictRecord } from '../../fixtures/waf/verdicts.ts'
 
 const snapshot = JSON.parse(readFileSync(new URL('../../fixtures/waf/verdicts.json', import.meta.url), 'utf8')) as Record<string, Record<string, VerdictRecord>>
-
-/** The same record as `test/fixtures/waf/verdicts.ts` makes. */
-function record(middleware: WafMiddleware, facts: HandshakeFacts): VerdictRecord {
-  const evaluation = middleware.inspect(facts, 'request-id')
-  const tx = [...evaluation.tx].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return {
-    blocked: evaluation.blocked,
-    wouldBlock: evaluation.wouldBlock,
-    blockedBy: evaluation.blockedBy ?? null,
-    anomalyScore: evaluation.anomalyScore,
-    budgetExceeded: evaluation.budgetExceeded,
-    matches: evaluation.matches.map((match) => `${match.id} ${match.variable} ${match.severity ?? '-'} ${match.message} => ${match.value}`),
-    tx: createHash('sha256').update(JSON.stringify(tx)).digest('hex'),
-  }
-}
 
 /** A deterministic shuffle (mulberry32), so that a failure can be replayed. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
@@ -50,7 +34,7 @@ describe('the cross-handshake text cache changes no verdict', () => {
     const passes = [VERDICT_CASES, VERDICT_CASES, shuffled(VERDICT_CASES, 0x5eed)]
     passes.forEach((cases, pass) => {
       for (const { id, facts } of cases) {
-        if (JSON.stringify(record(middleware, facts)) !== JSON.stringify(expected[id])) differing.push(`pass ${pass}: ${id}`)
+        if (JSON.stringify(verdictRecord(middleware, facts)) !== JSON.stringify(expected[id])) differing.push(`pass ${pass}: ${id}`)
       }
     })
     expect(differing).toEqual([])

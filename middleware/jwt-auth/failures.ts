@@ -83,6 +83,10 @@ export function verificationFailure(error: unknown, token: string, realm: string
     if (error.reason === 'missing') return invalid('ERR_JWT_CLAIM_INVALID', `token lacks the "${error.claim}" claim`)
     return invalid('ERR_JWT_CLAIM_INVALID', `token claim "${error.claim}" is invalid`)
   }
+  if (error instanceof errors.JOSENotSupported && error.message.startsWith('Extension Header Parameter')) {
+    // RFC 7515 §4.1.11: a critical extension the verifier does not understand makes the JWS invalid; the algorithm is not at fault.
+    return invalid('ERR_JWT_MALFORMED', 'token marks a header extension critical (crit) that is not supported')
+  }
   if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
     const alg = headerAlg(token)
     return invalid('ERR_JWT_ALGORITHM_NOT_ALLOWED', alg ? `token algorithm ${alg} is not allowed` : 'token algorithm is not allowed')

@@ -425,6 +425,20 @@ describe('jwtAuth: refused tokens', () => {
     await expectInvalid(await appWith(jwksOptions()).request('/chat?access_token=bm90anNvbg.e30.c2ln'), 'ERR_JWT_MALFORMED', /malformed token in the access_token query parameter/)
   })
 
+  it('rejects a token marking an unsupported header extension critical with 401 and ERR_JWT_MALFORMED, not as an algorithm problem', async () => {
+    // RFC 7515 §4.1.11: a crit extension the verifier does not understand makes the JWS invalid.
+    // Signed by hand: jose's SignJWT refuses to sign such a header.
+    const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const signingInput = `${encode({ alg: 'RS256', kid: rsa.kid, crit: ['x-tenant'], 'x-tenant': 'acme' })}.${encode(claims())}`
+    const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', rsa.privateKey, new TextEncoder().encode(signingInput))
+    const token = `${signingInput}.${Buffer.from(signature).toString('base64url')}`
+    await expectInvalid(
+      await appWith(jwksOptions()).request('/chat', { headers: bearer(token) }),
+      'ERR_JWT_MALFORMED',
+      /^token marks a header extension critical \(crit\) that is not supported\n$/,
+    )
+  })
+
   it('rejects a token with a changed payload with 401 and ERR_JWT_SIGNATURE_INVALID', async () => {
     const [header, , signature] = (await mint(rsa, claims())).split('.')
     const tampered = `${header}.${Buffer.from(JSON.stringify(claims({ sub: 'admin' }))).toString('base64url')}.${signature}`

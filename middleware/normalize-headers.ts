@@ -5,6 +5,7 @@ import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { hasToken, stripHopByHop } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
+import { assertBoolean, assertOptionNames } from '../src/options.ts'
 
 /** Options of {@link normalizeHeaders}. */
 export interface NormalizeHeadersOptions {
@@ -81,17 +82,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i
 export function normalizeHeaders(
   options: NormalizeHeadersOptions = {},
 ): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('normalizeHeaders(): options must be an object, e.g. { trustedProxies: ["10.0.0.0/8"] }')
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(name)) {
-      throw new TypeError(`normalizeHeaders(): unknown option "${name}"; the options are ${OPTION_NAMES.join(', ')}`)
-    }
-  }
-  if (options.preserveHost !== undefined && typeof options.preserveHost !== 'boolean') {
-    throw new TypeError(`normalizeHeaders(): preserveHost must be true or false, got ${JSON.stringify(options.preserveHost)}`)
-  }
+  assertOptionNames(options, 'normalizeHeaders()', OPTION_NAMES, '{ trustedProxies: ["10.0.0.0/8"] }')
+  assertBoolean(options.preserveHost, 'preserveHost', 'normalizeHeaders()')
   const trusted = cidrMatcher(options.trustedProxies ?? [], 'normalizeHeaders(): trustedProxies')
   const preserveHost = options.preserveHost ?? false
 

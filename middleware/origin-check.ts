@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { GatewayError } from '../src/errors.ts'
+import { assertBoolean, assertOptionNames } from '../src/options.ts'
 
 /** Options of {@link originCheck}. */
 export interface OriginCheckOptions {
@@ -80,17 +81,8 @@ interface WildcardOrigin {
  * )
  */
 export function originCheck(options: OriginCheckOptions): MiddlewareHandler {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('originCheck(): options must be an object, e.g. { allowedOrigins: ["https://app.example.com"] }')
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(name)) {
-      throw new TypeError(`originCheck(): unknown option "${name}"; the options are ${OPTION_NAMES.join(', ')}`)
-    }
-  }
-  if (options.allowMissing !== undefined && typeof options.allowMissing !== 'boolean') {
-    throw new TypeError(`originCheck(): allowMissing must be true or false, got ${JSON.stringify(options.allowMissing)}`)
-  }
+  assertOptionNames(options, 'originCheck()', OPTION_NAMES, '{ allowedOrigins: ["https://app.example.com"] }')
+  assertBoolean(options.allowMissing, 'allowMissing', 'originCheck()')
   const allowMissing = options.allowMissing ?? false
   const entries: unknown = options.allowedOrigins
   if (!Array.isArray(entries)) {

@@ -6,6 +6,7 @@ import { DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_REFILL_PER_SECOND, DEFAULT
 import { GatewayError } from '../src/errors.ts'
 import { MemoryStore, type RateLimitStore, type TokenBucket } from '../src/limit-store.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
+import { assertOptionNames } from '../src/options.ts'
 
 /** The env `rateLimit()` runs in: a wsgate runtime, and the claims `jwtAuth()` may have published. */
 export interface RateLimitEnv {
@@ -120,12 +121,7 @@ const DEFAULT_IPV6_PREFIX = 64
  * app.all('/feed', rateLimit({ key: { header: 'x-api-key' }, burst: 100, refillPerSecond: 100 / 60 }), websocket('ws://127.0.0.1:9002'))
  */
 export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<RateLimitEnv> {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('rateLimit(): options must be an object, e.g. { burst: 20, refillPerSecond: 1 }')
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(name)) throw new TypeError(`rateLimit(): unknown option "${name}"; the options are ${OPTION_NAMES.join(', ')}`)
-  }
+  assertOptionNames(options, 'rateLimit()', OPTION_NAMES, '{ burst: 20, refillPerSecond: 1 }')
   const burst = options.burst ?? DEFAULT_RATE_LIMIT_BURST
   if (!Number.isInteger(burst) || burst < 1) throw new TypeError(`rateLimit(): burst must be a positive integer (handshakes), got ${String(burst)}`)
   const refillPerSecond = options.refillPerSecond ?? DEFAULT_RATE_LIMIT_REFILL_PER_SECOND

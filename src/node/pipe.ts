@@ -115,16 +115,12 @@ export class Pipe {
   /** Ends the connection from the gateway's side (idle, lifetime, shutdown). */
   close(cause: CloseCause): void {
     this.#closedBy ??= cause
-    this.client.destroy()
-    this.origin.destroy()
+    destroyBoth(this)
   }
 
   /** One side sent FIN: end the other's writing side after what is queued, and bound how long it may stay half-open. */
   ended(side: Socket): void {
-    this.#closedBy ??= side === this.client ? 'client' : 'origin'
-    const other = this.#other(side)
-    if (!other.destroyed && !other.writableEnded) other.end()
-    this.#armHalfClose()
+    this.#endOther(side)
   }
 
   failed(side: Socket, error: NodeJS.ErrnoException): void {
@@ -136,14 +132,20 @@ export class Pipe {
 
   /** One socket is gone: flush and end the other, which then has the half-close timeout to finish. */
   sideClosed(side: Socket): void {
-    this.#closedBy ??= side === this.client ? 'client' : 'origin'
-    const other = this.#other(side)
-    if (!other.destroyed && !other.writableEnded) other.end()
+    const other = this.#endOther(side)
     // The other side may be paused waiting for a 'drain' of this one that will never come; nothing it
     // sends can be delivered now, so read and drop it until its FIN instead of waiting out the half-close timeout.
     if (!other.destroyed) other.resume()
-    this.#armHalfClose()
     if (++this.#closedSides === 2) this.#finish()
+  }
+
+  /** `side` is done sending: record who ended first, end the other's writing half, start the half-close bound. */
+  #endOther(side: Socket): Socket {
+    this.#closedBy ??= side === this.client ? 'client' : 'origin'
+    const other = this.#other(side)
+    if (!other.destroyed && !other.writableEnded) other.end()
+    this.#armHalfClose()
+    return other
   }
 
   #other(side: Socket): Socket {

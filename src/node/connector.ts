@@ -1,7 +1,6 @@
 import type http from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
-import { GatewayError } from '../errors.ts'
 import type { OriginAnswer, OriginRequest } from '../runtime.ts'
 import {
   NULL_BODY_STATUSES,
@@ -10,9 +9,12 @@ import {
   toHeaders,
   toNodeHeaders,
   unavailableReason,
+  unrelayableStatus,
+  upgradeTimedOut,
+  badOriginHandshake,
+  originUnavailable,
   type OriginRequestHooks,
 } from './origin-request.ts'
-
 import { NodeOriginTunnel } from './origin-tunnel.ts'
 import { connectRawOrigin } from './raw-origin.ts'
 
@@ -39,7 +41,7 @@ function connectTlsOrigin(request: OriginRequest, hooks: ConnectHooks): Promise<
     const outgoing = openOriginRequest(request.url, 'GET', toNodeHeaders(request.headers), hooks)
     const settle = settleOnce(request.timeout, () => {
       outgoing.destroy()
-      reject(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer the upgrade within ${request.timeout} ms`))
+      reject(upgradeTimedOut(request.timeout))
     })
 
     outgoing.on('upgrade', (response, socket: Socket, head: Buffer) => {
@@ -58,10 +60,10 @@ function connectTlsOrigin(request: OriginRequest, hooks: ConnectHooks): Promise<
       if (!settle()) return
       if (error.code?.startsWith('HPE_')) {
         // llhttp could not parse the answer: the origin is up but does not speak HTTP here.
-        reject(new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', 'origin sent an invalid WebSocket handshake: not an HTTP response', { cause: error }))
+        reject(badOriginHandshake('not an HTTP response', error))
         return
       }
-      reject(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${unavailableReason(error)})`, { cause: error }))
+      reject(originUnavailable(unavailableReason(error), error))
     })
     outgoing.end()
   })
@@ -72,7 +74,7 @@ function toResponse(response: http.IncomingMessage): Response {
   const status = response.statusCode ?? 502
   if (status < 200 || status > 599) {
     response.destroy()
-    return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${status}`).getResponse()
+    return unrelayableStatus(status)
   }
   const headers = toHeaders(response.rawHeaders)
   const body = NULL_BODY_STATUSES.has(status) ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>)

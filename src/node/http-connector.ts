@@ -9,6 +9,7 @@ import {
   settleOnce,
   toHeaders,
   toNodeHeaders,
+  originUnavailable,
   unavailableReason,
   type OriginRequestHooks,
 } from './origin-request.ts'
@@ -71,7 +72,7 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       const reason = error.code?.startsWith('HPE_') ? 'malformed HTTP response' : unavailableReason(error)
-      fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, { cause: error }))
+      fail(originUnavailable(reason, error))
     })
 
     if (!request.body) {

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
+import { GatewayError } from '../errors.ts'
 
 export { NULL_BODY_STATUSES } from '../http.ts'
 
@@ -56,6 +57,26 @@ export function settleOnce(timeout: number, onExpire: () => void): () => boolean
     if (settle()) onExpire()
   }, timeout)
   return settle
+}
+
+/** 502 ERR_ORIGIN_UNAVAILABLE: the origin could not be reached or dropped the connection; `reason` goes in parentheses. */
+export function originUnavailable(reason: string, cause?: unknown): GatewayError {
+  return new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, cause === undefined ? {} : { cause })
+}
+
+/** 502 ERR_ORIGIN_BAD_HANDSHAKE: the origin's answer to an upgrade is not one the gateway can relay. */
+export function badOriginHandshake(reason: string, cause?: unknown): GatewayError {
+  return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${reason}`, cause === undefined ? {} : { cause })
+}
+
+/** 502 ERR_ORIGIN_BAD_HANDSHAKE as a response: the origin answered the upgrade with a status a client cannot be given. */
+export function unrelayableStatus(status: number): Response {
+  return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${status}`).getResponse()
+}
+
+/** 504 ERR_ORIGIN_TIMEOUT: no answer to the upgrade within the handshake timeout. */
+export function upgradeTimedOut(timeout: number): GatewayError {
+  return new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer the upgrade within ${timeout} ms`)
 }
 
 /** The short reason a failed origin request gets in its 502. */

@@ -1,8 +1,8 @@
 import net, { type Socket } from 'node:net'
-import { GatewayError } from '../errors.ts'
+import type { GatewayError } from '../errors.ts'
 import type { OriginAnswer, OriginRequest } from '../runtime.ts'
 import { NodeOriginTunnel } from './origin-tunnel.ts'
-import { toHeaders, unavailableReason, type OriginRequestHooks } from './origin-request.ts'
+import { badOriginHandshake, originUnavailable, settleOnce, toHeaders, unavailableReason, unrelayableStatus, upgradeTimedOut, type OriginRequestHooks } from './origin-request.ts'
 import { SHARED_READ_BUFFER, writeCopy } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
 import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
@@ -208,22 +208,27 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
     const { url, timeout } = request
     const reader = new OriginReader(url)
     const { socket } = reader
-    let settled = false
     /**
      * Unhooks everything this attempt hung on the socket and the signal: an
      * upgraded connection lives for hours and must not keep the handshake's
      * scope (request, headers, promise) alive with it.
      */
-    const settle = (): boolean => {
-      if (settled) return false
-      settled = true
-      clearTimeout(timer)
+    const unhook = (): void => {
       hooks.signal?.removeEventListener('abort', onAbort)
       socket.off('error', onError)
       socket.off('close', onClose)
       // Until the pipe adds its own: an error in between must not crash the process.
       socket.on('error', ignoreError)
       reader.expectHead(undefined)
+    }
+    const answered = settleOnce(timeout, () => {
+      unhook()
+      socket.destroy()
+      reject(upgradeTimedOut(timeout))
+    })
+    const settle = (): boolean => {
+      if (!answered()) return false
+      unhook()
       return true
     }
     const fail = (error: GatewayError): void => {
@@ -231,11 +236,9 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
       socket.destroy()
       reject(error)
     }
-    const onError = (error: NodeJS.ErrnoException): void =>
-      fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${unavailableReason(error)})`, { cause: error }))
-    const onClose = (): void => fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin unavailable (closed before answering)'))
-    const onAbort = (): void => fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin unavailable (client went away)'))
-    const timer = setTimeout(() => fail(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer the upgrade within ${timeout} ms`)), timeout)
+    const onError = (error: NodeJS.ErrnoException): void => fail(originUnavailable(unavailableReason(error), error))
+    const onClose = (): void => fail(originUnavailable('closed before answering'))
+    const onAbort = (): void => fail(originUnavailable('client went away'))
 
     reader.expectHead({
       onHead: (head, rest) => {
@@ -248,8 +251,7 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
           resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
         }
       },
-      onBadHead: (error) =>
-        fail(new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${error.message}`, { cause: error })),
+      onBadHead: (error) => fail(badOriginHandshake(error.message, error)),
     })
     socket.on('error', onError)
     socket.on('close', onClose)
@@ -271,14 +273,14 @@ function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer,
   const { socket } = reader
   if (head.status > 599) {
     socket.destroy()
-    return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${head.status}`).getResponse()
+    return unrelayableStatus(head.status)
   }
   let framing
   try {
     framing = bodyFraming(head)
   } catch (error) {
     socket.destroy()
-    return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${(error as Error).message}`).getResponse()
+    return badOriginHandshake((error as Error).message).getResponse()
   }
   const headers = toHeaders(head.rawHeaders)
   if (framing.kind === 'none') {

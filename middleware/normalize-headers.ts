@@ -6,6 +6,7 @@ import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { hasToken, stripHopByHop } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertBoolean, assertOptionNames } from '../src/options.ts'
+import { HTTP_TOKEN } from '../src/headers.ts'
 
 /** Options of {@link normalizeHeaders}. */
 export interface NormalizeHeadersOptions {
@@ -36,9 +37,6 @@ const OPTION_NAMES: readonly string[] = ['trustedProxies', 'preserveHost']
  * rest do, and would be smuggled to the origin.
  */
 const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
-
-/** A field name is a token (RFC 9110 §5.1, §5.6.2); `Headers` lower-cases it. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i
 
 /**
  * Normalises the request every later step and the origin see, on WebSocket
@@ -144,7 +142,7 @@ export function normalizeHeaders(
 /** Throws the 400 for a header section a proxy must refuse rather than forward. */
 function rejectUnsafe(headers: Headers): void {
   for (const [name, value] of headers) {
-    if (!TOKEN.test(name)) {
+    if (!HTTP_TOKEN.test(name)) {
       throw new GatewayError(400, 'ERR_HEADER_INVALID_CHARACTER', 'invalid character in a header name')
     }
     if (INVALID_VALUE_CHARACTER.test(value)) {
@@ -189,5 +187,5 @@ function forwardedElement(client: string | undefined, host: string, proto: strin
 
 /** A value as a token if it is one, else as a quoted-string with `"` and `\` escaped (RFC 9110 §5.6.4). */
 function tokenOrQuoted(value: string): string {
-  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+  return HTTP_TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
 }

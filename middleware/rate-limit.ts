@@ -7,6 +7,7 @@ import { GatewayError } from '../src/errors.ts'
 import { MemoryStore, type RateLimitStore, type TokenBucket } from '../src/limit-store.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertOptionNames } from '../src/options.ts'
+import { HTTP_TOKEN } from '../src/headers.ts'
 
 /** The env `rateLimit()` runs in: a wsgate runtime, and the claims `jwtAuth()` may have published. */
 export interface RateLimitEnv {
@@ -85,9 +86,6 @@ export interface RateLimitOptions {
 
 /** Option names, to refuse a misspelt one at start rather than ignore it. */
 const OPTION_NAMES: readonly string[] = ['burst', 'refillPerSecond', 'key', 'maxConnectionsPerIp', 'ipv6Prefix', 'store', 'prefix', 'now']
-
-/** RFC 9110 §5.6.2 token: what a header name must be. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 /** Slack for floating-point error when rounding a wait up to whole seconds (1.0000000002 s is 1 s). */
 const ROUNDING_SLACK = 1e-6
@@ -201,7 +199,7 @@ function keyResolver(key: RateLimitKey): KeyResolver {
   }
   if (typeof key === 'object' && key !== null && 'header' in key) {
     const name = key.header
-    if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`rateLimit(): key.header must be a header name, got ${JSON.stringify(name)}`)
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) throw new TypeError(`rateLimit(): key.header must be a header name, got ${JSON.stringify(name)}`)
     const kind = `header:${name.toLowerCase()}`
     return async (c) => {
       const value = c.req.raw.headers.get(name)

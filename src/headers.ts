@@ -4,6 +4,9 @@
  * Web-standard `Headers` only, so they run on every runtime.
  */
 
+/** An HTTP token (RFC 9110 §5.6.2): what a header name, a parameter name or an unquoted value may be. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
 /** Splits a comma-separated header value into trimmed, lower-cased tokens (RFC 9110 §5.6.1). */
 export function headerTokens(value: string | null): string[] {
   if (!value) return []

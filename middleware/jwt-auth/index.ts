@@ -9,6 +9,7 @@ import { checkAlgorithms, keyResolver } from './keys.ts'
 import { findNodeCrypto } from './node-crypto.ts'
 import { findToken, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
 import { tokenVerifier, type SignatureBackend } from './verifier.ts'
+import { HTTP_TOKEN } from '../../src/headers.ts'
 
 export type { TokenSource } from './token.ts'
 export type { SignatureBackend } from './verifier.ts'
@@ -138,9 +139,6 @@ export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionE
 
 /** Header names `forwardClaims` may not write: the ones the handshake, the proxy hop or the client's credentials own. */
 const RESERVED_HEADERS = /^(host|authorization|cookie|connection|upgrade|keep-alive|te|trailer|transfer-encoding|content-length|proxy-.*|sec-websocket-.*)$/i
-
-/** RFC 9110 §5.6.2 token: header names, cookie names (RFC 6265) and subprotocols (RFC 6455 §4.1) are all tokens. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 /** A compact JWS: three base64url parts (the signature may be empty, so `alg: none` is refused by name, not as malformed). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
@@ -302,7 +300,7 @@ function tokenLocations(options: JwtAuthOptions): TokenLocations {
   }
   if (typeof where.queryParameter !== 'string' || !where.queryParameter) throw new TypeError('jwtAuth(): queryParameter must be a non-empty string')
   for (const name of ['cookie', 'protocolMarker', 'protocolPrefix'] as const) {
-    if (typeof where[name] !== 'string' || !TOKEN.test(where[name])) {
+    if (typeof where[name] !== 'string' || !HTTP_TOKEN.test(where[name])) {
       throw new TypeError(`jwtAuth(): ${name} must be an HTTP token (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(where[name])}`)
     }
   }
@@ -317,7 +315,7 @@ function checkForwardClaims(forward: Record<string, string> | undefined): [claim
   if (typeof forward !== 'object' || forward === null) throw new TypeError("jwtAuth(): forwardClaims must map claim names to header names, e.g. { sub: 'X-Auth-Sub' }")
   const entries = Object.entries(forward)
   for (const [claim, header] of entries) {
-    if (typeof header !== 'string' || !TOKEN.test(header)) {
+    if (typeof header !== 'string' || !HTTP_TOKEN.test(header)) {
       throw new TypeError(`jwtAuth(): forwardClaims.${claim} must be a header name, got ${JSON.stringify(header)}`)
     }
     if (RESERVED_HEADERS.test(header)) {

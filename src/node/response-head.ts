@@ -1,3 +1,5 @@
+import { HTTP_TOKEN } from '../headers.ts'
+
 /**
  * The head of an origin's HTTP/1.x response, parsed by hand for the raw
  * origin connector (no `ClientRequest`, no llhttp instance per handshake).
@@ -25,7 +27,6 @@ export class MalformedResponseHead extends Error {
 
 // A status is three digits from 100 (RFC 9110 §15): `Response` cannot carry one below 200, and 1xx are handled apart.
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // Visible ASCII, space, tab and obs-text (RFC 9110 §5.5); no CR, LF or NUL.
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
@@ -55,7 +56,7 @@ export function parseResponseHead(head: string): ResponseHead {
     while (start < end && isWhitespace(line.charCodeAt(start))) start++
     while (end > start && isWhitespace(line.charCodeAt(end - 1))) end--
     const value = line.slice(start, end)
-    if (!HEADER_NAME.test(name)) throw new MalformedResponseHead('invalid header line')
+    if (!HTTP_TOKEN.test(name)) throw new MalformedResponseHead('invalid header line')
     if (!HEADER_VALUE.test(value)) throw new MalformedResponseHead(`invalid value for header ${name}`)
     rawHeaders.push(name, value)
   }

@@ -9,7 +9,7 @@
 import { literalIndex, literalMask, representative } from './literal-index.ts'
 import { cachedTemplate, compileTemplate, templateRefs, type Template } from './macros.ts'
 import { planTargetUnions } from './target-unions.ts'
-import { ReportBuilder, type NotApplicable, type UnsupportedItem, type UnsupportedKind } from './report.ts'
+import { ReportBuilder, type NotApplicable, type RuleCounts, type UnsupportedItem, type UnsupportedKind } from './report.ts'
 import type {
   CompiledCtl,
   CompiledExclusion,
@@ -71,14 +71,9 @@ export type RuleUnit =
   | { file: string; compiled: CompiledRule[] }
 
 /** What compiling produced, for the load report. */
-export interface CompileSummary {
+export interface CompileSummary extends RuleCounts {
+  /** `SecComponentSignature` of the rule set, if it has one. */
   version: string | undefined
-  rulesLoaded: number
-  customRules: number
-  notApplicable: NotApplicable
-  rulesDisabled: number
-  markers: number
-  unsupported: UnsupportedItem[]
 }
 
 /** Variables the engine itself keeps, whatever the request. */
@@ -590,9 +585,9 @@ class Compiler {
       }
       link.transformations.push(transformation)
       chainKey += `+${name.toLowerCase()}`
-      link.prefixIds.push(this.#prefixId(chainKey))
+      link.prefixIds.push(internId(this.#prefixIds, chainKey))
       link.caseOnly.push(CASE_ONLY.has(name.toLowerCase()))
-      link.transformIds.push(this.#transformId(transformation))
+      link.transformIds.push(internId(this.#transformIds, transformation))
     }
 
     if (directive.kind === 'rule') {
@@ -606,7 +601,7 @@ class Compiler {
       try {
         link.operator = factory(parsed.param, readDataFile ? { readDataFile } : {})
         if (link.operator.factors !== undefined) {
-          link.factorIds = literalMask(link.operator.factors.map((factor) => this.#literalId(representative(factor, PREFILTER_LITERAL_LENGTH))))
+          link.factorIds = literalMask(link.operator.factors.map((factor) => internId(this.#literalIds, representative(factor, PREFILTER_LITERAL_LENGTH))))
         }
         if (parsed.param.includes('%{')) for (const ref of templateRefs(cachedTemplate(parsed.param))) this.#checkMacro(ref.collection, ruleId)
       } catch (error) {
@@ -661,30 +656,6 @@ class Compiler {
     if (Object.hasOwn(table, lower)) return table[lower]
     for (const alias of TRANSFORMATION_ALIASES[lower] ?? []) if (Object.hasOwn(table, alias)) return table[alias]
     return undefined
-  }
-
-  #transformId(transformation: Transformation): number {
-    let id = this.#transformIds.get(transformation)
-    if (id === undefined) this.#transformIds.set(transformation, (id = this.#transformIds.size))
-    return id
-  }
-
-  #literalId(literal: string): number {
-    let id = this.#literalIds.get(literal)
-    if (id === undefined) {
-      id = this.#literalIds.size
-      this.#literalIds.set(literal, id)
-    }
-    return id
-  }
-
-  #prefixId(key: string): number {
-    let id = this.#prefixIds.get(key)
-    if (id === undefined) {
-      id = this.#prefixIds.size
-      this.#prefixIds.set(key, id)
-    }
-    return id
   }
 
   #template(text: string, ruleId: number): Template {
@@ -811,9 +782,7 @@ function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusi
         if (ENGINE_VARIABLES.has(target.collection)) continue
         // The CRS's ~500 rules name ~60 distinct targets: an evaluation selects each once.
         const key = `${selectionSignature(target)}${target.count ? '&' : ''}|${signature}`
-        let id = targetIds.get(key)
-        if (id === undefined) targetIds.set(key, (id = targetIds.size))
-        target.cacheId = id
+        target.cacheId = internId(targetIds, key)
       }
     }
   }
@@ -838,6 +807,13 @@ function resolveSkips(entries: PhaseEntry[], shared: Map<string, CompiledExclusi
     rule.skipTo = marker ?? (byId !== undefined && byId > i ? byId + 1 : rules.length)
   }
   return rules
+}
+
+/** The id of `key` in `ids`, the next free one (`ids.size`) on first sight: dense ids for array-indexed caches. */
+function internId<K>(ids: Map<K, number>, key: K): number {
+  let id = ids.get(key)
+  if (id === undefined) ids.set(key, (id = ids.size))
+  return id
 }
 
 /** A selection as text: equal texts select the same items. */

@@ -458,12 +458,12 @@ class Transaction {
 
   /** Target exclusions that `ctl:ruleRemoveTarget…` added for this rule earlier in the handshake. */
   #dynamicExclusions(rule: CompiledRule): CompiledExclusion[] | undefined {
-    if (this.#removedTargets.length === 0) return undefined
-    const found: CompiledExclusion[] = []
+    // Allocated on the first exclusion found: once a ctl has removed a target, every later rule comes here.
+    let found: CompiledExclusion[] | undefined
     for (const removed of this.#removedTargets) {
-      if (removed.ranges ? rule.id !== 0 && inRanges(rule.id, removed.ranges) : rule.tagSet.has(removed.tag!)) found.push(removed.exclusion)
+      if (removed.ranges ? rule.id !== 0 && inRanges(rule.id, removed.ranges) : rule.tagSet.has(removed.tag!)) (found ??= []).push(removed.exclusion)
     }
-    return found.length ? found : undefined
+    return found
   }
 
   /** The values a target selects, minus exclusions; a count target yields one value, the count. */
@@ -662,11 +662,13 @@ class Transaction {
 }
 
 function excluded(collection: string, item: CollectionItem, exclusions: readonly CompiledExclusion[]): boolean {
+  // Lower-cased once per item, on the first keyed exclusion, not once per exclusion.
+  let lower: string | undefined
   for (const exclusion of exclusions) {
     if (exclusion.collection !== collection) continue
     if (exclusion.keyPattern) {
       if (exclusion.keyPattern.test(item.name)) return true
-    } else if (exclusion.key === undefined || exclusion.key === item.name.toLowerCase()) return true
+    } else if (exclusion.key === undefined || exclusion.key === (lower ??= item.name.toLowerCase())) return true
   }
   return false
 }

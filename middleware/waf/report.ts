@@ -40,14 +40,8 @@ export interface NotApplicable {
   bodyOnly: number
 }
 
-/** What loading a rule set produced. */
-export interface WafReport {
-  /** `crs` (the Core Rule Set from disk or given files), `baseline` (wsgate's embedded rules) or `custom` (only `rules`). */
-  ruleSet: 'crs' | 'baseline' | 'custom'
-  /** `SecComponentSignature` of the rule set, e.g. `OWASP_CRS/3.3.4`. */
-  version?: string
-  /** Files read, in load order. */
-  files: string[]
+/** What compiling a rule set counted: the part of {@link WafReport} the compiler fills in (`compile.ts`'s `CompileSummary`). */
+export interface RuleCounts {
   /** Rules (a chain counts once; `SecAction`s included) that run at handshake time, phases 1 and 2. */
   rulesLoaded: number
   /** Custom rules among them (`waf({ rules })`). */
@@ -60,6 +54,16 @@ export interface WafReport {
   markers: number
   /** Everything unsupported, most used first. */
   unsupported: UnsupportedItem[]
+}
+
+/** What loading a rule set produced. */
+export interface WafReport extends RuleCounts {
+  /** `crs` (the Core Rule Set from disk or given files), `baseline` (wsgate's embedded rules) or `custom` (only `rules`). */
+  ruleSet: 'crs' | 'baseline' | 'custom'
+  /** `SecComponentSignature` of the rule set, e.g. `OWASP_CRS/3.3.4`. */
+  version?: string
+  /** Files read, in load order. */
+  files: string[]
   /** CRS rules that cannot run as written and the wsgate rules loaded in their place (see `substitutes.ts`). */
   substitutes: { replaces: number; by: number[] }[]
   paranoia: number

@@ -212,7 +212,8 @@ export class ValueCaches {
   }
 
   #charge(cache: number, bytes: number): void {
-    this.#charged[cache / this.#stride] = this.#charged[cache / this.#stride]! + bytes
+    const entry = cache / this.#stride
+    this.#charged[entry] = this.#charged[entry]! + bytes
     this.#bytes += bytes
   }
 

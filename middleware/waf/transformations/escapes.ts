@@ -92,6 +92,24 @@ function isOctal(code: number): boolean {
   return code >= 0x30 && code <= 0x37
 }
 
+/**
+ * The byte the two hex digits at `at` and `at + 1` spell, or -1 when either
+ * is not a hex digit or lies past the end (`charCodeAt` gives NaN there,
+ * which {@link hexValue} rejects).
+ */
+function hexPair(input: string, at: number): number {
+  const high = hexValue(input.charCodeAt(at))
+  const low = hexValue(input.charCodeAt(at + 1))
+  return high < 0 || low < 0 ? -1 : high * 16 + low
+}
+
+/** How many octal digits (1–3) start at `at`, the first of which the caller has checked. */
+function octalDigits(input: string, at: number): number {
+  let digits = 1
+  while (digits < 3 && isOctal(input.charCodeAt(at + digits))) digits++
+  return digits
+}
+
 /** The control char a `\a \b \f \n \r \t \v` escape stands for, or undefined. */
 function controlEscape(code: number): string | undefined {
   switch (code) {
@@ -128,18 +146,17 @@ export function jsDecode(input: string): string {
     const next = input.charCodeAt(i + 1)
     let decoded: string
     let size: number
-    if (next === 0x75 && i + 5 < length && hexValue(input.charCodeAt(i + 2)) >= 0 && hexValue(input.charCodeAt(i + 3)) >= 0
-      && hexValue(input.charCodeAt(i + 4)) >= 0 && hexValue(input.charCodeAt(i + 5)) >= 0) {
-      let byte = hexValue(input.charCodeAt(i + 4)) * 16 + hexValue(input.charCodeAt(i + 5))
-      if (byte > 0x00 && byte < 0x5f && hexValue(input.charCodeAt(i + 2)) === 15 && hexValue(input.charCodeAt(i + 3)) === 15) byte += 0x20
-      decoded = String.fromCharCode(byte)
+    let high: number
+    let low: number
+    if (next === 0x75 && (high = hexPair(input, i + 2)) >= 0 && (low = hexPair(input, i + 4)) >= 0) {
+      // Full-width ASCII (U+FF01–U+FF5E) maps to ASCII.
+      decoded = String.fromCharCode(low > 0x00 && low < 0x5f && high === 0xff ? low + 0x20 : low)
       size = 6
-    } else if (next === 0x78 && i + 3 < length && hexValue(input.charCodeAt(i + 2)) >= 0 && hexValue(input.charCodeAt(i + 3)) >= 0) {
-      decoded = String.fromCharCode(hexValue(input.charCodeAt(i + 2)) * 16 + hexValue(input.charCodeAt(i + 3)))
+    } else if (next === 0x78 && (low = hexPair(input, i + 2)) >= 0) {
+      decoded = String.fromCharCode(low)
       size = 4
     } else if (isOctal(next)) {
-      let digits = 1
-      while (digits < 3 && i + 1 + digits < length && isOctal(input.charCodeAt(i + 1 + digits))) digits++
+      let digits = octalDigits(input, i + 1)
       // Three digits only while the value fits a byte (first digit 0–3).
       if (digits === 3 && next > 0x33) digits = 2
       decoded = String.fromCharCode(Number.parseInt(input.slice(i + 1, i + 1 + digits), 8))
@@ -183,10 +200,9 @@ export function cssDecode(input: string): string {
     let digits = 0
     while (digits < 6 && i + digits < length && hexValue(input.charCodeAt(i + digits)) >= 0) digits++
     if (digits > 0) {
-      const last = digits === 1 ? hexValue(input.charCodeAt(i)) : hexValue(input.charCodeAt(i + digits - 2)) * 16 + hexValue(input.charCodeAt(i + digits - 1))
-      let byte = last
+      let byte = digits === 1 ? hexValue(input.charCodeAt(i)) : hexPair(input, i + digits - 2)
       const fullCheck = digits === 4 || (digits === 5 && input[i] === '0') || (digits === 6 && input[i] === '0' && input[i + 1] === '0')
-      if (fullCheck && byte > 0x00 && byte < 0x5f && hexValue(input.charCodeAt(i + digits - 3)) === 15 && hexValue(input.charCodeAt(i + digits - 4)) === 15) byte += 0x20
+      if (fullCheck && byte > 0x00 && byte < 0x5f && hexPair(input, i + digits - 4) === 0xff) byte += 0x20
       out += String.fromCharCode(byte)
       i += digits
       if (i < length && isSpace(input.charCodeAt(i))) i++
@@ -222,15 +238,15 @@ export function escapeSeqDecode(input: string): string {
     const next = input.charCodeAt(i + 1)
     let decoded = controlEscape(next)
     let size = 2
+    let byte: number
     if (decoded === undefined) {
       if (next === 0x5c || next === 0x3f || next === 0x27 || next === 0x22) {
         decoded = input[i + 1]!
-      } else if ((next === 0x78 || next === 0x58) && i + 3 < length && hexValue(input.charCodeAt(i + 2)) >= 0 && hexValue(input.charCodeAt(i + 3)) >= 0) {
-        decoded = String.fromCharCode(hexValue(input.charCodeAt(i + 2)) * 16 + hexValue(input.charCodeAt(i + 3)))
+      } else if ((next === 0x78 || next === 0x58) && (byte = hexPair(input, i + 2)) >= 0) {
+        decoded = String.fromCharCode(byte)
         size = 4
       } else if (isOctal(next)) {
-        let digits = 1
-        while (digits < 3 && i + 1 + digits < length && isOctal(input.charCodeAt(i + 1 + digits))) digits++
+        const digits = octalDigits(input, i + 1)
         decoded = String.fromCharCode(Number.parseInt(input.slice(i + 1, i + 1 + digits), 8) & 0xff)
         size = 1 + digits
       } else {

@@ -37,6 +37,7 @@ import type { CompiledLink } from '../middleware/waf/rule.ts'
 import { SUBSTITUTES } from '../middleware/waf/substitutes.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
+import { fill, paddedHandshake, type PadPlace } from '../test/fixtures/waf/padded-handshake.ts'
 
 const CRS = '/usr/share/modsecurity-crs'
 const PARANOIA = 4
@@ -145,11 +146,6 @@ export function patternProbes(pattern: string): Probe[] {
 
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`
-}
-
-/** `unit` repeated to exactly `size` chars. */
-export function fill(unit: string, size: number): string {
-  return unit.repeat(Math.ceil(size / unit.length)).slice(0, size)
 }
 
 /** Runs a link on a value as the engine does: its transformations, then its operator. Returns ms spent in the operator and whether it matched. */
@@ -295,20 +291,8 @@ async function measure(links: readonly RxLink[], jobs: Job[], data: WorkerData, 
 }
 
 /** A handshake carrying `value` in a header, the query or a cookie, within the gateway's 16 KiB header limit. */
-export function handshakeWith(where: 'header' | 'query' | 'cookie', value: string): HandshakeFacts {
-  const headers: [string, string][] = [
-    ['Host', 'app.example.com'],
-    ['Connection', 'Upgrade'],
-    ['Upgrade', 'websocket'],
-    ['Sec-WebSocket-Version', '13'],
-    ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
-    ['User-Agent', 'Mozilla/5.0'],
-  ]
-  let rawTarget = '/ws'
-  if (where === 'header') headers.push(['X-Pad', value])
-  if (where === 'cookie') headers.push(['Cookie', `pad=${value}`])
-  if (where === 'query') rawTarget = `/ws?pad=${queryEncode(value)}`
-  return { method: 'GET', rawTarget, protocol: 'HTTP/1.1', headers, remoteAddress: '192.0.2.10' }
+export function handshakeWith(where: PadPlace, value: string): HandshakeFacts {
+  return paddedHandshake(where, value, { extra: [['User-Agent', 'Mozilla/5.0']], headerNames: ['X-Pad'], encode: queryEncode })
 }
 
 /** Percent-encodes what a request target cannot carry (and `&`, `=`, `+`, `%`, `#`), keeping the rest as is. */
@@ -327,7 +311,7 @@ function headerSafe(value: string): boolean {
 }
 
 /** The value of `unit` that fits `where` in `size` bytes on the wire. */
-export function sizedFor(where: 'header' | 'query' | 'cookie', unit: string, size: number): string | undefined {
+export function sizedFor(where: PadPlace, unit: string, size: number): string | undefined {
   if (where !== 'query') return headerSafe(unit) ? fill(unit, size) : undefined
   const perUnit = queryEncode(unit).length
   return fill(unit, Math.floor((size * unit.length) / perUnit))

@@ -299,16 +299,38 @@ function cpuSince(command: CommonCommand, start: WindowCpu): WindowCpu {
   }
 }
 
-/** Runs `onStart` after the warm-up and `onEnd` after the window; resolves when the window has ended. */
-function measureWindow(warmupMs: number, durationMs: number, onStart: () => void, onEnd: () => void): Promise<void> {
+/** What a measured window saw: how far the mode's counter moved, for how long, and the CPU used meanwhile. */
+interface Window {
+  count: number
+  seconds: number
+  cpu: WindowCpu
+}
+
+/**
+ * After the warm-up, reads CPU, `counter()` and the clock, then calls
+ * `onStart`; after the window, reads the clock and CPU, calls `onEnd`, reads
+ * `counter()` again and resolves with the differences. The callbacks only
+ * flip the mode's flags; the hot paths read them as before.
+ */
+function measureWindow(
+  command: CommonCommand & { warmupMs: number; durationMs: number },
+  counter: () => number,
+  onStart: () => void,
+  onEnd: () => void,
+): Promise<Window> {
   return new Promise((resolve) => {
     setTimeout(() => {
+      const startCpu = cpuNow(command)
+      const startCount = counter()
+      const startTime = performance.now()
       onStart()
       setTimeout(() => {
+        const seconds = (performance.now() - startTime) / 1000
+        const cpu = cpuSince(command, startCpu)
         onEnd()
-        resolve()
-      }, durationMs)
-    }, warmupMs)
+        resolve({ count: counter() - startCount, seconds, cpu })
+      }, command.durationMs)
+    }, command.warmupMs)
   })
 }
 
@@ -410,40 +432,28 @@ async function pingPong(command: Extract<LoadCommand, { mode: 'pingpong' }>): Pr
           }
         })
 
-  let startCount = 0
-  let startTime = 0
-  let startCpu: WindowCpu | undefined
-  let result: Omit<PingPongResult, 'bytesChecked'> | undefined
-  await measureWindow(
-    command.warmupMs,
-    command.durationMs,
+  const { count, seconds, cpu } = await measureWindow(
+    command,
+    () => roundTrips,
+    () => void (measuring = true),
     () => {
-      startCpu = cpuNow(command)
-      startCount = roundTrips
-      startTime = performance.now()
-      measuring = true
-    },
-    () => {
-      const seconds = (performance.now() - startTime) / 1000
-      const cpu = cpuSince(command, startCpu!)
       measuring = false
       running = false
       stopPacer()
-      const count = roundTrips - startCount
-      result = {
-        roundTrips: count,
-        seconds,
-        rate: count / seconds,
-        ...(rate !== undefined ? { offeredRate: rate, missed } : {}),
-        p50Micros: histogram.quantile(0.5) * 1000,
-        p99Micros: histogram.quantile(0.99) * 1000,
-        cpu,
-      }
     },
   )
+  const result: Omit<PingPongResult, 'bytesChecked'> = {
+    roundTrips: count,
+    seconds,
+    rate: count / seconds,
+    ...(rate !== undefined ? { offeredRate: rate, missed } : {}),
+    p50Micros: histogram.quantile(0.5) * 1000,
+    p99Micros: histogram.quantile(0.99) * 1000,
+    cpu,
+  }
   await until(() => inFlight === 0, 'the last round trips', () => failure)
   await Promise.all(sockets.map(closeConnection))
-  return { ...result!, bytesChecked }
+  return { ...result, bytesChecked }
 }
 
 /**
@@ -503,30 +513,19 @@ async function stream(command: Extract<LoadCommand, { mode: 'stream' }>): Promis
           }
         })
 
-  let startBytes = 0
-  let startTime = 0
-  let startCpu: WindowCpu | undefined
-  let result: Omit<StreamResult, 'bytesChecked'> | undefined
-  await measureWindow(
-    command.warmupMs,
-    command.durationMs,
+  const { count: bytes, seconds, cpu } = await measureWindow(
+    command,
+    () => received,
+    () => {},
     () => {
-      startCpu = cpuNow(command)
-      startBytes = received
-      startTime = performance.now()
-    },
-    () => {
-      const seconds = (performance.now() - startTime) / 1000
-      const cpu = cpuSince(command, startCpu!)
       running = false
       stopPacer()
-      const bytes = received - startBytes
-      result = { bytes, seconds, mibPerSec: bytes / seconds / 1024 / 1024, ...(rateMiBps !== undefined ? { offeredMiBps: rateMiBps } : {}), cpu }
     },
   )
+  const result: Omit<StreamResult, 'bytesChecked'> = { bytes, seconds, mibPerSec: bytes / seconds / 1024 / 1024, ...(rateMiBps !== undefined ? { offeredMiBps: rateMiBps } : {}), cpu }
   await until(() => perSocket.every((counts) => counts.received === counts.sent), 'every streamed byte to come back', () => failure)
   await Promise.all(sockets.map(closeConnection))
-  return { ...result!, bytesChecked: sent }
+  return { ...result, bytesChecked: sent }
 }
 
 /** `concurrency` loops of: connect, upgrade, one echoed probe frame, close. Handshakes/s. */
@@ -551,31 +550,19 @@ async function handshakes(command: Extract<LoadCommand, { mode: 'handshake' }>):
     }
   }
   const loops = Array.from({ length: command.concurrency }, loop)
-  let startCount = 0
-  let startTime = 0
-  let startCpu: WindowCpu | undefined
-  let result: HandshakeResult | undefined
-  await measureWindow(
-    command.warmupMs,
-    command.durationMs,
+  const { count, seconds, cpu } = await measureWindow(
+    command,
+    () => completed,
+    () => void (measuring = true),
     () => {
-      startCpu = cpuNow(command)
-      startCount = completed
-      startTime = performance.now()
-      measuring = true
-    },
-    () => {
-      const seconds = (performance.now() - startTime) / 1000
-      const cpu = cpuSince(command, startCpu!)
       running = false
       measuring = false
-      const count = completed - startCount
-      result = { handshakes: count, seconds, rate: count / seconds, p50Ms: histogram.quantile(0.5), p99Ms: histogram.quantile(0.99), cpu }
     },
   )
+  const result: HandshakeResult = { handshakes: count, seconds, rate: count / seconds, p50Ms: histogram.quantile(0.5), p99Ms: histogram.quantile(0.99), cpu }
   await Promise.all(loops)
   if (failure) throw failure
-  return result!
+  return result
 }
 
 /** Opens `connections` verified connections and holds them until released. */

@@ -1,7 +1,7 @@
 import { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import WebSocket from 'ws'
 import { expectNoOpenSockets, routesApp, startGateway, type GatewayOptions, type Routes, type TestGateway } from './gateway.ts'
 import type { FetchApp } from '../../src/node/index.ts'
@@ -32,6 +32,15 @@ export async function closeClient(client: WebSocket, code?: number): Promise<voi
   const closed = once(client, 'close')
   client.close(code)
   await closed
+}
+
+/** Opens a ws client, sends `message`, expects the same text back, and closes it with 1000. */
+export async function echoOnce(url: string, message: string, options: WebSocket.ClientOptions = {}): Promise<void> {
+  const client = await openClient(url, options)
+  const reply = once(client, 'message') as Promise<[Buffer, boolean]>
+  client.send(message)
+  expect(String((await reply)[0])).toBe(message)
+  await closeClient(client, 1000)
 }
 
 /** Drops a client's TCP connection (no close frame) and waits until it is closed: the log then says closedBy client. */

@@ -13,6 +13,7 @@ import {
   type WsOrigin,
 } from '../helpers/origins.ts'
 import { handshakeRequest, parseResponse, rawExchange, TEST_KEY, type RawResponse } from '../helpers/raw-client.ts'
+import { echoOnce } from '../helpers/resources.ts'
 
 /** Largest request header section the gateway accepts by default (DEFAULT_MAX_HEADER_SIZE). */
 const MAX_HEADER_SIZE = 16 * 1024
@@ -125,15 +126,8 @@ async function expectStillServingThenClose(gateway: TestGateway, origins: { clos
 }
 
 /** Opens a ws client through the gateway, echoes one message and closes: the gateway still serves normal clients. */
-async function expectEchoRoundTrip(gateway: TestGateway): Promise<void> {
-  const client = new WebSocket(`${gateway.wsUrl}/echo`)
-  await once(client, 'open')
-  const reply = once(client, 'message') as Promise<[Buffer, boolean]>
-  client.send('still serving')
-  const [data] = await reply
-  expect(data.toString()).toBe('still serving')
-  client.close(1000)
-  await once(client, 'close')
+function expectEchoRoundTrip(gateway: TestGateway): Promise<void> {
+  return echoOnce(`${gateway.wsUrl}/echo`, 'still serving')
 }
 
 /** A loopback port nothing listens on (it was free a moment ago). */

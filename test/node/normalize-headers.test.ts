@@ -9,6 +9,7 @@ import { websocket, type ForwardingVariables, type GatewayBindings } from '../..
 import { expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOrigin, type RawOriginConnection, type WsOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, parseResponse, rawExchange, readHead, type RawResponse } from '../helpers/raw-client.ts'
+import { echoOnce } from '../helpers/resources.ts'
 
 /**
  * Sends a raw request and resolves with the response head (a 101 keeps the
@@ -94,14 +95,7 @@ describe('normalizeHeaders() in a real gateway', () => {
   afterEach(async () => {
     // After every case, rejected or not, the same gateway still serves a ws client through normalizeHeaders().
     try {
-      const client = new WebSocket(`${gateway.wsUrl}/echo`)
-      await once(client, 'open')
-      const reply = once(client, 'message') as Promise<[Buffer, boolean]>
-      client.send('still serving')
-      expect(String((await reply)[0])).toBe('still serving')
-      const closed = once(client, 'close')
-      client.close(1000)
-      await closed
+      await echoOnce(`${gateway.wsUrl}/echo`, 'still serving')
       await expectNoOpenSockets(gateway)
     } finally {
       await gateway.close()

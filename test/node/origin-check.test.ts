@@ -8,6 +8,7 @@ import { websocket, type GatewayBindings } from '../../src/index.ts'
 import { expectNoOpenSockets, logsWith, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
+import { echoOnce } from '../helpers/resources.ts'
 
 const ALLOWED = ['https://app.example.com', 'https://*.example.com']
 
@@ -31,15 +32,8 @@ async function refusedClient(url: string, origin?: string): Promise<Refusal> {
 }
 
 /** Opens a real ws client that must be admitted, echoes one message and closes it. */
-async function echoThrough(url: string, origin?: string): Promise<void> {
-  const client = new WebSocket(url, origin === undefined ? {} : { origin })
-  await once(client, 'open')
-  const reply = once(client, 'message') as Promise<[Buffer, boolean]>
-  client.send('hello')
-  expect(String((await reply)[0])).toBe('hello')
-  const closed = once(client, 'close')
-  client.close(1000)
-  await closed
+function echoThrough(url: string, origin?: string): Promise<void> {
+  return echoOnce(url, 'hello', origin === undefined ? {} : { origin })
 }
 
 describe('originCheck() in a real gateway', () => {

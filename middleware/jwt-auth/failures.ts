@@ -7,7 +7,7 @@ import { decodeProtectedHeader, errors } from 'jose'
 import { DEFAULT_RETRY_AFTER } from '../../src/defaults.ts'
 import { GatewayError, type GatewayErrorCode } from '../../src/errors.ts'
 import { KeyMismatch, KeySetUnavailable } from './keys.ts'
-import type { TokenLocations, TokenSource } from './token.ts'
+import type { FoundToken, TokenLocations, TokenSource } from './token.ts'
 
 /**
  * The `WWW-Authenticate` value (RFC 6750 §3). Attribute values are quoted
@@ -37,10 +37,33 @@ export function describeSource(source: TokenSource, where: TokenLocations): stri
 /** 401 without an error attribute: RFC 6750 §3.1 says a request without credentials gets the bare challenge. */
 export function missingToken(realm: string | undefined, where: TokenLocations): GatewayError {
   const places = where.sources.map((source) => describeSource(source, where))
-  const list = places.length > 1 ? `${places.slice(0, -1).join(', ')} or ${places.at(-1)}` : places[0]
-  return new GatewayError(401, 'ERR_JWT_MISSING', `missing bearer token: send it in ${list}`, {
+  return new GatewayError(401, 'ERR_JWT_MISSING', `missing bearer token: send it in ${listOf(places, 'or')}`, {
     headers: { 'www-authenticate': bearerChallenge(realm) },
   })
+}
+
+/**
+ * 400 `invalid_request` for a request that carries more than one token (two
+ * places, or one place twice): RFC 6750 §3.1 says a client "MUST NOT use
+ * more than one method to transmit the token in each request" and names
+ * `invalid_request` for it. The reason names the places, never a token.
+ */
+export function ambiguousToken(realm: string | undefined, found: readonly FoundToken[], where: TokenLocations): GatewayError {
+  const sources = [...new Set(found.map((token) => token.source))]
+  const reason =
+    sources.length > 1
+      ? `token sent in more than one place: ${listOf(sources.map((source) => describeSource(source, where)), 'and')}`
+      : sources[0] === 'header'
+        ? 'more than one credential in the Authorization header'
+        : `more than one token in ${describeSource(sources[0]!, where)}`
+  return new GatewayError(400, 'ERR_JWT_AMBIGUOUS', reason, {
+    headers: { 'www-authenticate': bearerChallenge(realm, { error: 'invalid_request', error_description: reason }) },
+  })
+}
+
+/** "a", "a or b", "a, b or c". */
+function listOf(items: readonly string[], conjunction: 'and' | 'or'): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(', ')} ${conjunction} ${items.at(-1)}` : (items[0] ?? '')
 }
 
 /** 401 `invalid_token` with a code and a short reason. */

@@ -3,11 +3,11 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose'
 import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
-import { insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
+import { ambiguousToken, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
 import { claimChecks } from './claims.ts'
 import { checkAlgorithms, keyResolver } from './keys.ts'
 import { findNodeCrypto } from './node-crypto.ts'
-import { findToken, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
+import { findTokens, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
 import { tokenVerifier, type SignatureBackend } from './verifier.ts'
 import { HTTP_TOKEN } from '../../src/headers.ts'
 
@@ -79,8 +79,13 @@ export interface JwtAuthOptions {
   /** The claim holding the scopes: a space-separated string (RFC 8693 `scope`) or an array of strings (`scp`). @default 'scope' */
   scopeClaim?: string
   /**
-   * Where to look for the token, in order; the first found is verified, and
-   * every enabled place is cleared before the request goes on.
+   * Where a token may be sent. A request must carry exactly one token in
+   * exactly one of them: one in two places, or twice in one (two query
+   * parameters, two cookies, two `Authorization` fields, two subprotocol
+   * tokens), is refused with 400 `ERR_JWT_AMBIGUOUS` (RFC 6750 §3.1), even
+   * when one copy is empty. Places not listed are not looked at (what they
+   * carry goes to the origin as it came). The order is the order the
+   * 401 and 400 reasons name them in.
    * @default ['header', 'protocol', 'query'] (add 'cookie' only behind `originCheck()`)
    */
   sources?: TokenSource[]
@@ -151,6 +156,9 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
  * key or a shared secret, then its claims are checked.
  *
  * - No token: 401 `ERR_JWT_MISSING`, `WWW-Authenticate: Bearer`.
+ * - More than one (two places, or one place twice; RFC 6750 §3.1 allows one
+ *   method per request): 400 `ERR_JWT_AMBIGUOUS`, `error="invalid_request"`,
+ *   before either is verified.
  * - A bad token: 401 with `error="invalid_token"` and one of
  *   `ERR_JWT_MALFORMED`, `ERR_JWT_SIGNATURE_INVALID`, `ERR_JWT_EXPIRED`,
  *   `ERR_JWT_NOT_YET_VALID`, `ERR_JWT_CLAIM_INVALID`,
@@ -205,8 +213,14 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     // Under a wsgate runtime the handshake's log line gets a `jwt` field: who, or why not (jose's words, never the token).
     const runtime = (c.env as Partial<GatewayBindings> | undefined)?.wsgate
     const request = c.req.raw
-    const found = findToken(request, where)
-    if (!found) throw missingToken(realm, where)
+    const tokens = findTokens(request, where)
+    if (tokens.length === 0) throw missingToken(realm, where)
+    if (tokens.length > 1) {
+      // RFC 6750 §3.1: one method per request. Refused before any token is read, so the order and validity of the copies do not matter.
+      runtime?.note({ jwt: { sources: tokens.map((token) => token.source) } })
+      throw ambiguousToken(realm, tokens, where)
+    }
+    const found = tokens[0]!
     if (!COMPACT_JWS.test(found.token)) {
       runtime?.note({ jwt: { source: found.source } })
       throw malformedToken(realm, found.source, where)

@@ -40,46 +40,92 @@ export interface FoundToken {
 const BEARER = /^Bearer(?:[ \t]+(.*))?$/i
 
 /**
- * The first token found, trying `sources` in order, or undefined when the
- * client sent none. A source that is present but carries an empty token
- * (`Authorization: Bearer`, `?access_token=`) counts as found, so the caller
- * answers "malformed" rather than "missing".
+ * Every token the client sent in an enabled source, in `sources` order, each
+ * copy counted: RFC 6750 §3.1 lets a request carry its token by one method
+ * only, so more than one entry makes the request ambiguous, whichever of
+ * them is valid. An empty array means the client sent none.
+ *
+ * What counts as a token, per source (a present but empty one counts, so
+ * that `?access_token=` answers "malformed", never "missing"):
+ * - `header`: each `Bearer` credential in `Authorization`. A Bearer
+ *   credential (`Bearer b64token`) holds no comma, so a comma outside a
+ *   quoted string next to one means a second `Authorization` field was sent
+ *   (repeated fields are joined with `, `); every element then counts, as
+ *   RFC 9110 §11.6.2 allows one credential per request.
+ * - `protocol`: each marker entry (taking the entry after it as its token)
+ *   and each entry starting with the prefix.
+ * - `query`: each parameter of that name, after percent-decoding (as the
+ *   origin's query parser sees it).
+ * - `cookie`: each cookie of that name.
+ *
+ * @example
+ * findTokens(new Request('http://gw/chat?access_token=a', { headers: { authorization: 'Bearer b' } }), where)
+ * // → [{ source: 'header', token: 'b' }, { source: 'query', token: 'a' }] (with the default sources)
  */
-export function findToken(request: Request, where: TokenLocations): FoundToken | undefined {
-  for (const source of where.sources) {
-    const found = FINDERS[source](request, where)
-    if (found) return found
-  }
-  return undefined
+export function findTokens(request: Request, where: TokenLocations): FoundToken[] {
+  const found: FoundToken[] = []
+  for (const source of where.sources) found.push(...FINDERS[source](request, where))
+  return found
 }
 
-const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations) => FoundToken | undefined> = {
+const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations) => FoundToken[]> = {
   header(request) {
-    const match = BEARER.exec(request.headers.get('authorization')?.trim() ?? '')
-    return match ? { token: (match[1] ?? '').trim(), source: 'header' } : undefined
+    const credentials = authorizationElements(request.headers.get('authorization'))
+    const bearers = credentials.flatMap((credential) => {
+      const match = BEARER.exec(credential)
+      return match ? [{ token: (match[1] ?? '').trim(), source: 'header' as const }] : []
+    })
+    if (bearers.length === 0 || credentials.length === bearers.length) return bearers
+    // A Bearer credential beside something else: every element is a credential the client sent.
+    return credentials.map((credential) => ({ token: BEARER.exec(credential)?.[1]?.trim() ?? '', source: 'header' as const }))
   },
   protocol(request, where) {
+    const found: FoundToken[] = []
     const entries = protocolEntries(request.headers)
-    for (const [index, entry] of entries.entries()) {
-      if (entry === where.protocolMarker) return { token: entries[index + 1] ?? '', source: 'protocol', protocolForm: 'pair' }
-      if (entry.startsWith(where.protocolPrefix)) {
-        return { token: entry.slice(where.protocolPrefix.length), source: 'protocol', protocolForm: 'prefix' }
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index]!
+      if (entry === where.protocolMarker) {
+        // The entry after the marker is its token, whatever it looks like.
+        found.push({ token: entries[++index] ?? '', source: 'protocol', protocolForm: 'pair' })
+      } else if (entry.startsWith(where.protocolPrefix)) {
+        found.push({ token: entry.slice(where.protocolPrefix.length), source: 'protocol', protocolForm: 'prefix' })
       }
     }
-    return undefined
+    return found
   },
   query(request, where) {
-    for (const [name, value] of querySegments(new URL(request.url).search)) {
-      if (name === where.queryParameter) return { token: value, source: 'query' }
-    }
-    return undefined
+    return querySegments(new URL(request.url).search)
+      .filter(([name]) => name === where.queryParameter)
+      .map(([, value]) => ({ token: value, source: 'query' as const }))
   },
   cookie(request, where) {
-    for (const [name, value] of cookiePairs(request.headers.get('cookie'))) {
-      if (name === where.cookie) return { token: unquote(value), source: 'cookie' }
-    }
-    return undefined
+    return cookiePairs(request.headers.get('cookie'))
+      .filter(([name]) => name === where.cookie)
+      .map(([, value]) => ({ token: unquote(value), source: 'cookie' as const }))
   },
+}
+
+/**
+ * The comma-separated elements of an `Authorization` value, outside quoted
+ * strings (an auth-param such as Digest's `realm="a, b"` may hold a comma),
+ * trimmed, empty ones dropped.
+ */
+function authorizationElements(value: string | null): string[] {
+  if (!value) return []
+  const elements: string[] = []
+  let start = 0
+  let quoted = false
+  for (let index = 0; index < value.length; index++) {
+    const char = value[index]
+    if (quoted && char === '\\') index++
+    else if (char === '"') quoted = !quoted
+    else if (char === ',' && !quoted) {
+      elements.push(value.slice(start, index))
+      start = index + 1
+    }
+  }
+  elements.push(value.slice(start))
+  return elements.map((element) => element.trim()).filter(Boolean)
 }
 
 /** The request's URL and headers with every token copy removed from every enabled source. */
@@ -89,10 +135,11 @@ export interface StrippedRequest {
 }
 
 /**
- * Removes the token from every enabled source, not only the one it was read
- * from: a second token in another place must not reach the origin
- * unverified. Unrelated values stay byte for byte (other query parameters
- * keep their encoding, other cookies and subprotocols their order).
+ * Removes the token from every enabled source. Called once
+ * {@link findTokens} found exactly one, so this takes out that one (and an
+ * `Authorization` of another scheme, a cookie or a parameter of another name
+ * stay). Unrelated values stay byte for byte (other query parameters keep
+ * their encoding, other cookies and subprotocols their order).
  */
 export function stripTokens(request: Request, where: TokenLocations): StrippedRequest {
   const url = new URL(request.url)

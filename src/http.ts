@@ -31,7 +31,10 @@ export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304])
  * The terminal handler of a plain HTTP route: a reverse proxy. The request
  * goes to the origin with its method, headers minus hop-by-hop ones (RFC
  * 9110 §7.6.1, `forwardHeaders()`), `Host` set to the origin's unless
- * preserved, and its body streamed. The origin's status, headers (minus
+ * preserved, and its body streamed exactly as the client framed it, or not
+ * at all: GET and HEAD go without a body and without `Content-Length` or
+ * `Transfer-Encoding`, every other method with its body's length or chunked
+ * (see `originBody()`; RFC 9112 §6). The origin's status, headers (minus
  * hop-by-hop ones) and body come back as they were sent, streamed and not
  * decoded; redirects are relayed, never followed. An origin that cannot be
  * reached answers 502 (ERR_ORIGIN_UNAVAILABLE), one that does not answer in
@@ -64,13 +67,7 @@ export function http(target: string | URL, options: HttpOptions = {}): Middlewar
     const headers = forwardHeaders(incoming, url, options.preserveHost ?? c.get('preserveHost') ?? false)
     // The gateway's server already answered any `100-continue`, and fetch refuses the header (RFC 9110 §10.1.1).
     headers.delete('expect')
-    const hasBody = incoming.body !== null && incoming.method !== 'GET' && incoming.method !== 'HEAD'
-    let body: ReadableStream<Uint8Array> | ArrayBuffer | null = hasBody ? incoming.body : null
-    if (hasBody && incoming.bodyUsed) {
-      // A middleware read the body (c.req.text(), c.req.json(), …): send Hono's copy, with its own length.
-      body = await c.req.arrayBuffer()
-      headers.set('content-length', String(body.byteLength))
-    }
+    const body = await originBody(incoming, headers, () => c.req.arrayBuffer())
     const init: RequestInit & { duplex?: 'half' } = {
       method: incoming.method,
       headers,
@@ -88,6 +85,70 @@ export function http(target: string | URL, options: HttpOptions = {}): Middlewar
     if (bodiless) await answer.body?.cancel().catch(() => {})
     return new Response(bodiless ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: responseHeaders })
   }
+}
+
+/**
+ * The body that goes to the origin, with `headers` set to frame it (RFC 9112
+ * §6): the body exactly as the client framed it, or none at all. A request
+ * without a body carries neither `Content-Length` (other than `0`) nor
+ * `Transfer-Encoding`; one with a body carries its length when the length is
+ * known, else nothing, and the round trip sends it chunked. `Transfer-Encoding`
+ * itself is hop-by-hop and never copied.
+ *
+ * - GET and HEAD go without a body (RFC 9110 §9.3.1, §9.3.2: content there has
+ *   no defined meaning, and the Fetch API cannot carry it). The client's
+ *   bytes are still read and discarded by the gateway's server, by the
+ *   client's own framing, so they never count as a next request.
+ * - A body a middleware already read (`c.req.json()`, …) goes from Hono's
+ *   copy, with its length.
+ * - A valid `Content-Length` is kept and the stream sent as is; `0` sends no body.
+ * - A body without a length (chunked) is streamed with none; a request with
+ *   neither header whose stream is empty (on Node: every such request,
+ *   RFC 9112 §6.3) goes without a body.
+ */
+async function originBody(incoming: Request, headers: Headers, readCopy: () => Promise<ArrayBuffer>): Promise<ReadableStream<Uint8Array> | ArrayBuffer | null> {
+  headers.delete('content-length')
+  headers.delete('transfer-encoding')
+  if (incoming.method === 'GET' || incoming.method === 'HEAD' || incoming.body === null) return null
+  if (incoming.bodyUsed) {
+    const copy = await readCopy()
+    headers.set('content-length', String(copy.byteLength))
+    return copy.byteLength === 0 ? null : copy
+  }
+  const length = incoming.headers.get('content-length')
+  if (length !== null && DECIMAL_LENGTH.test(length) && !incoming.headers.has('transfer-encoding')) {
+    headers.set('content-length', String(Number(length)))
+    // An empty body is left unread: the server discards what is left of a request once its response is sent.
+    return Number(length) > 0 ? incoming.body : null
+  }
+  if (incoming.headers.has('transfer-encoding')) return incoming.body
+  return nonEmpty(incoming.body)
+}
+
+/** A `Content-Length` value (RFC 9110 §8.6): digits only, and within what a number holds exactly. */
+const DECIMAL_LENGTH = /^\d{1,15}$/
+
+/**
+ * `stream` unless it ends without a byte, then null. Reads the first chunk
+ * to tell; it is passed on in front of the rest.
+ */
+async function nonEmpty(stream: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array> | null> {
+  const reader = stream.getReader()
+  const first = await reader.read()
+  if (first.done) return null
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(first.value)
+    },
+    async pull(controller) {
+      const next = await reader.read()
+      if (next.done) controller.close()
+      else controller.enqueue(next.value)
+    },
+    cancel(reason) {
+      return reader.cancel(reason)
+    },
+  })
 }
 
 /**

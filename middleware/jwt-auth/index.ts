@@ -1,6 +1,7 @@
 import { withWarnings } from '../../src/warnings.ts'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose'
+import type { HmacSecret } from './hmac-keys.ts'
 import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
 import { ambiguousToken, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
@@ -12,6 +13,7 @@ import { tokenVerifier, type SignatureBackend } from './verifier.ts'
 import { HTTP_TOKEN } from '../../src/headers.ts'
 
 export type { TokenSource } from './token.ts'
+export type { HmacAlgorithm, HmacSecret } from './hmac-keys.ts'
 export type { SignatureBackend } from './verifier.ts'
 
 /**
@@ -28,7 +30,13 @@ export const DEFAULT_TOKEN_NAME = 'access_token'
 /** The prefix of the one-entry subprotocol form, `bearer.<jwt>`. */
 export const DEFAULT_PROTOCOL_PREFIX = 'bearer.'
 
-/** Options of {@link jwtAuth}. Set exactly one key source: `jwksUrl`, `jwks`, `publicKey` or `secret`. All durations are in milliseconds, as everywhere in wsgate. */
+/**
+ * Options of {@link jwtAuth}. Keys: one of `jwksUrl`, `jwks` or `publicKey`,
+ * one of `secret` or `secrets`, or a JWKS (`jwksUrl` or `jwks`) together
+ * with `secrets`. A token's `alg` decides which kind of key may check it
+ * (public keys for RS/PS/ES/EdDSA, secrets for HS), its `kid` which key.
+ * All durations are in milliseconds, as everywhere in wsgate.
+ */
 export interface JwtAuthOptions {
   /**
    * URL of the issuer's JSON Web Key Set (e.g. `https://idp.example/.well-known/jwks.json`).
@@ -38,17 +46,45 @@ export interface JwtAuthOptions {
    * @default none
    */
   jwksUrl?: string | URL
-  /** A JSON Web Key Set held locally, `{ keys: [...] }`; public keys only. @default none */
+  /** A JSON Web Key Set held locally, `{ keys: [...] }`; public keys only (`oct` keys with `allowSymmetricJwks`). @default none */
   jwks?: JSONWebKeySet
-  /** One PEM SPKI public key (`-----BEGIN PUBLIC KEY-----`); `algorithms` must be of its type. @default none */
+  /** One PEM SPKI public key (`-----BEGIN PUBLIC KEY-----`); `algorithms` must be of its type. Stands alone (it has no `kid`). @default none */
   publicKey?: string
-  /** Shared secret for HS256/HS384/HS512, at least as long as the hash (32 bytes for HS256). @default none */
+  /**
+   * One shared secret for HS256/HS384/HS512, at least as long as the hash
+   * (32 bytes for HS256), for every HS token whatever its `kid`. Stands
+   * alone: beside a JWKS, use `secrets`, which binds each secret to a `kid`.
+   * @default none
+   */
   secret?: string | Uint8Array
   /**
+   * Shared secrets, each bound to one `kid` and one `alg`:
+   * `[{ kid: 'svc-1', alg: 'HS256', secret }]`. An HS token is checked with
+   * the secret its header's `kid` names, and only when its `alg` is that
+   * secret's (a token without `kid` is tried against each secret of its
+   * `alg`). Kids are unique; each `alg` must be listed in `algorithms`; each
+   * secret at least as long as its hash. May stand alone or beside `jwks` or
+   * `jwksUrl`, whose keys then check the RS/PS/ES/EdDSA tokens.
+   * @default none
+   */
+  secrets?: HmacSecret[]
+  /**
+   * Let `oct` (symmetric) keys of `jwks` or `jwksUrl` verify HMAC tokens. Each
+   * must carry a `kid` and an `alg` of HS256/HS384/HS512 that `algorithms`
+   * lists, and verifies that `alg` only. Off, an `oct` key in `jwks` is a
+   * `TypeError` at start and one in a remote set is never used (a token
+   * naming it gets `ERR_JWT_KEY_UNKNOWN`). Turn it on only for a key set
+   * served to the gateway alone: whoever reads it can sign tokens.
+   * @default false
+   */
+  allowSymmetricJwks?: boolean
+  /**
    * Accepted `alg` values: the allowlist every token is checked against
-   * before any key is used. Required; `none` is refused, and HMAC
-   * algorithms go only with `secret` (never with public keys), so a token
-   * cannot choose an algorithm its key was not meant for.
+   * before any key is used. Required; `none` is refused. HMAC algorithms
+   * need `secret`, `secrets` or `allowSymmetricJwks`, and are never checked
+   * with a public key; the others need a public key and are never checked
+   * with a secret; so a token cannot choose an algorithm its key was not
+   * meant for.
    * @default none — required, e.g. `['RS256']`
    */
   algorithms: JWSAlgorithm[]
@@ -153,7 +189,8 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
  * `Authorization: Bearer`, in `Sec-WebSocket-Protocol` (what browsers can
  * send), as a query parameter or as a cookie. It is verified against an
  * explicit algorithm allowlist with a remote JWKS, a local JWKS, a PEM public
- * key or a shared secret, then its claims are checked.
+ * key, shared secrets, or a JWKS and `kid`-bound secrets together, then its
+ * claims are checked.
  *
  * - No token: 401 `ERR_JWT_MISSING`, `WWW-Authenticate: Bearer`.
  * - More than one (two places, or one place twice; RFC 6750 §3.1 allows one
@@ -172,7 +209,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
  * origin as headers, and the token itself is removed from every place it may
  * travel in, unless `forwardToken` is set.
  *
- * @throws TypeError when the options are wrong (no key source, empty or unknown `algorithms`, `none`, a secret with an asymmetric algorithm, …)
+ * @throws TypeError when the options are wrong (no key source, empty or unknown `algorithms`, `none`, a secret with an asymmetric algorithm, a kid-less `secret` beside a JWKS, an `oct` key in `jwks` without `allowSymmetricJwks`, …)
  * @example
  * const app = new Hono<{ Bindings: GatewayBindings }>()
  * app.all(

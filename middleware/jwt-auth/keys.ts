@@ -1,8 +1,10 @@
 /**
- * Which key verifies a token: a remote JWKS, a local JWKS, one PEM public key
- * or a shared secret. Checked once, when the route is defined; the resolver
- * it yields serves both verifiers (jose's `jwtVerify`, and the `node:crypto`
- * one, which turns the CryptoKeys it hands out into KeyObjects).
+ * Which key verifies a token: a remote JWKS, a local JWKS or one PEM public
+ * key, HMAC secrets (one, or several bound by `kid` and `alg`), or a JWKS
+ * and bound secrets together. Checked once, when the route is defined; the
+ * resolver it yields serves both verifiers (jose's `jwtVerify`, and the
+ * `node:crypto` one, which turns the CryptoKeys it hands out into KeyObjects
+ * and the secrets' bytes into secret KeyObjects).
  */
 import { DEFAULT_JWKS_CACHE_MAX_AGE, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_TIMEOUT } from '../../src/defaults.ts'
 import {
@@ -13,9 +15,12 @@ import {
   type CryptoKey,
   type FlattenedJWSInput,
   type JSONWebKeySet,
+  type JWK,
   type JWSHeaderParameters,
   type JWTVerifyGetKey,
+  type RemoteJWKSet,
 } from 'jose'
+import { checkOctJwk, checkSecrets, hmacKeyResolver, MIN_SECRET_BYTES, secretBytes, type BoundSecret, type HmacAlgorithm, type HmacSecret, type RemoteOctKeys } from './hmac-keys.ts'
 
 /** The algorithm families a key belongs to; one key fits one family. */
 const FAMILIES: Record<string, 'hmac' | 'rsa' | 'ec256' | 'ec384' | 'ec521' | 'okp' | 'ml-dsa'> = {
@@ -38,15 +43,14 @@ const FAMILIES: Record<string, 'hmac' | 'rsa' | 'ec256' | 'ec384' | 'ec521' | 'o
   'ML-DSA-87': 'ml-dsa',
 }
 
-/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
-const MIN_SECRET_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 }
-
-/** Where the keys come from; exactly one must be set. */
+/** Where the keys come from: at most one of `jwksUrl`, `jwks` and `publicKey`, and at most one of `secret` and `secrets`. */
 export interface KeySourceOptions {
   jwksUrl?: string | URL | undefined
   jwks?: JSONWebKeySet | undefined
   publicKey?: string | undefined
   secret?: string | Uint8Array | undefined
+  secrets?: readonly HmacSecret[] | undefined
+  allowSymmetricJwks?: boolean | undefined
   jwksCacheMaxAge?: number | undefined
   jwksCooldown?: number | undefined
   jwksTimeout?: number | undefined
@@ -94,52 +98,113 @@ export function checkAlgorithms(algorithms: readonly string[] | undefined): stri
   return [...algorithms]
 }
 
+/** The option names of the public-key sources and of the HMAC ones, in the order messages list them. */
+const PUBLIC_SOURCES = ['jwksUrl', 'jwks', 'publicKey'] as const
+const SECRET_SOURCES = ['secret', 'secrets'] as const
+
 /**
- * Validates the key source against the algorithms and returns what
- * `jwtVerify` needs. A secret only goes with HMAC algorithms and a public key
- * or key set only with asymmetric ones, so that a token cannot pick a
- * verification that treats public key material as an HMAC secret
- * (algorithm confusion).
+ * Validates the key sources against the algorithms and returns what the
+ * verifiers need. Public keys (a JWKS or a PEM key) and HMAC secrets may
+ * serve one route together, but never each other's algorithms: a token's
+ * `alg` picks the kind of key before its `kid` picks the key, so public key
+ * material is never used as an HMAC secret (algorithm confusion) and a
+ * secret never checks an RS/PS/ES/EdDSA signature. Beside a JWKS, secrets
+ * must be bound to a `kid` and an `alg` (`secrets`), as the JWKS's keys are.
+ *
+ * @throws TypeError naming the option when the sources or algorithms do not fit together
+ * @example
+ * const key = keyResolver({ jwksUrl: 'https://idp.example/jwks.json', secrets: [{ kid: 'svc-1', alg: 'HS256', secret }] }, ['RS256', 'HS256'])
  */
 export function keyResolver(options: KeySourceOptions, algorithms: readonly string[]): VerificationKey {
-  const given = (['jwksUrl', 'jwks', 'publicKey', 'secret'] as const).filter((name) => options[name] !== undefined)
-  if (given.length === 0) {
-    throw new TypeError('jwtAuth(): no key source; set one of jwksUrl, jwks, publicKey or secret')
+  const publicSources = PUBLIC_SOURCES.filter((name) => options[name] !== undefined)
+  const secretSources = SECRET_SOURCES.filter((name) => options[name] !== undefined)
+  if (publicSources.length + secretSources.length === 0) {
+    throw new TypeError('jwtAuth(): no key source; set one of jwksUrl, jwks, publicKey, secret or secrets')
   }
-  if (given.length > 1) throw new TypeError(`jwtAuth(): set only one key source, got ${given.join(' and ')}`)
-  const source = given[0]!
+  if (publicSources.length > 1) throw new TypeError(`jwtAuth(): set only one key source, got ${publicSources.join(' and ')}`)
+  if (secretSources.length > 1) throw new TypeError('jwtAuth(): set secret or secrets, not both; a lone secret is secrets with one entry')
+  const publicSource = publicSources[0]
+  const secretSource = secretSources[0]
+  if (publicSource === 'publicKey' && secretSource) {
+    throw new TypeError(`jwtAuth(): publicKey has no kid, so it cannot share a route with ${secretSource}; publish it in jwks with a kid and alg instead`)
+  }
+  if (secretSource === 'secret' && publicSource) {
+    throw new TypeError(`jwtAuth(): secret has no kid, so it cannot sit beside ${publicSource}; bind it to a kid and alg: secrets: [{ kid, alg: 'HS256', secret }]`)
+  }
   for (const name of ['jwksCacheMaxAge', 'jwksCooldown', 'jwksTimeout'] as const) {
     const value = options[name]
     if (value === undefined) continue
-    if (source !== 'jwksUrl') throw new TypeError(`jwtAuth(): ${name} applies only with jwksUrl`)
+    if (publicSource !== 'jwksUrl') throw new TypeError(`jwtAuth(): ${name} applies only with jwksUrl`)
     if (!(Number.isInteger(value) && value >= 0) && value !== Infinity) {
       throw new TypeError(`jwtAuth(): ${name} must be a non-negative integer of milliseconds, got ${String(value)}`)
     }
   }
+  const allowSymmetricJwks = options.allowSymmetricJwks ?? false
+  if (typeof allowSymmetricJwks !== 'boolean') throw new TypeError('jwtAuth(): allowSymmetricJwks must be true or false')
+  const jwksSource = publicSource === 'jwks' || publicSource === 'jwksUrl' ? publicSource : undefined
+  if (allowSymmetricJwks && !jwksSource) throw new TypeError('jwtAuth(): allowSymmetricJwks applies only with jwks or jwksUrl')
+
   const hmac = algorithms.filter((alg) => FAMILIES[alg] === 'hmac')
-  if (source === 'secret') {
-    const asymmetric = algorithms.filter((alg) => FAMILIES[alg] !== 'hmac')
-    if (asymmetric.length > 0) {
-      throw new TypeError(`jwtAuth(): a secret verifies only HS256/HS384/HS512, but algorithms lists ${asymmetric.join(', ')}; use publicKey or a JWKS for those`)
+  const asymmetric = algorithms.filter((alg) => FAMILIES[alg] !== 'hmac')
+  const symmetricJwks = allowSymmetricJwks && jwksSource !== undefined
+  if (hmac.length > 0 && !secretSource && !symmetricJwks) {
+    throw new TypeError(
+      `jwtAuth(): ${publicSource} holds public keys, which must never verify ${hmac.join(', ')} (algorithm confusion); use secret or secrets for HMAC` +
+        (jwksSource ? ', or allowSymmetricJwks for oct keys in the JWKS' : ''),
+    )
+  }
+  if (asymmetric.length > 0 && !publicSource) {
+    throw new TypeError(`jwtAuth(): a secret verifies only HS256/HS384/HS512, but algorithms lists ${asymmetric.join(', ')}; use publicKey or a JWKS for those`)
+  }
+  if (secretSource && hmac.length === 0) {
+    throw new TypeError(`jwtAuth(): ${secretSource} verifies only HS256/HS384/HS512, and algorithms lists none of them`)
+  }
+  if (publicSource && asymmetric.length === 0 && !symmetricJwks) {
+    throw new TypeError(`jwtAuth(): ${publicSource} holds public keys, but algorithms lists only ${hmac.join(', ')}; add the algorithms the keys are for`)
+  }
+
+  if (secretSource === 'secret') return secretKey(options.secret!, hmac)
+  if (publicSource === 'publicKey') return publicKeyResolver(options.publicKey!, algorithms)
+
+  // From here: a JWKS, secrets bound by kid and alg, or both.
+  const fixed = secretSource === 'secrets' ? checkSecrets(options.secrets, algorithms) : []
+  let publicKeys: JWTVerifyGetKey | undefined
+  let remoteOct: RemoteOctKeys | undefined
+  if (publicSource === 'jwksUrl') {
+    const remote = remoteKeySet(options)
+    publicKeys = remote.resolve
+    if (allowSymmetricJwks) remoteOct = { set: remote.set, unavailable: (cause) => new KeySetUnavailable(cause) }
+  } else if (publicSource === 'jwks') {
+    const local = localKeySet(options.jwks!, allowSymmetricJwks, algorithms)
+    publicKeys = local.resolve
+    for (const octKey of local.secrets) {
+      const clash = fixed.findIndex((secret) => secret.kid === octKey.kid)
+      if (clash >= 0) throw new TypeError(`jwtAuth(): kid "${octKey.kid}" names both secrets[${clash}] and a jwks key; every key needs its own kid`)
     }
-    return secretKey(options.secret!, algorithms)
+    for (const [index, secret] of fixed.entries()) {
+      if (local.kids.has(secret.kid)) throw new TypeError(`jwtAuth(): kid "${secret.kid}" names both secrets[${index}] and a jwks key; every key needs its own kid`)
+    }
+    fixed.push(...local.secrets)
+    if (hmac.length > 0 && fixed.length === 0) {
+      throw new TypeError(`jwtAuth(): algorithms lists ${hmac.join(', ')}, but jwks holds no oct key and secrets is not set; there is no key for them`)
+    }
   }
-  if (hmac.length > 0) {
-    throw new TypeError(`jwtAuth(): ${source} holds public keys, which must never verify ${hmac.join(', ')} (algorithm confusion); use secret for HMAC`)
-  }
-  if (source === 'jwksUrl') return remoteKeySet(options)
-  if (source === 'jwks') return localKeySet(options.jwks!)
-  return publicKeyResolver(options.publicKey!, algorithms)
+  const hmacKey = fixed.length > 0 || remoteOct ? hmacKeyResolver(fixed, remoteOct) : undefined
+  if (!hmacKey) return publicKeys!
+  if (!publicKeys) return hmacKey
+  const mixedKey: JWTVerifyGetKey = (header, token) =>
+    // The allowlist is checked before any key is asked for, so alg is one of ours; its family picks the kind of key.
+    FAMILIES[header.alg] === 'hmac' ? hmacKey(header) : publicKeys(header, token)
+  return mixedKey
 }
 
 function secretKey(secret: string | Uint8Array, algorithms: readonly string[]): Uint8Array {
   if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
     throw new TypeError('jwtAuth(): secret must be a string or a Uint8Array')
   }
-  // A copy: the key is fixed when the route is defined, whatever the caller later does with its array.
-  const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : new Uint8Array(secret)
+  const bytes = secretBytes(secret)
   for (const alg of algorithms) {
-    const min = MIN_SECRET_BYTES[alg]!
+    const min = MIN_SECRET_BYTES[alg as HmacAlgorithm]
     if (bytes.length < min) {
       throw new TypeError(`jwtAuth(): secret is ${bytes.length} bytes, but ${alg} needs at least ${min} (RFC 7518 §3.2)`)
     }
@@ -148,7 +213,7 @@ function secretKey(secret: string | Uint8Array, algorithms: readonly string[]): 
 }
 
 /** Remote keys over HTTPS; plain HTTP only on loopback, where no one sits in between. */
-function remoteKeySet(options: KeySourceOptions): JWTVerifyGetKey {
+function remoteKeySet(options: KeySourceOptions): { resolve: JWTVerifyGetKey; set: RemoteJWKSet } {
   let url: URL
   try {
     url = new URL(String(options.jwksUrl))
@@ -163,7 +228,8 @@ function remoteKeySet(options: KeySourceOptions): JWTVerifyGetKey {
     cooldownDuration: options.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN,
     timeoutDuration: options.jwksTimeout ?? DEFAULT_JWKS_TIMEOUT,
   })
-  return async function jwksKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+  // jose matches a set's keys to asymmetric algorithms by kty, so an oct member never serves them; HMAC keys are matched in hmac-keys.ts.
+  async function jwksKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     try {
       return await remote(header, token)
     } catch (error) {
@@ -173,20 +239,49 @@ function remoteKeySet(options: KeySourceOptions): JWTVerifyGetKey {
       throw new KeySetUnavailable(error)
     }
   }
+  return { resolve: jwksKey, set: remote }
 }
 
-function localKeySet(jwks: JSONWebKeySet): JWTVerifyGetKey {
-  let resolver: JWTVerifyGetKey
+/**
+ * A local key set: its public keys go to jose's resolver; its `oct` keys,
+ * only with `allowSymmetricJwks`, become HMAC keys bound to their `kid` and
+ * `alg`. Private keys are refused.
+ */
+function localKeySet(
+  jwks: JSONWebKeySet,
+  allowSymmetric: boolean,
+  algorithms: readonly string[],
+): { resolve: JWTVerifyGetKey; secrets: BoundSecret[]; kids: Set<string> } {
+  if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys) || !jwks.keys.every((key) => typeof key === 'object' && key !== null)) {
+    throw new TypeError('jwtAuth(): jwks must be a JSON Web Key Set, { keys: [...] }')
+  }
+  const publicKeys: JWK[] = []
+  const secrets: BoundSecret[] = []
+  const kids = new Set<string>()
+  for (const [index, key] of jwks.keys.entries()) {
+    if (key.kty === 'oct' || 'k' in key) {
+      if (!allowSymmetric) {
+        throw new TypeError(`jwtAuth(): jwks key ${index} is a symmetric (oct) key; give HMAC keys as secrets, or set allowSymmetricJwks: true to use it for its alg`)
+      }
+      secrets.push(checkOctJwk(key, index, algorithms))
+      continue
+    }
+    if ('d' in key) throw new TypeError(`jwtAuth(): jwks key ${index} holds a private key (d); publish only public keys`)
+    if (typeof key.kid === 'string') kids.add(key.kid)
+    publicKeys.push(key)
+  }
+  for (const [index, secret] of secrets.entries()) {
+    if (kids.has(secret.kid) || secrets.findIndex((other) => other.kid === secret.kid) !== index) {
+      throw new TypeError(`jwtAuth(): the kid "${secret.kid}" of a symmetric jwks key is used by another jwks key; an HMAC key needs a kid of its own`)
+    }
+  }
+  let resolve: JWTVerifyGetKey
   try {
-    resolver = createLocalJWKSet(jwks)
+    resolve = createLocalJWKSet({ keys: publicKeys })
   } catch (cause) {
     throw new TypeError('jwtAuth(): jwks must be a JSON Web Key Set, { keys: [...] }', { cause })
   }
-  for (const [index, key] of jwks.keys.entries()) {
-    if (key.kty === 'oct' || 'k' in key) throw new TypeError(`jwtAuth(): jwks key ${index} is a symmetric key; use secret for HMAC`)
-    if ('d' in key) throw new TypeError(`jwtAuth(): jwks key ${index} holds a private key (d); publish only public keys`)
-  }
-  return resolver
+  return { resolve, secrets, kids }
 }
 
 /**

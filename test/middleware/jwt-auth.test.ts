@@ -581,8 +581,8 @@ describe('jwtAuth: required claims and scopes', () => {
 describe('jwtAuth: options are checked when the route is defined', () => {
   const pem = (): string => rsa.publicPem
   for (const [label, options, message] of [
-    ['no key source', { algorithms: ['RS256'] }, /no key source; set one of jwksUrl, jwks, publicKey or secret/],
-    ['two key sources', { secret: SECRET, jwksUrl: 'https://idp.test/jwks', algorithms: ['HS256'] }, /set only one key source, got jwksUrl and secret/],
+    ['no key source', { algorithms: ['RS256'] }, /no key source; set one of jwksUrl, jwks, publicKey, secret or secrets/],
+    ['two public key sources', { publicKey: pem, jwksUrl: 'https://idp.test/jwks', algorithms: ['RS256'] }, /set only one key source, got jwksUrl and publicKey/],
     ['no algorithms', { jwksUrl: 'https://idp.test/jwks' }, /algorithms is required/],
     ['empty algorithms', { jwksUrl: 'https://idp.test/jwks', algorithms: [] }, /algorithms must be a non-empty array/],
     ["'none' in algorithms", { jwksUrl: 'https://idp.test/jwks', algorithms: ['RS256', 'none'] }, /must not contain 'none'/],

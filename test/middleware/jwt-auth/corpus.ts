@@ -58,12 +58,22 @@ export function corpusKeys() {
 export type CorpusKeys = ReturnType<typeof corpusKeys>
 
 /** A signing key or the shared secret. */
-export type CorpusSigner = CorpusKey | 'secret'
+export type CorpusSigner = CorpusKey | 'secret' | HmacSigner
+
+/** Any bytes as an HMAC key, under a kid or none: a second secret, or public key material an attacker tries as one. */
+export interface HmacSigner {
+  readonly kid?: string
+  readonly secret: Uint8Array
+}
+
+/** A second secret, for the secrets bound by kid. */
+export const SECRET_2 = new TextEncoder().encode('another-shared-secret-32-bytes!!')
 
 /** The signature of `data` under `alg` (RFC 7518 §3) with raw node:crypto. */
 export function signBytes(signer: CorpusSigner, alg: string, data: Uint8Array): Buffer {
   const bits = Number(alg.slice(-3))
   if (signer === 'secret') return crypto.createHmac(`sha${bits}`, SECRET).update(data).digest()
+  if ('secret' in signer) return crypto.createHmac(`sha${bits}`, signer.secret).update(data).digest()
   const key = signer.privateKey
   if (alg.startsWith('RS')) return crypto.sign(`sha${bits}`, data, key)
   if (alg.startsWith('PS')) return crypto.sign(`sha${bits}`, data, { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: bits / 8 })
@@ -389,5 +399,65 @@ export function mismatchCorpus(keys: CorpusKeys): CorpusEntry[] {
   return [
     { label: 'RS256 against an EC PEM key', token: token({ signer: keys.rsa, alg: 'RS256' }), expected: 'ERR_INTERNAL' },
     { label: 'ES256, not allowed', token: token({ signer: keys.ec, alg: 'ES256' }), expected: 'ERR_JWT_ALGORITHM_NOT_ALLOWED' },
+  ]
+}
+
+/** The secrets of {@link mixedCorpus}, each bound to a kid and an alg. */
+export function mixedSecrets() {
+  return [
+    { kid: 'hs-1', alg: 'HS256' as const, secret: SECRET },
+    { kid: 'hs-2', alg: 'HS256' as const, secret: SECRET_2 },
+    { kid: 'hs-512', alg: 'HS512' as const, secret: SECRET },
+  ]
+}
+
+/**
+ * Tokens for a JWKS and secrets bound by kid on one route (RS256, ES256,
+ * HS256, HS512 allowed): each token's alg picks the kind of key, its kid the
+ * key; public key material is never an HMAC secret, a secret never checks
+ * an RSA or EC signature.
+ */
+export function mixedCorpus(keys: CorpusKeys): CorpusEntry[] {
+  const { rsa, ec } = keys
+  const pem = new TextEncoder().encode(rsa.publicPem)
+  const jwk = new TextEncoder().encode(JSON.stringify(rsa.publicJwk))
+  return [
+    { label: 'HS256 under the kid of its secret', token: token({ signer: 'secret', alg: 'HS256', header: { kid: 'hs-1' } }), expected: 'accepted' },
+    { label: 'HS256 under the kid of the second HS256 secret', token: token({ signer: { kid: 'hs-2', secret: SECRET_2 }, alg: 'HS256' }), expected: 'accepted' },
+    { label: 'HS512 under the kid of its secret', token: token({ signer: 'secret', alg: 'HS512', header: { kid: 'hs-512' } }), expected: 'accepted' },
+    { label: 'HS256 without kid, signed with the second HS256 secret (each is tried)', token: token({ signer: { secret: SECRET_2 }, alg: 'HS256' }), expected: 'accepted' },
+    { label: 'RS256 under the kid of a JWKS key', token: token({ signer: rsa, alg: 'RS256' }), expected: 'accepted' },
+    { label: 'ES256 under the kid of a JWKS key', token: token({ signer: ec, alg: 'ES256' }), expected: 'accepted' },
+    { label: "HS256 MACed with the RSA key's PEM under its kid (algorithm confusion)", token: token({ signer: { kid: rsa.kid, secret: pem }, alg: 'HS256' }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: "HS256 MACed with the RSA key's JWK under its kid (algorithm confusion)", token: token({ signer: { kid: rsa.kid, secret: jwk }, alg: 'HS256' }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: "HS256 MACed with the RSA key's PEM, no kid", token: token({ signer: { secret: pem }, alg: 'HS256' }), expected: 'ERR_JWT_SIGNATURE_INVALID' },
+    { label: "HS256 MACed with the RSA key's PEM under a secret's kid", token: token({ signer: { kid: 'hs-1', secret: pem }, alg: 'HS256' }), expected: 'ERR_JWT_SIGNATURE_INVALID' },
+    { label: 'HS256 with the other secret under the kid of the first', token: token({ signer: { kid: 'hs-1', secret: SECRET_2 }, alg: 'HS256' }), expected: 'ERR_JWT_SIGNATURE_INVALID' },
+    { label: 'HS512 under the kid of an HS256 secret', token: token({ signer: 'secret', alg: 'HS512', header: { kid: 'hs-1' } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: 'RS256 under the kid of a secret', token: token({ signer: rsa, alg: 'RS256', header: { kid: 'hs-1' } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: "ES256 under an RSA key's kid", token: token({ signer: ec, alg: 'ES256', header: { kid: rsa.kid } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: 'HS256 under a kid no key has', token: token({ signer: 'secret', alg: 'HS256', header: { kid: 'hs-retired' } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: 'HS256 under a kid that is a number', token: token({ signer: 'secret', alg: 'HS256', header: { kid: 1 } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: 'HS384, not allowed', token: token({ signer: 'secret', alg: 'HS384', header: { kid: 'hs-1' } }), expected: 'ERR_JWT_ALGORITHM_NOT_ALLOWED' },
+    { label: 'HS256 expired', token: token({ signer: 'secret', alg: 'HS256', header: { kid: 'hs-1' }, payload: claims({ exp: NOW_S - 1 }) }), expected: 'ERR_JWT_EXPIRED' },
+    { label: 'HS256 flipped', token: flipSignature(token({ signer: 'secret', alg: 'HS256', header: { kid: 'hs-1' } })), expected: 'ERR_JWT_SIGNATURE_INVALID' },
+    { label: 'HS256 with an undecodable MAC', token: `${token({ signer: 'secret', alg: 'HS256', header: { kid: 'hs-1' } }).split('.').slice(0, 2).join('.')}.AAAAA`, expected: 'ERR_JWT_MALFORMED' },
+  ]
+}
+
+/** An `oct` JWK of `secret`, bound to `kid` and (unless undefined) `alg`. */
+export function octJwk(kid: string, alg: string | undefined, secret: Uint8Array): JWK {
+  return { kty: 'oct', kid, ...(alg ? { alg } : {}), k: Buffer.from(secret).toString('base64url') }
+}
+
+/** Tokens for a local key set of an RSA key and an HS256 `oct` key, with allowSymmetricJwks (RS256 and HS256 allowed). */
+export function symmetricJwksCorpus(keys: CorpusKeys): CorpusEntry[] {
+  const { rsa } = keys
+  return [
+    { label: 'HS256 under the kid of the oct key', token: token({ signer: 'secret', alg: 'HS256', header: { kid: 'oct-1' } }), expected: 'accepted' },
+    { label: 'RS256 under the kid of the RSA key', token: token({ signer: rsa, alg: 'RS256' }), expected: 'accepted' },
+    { label: 'RS256 under the kid of the oct key', token: token({ signer: rsa, alg: 'RS256', header: { kid: 'oct-1' } }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: "HS256 MACed with the RSA key's PEM under its kid", token: token({ signer: { kid: rsa.kid, secret: new TextEncoder().encode(rsa.publicPem) }, alg: 'HS256' }), expected: 'ERR_JWT_KEY_UNKNOWN' },
+    { label: 'HS512, not allowed', token: token({ signer: 'secret', alg: 'HS512', header: { kid: 'oct-1' } }), expected: 'ERR_JWT_ALGORITHM_NOT_ALLOWED' },
   ]
 }

@@ -17,10 +17,14 @@ import {
   kidlessCorpus,
   lenientCorpus,
   mismatchCorpus,
+  mixedCorpus,
+  mixedSecrets,
   NOW,
+  octJwk,
   pemCorpus,
   SECRET,
   secretCorpus,
+  symmetricJwksCorpus,
   type CorpusEntry,
   type CorpusKeys,
 } from './corpus.ts'
@@ -85,6 +89,16 @@ const CASES: Case[] = [
   { name: 'a shared secret', options: () => ({ secret: SECRET, algorithms: ['HS256', 'HS384', 'HS512'], audience: AUDIENCE }), corpus: secretCorpus },
   { name: 'a PEM RSA key', options: () => ({ publicKey: keys.rsaAnyAlg.publicPem, algorithms: ['RS256', 'PS256'] }), corpus: pemCorpus },
   { name: 'an EC PEM key configured for RS256', options: () => ({ publicKey: keys.ec.publicPem, algorithms: ['RS256'] }), corpus: mismatchCorpus },
+  {
+    name: 'a remote key set and secrets bound by kid',
+    options: () => ({ jwksUrl: jwks.url, secrets: mixedSecrets(), algorithms: ['RS256', 'ES256', 'HS256', 'HS512'], issuer: ISSUER, audience: AUDIENCE }),
+    corpus: mixedCorpus,
+  },
+  {
+    name: 'a local key set holding an HS256 oct key (allowSymmetricJwks)',
+    options: () => ({ jwks: { keys: [keys.rsa.publicJwk, octJwk('oct-1', 'HS256', SECRET)] }, allowSymmetricJwks: true, algorithms: ['RS256', 'HS256'] }),
+    corpus: symmetricJwksCorpus,
+  },
 ]
 
 /** What a verifier did with a token, in comparable form. */

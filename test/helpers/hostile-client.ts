@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { parseResponse, type RawResponse } from './raw-client.ts'
+import { parseResponse, TEST_KEY, type RawResponse } from './raw-client.ts'
 
 /** Everything one raw connection brought back. */
 export interface Exchange {
@@ -167,4 +167,46 @@ export async function pool<T, R>(items: readonly T[], concurrency: number, task:
 /** A request head from exact lines, CRLF-terminated, with the blank line. */
 export function head(...lines: string[]): string {
   return `${lines.join('\r\n')}\r\n\r\n`
+}
+
+/** How a test request is built; every part can be replaced with hostile bytes. */
+export interface RequestParts {
+  method?: string
+  version?: string
+  /** One Host line per value; null leaves Host out. @default '127.0.0.1' */
+  host?: string | null | readonly string[]
+  /** The Connection value; null leaves it out. @default 'Upgrade' on upgrades */
+  connection?: string | null
+  /** More header lines, as sent. */
+  extra?: readonly string[]
+  /** Bytes after the head. */
+  body?: string
+}
+
+function hostLines(host: RequestParts['host']): string[] {
+  if (host === null) return []
+  if (host === undefined) return ['Host: 127.0.0.1']
+  return typeof host === 'string' ? [`Host: ${host}`] : host.map((value) => `Host: ${value}`)
+}
+
+/** A WebSocket handshake for `target` with the given parts replaced. */
+export function upgradeRequest(target: string, parts: RequestParts = {}): string {
+  const { method = 'GET', version = 'HTTP/1.1', connection = 'Upgrade', extra = [], body = '' } = parts
+  return (
+    head(
+      `${method} ${target} ${version}`,
+      ...hostLines(parts.host),
+      'Upgrade: websocket',
+      ...(connection === null ? [] : [`Connection: ${connection}`]),
+      `Sec-WebSocket-Key: ${TEST_KEY}`,
+      'Sec-WebSocket-Version: 13',
+      ...extra,
+    ) + body
+  )
+}
+
+/** A plain HTTP request for `target` with the given parts replaced. */
+export function plainRequest(target: string, parts: RequestParts = {}): string {
+  const { method = 'GET', version = 'HTTP/1.1', connection = null, extra = [], body = '' } = parts
+  return head(`${method} ${target} ${version}`, ...hostLines(parts.host), ...(connection === null ? [] : [`Connection: ${connection}`]), ...extra) + body
 }

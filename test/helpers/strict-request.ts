@@ -164,10 +164,10 @@ export function judgeTarget(target: string): TargetVerdict {
     if (rest.startsWith('?')) rest = `/${rest}`
   }
   if (rest.includes('#')) return { kind: 'refuse', reason: 'fragment' }
-  if (rest.includes('\\')) return { kind: 'refuse', reason: 'raw backslash' }
   const questionMark = rest.indexOf('?')
   const rawPath = questionMark < 0 ? rest : rest.slice(0, questionMark)
   const query = questionMark < 0 ? undefined : rest.slice(questionMark + 1)
+  if (rawPath.includes('\\')) return { kind: 'refuse', reason: 'raw backslash in the path' }
   let unnamed = false
   for (let i = 0; i < rawPath.length; i++) {
     const char = rawPath[i]!

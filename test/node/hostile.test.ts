@@ -1,17 +1,13 @@
-import { once } from 'node:events'
-import http from 'node:http'
-import type net from 'node:net'
 import { Hono } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocketServer } from 'ws'
 import { waf } from '../../middleware/waf/index.ts'
 import { cacheBypass, http as httpRoute, jwtAuth, normalizeHeaders, proxy, replaceRequest, websocket, type GatewayBindings } from '../../src/index.ts'
+import { rawValues, startDualOrigin, type DualOrigin } from '../helpers/dual-origin.ts'
 import { expectNoOpenSockets, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.ts'
-import { exchangeOnce, head, type Exchange } from '../helpers/hostile-client.ts'
+import { exchangeOnce, plainRequest, upgradeRequest, type Exchange } from '../helpers/hostile-client.ts'
 import { mint } from '../helpers/jwks.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
-import { TEST_KEY } from '../helpers/raw-client.ts'
 import { echoOnce } from '../helpers/resources.ts'
 
 /**
@@ -27,93 +23,6 @@ const SECRET = new TextEncoder().encode('hostile-suite-hmac-secret-32-bytes!!')
 const PASSWORD = 'hunter2-in-host'
 const TARGET_PASSWORD = 'hunter2-in-target'
 const QUERY_SECRET = 'query-secret-never-logged'
-
-/** What the HTTP-and-WebSocket origin saw of one request. */
-interface Seen {
-  kind: 'http' | 'websocket'
-  method: string
-  url: string
-  rawHeaders: string[]
-  body: Buffer
-}
-
-/** An origin serving plain HTTP (200, echoing nothing) and WebSocket echo on one port, recording every request. */
-async function startDualOrigin(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
-  const seen: Seen[] = []
-  const server = http.createServer((request, response) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => {
-      seen.push({ kind: 'http', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.concat(chunks) })
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('origin page\n')
-    })
-  })
-  const sockets = new WebSocketServer({ noServer: true })
-  server.on('upgrade', (request, socket, upgradeHead) => {
-    seen.push({ kind: 'websocket', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.alloc(0) })
-    sockets.handleUpgrade(request, socket, upgradeHead, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    seen,
-    close: async () => {
-      for (const client of sockets.clients) client.terminate()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
-
-/** Every value of a header in a raw header list, in order. */
-function rawValues(rawHeaders: string[], name: string): string[] {
-  const values: string[] = []
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!)
-  return values
-}
-
-/** How a test request is built; every part can be replaced with hostile bytes. */
-interface RequestParts {
-  method?: string
-  version?: string
-  /** One Host line per value; null leaves Host out. @default '127.0.0.1' */
-  host?: string | null | readonly string[]
-  /** The Connection value; null leaves it out. @default 'Upgrade' on upgrades */
-  connection?: string | null
-  /** More header lines, as sent. */
-  extra?: readonly string[]
-  /** Bytes after the head. */
-  body?: string
-}
-
-function hostLines(host: RequestParts['host']): string[] {
-  if (host === null) return []
-  if (host === undefined) return ['Host: 127.0.0.1']
-  return typeof host === 'string' ? [`Host: ${host}`] : host.map((value) => `Host: ${value}`)
-}
-
-/** A WebSocket handshake for `target` with the given parts replaced. */
-function upgradeRequest(target: string, parts: RequestParts = {}): string {
-  const { method = 'GET', version = 'HTTP/1.1', connection = 'Upgrade', extra = [], body = '' } = parts
-  return (
-    head(
-      `${method} ${target} ${version}`,
-      ...hostLines(parts.host),
-      'Upgrade: websocket',
-      ...(connection === null ? [] : [`Connection: ${connection}`]),
-      `Sec-WebSocket-Key: ${TEST_KEY}`,
-      'Sec-WebSocket-Version: 13',
-      ...extra,
-    ) + body
-  )
-}
-
-/** A plain HTTP request for `target` with the given parts replaced. */
-function plainRequest(target: string, parts: RequestParts = {}): string {
-  const { method = 'GET', version = 'HTTP/1.1', connection = null, extra = [], body = '' } = parts
-  return head(`${method} ${target} ${version}`, ...hostLines(parts.host), ...(connection === null ? [] : [`Connection: ${connection}`]), ...extra) + body
-}
 
 /** Asserts a refusal: the status, one of the codes, a one-line text/plain reason, a closing connection, no second answer. */
 function expectRefused(exchange: Exchange, status: number, codes: readonly string[]): void {
@@ -144,7 +53,7 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
   let echo: WsOrigin
   /** Request targets the echo origin received, in order. */
   const echoUrls: string[] = []
-  let dual: Awaited<ReturnType<typeof startDualOrigin>>
+  let dual: DualOrigin
   let gateway: TestGateway
   let token: string
   /** Log lines before the current test, so a test can look at its own. */

@@ -1,0 +1,65 @@
+import { once } from 'node:events'
+import http from 'node:http'
+import type net from 'node:net'
+import { WebSocketServer } from 'ws'
+
+/** What a dual origin saw of one request. */
+export interface DualSeen {
+  kind: 'http' | 'websocket'
+  method: string
+  /** The request-target as received. */
+  url: string
+  /** Header list as received (names as sent, repeated headers separate). */
+  rawHeaders: string[]
+  /** The whole body of a plain request; empty for upgrades. */
+  body: Buffer
+}
+
+/** An origin serving plain HTTP and WebSocket echo on one port. */
+export interface DualOrigin {
+  /** `ws://127.0.0.1:<port>` (http() and proxy() map it to http://). */
+  readonly url: string
+  /** Every request so far, in arrival order. */
+  readonly seen: DualSeen[]
+  close(): Promise<void>
+}
+
+/**
+ * Starts an origin that answers every plain request with 200 `origin page`
+ * once its body is read, and upgrades every WebSocket handshake to an echo,
+ * recording what arrived.
+ */
+export async function startDualOrigin(): Promise<DualOrigin> {
+  const seen: DualSeen[] = []
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      seen.push({ kind: 'http', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.concat(chunks) })
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('origin page\n')
+    })
+  })
+  const sockets = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (request, socket, head) => {
+    seen.push({ kind: 'websocket', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.alloc(0) })
+    sockets.handleUpgrade(request, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    close: async () => {
+      for (const client of sockets.clients) client.terminate()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** Every value of a header (lower-case `name`) in a raw header list, in order. */
+export function rawValues(rawHeaders: string[], name: string): string[] {
+  const values: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!)
+  return values
+}

@@ -16,6 +16,18 @@ const ISSUER = 'https://idp.test/'
 const AUDIENCE = 'chat'
 const SECRET = new TextEncoder().encode('a-shared-secret-of-32-bytes-ok!!')
 const hmac: Signer = { alg: 'HS256', secret: SECRET }
+const SECRET_2 = new TextEncoder().encode('the-second-secret-of-32-bytes!!!')
+/** The secrets of the /mixed route, beside its JWKS. */
+const MIXED_SECRETS = [
+  { kid: 'hs-1', alg: 'HS256' as const, secret: SECRET },
+  { kid: 'hs-2', alg: 'HS256' as const, secret: SECRET_2 },
+]
+
+/** A raw handshake whose extra header lines are sent as listed, repeated names included. */
+function handshakeWith(path: string, lines: [name: string, value: string][]): string {
+  const head = handshakeRequest(path).slice(0, -2)
+  return `${head}${lines.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`
+}
 
 /** What the origin received for one connection. */
 interface OriginSaw {
@@ -105,6 +117,9 @@ describe('jwtAuth through a real gateway', () => {
     app.all('/cookie', route({ sources: ['cookie'] }), websocket(origin.url))
     app.all('/hs', jwtAuth({ secret: SECRET, algorithms: ['HS256'] }), websocket(origin.url))
     app.all('/scoped', route({ requiredScopes: ['chat:write'] }), websocket(origin.url))
+    app.all('/all-sources', route({ sources: ['header', 'protocol', 'query', 'cookie'] }), websocket(origin.url))
+    app.all('/mixed', route({ secrets: MIXED_SECRETS, algorithms: ['RS256', 'ES256', 'EdDSA', 'HS256'] }), websocket(origin.url))
+    app.all('/oct', route({ allowSymmetricJwks: true, algorithms: ['RS256', 'HS256'] }), websocket(origin.url))
     gateway = await startGateway(app)
   })
 
@@ -309,5 +324,140 @@ describe('jwtAuth through a real gateway', () => {
     await waitFor(() => logsWith(gateway, 'handshake rejected').length > 0, 2_000, "the 'handshake rejected' line")
     expect(logsWith(gateway, 'handshake rejected')[0]).toMatchObject({ status: 503, code: 'ERR_JWKS_UNAVAILABLE', jwt: { error: 'Expected 200 OK from the JSON Web Key Set HTTP response' } })
     // afterEach then connects with the endpoint answering again.
+  })
+
+  describe('one token, in one place (RFC 6750 §3.1)', () => {
+    /** One place a token can travel in, and the request parts that put it there. */
+    const places: { label: string; put: (token: string) => { query?: string; line?: [string, string] } }[] = [
+      { label: 'Authorization: Bearer', put: (token) => ({ line: ['Authorization', `Bearer ${token}`] }) },
+      { label: 'the subprotocol pair', put: (token) => ({ line: ['Sec-WebSocket-Protocol', `access_token, ${token}`] }) },
+      { label: 'a bearer. subprotocol', put: (token) => ({ line: ['Sec-WebSocket-Protocol', `chat.v1, bearer.${token}`] }) },
+      { label: 'the query parameter', put: (token) => ({ query: `access_token=${token}` }) },
+      { label: 'the cookie', put: (token) => ({ line: ['Cookie', `theme=dark; access_token=${token}`] }) },
+    ]
+
+    /** The raw request carrying `parts` in the order given. */
+    function requestWith(parts: { query?: string; line?: [string, string] }[]): string {
+      const query = parts.flatMap((part) => (part.query ? [part.query] : [])).join('&')
+      return handshakeWith(`/all-sources${query ? `?${query}` : ''}`, parts.flatMap((part) => (part.line ? [part.line] : [])))
+    }
+
+    async function expectAmbiguous(bytes: string, reason: RegExp, label: string): Promise<void> {
+      const response = await rawExchange(gateway.port, bytes)
+      expect(response.status, `${label}: ${response.statusLine} ${response.body}`).toBe(400)
+      expectRejection(response, 400, 'ERR_JWT_AMBIGUOUS', reason, /^Bearer error="invalid_request", error_description="[^"]+"$/)
+      for (const token of bytes.match(/ey[\w-]+\.[\w-]+\.[\w-]+/g) ?? []) expect(response.raw.toString('latin1'), label).not.toContain(token)
+    }
+
+    it('refuses every pair of places, in both orders, genuine or forged, with 400 ERR_JWT_AMBIGUOUS, and the origin never hears of it', async () => {
+      const genuine = await mint(rsa, claims({ sub: 'genuine' }))
+      const forged = await mint(stranger, claims({ sub: 'admin' }))
+      const copies: [string, string][] = [
+        [genuine, genuine],
+        [genuine, forged],
+        [forged, genuine],
+      ]
+      for (const [i, first] of places.entries()) {
+        for (const second of places.slice(i + 1)) {
+          for (const [a, b] of copies) {
+            for (const [x, y] of [
+              [first, second],
+              [second, first],
+            ] as const) {
+              const label = `${x.label} then ${y.label}`
+              const sameSource = x.label.includes('subprotocol') && y.label.includes('subprotocol')
+              await expectAmbiguous(requestWith([x.put(a), y.put(b)]), sameSource ? /^more than one token in Sec-WebSocket-Protocol\n$/ : /^token sent in more than one place: .+ and .+\n$/, label)
+            }
+          }
+        }
+      }
+      expect(origin.sockets).toHaveLength(0)
+      expect(originSaw).toHaveLength(0)
+      // Refused before any key was looked up: the key set was never fetched.
+      expect(jwks.requests).toBe(0)
+    })
+
+    it('refuses one place carrying two tokens: the query parameter twice, two Cookie lines, two Authorization lines, the subprotocol twice', async () => {
+      const genuine = await mint(rsa, claims())
+      const forged = await mint(stranger, claims({ sub: 'admin' }))
+      const cases: [label: string, bytes: string, reason: RegExp][] = [
+        ['the query parameter twice', handshakeWith(`/all-sources?access_token=${genuine}&room=a&access_token=${forged}`, []), /^more than one token in the access_token query parameter\n$/],
+        ['the query parameter twice, one empty', handshakeWith(`/all-sources?access_token=&access_token=${genuine}`, []), /^more than one token in the access_token query parameter\n$/],
+        ['two Cookie lines', handshakeWith('/all-sources', [['Cookie', `access_token=${forged}`], ['Cookie', `access_token=${genuine}`]]), /^more than one token in the access_token cookie\n$/],
+        ['the cookie twice in one line', handshakeWith('/all-sources', [['Cookie', `access_token=${genuine}; access_token=${forged}`]]), /^more than one token in the access_token cookie\n$/],
+        ['two Authorization lines', handshakeWith('/all-sources', [['Authorization', `Bearer ${forged}`], ['Authorization', `Bearer ${genuine}`]]), /^more than one credential in the Authorization header\n$/],
+        ['Authorization: Bearer beside Authorization: Basic', handshakeWith('/all-sources', [['Authorization', `Bearer ${genuine}`], ['Authorization', 'Basic dXNlcjpwdw==']]), /^more than one credential in the Authorization header\n$/],
+        ['two Sec-WebSocket-Protocol lines with a token each', handshakeWith('/all-sources', [['Sec-WebSocket-Protocol', `bearer.${genuine}`], ['Sec-WebSocket-Protocol', `access_token, ${forged}`]]), /^more than one token in Sec-WebSocket-Protocol\n$/],
+      ]
+      for (const [label, bytes, reason] of cases) await expectAmbiguous(bytes, reason, label)
+      expect(originSaw).toHaveLength(0)
+    })
+
+    it('logs the places of an ambiguous request and never the tokens', async () => {
+      const token = await mint(rsa, claims())
+      await expectAmbiguous(handshakeWith(`/all-sources?access_token=${token}`, [['Authorization', `Bearer ${token}`]]), /^token sent in more than one place: the Authorization header and the access_token query parameter\n$/, 'header and query')
+      await waitFor(() => logsWith(gateway, 'handshake rejected').length > 0, 2_000, "the 'handshake rejected' line")
+      expect(logsWith(gateway, 'handshake rejected')[0]).toMatchObject({ status: 400, code: 'ERR_JWT_AMBIGUOUS', jwt: { sources: ['header', 'query'] } })
+      expect(JSON.stringify(gateway.logs)).not.toContain(token)
+    })
+
+    it('opens a connection with one token while another sits in a place the route does not read, which reaches the origin untouched', async () => {
+      const token = await mint(rsa, claims({ sub: 'header-only' }))
+      await echoAndClose(await open('/chat', undefined, { headers: { authorization: `Bearer ${token}`, cookie: 'access_token=not-read-here' } }))
+      expect(originSaw[0]!.headers['x-auth-sub']).toBe('header-only')
+      expect(originSaw[0]!.headers.cookie).toBe('access_token=not-read-here')
+    })
+  })
+
+  describe('a JWKS and secrets bound by kid on one route', () => {
+    it('opens connections with HS256 tokens by the kid of their secret without fetching the JWKS, and with RS256/ES256 tokens by the kid of their JWKS key', async () => {
+      await echoAndClose(await open('/mixed', undefined, { headers: { authorization: `Bearer ${await mint({ alg: 'HS256', kid: 'hs-1', secret: SECRET }, claims({ sub: 'hs-1' }))}` } }))
+      await echoAndClose(await open('/mixed', ['access_token', await mint({ alg: 'HS256', kid: 'hs-2', secret: SECRET_2 }, claims({ sub: 'hs-2' }))]))
+      expect(jwks.requests).toBe(0)
+      await echoAndClose(await open('/mixed', ['access_token', await mint(rsa, claims({ sub: 'rsa' }))]))
+      await echoAndClose(await open(`/mixed?access_token=${await mint(ec, claims({ sub: 'ec' }))}`))
+      expect(jwks.requests).toBe(1)
+      expect(originSaw.map((saw) => saw.headers['x-auth-sub'])).toEqual(['hs-1', 'hs-2', 'rsa', 'ec'])
+    })
+
+    it('refuses algorithm-confusion attempts on the wire with 401 ERR_JWT_KEY_UNKNOWN, and the origin never hears of them', async () => {
+      const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
+      // Published in the set, but the route has no allowSymmetricJwks: never a key for it.
+      jwks.keys = [...jwks.keys, { kty: 'oct', kid: 'oct-1', alg: 'HS256', k: Buffer.from(SECRET_2).toString('base64url') }]
+      const cases: [label: string, token: string][] = [
+        ["HS256 MACed with the RSA key's PEM under its kid", await mint({ alg: 'HS256', kid: rsa.kid, secret: encode(rsa.publicPem) }, claims())],
+        ["HS256 MACed with the RSA key's JWK under its kid", await mint({ alg: 'HS256', kid: rsa.kid, secret: encode(JSON.stringify(rsa.publicJwk)) }, claims())],
+        ["HS256 MACed with the EC key's PEM under its kid", await mint({ alg: 'HS256', kid: ec.kid, secret: encode(ec.publicPem) }, claims())],
+        ['RS256 under the kid of a secret', await mint(rsa, claims(), { kid: 'hs-1' })],
+        ['HS256 under the kid of an oct key in the JWKS, without allowSymmetricJwks', await mint({ alg: 'HS256', kid: 'oct-1', secret: SECRET_2 }, claims())],
+      ]
+      for (const [label, token] of cases) {
+        const response = await rawExchange(gateway.port, handshakeRequest('/mixed', { Authorization: `Bearer ${token}` }))
+        expect(response.status, `${label}: ${response.body}`).toBe(401)
+        expectRejection(response, 401, 'ERR_JWT_KEY_UNKNOWN', /^no key matches the token \(kid\)\n$/, /error="invalid_token"/, token)
+      }
+      const pemNoKid = await mint({ alg: 'HS256', secret: encode(rsa.publicPem) }, claims())
+      expectRejection(
+        await rawExchange(gateway.port, handshakeRequest('/mixed', { Authorization: `Bearer ${pemNoKid}` })),
+        401,
+        'ERR_JWT_SIGNATURE_INVALID',
+        /^token signature is invalid\n$/,
+        /error="invalid_token"/,
+        pemNoKid,
+      )
+      expect(origin.sockets).toHaveLength(0)
+      expect(originSaw).toHaveLength(0)
+    })
+
+    it('opens a connection with an HS256 token by the kid of an oct key of the remote JWKS when allowSymmetricJwks is on, for that alg only', async () => {
+      jwks.keys = [...jwks.keys, { kty: 'oct', kid: 'oct-1', alg: 'HS256', k: Buffer.from(SECRET_2).toString('base64url') }]
+      await echoAndClose(await open('/oct', undefined, { headers: { authorization: `Bearer ${await mint({ alg: 'HS256', kid: 'oct-1', secret: SECRET_2 }, claims({ sub: 'oct' }))}` } }))
+      expect(originSaw[0]!.headers['x-auth-sub']).toBe('oct')
+      const asRsa = await mint(rsa, claims(), { kid: 'oct-1' })
+      expectRejection(await rawExchange(gateway.port, handshakeRequest('/oct', { Authorization: `Bearer ${asRsa}` })), 401, 'ERR_JWT_KEY_UNKNOWN', /^no key matches the token \(kid\)\n$/, /error="invalid_token"/, asRsa)
+      const confused = await mint({ alg: 'HS256', kid: rsa.kid, secret: new TextEncoder().encode(rsa.publicPem) }, claims())
+      expectRejection(await rawExchange(gateway.port, handshakeRequest('/oct', { Authorization: `Bearer ${confused}` })), 401, 'ERR_JWT_KEY_UNKNOWN', /^no key matches the token \(kid\)\n$/, /error="invalid_token"/, confused)
+      expect(originSaw).toHaveLength(1)
+    })
   })
 })

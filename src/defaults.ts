@@ -22,6 +22,22 @@ export const DEFAULT_LIFETIME_JITTER = 0.05
  */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
 
+/**
+ * How long a keep-alive connection may wait idle between a response and the
+ * next request (ms): Node's default, 5 s, or the handshake timeout when that
+ * is shorter (a connection waits for its next request no longer than a new
+ * one waits for its first). Node closes the connection 1 s after it.
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT = 5_000
+
+/**
+ * Longest interval between the checks of the header deadline of keep-alive
+ * requests (ms); a tenth of the handshake timeout when that is shorter. A
+ * late keep-alive request is answered 408 at most this long after its
+ * deadline; Node's own default, 30 s, let one live 40 s.
+ */
+export const DEFAULT_HEADERS_CHECK_INTERVAL = 1_000
+
 /** Concurrent WebSocket connections per gateway process; beyond it 503. Azure Front Door: 3,000 per profile. */
 export const DEFAULT_MAX_CONNECTIONS = 3_000
 

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import { GatewayError } from '../errors.ts'
+import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../defaults.ts'
 import type { GatewayBindings } from '../runtime.ts'
 import { fetchOrigin } from './http-connector.ts'
 import { createLogger } from './log.ts'
@@ -59,7 +60,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     sockets.delete(this)
     headersReceived(this)
   }
-  // Slowloris guard for the first request: its headers must be complete in time.
+  // Slowloris guard: the headers of every request must be complete in time; this answers the
+  // first request's own timer (armed on 'connection') and Node's deadline for keep-alive ones alike.
   function headersTimedOut(socket: Socket): void {
     const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
     logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
@@ -82,9 +84,18 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     headerTimers.delete(socket)
   }
 
-  const server = http.createServer({ maxHeaderSize: settings.maxHeaderSize, requireHostHeader: false })
-  // Keep-alive requests after the first are bounded by Node's own header timeout.
-  server.headersTimeout = settings.handshakeTimeout
+  const server = http.createServer({
+    maxHeaderSize: settings.maxHeaderSize,
+    requireHostHeader: false,
+    // Keep-alive requests after the first are bounded by Node's header deadline, counted from
+    // their first byte. Node checks it every 30 s by default (a late request lived 22–40 s and got
+    // 400); checked this often, it is met within a tenth of the timeout (at most 1 s), and
+    // answered with the first request's 408 (the clientError handler below).
+    headersTimeout: settings.handshakeTimeout,
+    connectionsCheckingInterval: Math.max(1, Math.min(DEFAULT_HEADERS_CHECK_INTERVAL, Math.ceil(settings.handshakeTimeout / 10))),
+    // Idle between requests: closed (without an answer, nothing was asked) no later than a new connection would be.
+    keepAliveTimeout: Math.min(DEFAULT_KEEP_ALIVE_TIMEOUT, settings.handshakeTimeout),
+  })
   server.requestTimeout = Math.max(300_000, settings.handshakeTimeout)
 
   server.on('connection', (socket: Socket) => {
@@ -95,10 +106,13 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     headersReceived(socket)
-    if (error.code === 'ECONNRESET' || !socket.writable) {
+    // With a response under way, an error answer would land inside it: the connection is dropped instead.
+    if (error.code === 'ECONNRESET' || !socket.writable || responseUnderWay(socket)) {
       socket.destroy()
       return
     }
+    // Node's header deadline of a keep-alive request: the same 408 the first request gets.
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
     const rejection =
       error.code === 'HPE_HEADER_OVERFLOW'
         ? new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
@@ -171,4 +185,13 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       logger.info({ host, port }, 'gateway closed')
     },
   }
+}
+
+/**
+ * Whether a response has started on the socket (its head sent), so nothing
+ * else may be written to it. `_httpMessage` is the response Node's server
+ * is writing; its default clientError handling makes the same check.
+ */
+function responseUnderWay(socket: Socket): boolean {
+  return (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage?.headersSent === true
 }

@@ -400,7 +400,10 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
         BENCH_JWKS_URL: shared.jwks.url,
         ...extra.env,
       }
-      const args = [...nodeArgs, join(ROOT, 'bin', 'wsgate.js'), 'start', join(BENCH, 'targets', 'wsgate-routes.ts'), '--port', String(port), '--host', '127.0.0.1', '--max-connections', '100000']
+      // The load comes from a few loopback addresses: each may hold (and handshake) as much as the whole gateway,
+      // with the fair-share caps still on, so their cost per handshake is measured.
+      const fairShare = ['--max-connections-per-client', '100000', '--max-handshakes-per-client', '100000', '--max-handshakes-per-route', '100000']
+      const args = [...nodeArgs, join(ROOT, 'bin', 'wsgate.js'), 'start', join(BENCH, 'targets', 'wsgate-routes.ts'), '--port', String(port), '--host', '127.0.0.1', '--max-connections', '100000', ...fairShare]
       const child = spawnChild(spec.name, process.execPath, args, { env, cpu: PROXY_CPU })
       const info = await whenReady(child, spec.name, () => getJson<NonNullable<Running['info']>>(port, '/__bench'))
       return { port, path: '/bench', pids: processTree(child.pid!), info, stop: () => stopChild(child) }

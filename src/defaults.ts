@@ -41,10 +41,46 @@ export const DEFAULT_HEADERS_CHECK_INTERVAL = 1_000
 /** Concurrent WebSocket connections per gateway process; beyond it 503. Azure Front Door: 3,000 per profile. */
 export const DEFAULT_MAX_CONNECTIONS = 3_000
 
+/**
+ * Share of `maxConnections` one client address (an IPv6 client's /64) may
+ * hold, open plus handshaking, when `maxConnectionsPerClient` is not set:
+ * 10 %, 300 of the default 3,000. Without it one address holding idle
+ * connections locks every other client out with 503; with it at least ten
+ * addresses are needed, and a NAT or office behind one address still gets
+ * hundreds.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE = 0.1
+
+/**
+ * Handshakes one client address may have in flight at once (from the upgrade
+ * request to its answer). A page opens a few sockets at once and an origin
+ * answers in milliseconds, so even a NAT'd office reconnecting after a
+ * deploy rarely has more in flight; 30 held on a dead origin are 1 % of the
+ * default gateway cap.
+ */
+export const DEFAULT_MAX_HANDSHAKES_PER_CLIENT = 30
+
+/**
+ * Share of `maxConnections` that one route's handshakes waiting for their
+ * origin's answer may hold, when `maxHandshakesPerRoute` is not set: 10 %,
+ * 300 of the default 3,000. A live origin answers in milliseconds, so 300 in
+ * flight is far above a healthy route's need (thousands of handshakes a
+ * second); an origin that never answers holds at most that many slots until
+ * they time out, and every other route keeps the rest of the cap.
+ */
+export const DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE = 0.1
+
+/**
+ * Bits of an IPv6 client address that name one client for the per-client
+ * caps: a host is usually given a whole /64 (RFC 6177), so counting single
+ * addresses would let it take a fresh one per connection.
+ */
+export const DEFAULT_IPV6_PREFIX = 64
+
 /** Largest request header section accepted (bytes); beyond it 431. The limit of nginx's large buffers and of Node. */
 export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 
-/** `Retry-After` sent with a 503 when the connection cap is reached (seconds). Long enough to spread reconnects. */
+/** `Retry-After` sent with a 503 when the connection cap is reached, and with a 429 or 503 of the fair-share caps (seconds). Long enough to spread reconnects. */
 export const DEFAULT_RETRY_AFTER = 5
 
 /**

@@ -16,6 +16,12 @@ Options:
   --port <n>                 port to listen on (env PORT, default ${DEFAULT_PORT}; 0 = any free port)
   --host <addr>              address to bind (env HOST, default ${DEFAULT_HOST})
   --max-connections <n>      concurrent WebSocket connections (default 3000)
+  --max-connections-per-client <n|off>
+                             connections one client address may hold (default 10 % of --max-connections)
+  --max-handshakes-per-client <n|off>
+                             handshakes one client address may have in flight (default 30)
+  --max-handshakes-per-route <n|off>
+                             handshakes of one route waiting for its origin (default 10 % of --max-connections)
   --idle-timeout <ms>        close after this long without data (default 300000)
   --max-lifetime <ms>        recycle connections after this long (default 14400000)
   --handshake-timeout <ms>   client headers / origin answer deadline (default 10000)
@@ -32,6 +38,9 @@ export async function main(argv: string[]): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       'max-connections': { type: 'string' },
+      'max-connections-per-client': { type: 'string' },
+      'max-handshakes-per-client': { type: 'string' },
+      'max-handshakes-per-route': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
       'handshake-timeout': { type: 'string' },
@@ -55,6 +64,9 @@ export async function main(argv: string[]): Promise<void> {
   const port = values.port ?? process.env.PORT
   if (port !== undefined) options.port = toNumber('--port', port)
   if (values['max-connections']) options.maxConnections = toNumber('--max-connections', values['max-connections'])
+  if (values['max-connections-per-client']) options.maxConnectionsPerClient = toCap('--max-connections-per-client', values['max-connections-per-client'])
+  if (values['max-handshakes-per-client']) options.maxHandshakesPerClient = toCap('--max-handshakes-per-client', values['max-handshakes-per-client'])
+  if (values['max-handshakes-per-route']) options.maxHandshakesPerRoute = toCap('--max-handshakes-per-route', values['max-handshakes-per-route'])
   if (values['idle-timeout']) options.idleTimeout = toNumber('--idle-timeout', values['idle-timeout'])
   if (values['max-lifetime']) options.maxLifetime = toNumber('--max-lifetime', values['max-lifetime'])
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])
@@ -113,6 +125,11 @@ function logConnectionCeiling(logger: Logger, maxConnections: number): void {
   if (maxConnections > ceiling) {
     logger.warn(fields, `connection ceiling: maxConnections exceeds what ${limits.soft} open files allow; raise the hard limit (ulimit -Hn, LimitNOFILE)`)
   } else logger.info(fields, 'connection ceiling')
+}
+
+/** A cap's flag value: a number, or `off` for no cap (Infinity, which `serve()` warns about). */
+function toCap(flag: string, value: string): number {
+  return value === 'off' ? Number.POSITIVE_INFINITY : toNumber(flag, value)
 }
 
 function toNumber(flag: string, value: string): number {

@@ -9,7 +9,8 @@ import { fetchOrigin } from './http-connector.ts'
 import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
-import { resolveServeSettings, type ServeOptions, type ServeSettings } from './settings.ts'
+import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
+import { FairShare } from '../fair-share.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
@@ -73,11 +74,13 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     logger,
     pipes: new Set(),
     handshaking: 0,
+    fairShare: new FairShare(settings),
     track(socket) {
       sockets.add(socket)
       socket.on('close', untrack)
     },
   }
+  for (const warning of serveWarnings(settings)) logger.warn(warning)
   // Forgotten, not only cleared: a WeakMap entry would keep the Timeout for the connection's life.
   function headersReceived(socket: Socket): void {
     clearTimeout(headerTimers.get(socket))

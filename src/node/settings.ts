@@ -3,8 +3,12 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HOST,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_IPV6_PREFIX,
   DEFAULT_LIFETIME_JITTER,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE,
+  DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
+  DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_LIFETIME,
   DEFAULT_PORT,
@@ -25,7 +29,39 @@ export interface ServeOptions {
   maxHeaderSize?: number
   /** Concurrent WebSocket connections (open plus handshaking); beyond it 503. @default 3,000 */
   maxConnections?: number
-  /** `Retry-After` seconds sent with the 503. @default 5 */
+  /**
+   * Concurrent WebSocket connections (open plus handshaking) one client
+   * address may hold, an IPv6 client per `ipv6Prefix` network; beyond it 429
+   * `ERR_TOO_MANY_CONNECTIONS`, so that one client cannot take the whole
+   * `maxConnections`. Counts the socket's address: behind a proxy or load
+   * balancer every client shares its address, so raise it there.
+   * `Infinity` turns the cap off (logged as a warning at start).
+   * @default 10 % of `maxConnections`, at least 1 (300 of the default 3,000)
+   */
+  maxConnectionsPerClient?: number
+  /**
+   * Handshakes one client address may have in flight at once (from the
+   * upgrade request to its answer); beyond it 429 `ERR_TOO_MANY_HANDSHAKES`.
+   * `Infinity` turns the cap off (logged as a warning at start).
+   * @default 30
+   */
+  maxHandshakesPerClient?: number
+  /**
+   * Handshakes of one route (the route pattern `websocket()` matched) waiting
+   * for the origin's answer at once; beyond it 503 `ERR_ROUTE_HANDSHAKE_LIMIT`,
+   * so that an origin that never answers cannot hold the whole
+   * `maxConnections` until its handshakes time out. `Infinity` turns the cap
+   * off (logged as a warning at start).
+   * @default 10 % of `maxConnections`, at least 1 (300 of the default 3,000)
+   */
+  maxHandshakesPerRoute?: number
+  /**
+   * Bits of an IPv6 client address that name one client for the per-client
+   * caps (a host usually holds a whole /64); 128 counts every address.
+   * @default 64
+   */
+  ipv6Prefix?: number
+  /** `Retry-After` seconds sent with the 503 and with the fair-share caps' 429 and 503. @default 5 */
   retryAfter?: number
   /** Close a connection after this long without a byte either way. @default 5 min */
   idleTimeout?: number
@@ -51,6 +87,10 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     retryAfter: options.retryAfter ?? DEFAULT_RETRY_AFTER,
+    maxConnectionsPerClient: options.maxConnectionsPerClient ?? shareOf(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE),
+    maxHandshakesPerClient: options.maxHandshakesPerClient ?? DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
+    maxHandshakesPerRoute: options.maxHandshakesPerRoute ?? shareOf(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE),
+    ipv6Prefix: options.ipv6Prefix ?? DEFAULT_IPV6_PREFIX,
     idleTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
     maxLifetime: options.maxLifetime ?? DEFAULT_MAX_LIFETIME,
     lifetimeJitter: options.lifetimeJitter ?? DEFAULT_LIFETIME_JITTER,
@@ -68,5 +108,37 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     }
   }
   assertJitter(settings.lifetimeJitter, 'serve()')
+  for (const name of ['maxConnectionsPerClient', 'maxHandshakesPerClient', 'maxHandshakesPerRoute'] as const) {
+    const value = settings[name]
+    if (value !== Infinity && !(Number.isInteger(value) && value >= 1)) {
+      throw new TypeError(`serve(): ${name} must be a positive integer, or Infinity for no cap, got ${value}`)
+    }
+  }
+  if (!Number.isInteger(settings.ipv6Prefix) || settings.ipv6Prefix < 1 || settings.ipv6Prefix > 128) {
+    throw new TypeError(`serve(): ipv6Prefix must be an integer from 1 to 128 (bits), got ${settings.ipv6Prefix}`)
+  }
   return settings
+}
+
+/** `share` of a cap, rounded up, at least 1: the default of a cap that is a share of `maxConnections`. */
+function shareOf(cap: number, share: number): number {
+  return Math.max(1, Math.ceil(cap * share))
+}
+
+/**
+ * One line per legal but risky setting among `settings`, for `serve()` to
+ * log at `warn` before it listens: each fair-share cap turned off.
+ */
+export function serveWarnings(settings: ServeSettings): string[] {
+  const warnings: string[] = []
+  if (settings.maxConnectionsPerClient === Infinity) {
+    warnings.push('serve(): maxConnectionsPerClient is Infinity: one client address may hold every connection of the gateway and lock every other client out')
+  }
+  if (settings.maxHandshakesPerClient === Infinity) {
+    warnings.push('serve(): maxHandshakesPerClient is Infinity: one client address may keep as many handshakes in flight as its connection share allows')
+  }
+  if (settings.maxHandshakesPerRoute === Infinity) {
+    warnings.push('serve(): maxHandshakesPerRoute is Infinity: an origin that never answers may hold the whole connection cap with handshakes until they time out')
+  }
+  return warnings
 }

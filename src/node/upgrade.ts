@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { GatewayError } from '../errors.ts'
+import type { ClientSlot, FairShare } from '../fair-share.ts'
 import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
 import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
@@ -29,6 +30,8 @@ export interface GatewayState {
   readonly track: (socket: Socket) => void
   /** Handshakes between the upgrade event and their answer; they count against the cap. */
   handshaking: number
+  /** Each client's and each route's share of the cap (see `src/fair-share.ts`). */
+  readonly fairShare: FairShare
 }
 
 export type { RequestScope } from './gateway-runtime.ts'
@@ -92,7 +95,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
         return new Response(null, { status: 200, headers: answer.headers })
       },
     },
-    connectOrigin: (request) => connectOrigin(request, { signal: abort.signal, onSocket: state.track }),
+    // Per route (websocket() has noted it by now): a dead origin holds at most its route's share of the cap.
+    connectOrigin: (request) =>
+      state.fairShare.toOrigin(note.route ?? request.url.host, () => connectOrigin(request, { signal: abort.signal, onSocket: state.track })),
     // A non-WebSocket upgrade (e.g. h2c) on a proxy() route is answered as plain HTTP.
     fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
   })
@@ -101,11 +106,17 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   if (state.logger.isLevelEnabled('info')) void runtime.clientAddress
 
   let response: Response
+  // The client's slots of its fair share, once the gateway's cap has room.
+  let admitted: ClientSlot | GatewayError | undefined
   if (state.pipes.size + state.handshaking >= settings.maxConnections) {
     response = new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
       headers: { 'retry-after': String(settings.retryAfter) },
     }).getResponse()
+  } else if ((admitted = state.fairShare.admit(runtime)) instanceof GatewayError) {
+    response = admitted.getResponse()
   } else {
+    // The connection slot is held until the connection ends, or until this answer if it never becomes one.
+    if (admitted) runtime.onConnectionClose(admitted.releaseConnection)
     state.handshaking++
     const clientGone = (): void => abort.abort()
     // A client's FIN arrives as 'end' only (the socket is half-open), so 'close'
@@ -120,6 +131,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
       response = toErrorResponse(error, state.logger)
     } finally {
       state.handshaking--
+      admitted?.releaseHandshake()
       socket.off('close', clientGone)
       socket.off('end', destroyOnEnd)
     }

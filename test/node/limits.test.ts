@@ -197,6 +197,14 @@ describe('max lifetime', () => {
 })
 
 describe('connection cap', () => {
+  /**
+   * These tests fill the gateway's cap of 2 from one client address through
+   * one route: that client's and that route's fair shares (10 % of the cap,
+   * so 1, by default) are raised to the whole cap. The shares have their own
+   * tests in fair-share.test.ts.
+   */
+  const ONE_CLIENT_MAY_FILL = { maxConnectionsPerClient: 2, maxHandshakesPerRoute: 2 } as const
+
   /** A raw handshake to the gateway, answered and closed (a rejection). */
   function rejectedHandshake(gateway: TestGateway, path: string): ReturnType<typeof rawExchange> {
     return rawExchange(gateway.port, handshakeRequest(path))
@@ -204,7 +212,7 @@ describe('connection cap', () => {
 
   it('rejects the handshake beyond the gateway maxConnections with 503, Retry-After and ERR_CONNECTION_LIMIT', async () => {
     const origin = await wsOrigin()
-    const gateway = await gatewayWith({ '/echo': [origin.url] }, { maxConnections: 2, retryAfter: 7 })
+    const gateway = await gatewayWith({ '/echo': [origin.url] }, { maxConnections: 2, ...ONE_CLIENT_MAY_FILL, retryAfter: 7 })
     await open(`${gateway.wsUrl}/echo`)
     await open(`${gateway.wsUrl}/echo`)
     const response = await rejectedHandshake(gateway, '/echo')
@@ -220,7 +228,7 @@ describe('connection cap', () => {
 
   it('accepts a new connection under the gateway maxConnections once an open one has closed', async () => {
     const origin = await wsOrigin()
-    const gateway = await gatewayWith({ '/echo': [origin.url] }, { maxConnections: 2 })
+    const gateway = await gatewayWith({ '/echo': [origin.url] }, { maxConnections: 2, ...ONE_CLIENT_MAY_FILL })
     const first = await open(`${gateway.wsUrl}/echo`)
     await open(`${gateway.wsUrl}/echo`)
     expect((await rejectedHandshake(gateway, '/echo')).status).toBe(503)
@@ -236,7 +244,7 @@ describe('connection cap', () => {
     const pending: RawOriginConnection[] = []
     // This origin holds every upgrade until the test answers it.
     const origin = await rawOrigin((connection) => pending.push(connection))
-    const gateway = await gatewayWith({ '/slow': [origin.url] }, { maxConnections: 2 })
+    const gateway = await gatewayWith({ '/slow': [origin.url] }, { maxConnections: 2, ...ONE_CLIENT_MAY_FILL })
     const waiting = [new WebSocket(`${gateway.wsUrl}/slow`), new WebSocket(`${gateway.wsUrl}/slow`)]
     for (const client of waiting) {
       track(client)

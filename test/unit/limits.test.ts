@@ -4,8 +4,12 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HOST,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_IPV6_PREFIX,
   DEFAULT_LIFETIME_JITTER,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE,
+  DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
+  DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_LIFETIME,
   DEFAULT_PORT,
@@ -77,6 +81,10 @@ describe('resolveServeSettings()', () => {
       maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
       maxConnections: DEFAULT_MAX_CONNECTIONS,
       retryAfter: DEFAULT_RETRY_AFTER,
+      maxConnectionsPerClient: DEFAULT_MAX_CONNECTIONS * DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE,
+      maxHandshakesPerClient: DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
+      maxHandshakesPerRoute: DEFAULT_MAX_CONNECTIONS * DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
+      ipv6Prefix: DEFAULT_IPV6_PREFIX,
       idleTimeout: DEFAULT_IDLE_TIMEOUT,
       maxLifetime: DEFAULT_MAX_LIFETIME,
       lifetimeJitter: DEFAULT_LIFETIME_JITTER,
@@ -93,6 +101,10 @@ describe('resolveServeSettings()', () => {
       maxHeaderSize: 16_384,
       maxConnections: 3_000,
       retryAfter: 5,
+      maxConnectionsPerClient: 300,
+      maxHandshakesPerClient: 30,
+      maxHandshakesPerRoute: 300,
+      ipv6Prefix: 64,
       idleTimeout: 300_000,
       maxLifetime: 14_400_000,
       lifetimeJitter: 0.05,
@@ -108,6 +120,10 @@ describe('resolveServeSettings()', () => {
       maxHeaderSize: 1,
       maxConnections: 1,
       retryAfter: 1,
+      maxConnectionsPerClient: 1,
+      maxHandshakesPerClient: Number.POSITIVE_INFINITY,
+      maxHandshakesPerRoute: 1,
+      ipv6Prefix: 128,
       idleTimeout: MAX_TIMER,
       maxLifetime: 1,
       lifetimeJitter: 0,
@@ -115,6 +131,17 @@ describe('resolveServeSettings()', () => {
     } satisfies ServeOptions
     expect(resolveServeSettings(options)).toEqual(options)
     expect(resolveServeSettings({ port: 65_535, lifetimeJitter: 0.999 })).toMatchObject({ port: 65_535, lifetimeJitter: 0.999 })
+  })
+
+  it('derives the fair shares from maxConnections when they are not given: 10 %, rounded up, at least 1', () => {
+    expect(resolveServeSettings({ maxConnections: 20_000 })).toMatchObject({ maxConnectionsPerClient: 2_000, maxHandshakesPerRoute: 2_000, maxHandshakesPerClient: 30 })
+    expect(resolveServeSettings({ maxConnections: 25 })).toMatchObject({ maxConnectionsPerClient: 3, maxHandshakesPerRoute: 3 })
+    expect(resolveServeSettings({ maxConnections: 1 })).toMatchObject({ maxConnectionsPerClient: 1, maxHandshakesPerRoute: 1 })
+    // An explicit value wins, also above the gateway's cap, and Infinity turns a cap off.
+    expect(resolveServeSettings({ maxConnections: 10, maxConnectionsPerClient: 50, maxHandshakesPerRoute: Number.POSITIVE_INFINITY })).toMatchObject({
+      maxConnectionsPerClient: 50,
+      maxHandshakesPerRoute: Number.POSITIVE_INFINITY,
+    })
   })
 
   const bad: [name: keyof ServeOptions, values: number[]][] = [
@@ -127,6 +154,10 @@ describe('resolveServeSettings()', () => {
     ['maxConnections', [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]],
     ['retryAfter', [0, -1, 1.5, Number.NaN]],
     ['lifetimeJitter', [-0.01, 1, 1.5, Number.NaN]],
+    ['maxConnectionsPerClient', [0, -1, 1.5, Number.NaN, Number.NEGATIVE_INFINITY]],
+    ['maxHandshakesPerClient', [0, -1, 1.5, Number.NaN]],
+    ['maxHandshakesPerRoute', [0, -1, 1.5, Number.NaN]],
+    ['ipv6Prefix', [0, 129, 64.5, Number.NaN, Number.POSITIVE_INFINITY]],
   ]
   for (const [name, values] of bad) {
     for (const value of values) {

@@ -22,6 +22,8 @@ export interface StrictHead {
   headers: [name: string, value: string][]
   /** Bytes after the blank line. */
   rest: Buffer
+  /** The request-line had other whitespace than single SPs between its parts, or bare LFs before it (RFC 9112 §2.2, §3 let a recipient accept both). */
+  lenient: boolean
 }
 
 /** Largest request-target the gateway accepts by default (`maxUriLength`, 8 KiB). */
@@ -237,16 +239,26 @@ export function removeDotSegments(path: string): string {
  * HTAB only, no obs-fold. `incomplete` when there is no blank line yet.
  */
 export function splitHead(bytes: Buffer): { kind: 'ok'; head: StrictHead } | { kind: 'refuse'; reason: string } | { kind: 'incomplete' } {
-  const text = bytes.toString('latin1')
+  const sent = bytes.toString('latin1')
+  // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line; bare LFs there are tolerated as lenient.
+  const leading = /^(?:\r?\n)*/.exec(sent)![0]
+  const text = sent.slice(leading.length)
   const end = text.indexOf('\r\n\r\n')
   const head = end < 0 ? text : text.slice(0, end)
   // A bare CR or LF (RFC 9112 §2.2) or a NUL anywhere in the head: refused whether or not the head is complete.
   if (/\r(?!\n)|(?<!\r)\n|\0/.test(head)) return { kind: 'refuse', reason: 'bare CR, bare LF or NUL in the head' }
   if (end < 0) return { kind: 'incomplete' }
-  if (Buffer.byteLength(head, 'latin1') + 4 > MAX_HEADER_SIZE) return { kind: 'refuse', reason: 'header section over 16 KiB' }
   const [requestLine = '', ...lines] = head.split('\r\n')
-  const parts = requestLine.split(' ')
-  if (parts.length !== 3) return { kind: 'refuse', reason: 'request-line is not method SP target SP version' }
+  // The header section is the field lines with their CRLFs (RFC 9112 §2.1), not the request-line.
+  if (lines.reduce((size, line) => size + line.length + 2, 0) > MAX_HEADER_SIZE) return { kind: 'refuse', reason: 'header section over 16 KiB' }
+  let parts = requestLine.split(' ')
+  let lenient = /(?<!\r)\n/.test(leading)
+  if (parts.length !== 3) {
+    // RFC 9112 §3: a recipient MAY split the request-line on runs of whitespace instead of single SPs.
+    parts = requestLine.trim().split(/[ \t\v\f]+/)
+    if (parts.length !== 3) return { kind: 'refuse', reason: 'request-line is not method SP target SP version' }
+    lenient = true
+  }
   const [method, target, version] = parts as [string, string, string]
   if (!isToken(method)) return { kind: 'refuse', reason: 'method is not a token' }
   if (target === '' || /[\x00-\x20\x7f]/.test(target)) return { kind: 'refuse', reason: 'empty target or a control byte in it' }
@@ -262,7 +274,7 @@ export function splitHead(bytes: Buffer): { kind: 'ok'; head: StrictHead } | { k
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return { kind: 'refuse', reason: 'control byte in a header value' }
     headers.push([name, value])
   }
-  return { kind: 'ok', head: { method, target, version, headers, rest: bytes.subarray(end + 4) } }
+  return { kind: 'ok', head: { method, target, version, headers, rest: bytes.subarray(leading.length + end + 4), lenient } }
 }
 
 /** Every value of header `name` (case-insensitive) in order. */
@@ -326,6 +338,7 @@ export function judgeHandshake(bytes: Buffer, routes: (path: string) => boolean)
     return { kind: 'either', reason: 'Upgrade list with a malformed element besides websocket' }
   }
   if (head.rest.length > 0) return { kind: 'either', reason: 'bytes after the head' }
+  if (head.lenient) return { kind: 'either', reason: 'request-line read leniently (whitespace runs, bare LFs before it)' }
   if (!routes(target.path)) return { kind: 'refuse', reason: `no route for ${target.path}` }
   return { kind: 'accept', path: target.query === undefined ? target.path : `${target.path}?${target.query}` }
 }

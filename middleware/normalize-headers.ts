@@ -3,10 +3,9 @@ import type { MiddlewareHandler } from 'hono'
 import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
 import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
-import { hasToken, stripHopByHop } from '../src/headers.ts'
+import { HOP_BY_HOP_HEADERS, HTTP_TOKEN, hasToken } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertBoolean, assertOptionNames } from '../src/options.ts'
-import { HTTP_TOKEN } from '../src/headers.ts'
 
 /** Options of {@link normalizeHeaders}. */
 export interface NormalizeHeadersOptions {
@@ -49,8 +48,9 @@ const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
  *   (`ERR_HEADER_AMBIGUOUS_LENGTH`, RFC 9112 §6.1, §6.3);
  * - removes hop-by-hop headers (RFC 9110 §7.6.1): `Connection`, `Keep-Alive`,
  *   `Proxy-Connection`, `Proxy-*` (and the `Proxy` header of httpoxy), `TE`,
- *   `Trailer`, `Transfer-Encoding`, `Upgrade`, and every header `Connection`
- *   names, except `Host`, which is end-to-end and never removed. A body's
+ *   `Trailer`, `Transfer-Encoding`, `Upgrade` (the headers the client's
+ *   `Connection` named were removed by the gateway before the chain ran, so
+ *   a header an earlier middleware set is never lost here). A body's
  *   framing belongs to the runtime, so dropping `Transfer-Encoding` from the
  *   Web `Request` loses nothing;
  * - on a WebSocket upgrade (`Upgrade` holds `websocket` and `Connection`
@@ -101,14 +101,15 @@ export function normalizeHeaders(
     // RFC 6455 §4.2.1 items 3 and 4: tokens are case-insensitive and may come with others.
     const isUpgrade = hasToken(incoming.get('upgrade'), 'websocket') && hasToken(incoming.get('connection'), 'upgrade')
 
-    const headers = stripHopByHop(new Headers(incoming))
+    // Only the fixed list: what the client's Connection named was removed by the gateway's head parse before
+    // the chain ran, and what Connection names now may be a header an earlier middleware set on purpose.
+    const headers = new Headers(incoming)
+    for (const name of HOP_BY_HOP_HEADERS) headers.delete(name)
     for (const name of [...headers.keys()]) {
       // Proxy-* are meant for a proxy on the way (Proxy-Authorization is this gateway's, not the origin's);
       // `Proxy` itself is httpoxy's vector (CVE-2016-5385) and no standard header.
       if (name === 'proxy' || name.startsWith('proxy-')) headers.delete(name)
     }
-    // RFC 9110 §7.6.1: a sender must not name end-to-end fields in Connection. Host routes the request, so it stays.
-    if (host !== null) headers.set('host', host)
     if (isUpgrade) {
       headers.set('upgrade', 'websocket')
       headers.set('connection', 'upgrade')

@@ -80,6 +80,9 @@ export const DEFAULT_IPV6_PREFIX = 64
 /** Largest request header section accepted (bytes); beyond it 431. The limit of nginx's large buffers and of Node. */
 export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 
+/** Longest request-target accepted (bytes); beyond it 414. What nginx's default buffers hold (large_client_header_buffers 8k). */
+export const DEFAULT_MAX_URI_LENGTH = 8 * 1024
+
 /** `Retry-After` sent with a 503 when the connection cap is reached, and with a 429 or 503 of the fair-share caps (seconds). Long enough to spread reconnects. */
 export const DEFAULT_RETRY_AFTER = 5
 

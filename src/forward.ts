@@ -1,5 +1,5 @@
 import type { Context } from 'hono'
-import { HOP_BY_HOP_HEADERS, headerTokens } from './headers.ts'
+import { HOP_BY_HOP_HEADERS } from './headers.ts'
 
 /**
  * How handshake middleware hand a changed request down the chain, and how
@@ -59,14 +59,17 @@ export interface ForwardingVariables {
  * unless the client's is to be preserved. Built in one pass over the
  * request's headers: copying them all and deleting the hop-by-hop ones after
  * costs a dozen more header-list operations per request.
+ *
+ * The headers the client's `Connection` named are not looked at here: the
+ * head parse removed them before the chain ran (src/request-head.ts), so a
+ * header the chain set itself (an identity header after authentication)
+ * always reaches the origin, whatever the client put in `Connection`.
  */
 export function forwardHeaders(request: Request, target: URL, preserveHost: boolean): Headers {
   const source = request.headers
-  // Headers that the Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
-  const named = headerTokens(source.get('connection'))
   const headers = new Headers()
   for (const [name, value] of source) {
-    if (HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue
+    if (HOP_BY_HOP.has(name)) continue
     if (name === 'host' && !preserveHost) continue
     headers.append(name, value)
   }

@@ -42,13 +42,14 @@ export function validateClientHandshake(request: HandshakeRequest): ClientHandsh
       headers: { allow: 'GET' },
     })
   }
-  // §4.2.1 item 1: HTTP/1.1 or higher.
-  if (!isAtLeastHttp11(request.httpVersion)) {
+  // §4.2.1 item 1: "HTTP/1.1 or higher" — but this is the HTTP/1.1 wire, where
+  // an upgrade is only defined for 1.1 (RFC 9110 §7.8): "HTTP/2.0" here is a lie, not HTTP/2.
+  if (request.httpVersion !== '1.1') {
     throw new GatewayError(400, 'ERR_HANDSHAKE_HTTP_VERSION', `WebSocket handshake needs HTTP/1.1, got HTTP/${request.httpVersion}`)
   }
   // §4.2.1 item 2: a Host header.
   if (!headers.get('host')) {
-    throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'missing Host header')
+    throw new GatewayError(400, 'ERR_HANDSHAKE_HOST', 'missing Host header')
   }
   // §4.2.1 item 3: Upgrade holds the "websocket" keyword, case-insensitively.
   if (!hasToken(headers.get('upgrade'), 'websocket')) {
@@ -147,12 +148,6 @@ const KEY_LENGTH = 24
 
 /** SHA-1 input of a valid key: its 24 bytes, then the GUID (written once here). */
 const ACCEPT_INPUT = ENCODER.encode('x'.repeat(KEY_LENGTH) + WEBSOCKET_GUID)
-
-function isAtLeastHttp11(version: string): boolean {
-  if (version === '1.1') return true
-  const [major = 0, minor = 0] = version.split('.').map(Number)
-  return major > 1 || (major === 1 && minor >= 1)
-}
 
 function splitList(value: string | null): string[] {
   if (!value) return []

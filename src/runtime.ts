@@ -88,6 +88,13 @@ export interface GatewayRuntime {
   readonly httpVersion: string
   /** The request target exactly as the client sent it, before any decoding or normalisation. */
   readonly rawTarget: string
+  /**
+   * The request target as the gateway routes and forwards it: origin-form,
+   * path normalised (see the README's "What the edge refuses"), query as
+   * sent. The router, the WAF and the origin all see this one. Undefined
+   * only while a refused head is being answered.
+   */
+  readonly target?: string | undefined
   /** The header list in arrival order, repeated headers as separate entries, names as sent. */
   readonly rawHeaders: readonly [name: string, value: string][]
   /** A unique id for this request, also logged and sent back as `x-request-id`. */

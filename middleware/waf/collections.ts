@@ -181,7 +181,8 @@ function hostName(host: string): string {
  *
  * - REQUEST_LINE, REQUEST_METHOD, REQUEST_PROTOCOL as sent.
  * - REQUEST_URI: path and query, not decoded, without scheme and authority
- *   (ModSecurity v2); REQUEST_URI_RAW: the target exactly as sent.
+ *   (ModSecurity v2), of the normalised target when the facts have one;
+ *   REQUEST_URI_RAW: the target exactly as sent.
  * - REQUEST_FILENAME (and PATH_INFO): the path, `%HH`-decoded as
  *   libmodsecurity does; REQUEST_BASENAME: what follows its last `/` or `\`.
  * - QUERY_STRING: the raw query (absent when there is no `?`); ARGS,
@@ -204,7 +205,7 @@ export function buildCollections(facts: HandshakeFacts): RequestCollections {
   const rawTarget = toByteString(facts.rawTarget)
   const protocol = toByteString(facts.protocol)
   const headers: CollectionItem[] = facts.headers.map(([name, value]) => ({ name: toByteString(name), value: toByteString(value) }))
-  const { uri, path, query } = targetParts(rawTarget)
+  const { uri, path, query } = targetParts(facts.target === undefined ? rawTarget : toByteString(facts.target))
   const filename = decodePercent(path)
   const slash = Math.max(filename.lastIndexOf('/'), filename.lastIndexOf('\\'))
   const args = parseQuery(query ?? '')

@@ -244,7 +244,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   const middleware: MiddlewareHandler<{ Bindings: GatewayBindings; Variables: WafVariables }> = async function waf(c, next) {
     const runtime = c.env?.wsgate
     const facts = runtime
-      ? { method: c.req.method, rawTarget: runtime.rawTarget, protocol: `HTTP/${runtime.httpVersion}`, headers: [...runtime.rawHeaders], remoteAddress: runtime.clientAddress }
+      ? { method: c.req.method, rawTarget: runtime.rawTarget, target: runtime.target, protocol: `HTTP/${runtime.httpVersion}`, headers: [...runtime.rawHeaders], remoteAddress: runtime.clientAddress }
       : requestFacts(c.req.raw)
     stats.handshakes++
 

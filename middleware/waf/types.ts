@@ -26,6 +26,14 @@ export interface HandshakeFacts {
   method: string
   /** The request target as the client sent it (origin-form or absolute-form), before decoding. */
   rawTarget: string
+  /**
+   * The target as the gateway routes and forwards it (normalised path, see
+   * `GatewayRuntime.target`). REQUEST_URI, REQUEST_FILENAME and ARGS are read
+   * from it, so the WAF judges the path the origin will receive;
+   * REQUEST_URI_RAW and REQUEST_LINE keep what was sent, so an evasion
+   * attempt (`%2e%2e/`) is still seen. @default rawTarget
+   */
+  target?: string | undefined
   /** e.g. `HTTP/1.1`. */
   protocol: string
   /** Header list in arrival order, repeated headers as separate entries. */

@@ -10,6 +10,12 @@ export interface RequestScope {
   readonly closeListeners: (() => void)[]
 }
 
+/** A request's target as sent, and as the head parse normalised it (undefined when the parse refused it). */
+export interface RequestTargets {
+  raw: string
+  normalised: string | undefined
+}
+
 /** How one request reaches origins: set per path (upgrade or plain HTTP) by the adapter. */
 export interface RuntimePaths {
   upgrade: UpgradeSlot | undefined
@@ -27,6 +33,7 @@ export interface RuntimePaths {
 export class NodeGatewayRuntime implements GatewayRuntime {
   readonly httpVersion: string
   readonly rawTarget: string
+  readonly target: string | undefined
   readonly requestId: string
   readonly handshakeTimeout: number
   readonly upgrade: UpgradeSlot | undefined
@@ -37,11 +44,12 @@ export class NodeGatewayRuntime implements GatewayRuntime {
   #clientAddress: string | undefined
   #rawHeaders: [string, string][] | undefined
 
-  constructor(incoming: IncomingMessage, scope: RequestScope, handshakeTimeout: number, paths: RuntimePaths) {
+  constructor(incoming: IncomingMessage, scope: RequestScope, targets: RequestTargets, handshakeTimeout: number, paths: RuntimePaths) {
     this.#incoming = incoming
     this.#scope = scope
     this.httpVersion = incoming.httpVersion
-    this.rawTarget = incoming.url ?? '/'
+    this.rawTarget = targets.raw
+    this.target = targets.normalised
     this.requestId = scope.requestId
     this.handshakeTimeout = handshakeTimeout
     this.upgrade = paths.upgrade

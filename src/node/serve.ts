@@ -1,4 +1,4 @@
-import { getRequestListener, type HttpBindings } from '@hono/node-server'
+import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server'
 import { once } from 'node:events'
 import http from 'node:http'
 import type { Socket } from 'node:net'
@@ -11,7 +11,15 @@ import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { FairShare } from '../fair-share.ts'
-import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { chainRequest, readRequestHead } from './request.ts'
+import type { RequestHead } from '../request-head.ts'
+
+/** A plain request's parsed head and the target as it was sent (the adapter replaces `incoming.url`). */
+interface ParsedRequest {
+  head: RequestHead
+  rawTarget: string
+}
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
 export type { ServeOptions } from './settings.ts'
@@ -87,8 +95,9 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     headerTimers.delete(socket)
   }
 
+  // Node's limit counts the request line too: room for the longest target, so that the head parse tells 414 from 431.
   const server = http.createServer({
-    maxHeaderSize: settings.maxHeaderSize,
+    maxHeaderSize: settings.maxHeaderSize + settings.maxUriLength,
     requireHostHeader: false,
     // Keep-alive requests after the first are bounded by Node's header deadline, counted from
     // their first byte. Node checks it every 30 s by default (a late request lived 22–40 s and got
@@ -114,25 +123,27 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       socket.destroy()
       return
     }
+    // Already answered: what the parser choked on is the rest of a refused request.
+    if (refused.has(socket)) return
     // Node's header deadline of a keep-alive request: the same 408 the first request gets.
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
-    const rejection =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
-        : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', `malformed HTTP request (${error.code ?? 'parse error'})`)
+    const rejection = parserRejection(error as ParserError, settings)
     logger.info({ client: socket.remoteAddress, status: rejection.status, code: rejection.code }, 'handshake rejected')
     socket.write(rawErrorResponse(rejection))
     endSocket(socket, settings.halfCloseTimeout)
   })
 
-  server.on(
-    'request',
-    getRequestListener(async (request, env) => {
+  // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
+  const requestHeads = new WeakMap<http.IncomingMessage, ParsedRequest>()
+  // Sockets whose request was refused: nothing more is read from them or answered on them.
+  const refused = new WeakSet<Socket>()
+  const honoListener = getRequestListener(
+    async (request, env) => {
       const bindings = env as HttpBindings
-      headersReceived(bindings.incoming.socket)
+      const { head, rawTarget } = requestHeads.get(bindings.incoming)!
       const started = performance.now()
       const scope = newScope()
-      const runtime = runtimeFor(state, bindings.incoming, scope, {
+      const runtime = runtimeFor(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target }, {
         upgrade: undefined,
         connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
         fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
@@ -141,7 +152,9 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       if (logger.isLevelEnabled('info')) void runtime.clientAddress
       let response: Response
       try {
-        response = await app.fetch(request, { ...bindings, wsgate: runtime })
+        response = await app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
+      } catch (error) {
+        response = toErrorResponse(error, logger)
       } finally {
         // A plain HTTP request never becomes a connection.
         endScope(scope, logger)
@@ -150,8 +163,50 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       if (scope.note.route === undefined) return response
       logHandshake(logger, runtime, scope.note, response.status, response.headers.get('x-wsgate-error'), started)
       return withRequestId(response, runtime.requestId)
-    }),
+    },
+    // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
+    // complaints about a request (RequestError) are about client input, so a 400.
+    { errorHandler: (error) => toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger) },
   )
+  server.on('request', (incoming: http.IncomingMessage, outgoing: http.ServerResponse) => {
+    headersReceived(incoming.socket)
+    if (refused.has(incoming.socket)) return
+    let head: RequestHead
+    try {
+      head = readRequestHead(incoming, false, settings)
+    } catch (error) {
+      refuseRequest(incoming, outgoing, asGatewayError(error))
+      return
+    }
+    requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '' })
+    // @hono/node-server builds its Request from the target (never from Host) when the target is absolute.
+    incoming.url = head.url
+    void honoListener(incoming, outgoing)
+  })
+
+  // CONNECT (RFC 9110 §9.3.6) arrives apart from other requests; the gateway is not a forward proxy.
+  server.on('connect', (incoming: http.IncomingMessage, socket: Socket) => {
+    headersReceived(socket)
+    const error = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method CONNECT is not served')
+    logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    socket.on('error', () => socket.destroy())
+    socket.write(rawErrorResponse(error))
+    endSocket(socket, settings.halfCloseTimeout)
+  })
+
+  /** Answers a plain request the head parse refused, and closes: what follows its head cannot be trusted. */
+  function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError): void {
+    // Never the target or a header: a refused head may carry anything, credentials included.
+    logger.info({ client: incoming.socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    // Bytes after a refused head (a body of unknown framing, pipelined requests) are never parsed.
+    refused.add(incoming.socket)
+    incoming.socket.pause()
+    const body = error.body()
+    const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
+    for (const [name, value] of error.responseHeaders()) headers[name] = value
+    outgoing.writeHead(error.status, headers)
+    outgoing.end(body)
+  }
 
   server.on('upgrade', (incoming: http.IncomingMessage, socket: Socket, head: Buffer) => {
     headersReceived(socket)
@@ -198,3 +253,38 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
 function responseUnderWay(socket: Socket): boolean {
   return (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage?.headersSent === true
 }
+
+/**
+ * Node's parser refusals (llhttp error codes) as the head parse's codes, so
+ * that a request gets the same answer whichever of the two saw the problem
+ * first.
+ */
+function parserRejection(error: ParserError, settings: ServeSettings): GatewayError {
+  const { code } = error
+  // What the parser had read, for telling an unknown method or version from plain noise.
+  const line = error.rawPacket?.toString('latin1', 0, 256) ?? ''
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
+    // RFC 9110 §9.1: a method the server does not recognise is 501.
+    case 'HPE_INVALID_METHOD':
+      if (!/^[A-Z][A-Z-]* /.test(line)) break
+      return new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method not recognised')
+    // RFC 9110 §15.6.6: a well-formed version the server does not support is 505; on an upgrade, 400 as for HTTP/1.0.
+    case 'HPE_INVALID_VERSION':
+      if (!/^[^\r\n]* HTTP\/[0-9]\.[0-9]\r?\n/.test(line)) break
+      if (/\nupgrade:/i.test(line)) return new GatewayError(400, 'ERR_HANDSHAKE_HTTP_VERSION', 'an upgrade needs HTTP/1.1')
+      return new GatewayError(505, 'ERR_HANDSHAKE_HTTP_VERSION', 'HTTP version not supported; use HTTP/1.1')
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CHUNK_SIZE':
+      return new GatewayError(400, 'ERR_HANDSHAKE_FRAMING', `invalid message framing (${code})`)
+    case 'HPE_INVALID_URL':
+      return new GatewayError(400, 'ERR_HANDSHAKE_TARGET', 'invalid request target')
+  }
+  return new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', `malformed HTTP request (${code ?? 'parse error'})`)
+}
+
+/** A `clientError` from Node's parser: its llhttp code, and the bytes it had read. */
+type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer }

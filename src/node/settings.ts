@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_LIFETIME,
+  DEFAULT_MAX_URI_LENGTH,
   DEFAULT_PORT,
   DEFAULT_RETRY_AFTER,
 } from '../defaults.ts'
@@ -27,6 +28,8 @@ export interface ServeOptions {
   handshakeTimeout?: number
   /** Largest request header section, bytes; beyond it 431. @default 16 KiB */
   maxHeaderSize?: number
+  /** Longest request-target (path and query), bytes; beyond it 414. @default 8 KiB */
+  maxUriLength?: number
   /** Concurrent WebSocket connections (open plus handshaking); beyond it 503. @default 3,000 */
   maxConnections?: number
   /**
@@ -85,6 +88,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     host: options.host ?? DEFAULT_HOST,
     handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
+    maxUriLength: options.maxUriLength ?? DEFAULT_MAX_URI_LENGTH,
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     retryAfter: options.retryAfter ?? DEFAULT_RETRY_AFTER,
     maxConnectionsPerClient: options.maxConnectionsPerClient ?? shareOf(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE),
@@ -102,7 +106,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
   for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout'] as const) {
     assertDuration(name, settings[name], 'serve()')
   }
-  for (const name of ['maxHeaderSize', 'maxConnections', 'retryAfter'] as const) {
+  for (const name of ['maxHeaderSize', 'maxUriLength', 'maxConnections', 'retryAfter'] as const) {
     if (!Number.isInteger(settings[name]) || settings[name] < 1) {
       throw new TypeError(`serve(): ${name} must be a positive integer, got ${settings[name]}`)
     }

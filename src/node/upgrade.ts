@@ -7,10 +7,11 @@ import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
 import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
 import { fetchOrigin } from './http-connector.ts'
-import { NodeGatewayRuntime, type RequestScope, type RuntimePaths } from './gateway-runtime.ts'
+import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
 import { Pipe } from './pipe.ts'
-import { toRequest } from './request.ts'
+import { readRequestHead, toRequest } from './request.ts'
+import type { RequestHead } from '../request-head.ts'
 import type { ServeSettings } from './settings.ts'
 import { writeResponse } from './write-response.ts'
 
@@ -86,7 +87,14 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
 
   let accepted: Accepted | undefined
   const abort = new AbortController()
-  const runtime = runtimeFor(state, incoming, scope, {
+  // One parse of the head decides, before any admission or route, what is refused and the URL everyone sees.
+  let parsed: RequestHead | GatewayError
+  try {
+    parsed = readRequestHead(incoming, true, settings)
+  } catch (error) {
+    parsed = asGatewayError(error)
+  }
+  const runtime = runtimeFor(state, incoming, scope, { raw: incoming.url ?? '', normalised: parsed instanceof GatewayError ? undefined : parsed.target }, {
     upgrade: {
       accept(answer, pipeSettings) {
         accepted = { answer, settings: pipeSettings }
@@ -108,7 +116,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   let response: Response
   // The client's slots of its fair share, once the gateway's cap has room.
   let admitted: ClientSlot | GatewayError | undefined
-  if (state.pipes.size + state.handshaking >= settings.maxConnections) {
+  if (parsed instanceof GatewayError) {
+    response = parsed.getResponse()
+  } else if (state.pipes.size + state.handshaking >= settings.maxConnections) {
     response = new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
       headers: { 'retry-after': String(settings.retryAfter) },
     }).getResponse()
@@ -126,7 +136,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     socket.on('close', clientGone)
     socket.on('end', destroyOnEnd)
     try {
-      response = await state.app.fetch(toRequest(incoming), { wsgate: runtime })
+      response = await state.app.fetch(toRequest(incoming.method ?? 'GET', parsed), { wsgate: runtime })
     } catch (error) {
       response = toErrorResponse(error, state.logger)
     } finally {
@@ -208,8 +218,14 @@ function startPipe(
 }
 
 /** The runtime a request's chain sees in `c.env.wsgate`. */
-export function runtimeFor(state: GatewayState, incoming: IncomingMessage, scope: RequestScope, paths: RuntimePaths): GatewayRuntime {
-  return new NodeGatewayRuntime(incoming, scope, state.settings.handshakeTimeout, paths)
+export function runtimeFor(
+  state: GatewayState,
+  incoming: IncomingMessage,
+  scope: RequestScope,
+  targets: RequestTargets,
+  paths: RuntimePaths,
+): GatewayRuntime {
+  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths)
 }
 
 /** The one log line per handshake decision. */
@@ -227,7 +243,8 @@ export function logHandshake(
     {
       reqId: runtime.requestId,
       // The path tells which route a middleware refused before websocket() could note it; never the query (tokens).
-      path: runtime.rawTarget.split('?', 1)[0],
+      // A target refused by the head parse is not logged at all: it may hold anything.
+      path: runtime.target?.split('?', 1)[0],
       ...note,
       client: runtime.clientAddress,
       status,
@@ -246,8 +263,13 @@ export function withRequestId(response: Response, requestId: string): Response {
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers })
 }
 
+/** A head parse's failure as the GatewayError it is; anything else is a malformed request, never a 500. */
+export function asGatewayError(error: unknown): GatewayError {
+  return error instanceof GatewayError ? error : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request head', { cause: error })
+}
+
 /** The response for an exception that escaped the chain: its own if it is a GatewayError, else a logged 500. */
-function toErrorResponse(error: unknown, logger: Logger): Response {
+export function toErrorResponse(error: unknown, logger: Logger): Response {
   if (error instanceof GatewayError) return error.getResponse()
   logger.error({ err: error }, 'handshake failed')
   return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error').getResponse()

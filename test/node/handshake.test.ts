@@ -190,10 +190,10 @@ describe('handshake through a real gateway', () => {
       await expectRejectionLogged(gateway, 400, 'ERR_HANDSHAKE_HTTP_VERSION')
     })
 
-    it('rejects a handshake without Host with 400 and ERR_HANDSHAKE_MALFORMED', async () => {
+    it('rejects a handshake without Host with 400 and ERR_HANDSHAKE_HOST', async () => {
       const response = await rawExchange(gateway.port, handshakeRequest('/echo', { Host: null }))
-      expectRejection(response, 400, 'ERR_HANDSHAKE_MALFORMED', /missing Host header/)
-      await expectRejectionLogged(gateway, 400, 'ERR_HANDSHAKE_MALFORMED')
+      expectRejection(response, 400, 'ERR_HANDSHAKE_HOST', /missing Host header/)
+      await expectRejectionLogged(gateway, 400, 'ERR_HANDSHAKE_HOST')
     })
 
     it('rejects a handshake without Upgrade with 400 and ERR_HANDSHAKE_UPGRADE', async () => {

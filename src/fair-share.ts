@@ -41,6 +41,8 @@ export interface FairShareLimits {
 export function clientNetwork(address: string, ipv6Prefix: number): string {
   // What an IPv4 socket reports is already dotted decimal: no parse on the common path.
   if (!address.includes(':')) return address
+  // What a dual-stack socket reports for an IPv4 client: no full IPv6 parse either.
+  if (address.startsWith('::ffff:') && ipaddr.IPv4.isValidFourPartDecimal(address.slice(7))) return address.slice(7)
   const parsed = parseAddress(address)
   if (!parsed) return address
   if (parsed.kind() === 'ipv4') return parsed.toString()

@@ -34,7 +34,8 @@ export interface ExchangeOptions {
  * exchange at its head (the socket is destroyed, the gateway tears the pipe
  * down); any other answer is read to the end of its framing, then the client
  * half-closes and collects whatever else arrives until the gateway closes.
- * That tail is `extra`: a gateway that answers once has none.
+ * That tail is `extra`: a gateway that answers once has none. A string
+ * request is sent as latin1, one byte per character.
  */
 export function exchangeOnce(port: number, request: string | Buffer, options: ExchangeOptions = {}): Promise<Exchange> {
   const { endAfterWrite = false, stallAfterMs = 3_000, deadlineMs = 10_000 } = options
@@ -119,7 +120,8 @@ export function exchangeOnce(port: number, request: string | Buffer, options: Ex
     }
 
     socket.on('connect', () => {
-      socket.write(request)
+      // A string is one byte per character (latin1), so a test writes exactly the bytes it means (`\u00a0` is 0xA0).
+      socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request)
       if (endAfterWrite) socket.end()
     })
     socket.on('data', (chunk: Buffer) => {

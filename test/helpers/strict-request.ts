@@ -240,8 +240,9 @@ export function removeDotSegments(path: string): string {
  */
 export function splitHead(bytes: Buffer): { kind: 'ok'; head: StrictHead } | { kind: 'refuse'; reason: string } | { kind: 'incomplete' } {
   const sent = bytes.toString('latin1')
-  // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line; bare LFs there are tolerated as lenient.
-  const leading = /^(?:\r?\n)*/.exec(sent)![0]
+  // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line. Node skips any run of CR
+  // and LF there; a bare one is left to the gateway (either), since §2.2 also lets a recipient read a bare CR as SP.
+  const leading = /^[\r\n]*/.exec(sent)![0]
   const text = sent.slice(leading.length)
   const end = text.indexOf('\r\n\r\n')
   const head = end < 0 ? text : text.slice(0, end)
@@ -252,7 +253,7 @@ export function splitHead(bytes: Buffer): { kind: 'ok'; head: StrictHead } | { k
   // The header section is the field lines with their CRLFs (RFC 9112 §2.1), not the request-line.
   if (lines.reduce((size, line) => size + line.length + 2, 0) > MAX_HEADER_SIZE) return { kind: 'refuse', reason: 'header section over 16 KiB' }
   let parts = requestLine.split(' ')
-  let lenient = /(?<!\r)\n/.test(leading)
+  let lenient = !/^(?:\r\n)*$/.test(leading)
   if (parts.length !== 3) {
     // RFC 9112 §3: a recipient MAY split the request-line on runs of whitespace instead of single SPs.
     parts = requestLine.trim().split(/[ \t\v\f]+/)

@@ -6,6 +6,7 @@ import { cacheBypass, http as httpRoute, jwtAuth, normalizeHeaders, proxy, repla
 import { rawValues, startDualOrigin, type DualOrigin } from '../helpers/dual-origin.ts'
 import { expectNoOpenSockets, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.ts'
 import { exchangeOnce, plainRequest, upgradeRequest, type Exchange } from '../helpers/hostile-client.ts'
+import { TEST_KEY } from '../helpers/raw-client.ts'
 import { mint } from '../helpers/jwks.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
 import { echoOnce } from '../helpers/resources.ts'
@@ -541,6 +542,24 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
       expectUpgraded(exchange)
       expect(rawValues(dual.seen.at(-1)!.rawHeaders, 'x-drop')).toEqual([])
     })
+  })
+
+  describe('header values: only SP and HTAB are optional whitespace (RFC 9110 §5.6.3)', () => {
+    // JavaScript's trim() and Number() also strip U+00A0 (0xA0, an obs-text byte) and friends: a value the gateway
+    // reads as valid after such trimming reaches the origin as sent, and the two disagree.
+    for (const [label, extra, status, code] of [
+      ['a no-break space before the Sec-WebSocket-Key', `Sec-WebSocket-Key:\u00a0${TEST_KEY}`, 400, 'ERR_HANDSHAKE_INVALID_KEY'],
+      ['a no-break space after the Sec-WebSocket-Key', `Sec-WebSocket-Key: ${TEST_KEY}\u00a0`, 400, 'ERR_HANDSHAKE_INVALID_KEY'],
+      ['a no-break space before the Sec-WebSocket-Version', 'Sec-WebSocket-Version:\u00a013', 426, 'ERR_HANDSHAKE_VERSION'],
+      ['a vertical tab after the Sec-WebSocket-Version', 'Sec-WebSocket-Version: 13\u000b', 426, 'ERR_HANDSHAKE_VERSION'],
+    ] as const) {
+      it(`refuses ${label} with ${status} ${code}, as the origin would`, async () => {
+        const name = extra.slice(0, extra.indexOf(':'))
+        const request = upgradeRequest('/echo').replace(new RegExp(`${name}: [^\r]*\r\n`), `${extra}\r\n`)
+        // A vertical tab is a control byte Node's parser may refuse first.
+        await refused(request, extra.includes('\u000b') ? 400 : status, extra.includes('\u000b') ? [MALFORMED, code] : code)
+      })
+    }
   })
 
   describe('credentials never reach a log line', () => {

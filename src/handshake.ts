@@ -1,5 +1,5 @@
 import { GatewayError } from './errors.ts'
-import { hasToken, headerTokens } from './headers.ts'
+import { hasToken, headerTokens, trimOws } from './headers.ts'
 import { sha1 } from './sha1.ts'
 
 /** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
@@ -60,12 +60,12 @@ export function validateClientHandshake(request: HandshakeRequest): ClientHandsh
     throw new GatewayError(400, 'ERR_HANDSHAKE_CONNECTION', 'missing or invalid Connection header: expected "upgrade"')
   }
   // §4.2.1 item 5: a key that decodes to 16 bytes. A repeated header joins with ", " and fails here too.
-  const key = headers.get('sec-websocket-key')?.trim() ?? ''
+  const key = trimOws(headers.get('sec-websocket-key') ?? '')
   if (!KEY_PATTERN.test(key)) {
     throw new GatewayError(400, 'ERR_HANDSHAKE_INVALID_KEY', 'missing or invalid Sec-WebSocket-Key header: expected base64 of 16 bytes')
   }
   // §4.2.1 item 6 and §4.4: any other version gets 426 with the version we speak.
-  const version = headers.get('sec-websocket-version')?.trim()
+  const version = trimOws(headers.get('sec-websocket-version') ?? '')
   if (version !== SUPPORTED_VERSION) {
     throw new GatewayError(426, 'ERR_HANDSHAKE_VERSION', `unsupported Sec-WebSocket-Version: expected ${SUPPORTED_VERSION}`, {
       headers: { 'sec-websocket-version': SUPPORTED_VERSION },
@@ -95,13 +95,13 @@ export async function validateOriginUpgrade(client: ClientHandshake, originHeade
 export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers): void {
   if (!hasToken(originHeaders.get('upgrade'), 'websocket')) failOrigin('Upgrade is not "websocket"')
   if (!hasToken(originHeaders.get('connection'), 'upgrade')) failOrigin('Connection is not "upgrade"')
-  if (originHeaders.get('sec-websocket-accept')?.trim() !== acceptValue(client.key)) {
+  if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key)) {
     failOrigin('Sec-WebSocket-Accept does not match the key')
   }
   const chosen = originHeaders.get('sec-websocket-protocol')
   if (chosen !== null) {
     // §4.1 item 6: exactly one of the offered subprotocols, or none at all.
-    const trimmed = chosen.trim()
+    const trimmed = trimOws(chosen)
     if (!client.protocols.includes(trimmed)) failOrigin(`subprotocol "${trimmed}" was not offered`)
   }
   const extensions = originHeaders.get('sec-websocket-extensions')
@@ -151,10 +151,10 @@ const ACCEPT_INPUT = ENCODER.encode('x'.repeat(KEY_LENGTH) + WEBSOCKET_GUID)
 
 function splitList(value: string | null): string[] {
   if (!value) return []
-  return value.split(',').map((item) => item.trim()).filter(Boolean)
+  return value.split(',').map(trimOws).filter(Boolean)
 }
 
 /** Extension names from `Sec-WebSocket-Extensions` (RFC 6455 §9.1): each entry is `name; param=value; …`. */
 function extensionNames(value: string | null): string[] {
-  return headerTokens(value).map((entry) => entry.split(';')[0]!.trim())
+  return headerTokens(value).map((entry) => trimOws(entry.split(';')[0]!))
 }

@@ -7,12 +7,26 @@
 /** An HTTP token (RFC 9110 §5.6.2): what a header name, a parameter name or an unquoted value may be. */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
+/**
+ * Strips optional whitespace (RFC 9110 §5.6.3: SP and HTAB only). Not
+ * `String.prototype.trim()`, which also strips U+00A0 and other Unicode
+ * spaces: a key or version padded with them is not what an origin would
+ * accept, so the gateway must not accept it either.
+ */
+export function trimOws(value: string): string {
+  let start = 0
+  let end = value.length
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--
+  return start === 0 && end === value.length ? value : value.slice(start, end)
+}
+
 /** Splits a comma-separated header value into trimmed, lower-cased tokens (RFC 9110 §5.6.1). */
 export function headerTokens(value: string | null): string[] {
   if (!value) return []
   const tokens: string[] = []
   for (const part of value.split(',')) {
-    const token = part.trim().toLowerCase()
+    const token = trimOws(part).toLowerCase()
     if (token) tokens.push(token)
   }
   return tokens

@@ -1,5 +1,5 @@
 import { GatewayError } from './errors.ts'
-import { HTTP_TOKEN } from './headers.ts'
+import { HTTP_TOKEN, trimOws } from './headers.ts'
 
 /**
  * The edge's one parse of a request head, before any route or middleware
@@ -179,7 +179,7 @@ function readHeaderLines(input: RequestHeadInput): HeaderLines {
 /** The names a `Connection` value lists, added to `named`; each must be a token (RFC 9110 §7.6.1). */
 function connectionNames(value: string, named: string[]): string[] {
   for (const part of value.split(',')) {
-    const token = part.trim().toLowerCase()
+    const token = trimOws(part).toLowerCase()
     if (token === '') continue
     if (!HTTP_TOKEN.test(token)) {
       throw new GatewayError(400, 'ERR_HANDSHAKE_CONNECTION', 'Connection header lists something that is not a header name')
@@ -191,7 +191,7 @@ function connectionNames(value: string, named: string[]): string[] {
 
 /** Content-Length must be digits, and every line must say the same (RFC 9112 §6.3 item 5). */
 function sameLength(previous: string | undefined, value: string): string {
-  const length = value.trim()
+  const length = trimOws(value)
   if (!/^[0-9]+$/.test(length) || (previous !== undefined && previous !== length)) {
     throw framing('invalid or conflicting Content-Length')
   }
@@ -209,7 +209,7 @@ function checkFraming(input: RequestHeadInput, contentLength: string | undefined
   if (contentLength !== undefined) throw framing('both Transfer-Encoding and Content-Length present')
   // §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
   if (input.httpVersion === '1.0') throw framing('Transfer-Encoding is not allowed in HTTP/1.0')
-  const codings = transferEncoding.split(',').map((coding) => coding.trim().toLowerCase())
+  const codings = transferEncoding.split(',').map((coding) => trimOws(coding).toLowerCase())
   // §6.3 item 4: the final coding must be chunked; no other coding is decoded here, so chunked must be the only one.
   if (codings.length !== 1 || codings[0] !== 'chunked') throw framing('Transfer-Encoding must be exactly "chunked"')
 }

@@ -11,9 +11,12 @@ import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { FairShare } from '../fair-share.ts'
-import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
+
+/** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
+const REQUEST_LINE_ALLOWANCE = 64
 
 /** A plain request's parsed head and the target as it was sent (the adapter replaces `incoming.url`). */
 interface ParsedRequest {
@@ -67,6 +70,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   guardRegExpBacktracking()
   const sockets = new Set<Socket>()
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
+  // Sockets whose last answer is decided (refused, timed out): nothing more is read from them or answered on them.
+  const refused = new WeakSet<Socket>()
   // Listeners shared by every socket (`this` is the socket): none is made per connection.
   function untrack(this: Socket): void {
     sockets.delete(this)
@@ -80,6 +85,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   function headersTimedOut(socket: Socket): void {
     const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
     logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
+    // A request whose headers complete in the moment before the close is not run.
+    refused.add(socket)
     socket.end(rawErrorResponse(error), () => socket.destroy())
   }
   const state: GatewayState = {
@@ -101,9 +108,10 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     headerTimers.delete(socket)
   }
 
-  // Node's limit counts the request line too: room for the longest target, so that the head parse tells 414 from 431.
+  // Node's limit counts the request line too: room for the longest target and the line's own bytes, so that
+  // the head parse, which counts the field lines alone, tells 414 from 431.
   const server = http.createServer({
-    maxHeaderSize: settings.maxHeaderSize + settings.maxUriLength,
+    maxHeaderSize: settings.maxHeaderSize + settings.maxUriLength + REQUEST_LINE_ALLOWANCE,
     requireHostHeader: false,
     // Keep-alive requests after the first are bounded by Node's header deadline, counted from
     // their first byte. Node checks it every 30 s by default (a late request lived 22–40 s and got
@@ -141,8 +149,6 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
 
   // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
   const requestHeads = new WeakMap<http.IncomingMessage, ParsedRequest>()
-  // Sockets whose request was refused: nothing more is read from them or answered on them.
-  const refused = new WeakSet<Socket>()
   const honoListener = getRequestListener(
     async (request, env) => {
       const bindings = env as HttpBindings
@@ -165,10 +171,18 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
         // A plain HTTP request never becomes a connection.
         endScope(scope, logger)
       }
+      // A refusal by the gateway, or an upgrade request answered without switching protocols, ends the
+      // connection: what the client sends next was not meant as another request (frames, a body of the
+      // refused request), so nothing more is read and it is never answered.
+      const code = response.headers.get('x-wsgate-error')
+      const last = code !== null || bindings.incoming.headers.upgrade !== undefined
+      if (last) stopReading(bindings.incoming.socket)
       // Only requests that reached a WebSocket route get a handshake log line and a request id.
-      if (scope.note.route === undefined) return response
-      logHandshake(logger, runtime, scope.note, response.status, response.headers.get('x-wsgate-error'), started)
-      return withRequestId(response, runtime.requestId)
+      if (scope.note.route === undefined) return last ? withHeader(response, 'connection', 'close') : response
+      logHandshake(logger, runtime, scope.note, response.status, code, started)
+      const answer = withRequestId(response, runtime.requestId)
+      if (last) answer.headers.set('connection', 'close')
+      return answer
     },
     // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
     // complaints about a request (RequestError) are about client input, so a 400.
@@ -200,13 +214,18 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     endSocket(socket, settings.halfCloseTimeout)
   })
 
+  /** Reads nothing more from a socket whose last answer is under way, and answers nothing more on it. */
+  function stopReading(socket: Socket): void {
+    refused.add(socket)
+    socket.pause()
+  }
+
   /** Answers a plain request the head parse refused, and closes: what follows its head cannot be trusted. */
   function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError): void {
     // Never the target or a header: a refused head may carry anything, credentials included.
     logger.info({ client: incoming.socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
     // Bytes after a refused head (a body of unknown framing, pipelined requests) are never parsed.
-    refused.add(incoming.socket)
-    incoming.socket.pause()
+    stopReading(incoming.socket)
     const body = error.body()
     const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
     for (const [name, value] of error.responseHeaders()) headers[name] = value

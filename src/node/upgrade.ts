@@ -258,8 +258,13 @@ export function logHandshake(
 
 /** A response with `x-request-id` added; responses from an origin may have immutable headers, so copy. */
 export function withRequestId(response: Response, requestId: string): Response {
+  return withHeader(response, 'x-request-id', requestId)
+}
+
+/** A copy of a response with one header set (its own headers may be immutable). */
+export function withHeader(response: Response, name: string, value: string): Response {
   const headers = new Headers(response.headers)
-  headers.set('x-request-id', requestId)
+  headers.set(name, value)
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers })
 }
 

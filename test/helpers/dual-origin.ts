@@ -31,7 +31,8 @@ export interface DualOrigin {
  */
 export async function startDualOrigin(): Promise<DualOrigin> {
   const seen: DualSeen[] = []
-  const server = http.createServer((request, response) => {
+  // Room for what the gateway may forward at its own limits (8 KiB target, 16 KiB of fields): Node's 16 KiB default would answer 431 itself.
+  const server = http.createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {

@@ -19,14 +19,18 @@ export async function startWsOrigin(
   onConnection: (socket: WebSocket) => void = echo,
   options: ConstructorParameters<typeof WebSocketServer>[0] = {},
 ): Promise<WsOrigin> {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options })
+  // With `server` (an HTTP server of the caller's, e.g. with a larger maxHeaderSize) it is listened on here, and closed with the origin.
+  const httpServer = options.server
+  const server = new WebSocketServer(httpServer ? options : { host: '127.0.0.1', port: 0, ...options })
   const sockets: WebSocket[] = []
   server.on('connection', (socket) => {
     sockets.push(socket)
     socket.on('error', () => {})
     onConnection(socket)
   })
-  await once(server, 'listening')
+  const listening = once(server, 'listening')
+  httpServer?.listen(0, '127.0.0.1')
+  await listening
   const port = (server.address() as net.AddressInfo).port
   return {
     url: `ws://127.0.0.1:${port}`,
@@ -36,6 +40,7 @@ export async function startWsOrigin(
     close: async () => {
       for (const socket of server.clients) socket.terminate()
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      if (httpServer) await new Promise<void>((resolve) => httpServer.close(() => resolve()))
     },
   }
 }

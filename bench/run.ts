@@ -562,22 +562,25 @@ async function measureChainTimings(
   }
 }
 
+/** An in-process cost table from a script of bench/, or why there is none. */
+type CostTable = { table: string } | { error: string }
+
 /**
- * The WAF engine's own cost per handshake, in-process (bench/waf.ts, by the
- * WAF's authors: CRS at paranoia 1 and 2 and the baseline over the benign and
- * attack corpora), in a child pinned where the proxies run. Its table, or why
- * there is none (no WAF yet).
+ * Runs one in-process cost script of bench/ (`waf.ts`: the WAF engine over
+ * the CRS at paranoia 1 and 2 and the baseline, benign and attack corpora;
+ * `head.ts`: the request-head parse every request goes through) in a child
+ * pinned where the proxies run, and returns the table it prints.
  */
-async function measureWafCost(): Promise<{ table: string } | { error: string }> {
-  const script = join(BENCH, 'waf.ts')
-  if (!existsSync(script)) return { error: 'bench/waf.ts is not there' }
-  const child = spawnChild('waf-cost', process.execPath, [script, '--rounds', quick ? '1' : '5'], { pipeStdout: true, cpu: PROXY_CPU })
+async function measureInProcess(name: string, file: string): Promise<CostTable> {
+  const script = join(BENCH, file)
+  if (!existsSync(script)) return { error: `bench/${file} is not there` }
+  const child = spawnChild(name, process.execPath, [script, '--rounds', quick ? '1' : '5'], { pipeStdout: true, cpu: PROXY_CPU })
   let table = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (table += chunk))
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 120_000)
   const [code] = (await once(child, 'exit')) as [number | null]
   clearTimeout(timer)
-  return code === 0 ? { table: table.trim() } : { error: `bench/waf.ts exited with ${code}: ${logTail('waf-cost')}` }
+  return code === 0 ? { table: table.trim() } : { error: `bench/${file} exited with ${code}: ${logTail(name)}` }
 }
 
 /** --profile: `node --cpu-prof` on a target during one window of a mode; the summary covers that window. */
@@ -808,7 +811,8 @@ async function main(): Promise<void> {
   const reps = new Map<string, RepResult[]>(targets.map((spec) => [spec.name, []]))
   const wafInChain: { full?: boolean; note?: string } = {}
   let chainTimings: Awaited<ReturnType<typeof measureChainTimings>> | undefined
-  let wafCost: Awaited<ReturnType<typeof measureWafCost>> | undefined
+  let wafCost: CostTable | undefined
+  let headCost: CostTable | undefined
   const profiles: Record<string, (ProfileSummary & { file: string; work: string }) | { error: string }> = {}
 
   try {
@@ -835,7 +839,11 @@ async function main(): Promise<void> {
     }
     if (targets.some((spec) => spec.name === 'wsgate-full')) {
       log('WAF engine cost per handshake (bench/waf.ts)')
-      wafCost = await measureWafCost()
+      wafCost = await measureInProcess('waf-cost', 'waf.ts')
+    }
+    if (targets.some((spec) => spec.name.startsWith('wsgate'))) {
+      log('request head parse per handshake (bench/head.ts)')
+      headCost = await measureInProcess('head-cost', 'head.ts')
     }
     if (flags.profile) {
       const find = (name: string): TargetSpec | undefined => TARGETS.find((spec) => spec.name === name)
@@ -879,6 +887,7 @@ async function main(): Promise<void> {
     wafInChain,
     ...(chainTimings ? { chainTimings } : {}),
     ...(wafCost ? { wafCost } : {}),
+    ...(headCost ? { headCost } : {}),
     profiles,
     reps: Object.fromEntries(reps),
   }
@@ -911,7 +920,8 @@ interface RunRecord {
   targets: string[]
   wafInChain: { full?: boolean; note?: string }
   chainTimings?: Awaited<ReturnType<typeof measureChainTimings>>
-  wafCost?: Awaited<ReturnType<typeof measureWafCost>>
+  wafCost?: CostTable
+  headCost?: CostTable
   profiles: Record<string, (ProfileSummary & { file: string; work: string }) | { error: string }>
   reps: Record<string, RepResult[]>
 }
@@ -1029,10 +1039,11 @@ function report(run: RunRecord): {
     const infoCost = hsCost('wsgate-empty-info') - hsCost('wsgate-empty')
     out.push(`Logging at info (2 lines per connection): +${fmt(infoCost)} µs CPU per handshake (${fmt(summaries['wsgate-empty-info'].handshakesPerSec)} vs ${fmt(summaries['wsgate-empty'].handshakesPerSec)} handshakes/s)`)
   }
-  if (run.wafCost) {
-    out.push('', '### WAF engine', '')
-    if ('table' in run.wafCost) out.push('```', run.wafCost.table, '```')
-    else out.push(`not measured: ${run.wafCost.error}`)
+  for (const [title, cost] of [['Request head parse', run.headCost], ['WAF engine', run.wafCost]] as const) {
+    if (!cost) continue
+    out.push('', `### ${title}`, '')
+    if ('table' in cost) out.push('```', cost.table, '```')
+    else out.push(`not measured: ${cost.error}`)
   }
   for (const [name, profile] of Object.entries(profiles)) {
     out.push('', `### Profile: ${name}`, '')

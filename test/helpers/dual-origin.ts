@@ -11,6 +11,8 @@ export interface DualSeen {
   url: string
   /** Header list as received (names as sent, repeated headers separate). */
   rawHeaders: string[]
+  /** The same headers as Node's object (lower-case names, repeats joined). */
+  headers: http.IncomingHttpHeaders
   /** The whole body of a plain request; empty for upgrades. */
   body: Buffer
 }
@@ -24,25 +26,33 @@ export interface DualOrigin {
   close(): Promise<void>
 }
 
+/** How a dual origin answers a plain request, once its body is read and it is recorded in `seen`. */
+export type DualAnswer = (request: http.IncomingMessage, response: http.ServerResponse, seen: readonly DualSeen[]) => void
+
+/** The default answer: 200 `origin page`. */
+function originPage(_request: http.IncomingMessage, response: http.ServerResponse): void {
+  response.writeHead(200, { 'content-type': 'text/plain' }).end('origin page\n')
+}
+
 /**
- * Starts an origin that answers every plain request with 200 `origin page`
- * once its body is read, and upgrades every WebSocket handshake to an echo,
- * recording what arrived.
+ * Starts an origin that answers every plain request with `answer` (200
+ * `origin page` by default) once its body is read, and upgrades every
+ * WebSocket handshake to an echo, recording what arrived.
  */
-export async function startDualOrigin(): Promise<DualOrigin> {
+export async function startDualOrigin(answer: DualAnswer = originPage): Promise<DualOrigin> {
   const seen: DualSeen[] = []
   // Room for what the gateway may forward at its own limits (8 KiB target, 16 KiB of fields): Node's 16 KiB default would answer 431 itself.
   const server = http.createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
-      seen.push({ kind: 'http', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.concat(chunks) })
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('origin page\n')
+      seen.push({ kind: 'http', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, headers: request.headers, body: Buffer.concat(chunks) })
+      answer(request, response, seen)
     })
   })
   const sockets = new WebSocketServer({ noServer: true })
   server.on('upgrade', (request, socket, head) => {
-    seen.push({ kind: 'websocket', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, body: Buffer.alloc(0) })
+    seen.push({ kind: 'websocket', method: request.method ?? '', url: request.url ?? '', rawHeaders: request.rawHeaders, headers: request.headers, body: Buffer.alloc(0) })
     sockets.handleUpgrade(request, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })))
   })
   server.listen(0, '127.0.0.1')

@@ -1,50 +1,23 @@
 import { once } from 'node:events'
-import http from 'node:http'
-import type net from 'node:net'
+import type http from 'node:http'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import { cache, cacheBypass, jwtAuth, normalizeHeaders, originCheck, proxy, type GatewayBindings } from '../../src/index.ts'
+import { startDualOrigin, type DualSeen } from '../helpers/dual-origin.ts'
 import { expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { send } from '../helpers/http.ts'
 import { mint, startJwksServer, testKey, type JwksServer, type TestKey } from '../helpers/jwks.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 
-/** What the origin saw of one request, HTTP or WebSocket. */
-interface Seen {
-  kind: 'http' | 'websocket'
-  url: string
-  headers: http.IncomingHttpHeaders
-}
-
-/** An origin serving HTTP (a cacheable page) and WebSocket echo on one port, recording every request. */
-async function startDualOrigin(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
-  const seen: Seen[] = []
-  const server = http.createServer((request, response) => {
-    seen.push({ kind: 'http', url: request.url ?? '', headers: request.headers })
-    if (request.url?.includes('me=1')) {
-      // A per-user page whose origin forgot `private`: only the cache's knowledge of authentication protects it.
-      response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end(`hello ${String(request.headers['x-auth-sub'])}`)
-      return
-    }
-    response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' }).end(`page ${seen.length}`)
-  })
-  const sockets = new WebSocketServer({ noServer: true })
-  server.on('upgrade', (request, socket, head) => {
-    seen.push({ kind: 'websocket', url: request.url ?? '', headers: request.headers })
-    sockets.handleUpgrade(request, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    seen,
-    close: async () => {
-      for (const client of sockets.clients) client.terminate()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+/** A cacheable page for everyone, and a per-user page (`?me=1`) whose origin forgot `private`. */
+function pages(request: http.IncomingMessage, response: http.ServerResponse, seen: readonly DualSeen[]): void {
+  if (request.url?.includes('me=1')) {
+    // Only the cache's knowledge of authentication protects this page.
+    response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end(`hello ${String(request.headers['x-auth-sub'])}`)
+    return
   }
+  response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' }).end(`page ${seen.length}`)
 }
 
 const ISSUER = 'https://idp.example.com'
@@ -72,7 +45,7 @@ describe('the full handshake chain on one route', () => {
   beforeEach(async () => {
     key = await testKey('ES256', 'k1')
     jwks = await startJwksServer([key.publicJwk])
-    origin = await startDualOrigin()
+    origin = await startDualOrigin(pages)
     token = await mint(key, { sub: 'user-42', iss: ISSUER, aud: 'wsgate', exp: Math.floor(Date.now() / 1000) + 3600 })
     const app = new Hono<{ Bindings: GatewayBindings }>()
     const [first, ...rest] = chain((s) => [s.normalizeHeaders!, s.originCheck!, s.jwtAuth!, s.cacheBypass!, s.cache!])

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { originRelay } from './raw-origin.ts'
+import type { NodeOriginTunnel } from './origin/tunnel.ts'
 
 /** Who or what ended a piped connection. */
 export type CloseCause = 'client' | 'origin' | 'idle' | 'lifetime' | 'error' | 'shutdown'
@@ -49,7 +49,7 @@ function roundedLifetime(lifetime: number): number {
  * A raw bidirectional byte pipe between an upgraded client socket and an
  * upgraded origin socket. It parses nothing: the client's chunks are written
  * to the origin as they come, the origin's through the raw connector's relay
- * (raw-origin.ts) or as chunks too, and a side whose reader falls behind
+ * (origin/raw.ts) or as chunks too, and a side whose reader falls behind
  * pauses the other until `'drain'`, so memory stays bounded by the sockets'
  * high-water marks. Byte counts come from the sockets' own counters and the
  * idle timer is the client socket's own inactivity timer, which both
@@ -77,7 +77,8 @@ export class Pipe {
    * Starts relaying. `clientHead` and `originHead` are bytes each side sent
    * together with its handshake; they are forwarded first, so order holds.
    */
-  constructor(client: Socket, origin: Socket, clientHead: Buffer, originHead: Buffer, options: PipeOptions) {
+  constructor(client: Socket, tunnel: NodeOriginTunnel, clientHead: Buffer, options: PipeOptions) {
+    const { socket: origin, head: originHead, relay } = tunnel
     this.client = client
     this.origin = origin
     this.#options = options
@@ -106,7 +107,6 @@ export class Pipe {
 
     client.on('data', onData)
     // A raw-connector origin reads into the shared relay buffer and writes through recycled slabs.
-    const relay = originRelay(origin)
     if (relay) relay.start(client)
     else origin.on('data', onData)
     // The handshake paused both sockets; 'data' listeners set them flowing, the relay resumes its own.

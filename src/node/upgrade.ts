@@ -5,8 +5,8 @@ import { GatewayError } from '../errors.ts'
 import type { ClientSlot, FairShare } from '../fair-share.ts'
 import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
-import { connectOrigin, type NodeOriginTunnel } from './connector.ts'
-import { fetchOrigin } from './http-connector.ts'
+import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
+import { fetchOrigin } from './origin/fetch.ts'
 import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
 import { Pipe } from './pipe.ts'
@@ -190,7 +190,7 @@ function startPipe(
     if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
   }
   socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
-  const pipe = new Pipe(socket, tunnel.socket, head, tunnel.head, {
+  const pipe = new Pipe(socket, tunnel, head, {
     idleTimeout: limits.idleTimeout ?? settings.idleTimeout,
     lifetime: jittered(limits.maxLifetime ?? settings.maxLifetime, limits.lifetimeJitter ?? settings.lifetimeJitter),
     halfCloseTimeout: settings.halfCloseTimeout,

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import type { GatewayRuntime } from '../../src/index.ts'
-import { fetchOrigin } from '../../src/node/http-connector.ts'
+import { fetchOrigin } from '../../src/node/origin/fetch.ts'
 
 /** What an HTTP origin saw of one request: head and the whole body. */
 export interface SeenRequest {

@@ -14,7 +14,7 @@ import { useResources } from '../helpers/resources.ts'
 import { mulberry32 } from '../helpers/random.ts'
 import { pattern, splitAt } from '../helpers/wire.ts'
 
-// The raw origin connector (src/node/raw-origin.ts) through a real gateway:
+// The raw origin connector (src/node/origin/raw.ts) through a real gateway:
 // it parses the origin's answer by hand from whatever pieces TCP delivers,
 // relays non-101 answers with their bodies decoded, and after the upgrade
 // reads every origin socket into one shared buffer and writes each chunk to

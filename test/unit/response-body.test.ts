@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { BodyDecoder, bodyFraming, type BodyFraming } from '../../src/node/response-body.ts'
-import { MalformedResponseHead, type ResponseHead } from '../../src/node/response-head.ts'
+import { BodyDecoder, bodyFraming, type BodyFraming } from '../../src/node/origin/response-body.ts'
+import { MalformedResponseHead, type ResponseHead } from '../../src/node/origin/response-head.ts'
 
 // How the raw origin connector delimits and decodes the body of an origin's
 // non-101 answer (src/node/response-body.ts): the framing a head announces

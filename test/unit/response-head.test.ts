@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { headEnd, MalformedResponseHead, parseResponseHead } from '../../src/node/response-head.ts'
+import { headEnd, MalformedResponseHead, parseResponseHead } from '../../src/node/origin/response-head.ts'
 
-// The raw origin connector's response-head parser (src/node/response-head.ts):
+// The raw origin connector's response-head parser (src/node/origin/response-head.ts):
 // what it accepts of a status line and header list, in which shape, and what
 // it refuses (each refusal becomes a 502 ERR_ORIGIN_BAD_HANDSHAKE).
 

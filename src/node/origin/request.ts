@@ -1,9 +1,9 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
-import { GatewayError } from '../errors.ts'
+import { GatewayError } from '../../errors.ts'
 
-export { NULL_BODY_STATUSES } from '../http.ts'
+export { NULL_BODY_STATUSES } from '../../http.ts'
 
 /**
  * What both Node origin connectors (upgrade and plain HTTP) share: how a

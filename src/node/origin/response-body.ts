@@ -1,4 +1,4 @@
-import { NULL_BODY_STATUSES } from '../http.ts'
+import { NULL_BODY_STATUSES } from '../../http.ts'
 import { MalformedResponseHead, type ResponseHead } from './response-head.ts'
 
 /**

@@ -1,7 +1,7 @@
 import type http from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
-import type { OriginAnswer, OriginRequest } from '../runtime.ts'
+import type { OriginAnswer, OriginRequest } from '../../runtime.ts'
 import {
   NULL_BODY_STATUSES,
   openOriginRequest,
@@ -14,9 +14,9 @@ import {
   badOriginHandshake,
   originUnavailable,
   type OriginRequestHooks,
-} from './origin-request.ts'
-import { NodeOriginTunnel } from './origin-tunnel.ts'
-import { connectRawOrigin } from './raw-origin.ts'
+} from './request.ts'
+import { NodeOriginTunnel } from './tunnel.ts'
+import { connectRawOrigin } from './raw.ts'
 
 export { NodeOriginTunnel }
 

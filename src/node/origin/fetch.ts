@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
-import { GatewayError } from '../errors.ts'
+import { GatewayError } from '../../errors.ts'
 import {
   NULL_BODY_STATUSES,
   openOriginRequest,
@@ -12,7 +12,7 @@ import {
   originUnavailable,
   unavailableReason,
   type OriginRequestHooks,
-} from './origin-request.ts'
+} from './request.ts'
 
 /** Hooks of {@link fetchOrigin}. */
 export type FetchOriginHooks = Pick<OriginRequestHooks, 'onSocket'>

@@ -1,8 +1,8 @@
 import net, { type Socket } from 'node:net'
-import type { GatewayError } from '../errors.ts'
-import type { OriginAnswer, OriginRequest } from '../runtime.ts'
-import { NodeOriginTunnel } from './origin-tunnel.ts'
-import { badOriginHandshake, originUnavailable, settleOnce, toHeaders, unavailableReason, unrelayableStatus, upgradeTimedOut, type OriginRequestHooks } from './origin-request.ts'
+import type { GatewayError } from '../../errors.ts'
+import type { OriginAnswer, OriginRequest } from '../../runtime.ts'
+import { NodeOriginTunnel, type OriginRelay } from './tunnel.ts'
+import { badOriginHandshake, originUnavailable, settleOnce, toHeaders, unavailableReason, unrelayableStatus, upgradeTimedOut, type OriginRequestHooks } from './request.ts'
 import { SHARED_READ_BUFFER, writeCopy } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
 import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
@@ -18,23 +18,6 @@ import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, t
  * non-101 answer is relayed with its status, headers and decoded body.
  */
 
-/** What an upgraded raw origin socket hands to the pipe. */
-export interface OriginRelay {
-  /**
-   * Starts writing the origin's bytes to `client`. A write that fills the
-   * client's buffer pauses the origin socket; the pipe resumes it on the
-   * client's `'drain'` and ends the client on the origin's `'end'`.
-   */
-  start(client: Socket): void
-}
-
-/** The relay of each upgraded raw origin socket, for the pipe to find. */
-const relays = new WeakMap<Socket, OriginRelay>()
-
-/** The relay of an origin socket made by {@link connectRawOrigin}, if it is one. */
-export function originRelay(origin: Socket): OriginRelay | undefined {
-  return relays.get(origin)
-}
 
 /** Who waits for an origin's response head. */
 interface HeadListener {
@@ -245,8 +228,7 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
         if (!settle()) return socket.destroy()
         if (head.status === 101) {
           socket.pause()
-          relays.set(socket, reader)
-          resolve({ upgraded: true, headers: toHeaders(head.rawHeaders), tunnel: new NodeOriginTunnel(socket, rest) })
+          resolve({ upgraded: true, headers: toHeaders(head.rawHeaders), tunnel: new NodeOriginTunnel(socket, rest, reader) })
         } else {
           resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
         }

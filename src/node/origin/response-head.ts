@@ -1,4 +1,4 @@
-import { HTTP_TOKEN } from '../headers.ts'
+import { HTTP_TOKEN } from '../../headers.ts'
 
 /**
  * The head of an origin's HTTP/1.x response, parsed by hand for the raw

@@ -29,6 +29,8 @@ export type GatewayErrorCode =
   | 'ERR_ORIGIN_UNAVAILABLE'
   | 'ERR_ORIGIN_TIMEOUT'
   | 'ERR_ORIGIN_BAD_HANDSHAKE'
+  | 'ERR_ORIGIN_TLS'
+  | 'ERR_ORIGIN_DOWN'
   | 'ERR_RUNTIME_MISSING'
   | 'ERR_INTERNAL'
   // normalizeHeaders()

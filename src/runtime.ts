@@ -5,6 +5,16 @@
  * under `wsgate`; handlers read it with `c.env.wsgate`.
  */
 
+/** How the gateway verifies a `wss://` or `https://` origin. */
+export interface OriginTls {
+  /** PEM CA certificate(s) to trust instead of the system's. @default the system CAs */
+  ca?: string | readonly string[] | undefined
+  /** Name sent as SNI and checked against the certificate. @default the origin URL's host */
+  servername?: string | undefined
+  /** Verify the origin's certificate. `false` is for tests only, and logs a warning at start. @default true */
+  rejectUnauthorized?: boolean | undefined
+}
+
 /** What `websocket()` asks the runtime to send to an origin. */
 export interface OriginRequest {
   /** The origin URL, scheme `http:` or `https:`, with the final path and query. */
@@ -13,6 +23,8 @@ export interface OriginRequest {
   headers: Headers
   /** Time the origin has to connect and answer, ms. */
   timeout: number
+  /** For an `https:` URL: how its certificate is verified. @default the system CAs, the URL's host */
+  tls?: OriginTls | undefined
 }
 
 /** An upgraded origin connection, opaque outside the runtime that made it. */
@@ -124,7 +136,7 @@ export interface GatewayRuntime {
    * arrive within `timeout` ms. Optional: without it `http()` uses the
    * global `fetch` with `redirect: 'manual'`.
    */
-  fetchOrigin?(request: Request, timeout: number): Promise<Response>
+  fetchOrigin?(request: Request, timeout: number, tls?: OriginTls): Promise<Response>
 }
 
 /** Hono env bindings a wsgate app runs with: `new Hono<{ Bindings: GatewayBindings }>()`. */

@@ -100,6 +100,21 @@ export const DEFAULT_PORT = 8080
 export const DEFAULT_HOST = '127.0.0.1'
 
 /**
+ * Port of the TLS listener (`wss://`, `https://`) when `tls.port` /
+ * `--tls-port` does not say: the usual unprivileged stand-in for 443 (bind
+ * 443 itself where the process may, or forward 443 to it).
+ */
+export const DEFAULT_TLS_PORT = 8443
+
+/**
+ * After a watched certificate or key file changes, how long to wait for
+ * further changes before reloading (ms). Renewal tools write the
+ * certificate and the key as two files, often through a rename each: one
+ * reload after both, rather than a failed one between them.
+ */
+export const DEFAULT_CERTIFICATE_RELOAD_DELAY = 250
+
+/**
  * Total bytes a `cache()` holds (bodies plus headers plus a fixed overhead
  * per entry), 64 MiB: enough for a route's hot responses, small enough that
  * a few cached routes cannot exhaust a gateway's heap.

@@ -3,18 +3,24 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts'
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, type Logger } from './log.ts'
 import { serve, type FetchApp } from './serve.ts'
-import type { ServeOptions } from './settings.ts'
+import type { ServeOptions, TlsOptions } from './settings.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
 
 Runs the Hono app that <routes-module> default-exports as a WebSocket gateway.
 
 Options:
-  --port <n>                 port to listen on (env PORT, default ${DEFAULT_PORT}; 0 = any free port)
+  --port <n|off>             plain ws:// and http:// port (env PORT, default ${DEFAULT_PORT}; 0 = any free port;
+                             off = TLS only)
   --host <addr>              address to bind (env HOST, default ${DEFAULT_HOST})
+  --tls-cert <file>          certificate (PEM, full chain) for wss:// and https://; repeat with --tls-key
+                             for several certificates, picked by SNI (the first is the default)
+  --tls-key <file>           the certificate's private key (PEM); one per --tls-cert, in the same order
+  --tls-port <n>             TLS port (default ${DEFAULT_TLS_PORT}); SIGHUP or a change of the files reloads
+                             the certificates without a restart
   --max-connections <n>      concurrent WebSocket connections (default 3000)
   --max-connections-per-client <n|off>
                              connections one client address may hold (default 10 % of --max-connections)
@@ -37,6 +43,9 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
+      'tls-cert': { type: 'string', multiple: true },
+      'tls-key': { type: 'string', multiple: true },
+      'tls-port': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-connections-per-client': { type: 'string' },
       'max-handshakes-per-client': { type: 'string' },
@@ -62,7 +71,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const options: ServeOptions = { logger, host: values.host ?? process.env.HOST ?? DEFAULT_HOST }
   const port = values.port ?? process.env.PORT
-  if (port !== undefined) options.port = toNumber('--port', port)
+  if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber('--port', port)
+  const tls = tlsOptions(values['tls-cert'] ?? [], values['tls-key'] ?? [], values['tls-port'])
+  if (tls) options.tls = tls
   if (values['max-connections']) options.maxConnections = toNumber('--max-connections', values['max-connections'])
   if (values['max-connections-per-client']) options.maxConnectionsPerClient = toCap('--max-connections-per-client', values['max-connections-per-client'])
   if (values['max-handshakes-per-client']) options.maxHandshakesPerClient = toCap('--max-handshakes-per-client', values['max-handshakes-per-client'])
@@ -82,6 +93,31 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.once('SIGINT', () => stop('SIGINT'))
   process.once('SIGTERM', () => stop('SIGTERM'))
+  // SIGHUP reloads the certificates (the reload logs what it served, or why it kept the old ones).
+  if (tls) {
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading certificates')
+      void gateway.reloadCertificates()
+    })
+  }
+}
+
+/**
+ * `serve()`'s `tls` from the flags: `--tls-cert` and `--tls-key` pair up in
+ * order (one pair: `{ cert, key }`; several: `certificates`), `--tls-port`
+ * sets the port. Undefined when no flag asks for TLS.
+ */
+export function tlsOptions(certs: readonly string[], keys: readonly string[], port: string | undefined): TlsOptions | undefined {
+  if (certs.length === 0 && keys.length === 0) {
+    if (port !== undefined) throw new TypeError('--tls-port needs --tls-cert and --tls-key')
+    return undefined
+  }
+  if (certs.length !== keys.length) {
+    throw new TypeError(`--tls-cert and --tls-key come in pairs, one key per certificate; got ${certs.length} --tls-cert and ${keys.length} --tls-key`)
+  }
+  const tls: TlsOptions = certs.length === 1 ? { cert: certs[0]!, key: keys[0]! } : { certificates: certs.map((cert, index) => ({ cert, key: keys[index]! })) }
+  if (port !== undefined) tls.port = toNumber('--tls-port', port)
+  return tls
 }
 
 /**

@@ -1,48 +1,57 @@
-import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server'
+import type { HttpBindings } from '@hono/node-server'
 import { once } from 'node:events'
 import http from 'node:http'
-import type { Socket } from 'node:net'
-import { GatewayError } from '../errors.ts'
-import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../defaults.ts'
+import https from 'node:https'
 import type { GatewayBindings } from '../runtime.ts'
-import { fetchOrigin } from './origin/fetch.ts'
 import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
+import { gatewayListeners, listenerOptions, type ListeningServer } from './listener.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
-import { FairShare } from '../fair-share.ts'
-import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
-import { chainRequest, readRequestHead } from './request.ts'
-import type { RequestHead } from '../request-head.ts'
+import { TlsCertificates } from './tls-certificates.ts'
+import type { FetchApp } from './upgrade.ts'
 
-/** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
-const REQUEST_LINE_ALLOWANCE = 64
-
-/** A plain request's parsed head and the target as it was sent (the adapter replaces `incoming.url`). */
-interface ParsedRequest {
-  head: RequestHead
-  rawTarget: string
-}
-import { endSocket, rawErrorResponse } from './write-response.ts'
-
-export type { ServeOptions } from './settings.ts'
+export type { ServeOptions, TlsCertificate, TlsOptions } from './settings.ts'
 export type { FetchApp } from './upgrade.ts'
 
 /** Env bindings on a Node host: Hono's Node bindings on plain HTTP requests, plus the wsgate runtime. */
 export type NodeGatewayBindings = GatewayBindings & Partial<HttpBindings>
 
-/** A running gateway. */
+/**
+ * A running gateway. `url` and `port` are the plain listener's, or the TLS
+ * listener's when the plain one is off (`port: 'off'`); `tlsUrl` and
+ * `tlsPort` are the TLS listener's, undefined without `tls`.
+ *
+ * @example
+ * const gateway = await serve(app, { port: 8080, tls: { cert: 'cert.pem', key: 'key.pem', port: 8443 } })
+ * gateway.url // 'http://127.0.0.1:8080' (ws:// for WebSocket clients)
+ * gateway.tlsUrl // 'https://127.0.0.1:8443' (wss://)
+ */
 export interface Gateway {
-  /** `http://host:port` the gateway listens on (use `ws://` for WebSocket clients). */
+  /** `http://host:port` of the plain listener (use `ws://` for WebSocket clients); `https://host:tlsPort` when it is off. */
   readonly url: string
   readonly host: string
+  /** The plain listener's port; the TLS listener's when the plain one is off. */
   readonly port: number
+  /** `https://host:tlsPort` of the TLS listener (use `wss://` for WebSocket clients); undefined without `tls`. */
+  readonly tlsUrl: string | undefined
+  /** The TLS listener's port; undefined without `tls`. */
+  readonly tlsPort: number | undefined
   /** Open WebSocket pipes. */
   readonly connections: number
   /** Every socket the gateway holds, client or origin side; 0 when nothing leaks. */
   readonly openSockets: number
   /** The effective settings, defaults filled in. */
   readonly settings: Readonly<ServeSettings>
+  /**
+   * Reads the TLS certificates and keys again and serves them to new
+   * connections, without a restart; established connections keep their
+   * session. Resolves `true` when the new certificates are served
+   * (logged at info with the names), `false` when the reload failed and the
+   * current ones stay (logged at warn with the reason) or there is no TLS
+   * listener. Never rejects. The CLI calls it on `SIGHUP`.
+   */
+  reloadCertificates(): Promise<boolean>
   /** Stops listening, drops every connection and resolves when every socket has closed. */
   close(): Promise<void>
 }
@@ -53,6 +62,13 @@ export interface Gateway {
  * `websocket()` accepts, the 101 is written and a raw pipe joins client and
  * origin. Plain HTTP requests go through @hono/node-server.
  *
+ * With `tls`, a second listener serves `wss://` and `https://` with the
+ * same handling; the chain sees an `https:` URL there (so
+ * `normalizeHeaders()` forwards `X-Forwarded-Proto: https`). Its TLS
+ * handshake must finish within `handshakeTimeout`, and then the request
+ * headers within `handshakeTimeout` too. Bad certificates or keys reject
+ * with a `TypeError` naming the option before anything listens.
+ *
  * Every request on a connection, the first and each keep-alive one after
  * it, must complete its headers within `handshakeTimeout`, else 408
  * ERR_HANDSHAKE_TIMEOUT and the connection is closed; a keep-alive
@@ -61,6 +77,8 @@ export interface Gateway {
  *
  * @example
  * const gateway = await serve(app, { port: 8080, idleTimeout: 60_000 })
+ * // wss:// beside ws://, two certificates picked by SNI:
+ * await serve(app, { tls: { port: 443, certificates: [{ cert: 'a.pem', key: 'a.key' }, { cert: 'b.pem', key: 'b.key' }] } })
  * // … later
  * await gateway.close()
  */
@@ -68,188 +86,49 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   const settings = resolveServeSettings(options)
   const logger = options.logger ?? createLogger()
   guardRegExpBacktracking()
-  const sockets = new Set<Socket>()
-  const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
-  // Sockets whose last answer is decided (refused, timed out): nothing more is read from them or answered on them.
-  const refused = new WeakSet<Socket>()
-  // Listeners shared by every socket (`this` is the socket): none is made per connection.
-  function untrack(this: Socket): void {
-    sockets.delete(this)
-  }
-  function clientClosed(this: Socket): void {
-    sockets.delete(this)
-    headersReceived(this)
-  }
-  // Slowloris guard: the headers of every request must be complete in time; this answers the
-  // first request's own timer (armed on 'connection') and Node's deadline for keep-alive ones alike.
-  function headersTimedOut(socket: Socket): void {
-    const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
-    logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
-    // A request whose headers complete in the moment before the close is not run.
-    refused.add(socket)
-    socket.end(rawErrorResponse(error), () => socket.destroy())
-  }
-  const state: GatewayState = {
-    app,
-    settings,
-    logger,
-    pipes: new Set(),
-    handshaking: 0,
-    fairShare: new FairShare(settings),
-    track(socket) {
-      sockets.add(socket)
-      socket.on('close', untrack)
-    },
-  }
+  // Certificates first: a bad one fails the start before anything listens.
+  const certificates = settings.tls && new TlsCertificates(settings.tls.certificates, logger, settings.tls.options)
+  await certificates?.load()
   for (const warning of serveWarnings(settings)) logger.warn(warning)
-  // Forgotten, not only cleared: a WeakMap entry would keep the Timeout for the connection's life.
-  function headersReceived(socket: Socket): void {
-    clearTimeout(headerTimers.get(socket))
-    headerTimers.delete(socket)
+  const listeners = gatewayListeners(app, settings, logger)
+  const { state, sockets } = listeners
+
+  const servers: ListeningServer[] = []
+  const plain = settings.port === 'off' ? undefined : http.createServer(listenerOptions(settings))
+  if (plain) {
+    listeners.attach(plain)
+    servers.push(plain)
   }
-
-  // Node's limit counts the request line too: room for the longest target and the line's own bytes, so that
-  // the head parse, which counts the field lines alone, tells 414 from 431.
-  const server = http.createServer({
-    maxHeaderSize: settings.maxHeaderSize + settings.maxUriLength + REQUEST_LINE_ALLOWANCE,
-    requireHostHeader: false,
-    // Keep-alive requests after the first are bounded by Node's header deadline, counted from
-    // their first byte. Node checks it every 30 s by default (a late request lived 22–40 s and got
-    // 400); checked this often, it is met within a tenth of the timeout (at most 1 s), and
-    // answered with the first request's 408 (the clientError handler below).
-    headersTimeout: settings.handshakeTimeout,
-    connectionsCheckingInterval: Math.max(1, Math.min(DEFAULT_HEADERS_CHECK_INTERVAL, Math.ceil(settings.handshakeTimeout / 10))),
-    // Idle between requests: closed (without an answer, nothing was asked) no later than a new connection would be.
-    keepAliveTimeout: Math.min(DEFAULT_KEEP_ALIVE_TIMEOUT, settings.handshakeTimeout),
-  })
-  server.requestTimeout = Math.max(300_000, settings.handshakeTimeout)
-
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket)
-    headerTimers.set(socket, setTimeout(headersTimedOut, settings.handshakeTimeout, socket))
-    socket.on('close', clientClosed)
-  })
-
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    headersReceived(socket)
-    // With a response under way, an error answer would land inside it: the connection is dropped instead.
-    if (error.code === 'ECONNRESET' || !socket.writable || responseUnderWay(socket)) {
-      socket.destroy()
-      return
-    }
-    // Already answered: what the parser choked on is the rest of a refused request.
-    if (refused.has(socket)) return
-    // Node's header deadline of a keep-alive request: the same 408 the first request gets.
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
-    const rejection = parserRejection(error as ParserError, settings)
-    logger.info({ client: socket.remoteAddress, status: rejection.status, code: rejection.code }, 'handshake rejected')
-    socket.write(rawErrorResponse(rejection))
-    endSocket(socket, settings.halfCloseTimeout)
-  })
-
-  // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
-  const requestHeads = new WeakMap<http.IncomingMessage, ParsedRequest>()
-  const honoListener = getRequestListener(
-    async (request, env) => {
-      const bindings = env as HttpBindings
-      const { head, rawTarget } = requestHeads.get(bindings.incoming)!
-      const started = performance.now()
-      const scope = newScope()
-      const runtime = runtimeFor(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target }, {
-        upgrade: undefined,
-        connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
-        fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
-      })
-      // A handshake line names the client even if it has left by then: read its address while it is here.
-      if (logger.isLevelEnabled('info')) void runtime.clientAddress
-      let response: Response
-      try {
-        response = await app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
-      } catch (error) {
-        response = toErrorResponse(error, logger)
-      } finally {
-        // A plain HTTP request never becomes a connection.
-        endScope(scope, logger)
-      }
-      // A refusal by the gateway, or an upgrade request answered without switching protocols, ends the
-      // connection: what the client sends next was not meant as another request (frames, a body of the
-      // refused request), so nothing more is read and it is never answered.
-      const code = response.headers.get('x-wsgate-error')
-      const last = code !== null || bindings.incoming.headers.upgrade !== undefined
-      if (last) stopReading(bindings.incoming.socket)
-      // Only requests that reached a WebSocket route get a handshake log line and a request id.
-      if (scope.note.route === undefined) return last ? withHeader(response, 'connection', 'close') : response
-      logHandshake(logger, runtime, scope.note, response.status, code, started)
-      const answer = withRequestId(response, runtime.requestId)
-      if (last) answer.headers.set('connection', 'close')
-      return answer
-    },
-    // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
-    // complaints about a request (RequestError) are about client input, so a 400.
-    { errorHandler: (error) => toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger) },
-  )
-  server.on('request', (incoming: http.IncomingMessage, outgoing: http.ServerResponse) => {
-    headersReceived(incoming.socket)
-    if (refused.has(incoming.socket)) return
-    let head: RequestHead
-    try {
-      head = readRequestHead(incoming, false, settings)
-    } catch (error) {
-      refuseRequest(incoming, outgoing, asGatewayError(error))
-      return
-    }
-    requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '' })
-    // @hono/node-server builds its Request from the target (never from Host) when the target is absolute.
-    incoming.url = head.url
-    void honoListener(incoming, outgoing)
-  })
-
-  // CONNECT (RFC 9110 §9.3.6) arrives apart from other requests; the gateway is not a forward proxy.
-  server.on('connect', (incoming: http.IncomingMessage, socket: Socket) => {
-    headersReceived(socket)
-    const error = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method CONNECT is not served')
-    logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
-    socket.on('error', () => socket.destroy())
-    socket.write(rawErrorResponse(error))
-    endSocket(socket, settings.halfCloseTimeout)
-  })
-
-  /** Reads nothing more from a socket whose last answer is under way, and answers nothing more on it. */
-  function stopReading(socket: Socket): void {
-    refused.add(socket)
-    socket.pause()
+  let secure: https.Server | undefined
+  if (certificates) {
+    // The TLS handshake gets the same deadline as the request headers; a client that never finishes it is closed.
+    secure = https.createServer({ ...listenerOptions(settings), ...certificates.serverOptions(), handshakeTimeout: settings.handshakeTimeout })
+    certificates.attach(secure)
+    listeners.attach(secure, true)
+    servers.push(secure)
   }
-
-  /** Answers a plain request the head parse refused, and closes: what follows its head cannot be trusted. */
-  function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError): void {
-    // Never the target or a header: a refused head may carry anything, credentials included.
-    logger.info({ client: incoming.socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
-    // Bytes after a refused head (a body of unknown framing, pipelined requests) are never parsed.
-    stopReading(incoming.socket)
-    const body = error.body()
-    const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
-    for (const [name, value] of error.responseHeaders()) headers[name] = value
-    outgoing.writeHead(error.status, headers)
-    outgoing.end(body)
-  }
-
-  server.on('upgrade', (incoming: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    headersReceived(socket)
-    void handleUpgrade(state, incoming, socket, head)
-  })
 
   logMiddlewareReports(app, logger)
-  server.listen(settings.port, settings.host)
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : settings.port
   const host = settings.host
-  logger.info({ host, port, maxConnections: settings.maxConnections }, 'gateway listening')
+  let port: number | undefined
+  let tlsPort: number | undefined
+  try {
+    if (plain) port = await listen(plain, settings.port as number, host)
+    if (secure) tlsPort = await listen(secure, settings.tls!.port, host)
+  } catch (error) {
+    for (const server of servers) server.close()
+    throw error
+  }
+  if (certificates && settings.tls!.watch) certificates.watch()
+  logger.info({ host, port, tlsPort, names: certificates?.names, maxConnections: settings.maxConnections }, 'gateway listening')
 
+  const origin = (scheme: string, at: number): string => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${at}`
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: port !== undefined ? origin('http', port) : origin('https', tlsPort!),
     host,
-    port,
+    port: port ?? tlsPort!,
+    tlsUrl: tlsPort !== undefined ? origin('https', tlsPort) : undefined,
+    tlsPort,
     settings,
     get connections() {
       return state.pipes.size
@@ -257,59 +136,25 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     get openSockets() {
       return sockets.size
     },
+    reloadCertificates: () => certificates?.reload() ?? Promise.resolve(false),
     async close() {
-      const closed = new Promise((resolve) => server.close(resolve))
+      certificates?.close()
+      const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
       for (const pipe of state.pipes) pipe.close('shutdown')
-      server.closeAllConnections()
+      for (const server of servers) server.closeAllConnections()
       const remaining = [...sockets]
       for (const socket of remaining) socket.destroy()
       await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
       await closed
-      logger.info({ host, port }, 'gateway closed')
+      logger.info({ host, port, tlsPort }, 'gateway closed')
     },
   }
 }
 
-/**
- * Whether a response has started on the socket (its head sent), so nothing
- * else may be written to it. `_httpMessage` is the response Node's server
- * is writing; its default clientError handling makes the same check.
- */
-function responseUnderWay(socket: Socket): boolean {
-  return (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage?.headersSent === true
+/** Starts `server` listening and resolves with its port; rejects when it cannot (EADDRINUSE, EACCES). */
+async function listen(server: ListeningServer, port: number, host: string): Promise<number> {
+  server.listen(port, host)
+  await once(server, 'listening')
+  const address = server.address()
+  return typeof address === 'object' && address ? address.port : port
 }
-
-/**
- * Node's parser refusals (llhttp error codes) as the head parse's codes, so
- * that a request gets the same answer whichever of the two saw the problem
- * first.
- */
-function parserRejection(error: ParserError, settings: ServeSettings): GatewayError {
-  const { code } = error
-  // What the parser had read, for telling an unknown method or version from plain noise.
-  const line = error.rawPacket?.toString('latin1', 0, 256) ?? ''
-  switch (code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
-    // RFC 9110 §9.1: a method the server does not recognise is 501.
-    case 'HPE_INVALID_METHOD':
-      if (!/^[A-Z][A-Z-]* /.test(line)) break
-      return new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method not recognised')
-    // RFC 9110 §15.6.6: a well-formed version the server does not support is 505; on an upgrade, 400 as for HTTP/1.0.
-    case 'HPE_INVALID_VERSION':
-      if (!/^[^\r\n]* HTTP\/[0-9]\.[0-9]\r?\n/.test(line)) break
-      if (/\nupgrade:/i.test(line)) return new GatewayError(400, 'ERR_HANDSHAKE_HTTP_VERSION', 'an upgrade needs HTTP/1.1')
-      return new GatewayError(505, 'ERR_HANDSHAKE_HTTP_VERSION', 'HTTP version not supported; use HTTP/1.1')
-    case 'HPE_INVALID_CONTENT_LENGTH':
-    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-    case 'HPE_INVALID_TRANSFER_ENCODING':
-    case 'HPE_INVALID_CHUNK_SIZE':
-      return new GatewayError(400, 'ERR_HANDSHAKE_FRAMING', `invalid message framing (${code})`)
-    case 'HPE_INVALID_URL':
-      return new GatewayError(400, 'ERR_HANDSHAKE_TARGET', 'invalid request target')
-  }
-  return new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', `malformed HTTP request (${code ?? 'parse error'})`)
-}
-
-/** A `clientError` from Node's parser: its llhttp code, and the bytes it had read. */
-type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer }

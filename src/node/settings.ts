@@ -14,14 +14,61 @@ import {
   DEFAULT_MAX_URI_LENGTH,
   DEFAULT_PORT,
   DEFAULT_RETRY_AFTER,
+  DEFAULT_TLS_PORT,
 } from '../defaults.ts'
 import { assertDuration, assertJitter } from '../limits.ts'
 import type { Logger } from './log.ts'
+import type { TlsCertificate } from './tls-certificates.ts'
+
+export type { TlsCertificate } from './tls-certificates.ts'
+
+/**
+ * The TLS listener (`wss://`, `https://`), beside the plain one. Give one
+ * certificate as `cert` and `key`, or several as `certificates`: each
+ * client gets the certificate whose DNS names (subjectAltName, else CN)
+ * hold the name it asked for by SNI, a wildcard `*.example.com` standing
+ * for one label; the first certificate goes to clients without SNI or
+ * with a name none holds. Each PEM is text (a string containing
+ * `-----BEGIN`) or a file path. ALPN offers `http/1.1` only.
+ *
+ * @example
+ * await serve(app, { port: 'off', tls: { cert: '/etc/wsgate/cert.pem', key: '/etc/wsgate/key.pem', port: 443 } })
+ */
+export interface TlsOptions {
+  /** The certificate (chain, leaf first), PEM text or file path. With `key`; not with `certificates`. */
+  cert?: string
+  /** The certificate's private key (unencrypted), PEM text or file path. */
+  key?: string
+  /** Several certificates, picked by SNI; the first is the default. Not with `cert`/`key`. */
+  certificates?: readonly TlsCertificate[]
+  /** TCP port of the TLS listener; 0 picks a free one. @default 8443 */
+  port?: number
+  /**
+   * Reload when a certificate or key file changes (files given as paths
+   * only). `gateway.reloadCertificates()` and the CLI's `SIGHUP` reload
+   * either way. @default true
+   */
+  watch?: boolean
+}
+
+/** TlsOptions checked, with every default filled in. */
+export interface TlsSettings {
+  readonly port: number
+  /** At least one. */
+  readonly certificates: readonly TlsCertificate[]
+  /** The option that gave each certificate (`tls`, `tls.certificates[1]`), for error messages. */
+  readonly options: readonly string[]
+  readonly watch: boolean
+}
 
 /** Options of `serve()`: where to listen and the gateway-wide limits. Durations in ms. */
 export interface ServeOptions {
-  /** TCP port; 0 picks a free one. @default 8080 */
-  port?: number
+  /**
+   * TCP port of the plain listener (`ws://`, `http://`); 0 picks a free
+   * one; `'off'` serves TLS only (then `tls` is required).
+   * @default 8080
+   */
+  port?: number | 'off'
   /** Address to bind. @default '127.0.0.1' */
   host?: string
   /** Time a client has to send its request headers, and an origin to answer an upgrade. @default 10 s */
@@ -76,10 +123,12 @@ export interface ServeOptions {
   halfCloseTimeout?: number
   /** Where log lines go. @default `createLogger()` (LOG_LEVEL, LOG_PRETTY) */
   logger?: Logger
+  /** A TLS listener beside the plain one (see {@link TlsOptions}). @default none: plain only */
+  tls?: TlsOptions
 }
 
-/** ServeOptions with every default filled in. */
-export type ServeSettings = Required<Omit<ServeOptions, 'logger'>>
+/** ServeOptions with every default filled in; `tls` is undefined when there is no TLS listener. */
+export type ServeSettings = Required<Omit<ServeOptions, 'logger' | 'tls'>> & { tls: TlsSettings | undefined }
 
 /** Fills defaults and throws a `TypeError` naming any bad option, so mistakes fail at start. */
 export function resolveServeSettings(options: ServeOptions): ServeSettings {
@@ -99,9 +148,14 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     maxLifetime: options.maxLifetime ?? DEFAULT_MAX_LIFETIME,
     lifetimeJitter: options.lifetimeJitter ?? DEFAULT_LIFETIME_JITTER,
     halfCloseTimeout: options.halfCloseTimeout ?? DEFAULT_HALF_CLOSE_TIMEOUT,
+    tls: resolveTls(options.tls),
   }
-  if (!Number.isInteger(settings.port) || settings.port < 0 || settings.port > 65_535) {
-    throw new TypeError(`serve(): port must be an integer from 0 to 65535, got ${settings.port}`)
+  if (settings.port !== 'off') assertPort('port', settings.port)
+  if (settings.port === 'off' && !settings.tls) {
+    throw new TypeError("serve(): port is 'off' and there is no tls listener: at least one must listen; give tls: { cert, key } or a port")
+  }
+  if (settings.tls && settings.tls.port !== 0 && settings.tls.port === settings.port) {
+    throw new TypeError(`serve(): tls.port and port are both ${settings.port}; give the TLS listener a port of its own`)
   }
   for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout'] as const) {
     assertDuration(name, settings[name], 'serve()')
@@ -122,6 +176,40 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     throw new TypeError(`serve(): ipv6Prefix must be an integer from 1 to 128 (bits), got ${settings.ipv6Prefix}`)
   }
   return settings
+}
+
+function assertPort(name: string, port: unknown): void {
+  if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65_535) {
+    throw new TypeError(`serve(): ${name} must be an integer from 0 to 65535${name === 'port' ? " or 'off'" : ''}, got ${String(port)}`)
+  }
+}
+
+/** Checks the shape of `tls` (the files themselves are read and checked when the gateway starts). */
+function resolveTls(tls: TlsOptions | undefined): TlsSettings | undefined {
+  if (tls === undefined) return undefined
+  if (typeof tls !== 'object' || tls === null) throw new TypeError('serve(): tls must be an object, e.g. { cert: "cert.pem", key: "key.pem" }')
+  const port = tls.port ?? DEFAULT_TLS_PORT
+  assertPort('tls.port', port)
+  if (tls.watch !== undefined && typeof tls.watch !== 'boolean') throw new TypeError(`serve(): tls.watch must be a boolean, got ${String(tls.watch)}`)
+  const single = tls.cert !== undefined || tls.key !== undefined
+  if (single && tls.certificates !== undefined) {
+    throw new TypeError('serve(): give tls.cert and tls.key, or tls.certificates, not both')
+  }
+  const certificates: readonly { cert?: unknown; key?: unknown }[] | undefined = single ? [{ cert: tls.cert, key: tls.key }] : tls.certificates
+  if (certificates === undefined) throw new TypeError('serve(): tls needs a certificate: { cert, key } or certificates: [{ cert, key }, …]')
+  if (!Array.isArray(certificates) || certificates.length === 0) {
+    throw new TypeError('serve(): tls.certificates must be a non-empty array of { cert, key }')
+  }
+  const options = certificates.map((_, index) => (single ? 'tls' : `tls.certificates[${index}]`))
+  certificates.forEach((certificate: { cert?: unknown; key?: unknown } | null, index) => {
+    for (const part of ['cert', 'key'] as const) {
+      const value = certificate?.[part]
+      if (typeof value !== 'string' || value.trim() === '') {
+        throw new TypeError(`serve(): ${options[index]}.${part} is missing; give PEM text or the path of a PEM file`)
+      }
+    }
+  })
+  return { port, certificates: certificates as TlsCertificate[], options, watch: tls.watch ?? true }
 }
 
 /** `share` of a cap, rounded up, at least 1: the default of a cap that is a share of `maxConnections`. */

@@ -1,0 +1,304 @@
+import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server'
+import type http from 'node:http'
+import type https from 'node:https'
+import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../defaults.ts'
+import { GatewayError } from '../errors.ts'
+import { FairShare } from '../fair-share.ts'
+import type { RequestHead } from '../request-head.ts'
+import type { Logger } from './log.ts'
+import { fetchOrigin } from './origin/fetch.ts'
+import { chainRequest, readRequestHead } from './request.ts'
+import type { ServeSettings } from './settings.ts'
+import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { endSocket, rawErrorResponse } from './write-response.ts'
+
+/** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
+const REQUEST_LINE_ALLOWANCE = 64
+
+/** A plain request's parsed head and the target as it was sent (the adapter replaces `incoming.url`). */
+interface ParsedRequest {
+  head: RequestHead
+  rawTarget: string
+}
+
+/** Either listener of a gateway: the plain one, or the TLS one. */
+export type ListeningServer = http.Server | https.Server
+
+/**
+ * The request handling of one gateway, shared by its listeners: the one
+ * head parse, the Hono chain, the upgrade path, the fair share, the header
+ * deadlines and keep-alive timers. Attached to the plain listener and to
+ * the TLS one alike, so a request is handled the same whichever it came in
+ * on; only the connection's scheme (`https` over TLS) differs.
+ */
+export interface GatewayListeners {
+  /** The upgrade path's state: pipes, handshakes in flight, the fair share. */
+  readonly state: GatewayState
+  /** Every socket the gateway holds, client or origin side, on either listener. */
+  readonly sockets: ReadonlySet<Socket>
+  /** Attaches the handlers to a server; `https.Server`s also get the TLS handshake's. */
+  attach(server: ListeningServer, tls?: boolean): void
+}
+
+/**
+ * Node server options of a listener: Node's header limit and deadlines set
+ * from the gateway's settings (the same for `http.createServer()` and
+ * `https.createServer()`).
+ */
+export function listenerOptions(settings: ServeSettings): http.ServerOptions {
+  // Node's limit counts the request line too: room for the longest target and the line's own bytes, so that
+  // the head parse, which counts the field lines alone, tells 414 from 431.
+  return {
+    maxHeaderSize: settings.maxHeaderSize + settings.maxUriLength + REQUEST_LINE_ALLOWANCE,
+    requireHostHeader: false,
+    // Keep-alive requests after the first are bounded by Node's header deadline, counted from
+    // their first byte. Node checks it every 30 s by default (a late request lived 22–40 s and got
+    // 400); checked this often, it is met within a tenth of the timeout (at most 1 s), and
+    // answered with the first request's 408 (the clientError handler).
+    headersTimeout: settings.handshakeTimeout,
+    connectionsCheckingInterval: Math.max(1, Math.min(DEFAULT_HEADERS_CHECK_INTERVAL, Math.ceil(settings.handshakeTimeout / 10))),
+    // Idle between requests: closed (without an answer, nothing was asked) no later than a new connection would be.
+    keepAliveTimeout: Math.min(DEFAULT_KEEP_ALIVE_TIMEOUT, settings.handshakeTimeout),
+    requestTimeout: Math.max(300_000, settings.handshakeTimeout),
+  }
+}
+
+/** The handlers of a gateway serving `app`, to attach to each of its listeners. */
+export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger: Logger): GatewayListeners {
+  const sockets = new Set<Socket>()
+  const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
+  // Sockets whose last answer is decided (refused, timed out): nothing more is read from them or answered on them.
+  const refused = new WeakSet<Socket>()
+  // Listeners shared by every socket (`this` is the socket): none is made per connection.
+  function untrack(this: Socket): void {
+    sockets.delete(this)
+  }
+  function clientClosed(this: Socket): void {
+    sockets.delete(this)
+    headersReceived(this)
+  }
+  // Slowloris guard: the headers of every request must be complete in time; this answers the
+  // first request's own timer (armed when the connection's bytes are HTTP: on 'connection', over TLS on
+  // 'secureConnection') and Node's deadline for keep-alive ones alike.
+  function headersTimedOut(socket: Socket): void {
+    const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
+    logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
+    // A request whose headers complete in the moment before the close is not run.
+    refused.add(socket)
+    socket.end(rawErrorResponse(error), () => socket.destroy())
+  }
+  const state: GatewayState = {
+    app,
+    settings,
+    logger,
+    pipes: new Set(),
+    handshaking: 0,
+    fairShare: new FairShare(settings),
+    track(socket) {
+      sockets.add(socket)
+      socket.on('close', untrack)
+    },
+  }
+  // Forgotten, not only cleared: a WeakMap entry would keep the Timeout for the connection's life.
+  function headersReceived(socket: Socket): void {
+    clearTimeout(headerTimers.get(socket))
+    headerTimers.delete(socket)
+  }
+
+  /** A connection whose bytes are HTTP: the first request's header timer starts now. */
+  function onHttpConnection(socket: Socket): void {
+    sockets.add(socket)
+    headerTimers.set(socket, setTimeout(headersTimedOut, settings.handshakeTimeout, socket))
+    socket.on('close', clientClosed)
+  }
+
+  /** A TCP connection to the TLS listener: held until it closes; its TLS handshake is bounded by the server's `handshakeTimeout`. */
+  function onTcpConnection(socket: Socket): void {
+    sockets.add(socket)
+    socket.on('close', untrack)
+    // A failed handshake's line names the client, who may have reset by then: read the address while it is here.
+    if (logger.isLevelEnabled('info')) void socket.remoteAddress
+  }
+
+  /**
+   * A TLS handshake that failed (a client that does not trust the
+   * certificate, plain HTTP on the TLS port, a client that never finished
+   * within the handshake timeout): one info line, and the connection closed.
+   */
+  function onTlsClientError(error: NodeJS.ErrnoException, socket: TLSSocket): void {
+    // The TLS socket forgets its peer once closed; the TCP socket under it (Node's `_parent`) still knows it.
+    const client = socket.remoteAddress ?? (socket as TLSSocket & { _parent?: Socket })._parent?.remoteAddress
+    logger.info({ client, code: error.code ?? 'ERR_TLS', reason: error.code ? undefined : error.message }, 'tls handshake failed')
+    socket.destroy()
+  }
+
+  function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    headersReceived(socket)
+    // With a response under way, an error answer would land inside it: the connection is dropped instead.
+    if (error.code === 'ECONNRESET' || !socket.writable || responseUnderWay(socket)) {
+      socket.destroy()
+      return
+    }
+    // Already answered: what the parser choked on is the rest of a refused request.
+    if (refused.has(socket)) return
+    // Node's header deadline of a keep-alive request: the same 408 the first request gets.
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
+    const rejection = parserRejection(error as ParserError, settings)
+    logger.info({ client: socket.remoteAddress, status: rejection.status, code: rejection.code }, 'handshake rejected')
+    socket.write(rawErrorResponse(rejection))
+    endSocket(socket, settings.halfCloseTimeout)
+  }
+
+  // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
+  const requestHeads = new WeakMap<http.IncomingMessage, ParsedRequest>()
+  const honoListener = getRequestListener(
+    async (request, env) => {
+      const bindings = env as HttpBindings
+      const { head, rawTarget } = requestHeads.get(bindings.incoming)!
+      const started = performance.now()
+      const scope = newScope()
+      const runtime = runtimeFor(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target }, {
+        upgrade: undefined,
+        connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
+        fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
+      })
+      // A handshake line names the client even if it has left by then: read its address while it is here.
+      if (logger.isLevelEnabled('info')) void runtime.clientAddress
+      let response: Response
+      try {
+        response = await app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
+      } catch (error) {
+        response = toErrorResponse(error, logger)
+      } finally {
+        // A plain HTTP request never becomes a connection.
+        endScope(scope, logger)
+      }
+      // A refusal by the gateway, or an upgrade request answered without switching protocols, ends the
+      // connection: what the client sends next was not meant as another request (frames, a body of the
+      // refused request), so nothing more is read and it is never answered.
+      const code = response.headers.get('x-wsgate-error')
+      const last = code !== null || bindings.incoming.headers.upgrade !== undefined
+      if (last) stopReading(bindings.incoming.socket)
+      // Only requests that reached a WebSocket route get a handshake log line and a request id.
+      if (scope.note.route === undefined) return last ? withHeader(response, 'connection', 'close') : response
+      logHandshake(logger, runtime, scope.note, response.status, code, started)
+      const answer = withRequestId(response, runtime.requestId)
+      if (last) answer.headers.set('connection', 'close')
+      return answer
+    },
+    // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
+    // complaints about a request (RequestError) are about client input, so a 400.
+    { errorHandler: (error) => toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger) },
+  )
+  function onRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse): void {
+    headersReceived(incoming.socket)
+    if (refused.has(incoming.socket)) return
+    let head: RequestHead
+    try {
+      head = readRequestHead(incoming, false, settings)
+    } catch (error) {
+      refuseRequest(incoming, outgoing, asGatewayError(error))
+      return
+    }
+    requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '' })
+    // @hono/node-server builds its Request from the target (never from Host) when the target is absolute.
+    incoming.url = head.url
+    void honoListener(incoming, outgoing)
+  }
+
+  // CONNECT (RFC 9110 §9.3.6) arrives apart from other requests; the gateway is not a forward proxy.
+  function onConnect(incoming: http.IncomingMessage, socket: Socket): void {
+    headersReceived(socket)
+    const error = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method CONNECT is not served')
+    logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    socket.on('error', () => socket.destroy())
+    socket.write(rawErrorResponse(error))
+    endSocket(socket, settings.halfCloseTimeout)
+  }
+
+  /** Reads nothing more from a socket whose last answer is under way, and answers nothing more on it. */
+  function stopReading(socket: Socket): void {
+    refused.add(socket)
+    socket.pause()
+  }
+
+  /** Answers a plain request the head parse refused, and closes: what follows its head cannot be trusted. */
+  function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError): void {
+    // Never the target or a header: a refused head may carry anything, credentials included.
+    logger.info({ client: incoming.socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    // Bytes after a refused head (a body of unknown framing, pipelined requests) are never parsed.
+    stopReading(incoming.socket)
+    const body = error.body()
+    const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
+    for (const [name, value] of error.responseHeaders()) headers[name] = value
+    outgoing.writeHead(error.status, headers)
+    outgoing.end(body)
+  }
+
+  function onUpgrade(incoming: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    headersReceived(socket)
+    void handleUpgrade(state, incoming, socket, head)
+  }
+
+  return {
+    state,
+    sockets,
+    attach(server, tls = false) {
+      if (tls) {
+        server.on('connection', onTcpConnection)
+        server.on('secureConnection', onHttpConnection)
+        server.on('tlsClientError', onTlsClientError)
+      } else server.on('connection', onHttpConnection)
+      server.on('clientError', onClientError)
+      server.on('request', onRequest)
+      server.on('connect', onConnect)
+      server.on('upgrade', onUpgrade)
+    },
+  }
+}
+
+/**
+ * Whether a response has started on the socket (its head sent), so nothing
+ * else may be written to it. `_httpMessage` is the response Node's server
+ * is writing; its default clientError handling makes the same check.
+ */
+function responseUnderWay(socket: Socket): boolean {
+  return (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage?.headersSent === true
+}
+
+/**
+ * Node's parser refusals (llhttp error codes) as the head parse's codes, so
+ * that a request gets the same answer whichever of the two saw the problem
+ * first.
+ */
+function parserRejection(error: ParserError, settings: ServeSettings): GatewayError {
+  const { code } = error
+  // What the parser had read, for telling an unknown method or version from plain noise.
+  const line = error.rawPacket?.toString('latin1', 0, 256) ?? ''
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
+    // RFC 9110 §9.1: a method the server does not recognise is 501.
+    case 'HPE_INVALID_METHOD':
+      if (!/^[A-Z][A-Z-]* /.test(line)) break
+      return new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method not recognised')
+    // RFC 9110 §15.6.6: a well-formed version the server does not support is 505; on an upgrade, 400 as for HTTP/1.0.
+    case 'HPE_INVALID_VERSION':
+      if (!/^[^\r\n]* HTTP\/[0-9]\.[0-9]\r?\n/.test(line)) break
+      if (/\nupgrade:/i.test(line)) return new GatewayError(400, 'ERR_HANDSHAKE_HTTP_VERSION', 'an upgrade needs HTTP/1.1')
+      return new GatewayError(505, 'ERR_HANDSHAKE_HTTP_VERSION', 'HTTP version not supported; use HTTP/1.1')
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CHUNK_SIZE':
+      return new GatewayError(400, 'ERR_HANDSHAKE_FRAMING', `invalid message framing (${code})`)
+    case 'HPE_INVALID_URL':
+      return new GatewayError(400, 'ERR_HANDSHAKE_TARGET', 'invalid request target')
+  }
+  return new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', `malformed HTTP request (${code ?? 'parse error'})`)
+}
+
+/** A `clientError` from Node's parser: its llhttp code, and the bytes it had read. */
+type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer }

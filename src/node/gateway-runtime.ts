@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, UpgradeSlot } from '../runtime.ts'
+import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, OriginTls, UpgradeSlot } from '../runtime.ts'
 
 /** Per-request state the runtime's callbacks write into. */
 export interface RequestScope {
@@ -20,7 +20,7 @@ export interface RequestTargets {
 export interface RuntimePaths {
   upgrade: UpgradeSlot | undefined
   connectOrigin: (request: OriginRequest) => Promise<OriginAnswer>
-  fetchOrigin: (request: Request, timeout: number) => Promise<Response>
+  fetchOrigin: (request: Request, timeout: number, tls?: OriginTls) => Promise<Response>
 }
 
 /**

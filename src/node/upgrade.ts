@@ -105,9 +105,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     },
     // Per route (websocket() has noted it by now): a dead origin holds at most its route's share of the cap.
     connectOrigin: (request) =>
-      state.fairShare.toOrigin(note.route ?? request.url.host, () => connectOrigin(request, { signal: abort.signal, onSocket: state.track })),
+      state.fairShare.toOrigin(note.route ?? request.url.host, () => connectOrigin(request, { signal: abort.signal, onSocket: state.track, note })),
     // A non-WebSocket upgrade (e.g. h2c) on a proxy() route is answered as plain HTTP.
-    fetchOrigin: (request, timeout) => fetchOrigin(request, timeout, { onSocket: state.track }),
+    fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note }),
   })
 
   // The decision's log line names the client even if it has left by then: read its address while it is here.

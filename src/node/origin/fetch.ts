@@ -3,19 +3,25 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { GatewayError } from '../../errors.ts'
+import type { OriginTls } from '../../runtime.ts'
 import {
   NULL_BODY_STATUSES,
+  noteOriginCause,
   openOriginRequest,
+  originFailure,
+  originTlsFailed,
   settleOnce,
   toHeaders,
   toNodeHeaders,
   originUnavailable,
-  unavailableReason,
   type OriginRequestHooks,
 } from './request.ts'
 
-/** Hooks of {@link fetchOrigin}. */
-export type FetchOriginHooks = Pick<OriginRequestHooks, 'onSocket'>
+/** Options of {@link fetchOrigin}: TLS for an `https:` origin, socket accounting, the log note. */
+export interface FetchOriginOptions extends Pick<OriginRequestHooks, 'onSocket' | 'note'> {
+  /** How an `https:` origin's certificate is verified. @default the system CAs, the URL's host as SNI and name */
+  tls?: OriginTls | undefined
+}
 
 /**
  * The Node origin connector for plain HTTP (`GatewayRuntime.fetchOrigin`):
@@ -32,23 +38,39 @@ export type FetchOriginHooks = Pick<OriginRequestHooks, 'onSocket'>
  * kept (repeated ones, `Set-Cookie` included). Aborting `request.signal`
  * (the client went away) drops the origin connection, also mid-body.
  *
+ * An `https:` origin is verified as `options.tls` says, exactly as the
+ * upgrade connector does (`originTlsOptions()`): Node's default CAs or
+ * `tls.ca`, SNI and the checked name the URL's host or `tls.servername`
+ * (never the `Host` header), ALPN `http/1.1`.
+ *
  * Rejects with a 502 `GatewayError` (ERR_ORIGIN_UNAVAILABLE) when the origin
- * cannot be reached or does not speak HTTP, and a 504 (ERR_ORIGIN_TIMEOUT)
- * when its response head does not arrive within `timeout` ms. The body that
- * follows the head is not bounded by `timeout` (long downloads and event
- * streams must pass); the client leaving ends it.
+ * cannot be reached or does not speak HTTP, a 502 (ERR_ORIGIN_TLS) when its
+ * certificate is rejected or the TLS handshake fails, and a 504
+ * (ERR_ORIGIN_TIMEOUT) when its response head does not arrive within
+ * `timeout` ms (connect and TLS handshake included). The body that follows
+ * the head is not bounded by `timeout` (long downloads and event streams
+ * must pass); the client leaving ends it.
  *
  * @example
- * const response = await fetchOrigin(new Request('http://127.0.0.1:9000/status'), 10_000, { onSocket: track })
+ * const response = await fetchOrigin(new Request('https://10.0.0.5/status'), 10_000, { tls: { ca, servername: 'api.internal' }, onSocket: track })
  */
-export function fetchOrigin(request: Request, timeout: number, hooks: FetchOriginHooks = {}): Promise<Response> {
+export function fetchOrigin(request: Request, timeout: number, options: FetchOriginOptions = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const url = new URL(request.url)
     const headers = toNodeHeaders(request.headers)
     // HTTP/1.1 requires Host (RFC 9112 §3.2); `http()` always sets it, a direct caller may not.
     headers.host ??= url.host
     const framedLength = frameBody(headers, request.body !== null)
-    const outgoing = openOriginRequest(url, request.method, headers, { signal: request.signal, onSocket: hooks.onSocket })
+    let outgoing: ReturnType<typeof openOriginRequest>
+    try {
+      outgoing = openOriginRequest(url, request.method, headers, { signal: request.signal, onSocket: options.onSocket }, options.tls)
+    } catch (error) {
+      // Only a CA that Node cannot parse throws here: the route's configuration, not the origin.
+      const failure = originTlsFailed('origin TLS settings rejected (tls.ca is not a valid certificate)', error)
+      noteOriginCause(options.note, failure)
+      reject(failure)
+      return
+    }
     const settle = settleOnce(timeout, () => {
       outgoing.destroy()
       reject(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`))
@@ -56,6 +78,7 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
     const fail = (error: GatewayError): void => {
       if (!settle()) return
       outgoing.destroy()
+      noteOriginCause(options.note, error)
       reject(error)
     }
 
@@ -78,8 +101,7 @@ export function fetchOrigin(request: Request, timeout: number, hooks: FetchOrigi
       fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin switched protocols on a plain HTTP request'))
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
-      const reason = error.code?.startsWith('HPE_') ? 'malformed HTTP response' : unavailableReason(error)
-      fail(originUnavailable(reason, error))
+      fail(error.code?.startsWith('HPE_') ? originUnavailable('malformed HTTP response', error) : originFailure(error, outgoing.socket))
     })
 
     if (!request.body) {

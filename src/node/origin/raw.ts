@@ -1,21 +1,44 @@
 import net, { type Socket } from 'node:net'
+import tls from 'node:tls'
 import type { GatewayError } from '../../errors.ts'
-import type { OriginAnswer, OriginRequest } from '../../runtime.ts'
+import type { OriginAnswer, OriginRequest, OriginTls } from '../../runtime.ts'
 import { NodeOriginTunnel, type OriginRelay } from './tunnel.ts'
-import { badOriginHandshake, originUnavailable, settleOnce, toHeaders, unavailableReason, unrelayableStatus, upgradeTimedOut, type OriginRequestHooks } from './request.ts'
+import {
+  badOriginHandshake,
+  noteOriginCause,
+  originFailure,
+  originTlsFailed,
+  originUnavailable,
+  settleOnce,
+  toHeaders,
+  unrelayableStatus,
+  upgradeTimedOut,
+  type OriginRequestHooks,
+} from './request.ts'
+import { originTlsOptions } from './tls.ts'
 import { SHARED_READ_BUFFER, writeCopy } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
 import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
 
 /**
- * The origin connector for `ws://` origins: a plain TCP socket, the upgrade
+ * The origin connector for `ws://` and `wss://` origins: a TCP socket (or a
+ * TLS one, `tls.connect`, verified as the route's `tls` says), the upgrade
  * request written by hand, the answer's head parsed by hand. Node's
  * `ClientRequest` (an llhttp parser, an agent, its events) cost about 40 µs
  * per handshake for one request and one response head; and a socket made
  * here reads into the shared relay buffer (`onread`), so once upgraded the
  * origin → client direction allocates nothing per chunk (see
- * relay-buffers.ts). Behaviour is the `ClientRequest` connector's: any
- * non-101 answer is relayed with its status, headers and decoded body.
+ * relay-buffers.ts). Any non-101 answer is relayed with its status, headers
+ * and decoded body.
+ *
+ * TLS sockets take `onread` too: Node hands the decrypted bytes to the same
+ * callback, a TLS record (≤ 16 KiB) at a time. One difference: a TLS socket
+ * may still deliver the rest of the records it has already decrypted after
+ * the callback returned false (pausing stops the next network read, not the
+ * current batch), so every phase below accepts a read while paused — the
+ * relay writes it on (the client's buffer may then exceed its high-water
+ * mark by that batch, at most one network read), the head and body phases
+ * consume it as usual, and the 'upgraded' phase keeps it for the pipe.
  */
 
 
@@ -39,13 +62,19 @@ class OriginReader implements OriginRelay {
   /** Who waits for the response head; dropped once answered. */
   #headListener: HeadListener | undefined
 
-  constructor(url: URL) {
-    this.socket = net.connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: Number(url.port || 80),
-      noDelay: true,
-      onread: { buffer: SHARED_READ_BUFFER, callback: (length, buffer) => this.#onRead(length, buffer as Buffer) },
-    })
+  /** Connects to `url`'s host: TLS for `https:`, verified as `tlsOptions` says (throws when its `ca` is not PEM). */
+  constructor(url: URL, tlsOptions: OriginTls | undefined) {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const onread = { buffer: SHARED_READ_BUFFER, callback: (length: number, buffer: Uint8Array) => this.#onRead(length, buffer as Buffer) }
+    if (url.protocol === 'https:') {
+      // `onread` is a documented tls.connect() option (applied to the socket it creates) that @types/node omits.
+      const options: tls.ConnectionOptions & { onread: typeof onread } = { host, port: Number(url.port || 443), onread, ...originTlsOptions(url, tlsOptions) }
+      this.socket = tls.connect(options)
+      // tls.connect() takes no noDelay; set on the TCP handle before it connects, it applies from the first segment.
+      this.socket.setNoDelay(true)
+    } else {
+      this.socket = net.connect({ host, port: Number(url.port || 80), noDelay: true, onread })
+    }
   }
 
   /** Sets (or, with undefined, drops) who hears about the response head. */
@@ -182,15 +211,31 @@ class OriginReader implements OriginRelay {
 const BODY_HIGH_WATER_MARK = 64 * 1024
 
 /**
- * Sends an upgrade request to a `ws://` (`http:`) origin and resolves with
- * its answer. Rejects with 502 when the origin cannot be reached or does not
- * speak HTTP, and 504 when it does not answer within `request.timeout`.
+ * Sends an upgrade request to a `ws://` (`http:`) or `wss://` (`https:`)
+ * origin and resolves with its answer. Rejects with 502 when the origin
+ * cannot be reached or does not speak HTTP (ERR_ORIGIN_UNAVAILABLE,
+ * ERR_ORIGIN_BAD_HANDSHAKE), or its TLS fails (ERR_ORIGIN_TLS: a rejected
+ * certificate, a failed TLS handshake, a `tls.ca` that is not PEM), and 504
+ * when it does not connect, finish the TLS handshake and answer within
+ * `request.timeout`.
  */
 export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHooks = {}): Promise<OriginAnswer> {
   return new Promise((resolve, reject) => {
     const { url, timeout } = request
-    const reader = new OriginReader(url)
+    let reader: OriginReader
+    try {
+      reader = new OriginReader(url, request.tls)
+    } catch (error) {
+      // Only a CA that Node cannot parse throws here: the route's configuration, not the origin.
+      const failure = originTlsFailed('origin TLS settings rejected (tls.ca is not a valid certificate)', error)
+      noteOriginCause(hooks.note, failure)
+      reject(failure)
+      return
+    }
     const { socket } = reader
+    // Plain TCP counts as secured; a TLS socket once its handshake (and verification) is done.
+    let secured = !(socket instanceof tls.TLSSocket)
+    if (!secured) socket.once('secureConnect', () => (secured = true))
     /**
      * Unhooks everything this attempt hung on the socket and the signal: an
      * upgraded connection lives for hours and must not keep the handshake's
@@ -206,6 +251,8 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
     }
     const answered = settleOnce(timeout, () => {
       unhook()
+      // The handshake's log line says which step never finished (the client only sees the 504).
+      if (hooks.note) hooks.note['originCause'] = socket.connecting ? 'TCP connect not finished' : secured ? 'no response head' : 'TLS handshake not finished'
       socket.destroy()
       reject(upgradeTimedOut(timeout))
     })
@@ -217,9 +264,10 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
     const fail = (error: GatewayError): void => {
       if (!settle()) return
       socket.destroy()
+      noteOriginCause(hooks.note, error)
       reject(error)
     }
-    const onError = (error: NodeJS.ErrnoException): void => fail(originUnavailable(unavailableReason(error), error))
+    const onError = (error: NodeJS.ErrnoException): void => fail(originFailure(error, socket))
     const onClose = (): void => fail(originUnavailable('closed before answering'))
     const onAbort = (): void => fail(originUnavailable('client went away'))
 

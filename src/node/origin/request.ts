@@ -1,7 +1,10 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { GatewayError } from '../../errors.ts'
+import type { HandshakeNote, OriginTls } from '../../runtime.ts'
+import { originTlsOptions } from './tls.ts'
 
 export { NULL_BODY_STATUSES } from '../../http.ts'
 
@@ -17,25 +20,33 @@ export interface OriginRequestHooks {
   signal?: AbortSignal | undefined
   /** Sees the origin socket as soon as it exists, so the gateway can account for it. */
   onSocket?: ((socket: Socket) => void) | undefined
+  /**
+   * The handshake's log note: a failure's cause (the error's code and
+   * message, which the client never sees) is recorded in it as
+   * `originCause`, so the request's one log line carries it.
+   */
+  note?: HandshakeNote | undefined
 }
 
 /**
  * Opens a request to an origin over a fresh TCP (or TLS) connection: no
- * pooling (each client gets its own origin connection, which a WebSocket
- * keeps anyway), `Host` exactly as the handler set it.
+ * pooling (each request gets its own origin connection), `Host` exactly as
+ * the handler set it; an `https:` origin verified as `tls` says (see
+ * `originTlsOptions()`). Throws when `tls.ca` is not valid PEM.
  */
-export function openOriginRequest(url: URL, method: string, headers: Record<string, string>, hooks: OriginRequestHooks): http.ClientRequest {
-  const transport = url.protocol === 'https:' ? https : http
-  const outgoing = transport.request({
+export function openOriginRequest(url: URL, method: string, headers: Record<string, string>, hooks: OriginRequestHooks, tls?: OriginTls): http.ClientRequest {
+  const secure = url.protocol === 'https:'
+  const options: https.RequestOptions = {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port || (url.protocol === 'https:' ? 443 : 80),
+    port: url.port || (secure ? 443 : 80),
     path: url.pathname + url.search,
     method,
     headers,
     agent: false,
     setHost: false,
     signal: hooks.signal,
-  })
+  }
+  const outgoing = secure ? https.request({ ...options, ...originTlsOptions(url, tls) }) : http.request(options)
   if (hooks.onSocket) outgoing.once('socket', hooks.onSocket)
   return outgoing
 }
@@ -72,6 +83,56 @@ export function badOriginHandshake(reason: string, cause?: unknown): GatewayErro
 /** 502 ERR_ORIGIN_BAD_HANDSHAKE as a response: the origin answered the upgrade with a status a client cannot be given. */
 export function unrelayableStatus(status: number): Response {
   return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${status}`).getResponse()
+}
+
+/** 502 ERR_ORIGIN_TLS: the TLS session with the origin could not be set up; `reason` says why. */
+export function originTlsFailed(reason: string, cause?: unknown): GatewayError {
+  return new GatewayError(502, 'ERR_ORIGIN_TLS', reason, cause === undefined ? {} : { cause })
+}
+
+/**
+ * The 502 for an error on an origin connection:
+ * - ERR_ORIGIN_TLS `origin certificate rejected (CODE)` when verification
+ *   refused the origin's certificate (unknown CA, expired, self-signed, for
+ *   another name: CODE is OpenSSL's or Node's, e.g.
+ *   `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`,
+ *   `ERR_TLS_CERT_ALTNAME_INVALID`);
+ * - ERR_ORIGIN_TLS `origin TLS handshake failed (CODE)` for any other TLS
+ *   failure (no common protocol or cipher, an alert, an origin that does
+ *   not speak TLS: `ERR_SSL_*`);
+ * - else ERR_ORIGIN_UNAVAILABLE with the error's code (refused, reset, …).
+ *
+ * `socket` is the origin's socket when there is one: Node records a
+ * rejected certificate's code on it (`authorizationError`) before it fails
+ * the connection with that error.
+ */
+export function originFailure(error: NodeJS.ErrnoException, socket?: Socket | null): GatewayError {
+  const rejected = (socket as TLSSocket | null | undefined)?.authorizationError as unknown as string | null | undefined
+  if (rejected && (error.code === rejected || error.message === rejected)) return originTlsFailed(`origin certificate rejected (${rejected})`, error)
+  const code = tlsErrorCode(error, socket)
+  if (code) return originTlsFailed(`origin TLS handshake failed (${code})`, error)
+  return originUnavailable(unavailableReason(error), error)
+}
+
+/**
+ * The code of a TLS failure: Node's own (`ERR_SSL_*`, `ERR_TLS_*`), or, for
+ * the `EPROTO` a TLS socket's write fails with when the handshake failed
+ * under it, the same `ERR_SSL_<REASON>` Node would give, built from
+ * OpenSSL's reason in the message (`…:SSL routines:<function>:wrong
+ * version number:…`). Undefined for anything else.
+ */
+function tlsErrorCode(error: NodeJS.ErrnoException, socket: Socket | null | undefined): string | undefined {
+  if (error.code?.startsWith('ERR_SSL_') || error.code?.startsWith('ERR_TLS_')) return error.code
+  if (error.code !== 'EPROTO' || !socket || !('encrypted' in socket)) return undefined
+  const reason = /:SSL routines:[^:]*:([^:]+):/.exec(error.message)?.[1]
+  return reason ? `ERR_SSL_${reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}` : 'EPROTO'
+}
+
+/** Records a failure's cause in the handshake's log note (see {@link OriginRequestHooks.note}). */
+export function noteOriginCause(note: HandshakeNote | undefined, error: GatewayError): void {
+  const cause = error.cause as NodeJS.ErrnoException | undefined
+  if (!note || !(cause instanceof Error)) return
+  note['originCause'] = cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message
 }
 
 /** 504 ERR_ORIGIN_TIMEOUT: no answer to the upgrade within the handshake timeout. */

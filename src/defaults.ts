@@ -93,6 +93,50 @@ export const DEFAULT_RETRY_AFTER = 5
  */
 export const DEFAULT_HALF_CLOSE_TIMEOUT = 5_000
 
+/** Weight of an origin in a pool when its target does not say. Equal weights share traffic equally. */
+export const DEFAULT_ORIGIN_WEIGHT = 1
+
+/** Priority of an origin in a pool when its target does not say (lower number = preferred). Azure Front Door's default, 1. */
+export const DEFAULT_ORIGIN_PRIORITY = 1
+
+/**
+ * Further origins a handshake (or an idempotent plain request without a
+ * body) tries after a refused, reset or timed-out one, within the handshake
+ * timeout: 2, so a pool of three is tried whole, and one dead origin costs a
+ * client a retry, not an error.
+ */
+export const DEFAULT_ORIGIN_RETRIES = 2
+
+/** Path a health probe requests on each origin: the root, which every HTTP server answers somehow. */
+export const DEFAULT_PROBE_PATH = '/'
+
+/**
+ * Time between two health probes of one origin (ms): 10 s, so probes alone
+ * take a dead origin out within about 30 s (3 failures); passive health
+ * takes it out at its first failed handshakes. A probe a second per origin
+ * per gateway would be noise in the origin's logs.
+ */
+export const DEFAULT_PROBE_INTERVAL = 10_000
+
+/** Time one probe may take before it counts as failed (ms): 2 s, far above a healthy origin's answer on a LAN. */
+export const DEFAULT_PROBE_TIMEOUT = 2_000
+
+/** Probe answers that count as healthy, inclusive: 200–399, as Azure Front Door and HAProxy judge them. */
+export const DEFAULT_PROBE_EXPECT: readonly [min: number, max: number] = [200, 399]
+
+/** Consecutive failures (probes or handshakes) that take an origin down: HAProxy's default, 3. One lost packet does not. */
+export const DEFAULT_PROBE_FALL = 3
+
+/** Consecutive successful probes that bring a down origin back up: HAProxy's default, 2. A flapping origin must answer twice. */
+export const DEFAULT_PROBE_RISE = 2
+
+/**
+ * Without probes (or before they start), how long an origin that passive
+ * health took down gets no connections (ms). Then it is tried again, and its
+ * next failure takes it down at once: nginx's `fail_timeout`, 10 s.
+ */
+export const DEFAULT_ORIGIN_COOLDOWN = 10_000
+
 /** Port the gateway listens on when neither `--port` nor `PORT` says otherwise. */
 export const DEFAULT_PORT = 8080
 

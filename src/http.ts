@@ -1,11 +1,13 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { DEFAULT_HANDSHAKE_TIMEOUT } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { stripHopByHop } from './headers.ts'
 import { assertDuration } from './limits.ts'
-import type { GatewayBindings } from './runtime.ts'
-import { originUrl, parseTarget, type TargetOptions } from './target.ts'
+import type { GatewayBindings, OriginTls } from './runtime.ts'
+import { originUrl, type TargetOptions } from './target.ts'
+import { throughPool } from './origins/failover.ts'
+import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 
 /** Options of {@link http}; the names mean what they mean in `websocket()`. */
 export interface HttpOptions extends TargetOptions {
@@ -22,7 +24,15 @@ export interface HttpOptions extends TargetOptions {
    * @default the gateway's handshake timeout (10 s)
    */
   timeout?: number
+  /**
+   * For an `https://`/`wss://` target: how the origin's certificate is verified. With a pool, give it to `origins()` instead.
+   * @default the system CAs, the origin's host as SNI and name
+   */
+  tls?: OriginTls
 }
+
+/** Methods a request may be sent again with (RFC 9110 §9.2.2): repeating them has the effect of sending them once. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6); `Response` refuses one for them. */
 export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304])
@@ -44,13 +54,24 @@ export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304])
  * fresh node:http connection); without one, the global `fetch` with
  * `redirect: 'manual'` is used.
  *
- * @param target the origin, `http://host:port/path` (or `https://`, `ws://`, `wss://`, mapped to http/https)
+ * With a pool (`origins()`), the pool picks the origin as for `websocket()`.
+ * A request with an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE) and
+ * no body is sent to the next eligible origin when a connection fails
+ * before any byte of the response (refused, reset, timed out, TLS), at most
+ * the pool's `retries` times within `timeout`; any other request gets the
+ * 502/504 at once (its body may be half sent, or its effect done). Connection
+ * failures count against the origin's health; answers, 5xx ones included,
+ * do not (an application's 500 is not a dead origin). Every origin down: 503
+ * `ERR_ORIGIN_DOWN` with `Retry-After`.
+ *
+ * @param target the origin, `http://host:port/path` (or `https://`, `ws://`, `wss://`, mapped to http/https), or a pool from `origins()`
  * @example
  * const app = new Hono<{ Bindings: GatewayBindings }>()
  * app.all('/api/*', http('http://127.0.0.1:9000', { timeout: 5_000 }))
+ * app.all('/static/*', http(origins(['http://10.0.0.8:9000', 'http://10.0.0.9:9000'])))
  */
-export function http(target: string | URL, options: HttpOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
-  const base = parseTarget(target, 'http()')
+export function http(target: string | URL | OriginPool, options: HttpOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
+  const pool = toPool(target, 'http()', options.tls)
   assertDuration('timeout', options.timeout, 'http()')
   for (const name of ['appendPath', 'appendQuery', 'preserveHost'] as const) {
     const value = options[name]
@@ -59,32 +80,52 @@ export function http(target: string | URL, options: HttpOptions = {}): Middlewar
     }
   }
 
-  return async function http(c) {
+  const handler = async function http(c: Context<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>) {
     // Optional: on a runtime without wsgate's adapter, http() still works through fetch.
     const runtime = c.env?.wsgate as GatewayBindings['wsgate'] | undefined
     const incoming = c.req.raw
-    const url = originUrl(base, new URL(incoming.url), options)
-    const headers = forwardHeaders(incoming, url, options.preserveHost ?? c.get('preserveHost') ?? false)
+    const incomingUrl = new URL(incoming.url)
+    const preserveHost = options.preserveHost ?? c.get('preserveHost') ?? false
+    // `Host` is set per attempt, for the origin tried.
+    const headers = forwardHeaders(incoming, pool.first.base, preserveHost)
     // The gateway's server already answered any `100-continue`, and fetch refuses the header (RFC 9110 §10.1.1).
     headers.delete('expect')
     const body = await originBody(incoming, headers, () => c.req.arrayBuffer())
-    const init: RequestInit & { duplex?: 'half' } = {
-      method: incoming.method,
-      headers,
-      body,
-      redirect: 'manual',
-      signal: incoming.signal,
-    }
-    if (body instanceof ReadableStream) init.duplex = 'half'
-    const request = new Request(url, init)
     const timeout = options.timeout ?? runtime?.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
 
-    const answer = runtime?.fetchOrigin ? await runtime.fetchOrigin(request, timeout) : await fetchWithTimeout(request, timeout)
+    const { value: answer } = await throughPool(
+      pool,
+      c,
+      {
+        budget: timeout,
+        // A streamed body cannot be sent twice, and a non-idempotent request may have had its effect.
+        retry: body === null && IDEMPOTENT_METHODS.has(incoming.method),
+        clientGone: () => incoming.signal.aborted,
+        note: (origin) => runtime?.note({ origin: origin.label }),
+      },
+      async (origin, remaining) => {
+        const url = originUrl(origin.base, incomingUrl, options)
+        if (!preserveHost) headers.set('host', url.host)
+        const init: RequestInit & { duplex?: 'half' } = {
+          method: incoming.method,
+          headers,
+          body,
+          redirect: 'manual',
+          signal: incoming.signal,
+        }
+        if (body instanceof ReadableStream) init.duplex = 'half'
+        const request = new Request(url, init)
+        const response = runtime?.fetchOrigin ? await runtime.fetchOrigin(request, remaining, origin.tls) : await fetchWithTimeout(request, remaining)
+        pool.succeeded(origin)
+        return response
+      },
+    )
     const responseHeaders = stripHopByHop(new Headers(answer.headers))
-    const bodiless = NULL_BODY_STATUSES.has(answer.status) || request.method === 'HEAD'
+    const bodiless = NULL_BODY_STATUSES.has(answer.status) || incoming.method === 'HEAD'
     if (bodiless) await answer.body?.cancel().catch(() => {})
     return new Response(bodiless ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: responseHeaders })
   }
+  return withPools(handler, [pool])
 }
 
 /**

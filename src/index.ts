@@ -6,6 +6,7 @@
 export { websocket, type WebSocketOptions } from './websocket.ts'
 export { http, type HttpOptions } from './http.ts'
 export { proxy, type ProxyOptions } from './proxy.ts'
+export * from './origins/index.ts'
 export type { TargetOptions } from './target.ts'
 export * from '../middleware/index.ts'
 export { cidrMatcher, type CidrMatcher } from './cidr.ts'
@@ -22,6 +23,7 @@ export type {
   HandshakeNote,
   OriginAnswer,
   OriginRequest,
+  OriginTls,
   OriginTunnel,
   PipeLimits,
   PipeSettings,

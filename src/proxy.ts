@@ -3,7 +3,7 @@ import type { ForwardingVariables } from './forward.ts'
 import { hasToken } from './headers.ts'
 import { http, type HttpOptions } from './http.ts'
 import type { GatewayBindings } from './runtime.ts'
-import { parseTarget } from './target.ts'
+import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 import { websocket, type WebSocketOptions } from './websocket.ts'
 
 /**
@@ -21,23 +21,33 @@ export interface ProxyOptions extends WebSocketOptions, HttpOptions {}
  * `http()`, as plain HTTP (Azion: a request without a WebSocket upgrade is
  * not upgraded but handled as HTTP).
  *
- * @param target the origin, serving both on one port: `ws://host:port/path` (or `wss://`, `http://`, `https://`)
+ * With a pool (`origins()`), both sides pick from it with its strategy
+ * (a `hash` strategy sends a client's polling requests and its upgrade to
+ * the same origin, as socket.io and SignalR need) and share its health.
+ *
+ * @param target the origin, serving both on one port: `ws://host:port/path` (or `wss://`, `http://`, `https://`), or a pool from `origins()`
  * @example
  * const app = new Hono<{ Bindings: GatewayBindings }>()
  * app.all('/live', cacheBypass(), cache({ maxSize: 50_000_000 }), proxy('ws://127.0.0.1:9000'))
+ * const io = origins(['ws://10.0.0.5:3000', 'ws://10.0.0.6:3000'], { strategy: { hash: (c) => c.env.wsgate.clientAddress } })
+ * app.all('/socket.io/*', proxy(io, { appendPath: true }))
  */
-export function proxy(target: string | URL, options: ProxyOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
-  parseTarget(target, 'proxy()')
+export function proxy(target: string | URL | OriginPool, options: ProxyOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
+  const pool = toPool(target, 'proxy()', options.tls)
   const { timeout, ...socketOptions } = options
   const upgrade = websocket(target, socketOptions)
   const plain = http(target, {
     ...(options.appendPath !== undefined ? { appendPath: options.appendPath } : {}),
     ...(options.appendQuery !== undefined ? { appendQuery: options.appendQuery } : {}),
     ...(options.preserveHost !== undefined ? { preserveHost: options.preserveHost } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ...(timeout !== undefined ? { timeout } : {}),
   })
 
-  return async function proxy(c, next) {
-    return hasToken(c.req.raw.headers.get('upgrade'), 'websocket') ? upgrade(c, next) : plain(c, next)
-  }
+  return withPools(
+    async function proxy(c, next) {
+      return hasToken(c.req.raw.headers.get('upgrade'), 'websocket') ? upgrade(c, next) : plain(c, next)
+    } satisfies MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>,
+    [pool],
+  )
 }

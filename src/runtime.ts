@@ -115,6 +115,13 @@ export interface GatewayRuntime {
   readonly handshakeTimeout: number
   /** Present only when the request arrived on the upgrade path. */
   readonly upgrade: UpgradeSlot | undefined
+  /**
+   * Aborted when the client goes away before its answer (on the upgrade
+   * path): an origin attempt that fails then is not the origin's fault, and
+   * is neither retried nor counted against its health. Optional: a runtime
+   * without it is taken as never aborting.
+   */
+  readonly signal?: AbortSignal | undefined
   /** Records route and origin for the handshake's log line. */
   note(note: HandshakeNote): void
   /**

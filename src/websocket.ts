@@ -1,12 +1,14 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { assertDuration, assertJitter } from './limits.ts'
-import { originUrl, parseTarget } from './target.ts'
-import type { GatewayBindings, PipeLimits } from './runtime.ts'
+import { originUrl } from './target.ts'
+import type { GatewayBindings, OriginTls, PipeLimits } from './runtime.ts'
+import { throughPool } from './origins/failover.ts'
+import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 
 // Moved to ./target.ts (shared with http() and proxy()); re-exported for existing importers.
 export { originUrl } from './target.ts'
@@ -34,6 +36,11 @@ export interface WebSocketOptions extends PipeLimits {
   maxConnections?: number
   /** `Retry-After` seconds sent with the route's 503. @default 5 */
   retryAfter?: number
+  /**
+   * For a `wss://`/`https://` target: how the origin's certificate is verified. With a pool, give it to `origins()` instead.
+   * @default the system CAs, the origin's host as SNI and name
+   */
+  tls?: OriginTls
 }
 
 /**
@@ -43,14 +50,25 @@ export interface WebSocketOptions extends PipeLimits {
  * sockets to the runtime's raw pipe. A non-101 origin answer is relayed to
  * the client as it came.
  *
- * @param target the origin, `ws://host:port/path` (or `wss://`, `http://`, `https://`)
+ * With a pool (`origins()`), the pool picks the origin; a refused, reset,
+ * timed-out or TLS-failed origin is retried on the next eligible one before
+ * the client gets anything (at most the pool's `retries`, within the
+ * handshake timeout: each attempt gets the time left), so the client sees
+ * one 101 or one 502/504 naming the last cause. A non-101 answer is relayed,
+ * not retried (a 5xx one counts against the origin's health). Every origin
+ * down: 503 `ERR_ORIGIN_DOWN` with `Retry-After`, without a connect attempt.
+ * The log line names the origin actually used.
+ *
+ * @param target the origin, `ws://host:port/path` (or `wss://`, `http://`, `https://`), or a pool from `origins()`
  * @example
  * const app = new Hono<{ Bindings: GatewayBindings }>()
  * app.all('/chat', websocket('ws://127.0.0.1:9001', { idleTimeout: 60_000 }))
+ * app.all('/game', websocket(origins(['ws://10.0.0.5:7000', 'ws://10.0.0.6:7000'], { strategy: 'least-connections' })))
  */
-export function websocket(target: string | URL, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
-  const base = parseTarget(target, 'websocket()')
-  const originLabel = String(target)
+export function websocket(target: string | URL | OriginPool, options: WebSocketOptions = {}): MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }> {
+  const pool = toPool(target, 'websocket()', options.tls)
+  // A plain target is noted up front, as it always was; a pool's origin is noted per attempt.
+  const originLabel = pool.fixed ? pool.first.label : undefined
   for (const name of ['idleTimeout', 'maxLifetime', 'handshakeTimeout'] as const) {
     assertDuration(name, options[name], 'websocket()')
   }
@@ -70,12 +88,12 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
   // In-flight handshakes plus open pipes of this route, for maxConnections.
   let active = 0
 
-  return async function websocket(c) {
+  const handler = async function websocket(c: Context<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>) {
     const runtime = c.env?.wsgate
     if (!runtime) {
       throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'websocket() runs only under a wsgate runtime (serve() or the CLI)')
     }
-    runtime.note({ route: routePath(c), origin: originLabel })
+    runtime.note(originLabel === undefined ? { route: routePath(c) } : { route: routePath(c), origin: originLabel })
     const request = c.req.raw
     const client = validateClientHandshake({ method: request.method, httpVersion: runtime.httpVersion, headers: request.headers })
     const slot = runtime.upgrade
@@ -89,13 +107,29 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
     active++
     let handedOver = false
     try {
-      const url = originUrl(base, new URL(request.url), options)
-      const answer = await runtime.connectOrigin({
-        url,
-        headers: upgradeHeaders(request, url, options.preserveHost ?? c.get('preserveHost') ?? false),
-        timeout: options.handshakeTimeout ?? runtime.handshakeTimeout,
-      })
-      if (!answer.upgraded) return answer.response
+      const incoming = new URL(request.url)
+      const preserveHost = options.preserveHost ?? c.get('preserveHost') ?? false
+      const { origin, value: answer } = await throughPool(
+        pool,
+        c,
+        {
+          budget: options.handshakeTimeout ?? runtime.handshakeTimeout,
+          retry: true,
+          clientGone: () => runtime.signal?.aborted === true,
+          note: pool.fixed ? noteNothing : (origin, failed) => runtime.note(failed ? { origin: origin.label, failover: failed } : { origin: origin.label }),
+        },
+        (origin, timeout) => {
+          const url = originUrl(origin.base, incoming, options)
+          return runtime.connectOrigin({ url, headers: upgradeHeaders(request, url, preserveHost), timeout, ...(origin.tls ? { tls: origin.tls } : {}) })
+        },
+      )
+      if (!answer.upgraded) {
+        // Relayed, not retried: the origin is up and has said no. A 5xx still counts against its health.
+        if (answer.response.status >= 500) pool.failed(origin, `status ${answer.response.status}`)
+        else pool.succeeded(origin)
+        return answer.response
+      }
+      pool.succeeded(origin)
       try {
         checkOriginUpgrade(client, answer.headers)
       } catch (error) {
@@ -103,13 +137,25 @@ export function websocket(target: string | URL, options: WebSocketOptions = {}):
         throw error
       }
       handedOver = true
+      pool.acquire(origin)
       const expiresAt = c.get('connectionExpiresAt')
-      return slot.accept(answer, { ...limits, ...(expiresAt !== undefined ? { expiresAt } : {}), onClose: () => active-- })
+      return slot.accept(answer, {
+        ...limits,
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
+        onClose: () => {
+          active--
+          pool.release(origin)
+        },
+      })
     } finally {
       if (!handedOver) active--
     }
   }
+  return withPools(handler, [pool])
 }
+
+/** The note of a plain target's attempt: its origin was noted up front. */
+function noteNothing(): void {}
 
 /** The forwarded headers plus the canonical upgrade pair RFC 6455 §4.1 asks for, whatever the client's casing or extra tokens. */
 function upgradeHeaders(request: Request, url: URL, preserveHost: boolean): Headers {

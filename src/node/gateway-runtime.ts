@@ -19,6 +19,8 @@ export interface RequestTargets {
 /** How one request reaches origins: set per path (upgrade or plain HTTP) by the adapter. */
 export interface RuntimePaths {
   upgrade: UpgradeSlot | undefined
+  /** Aborted when the client goes away before its answer (the upgrade path). */
+  signal?: AbortSignal | undefined
   connectOrigin: (request: OriginRequest) => Promise<OriginAnswer>
   fetchOrigin: (request: Request, timeout: number, tls?: OriginTls) => Promise<Response>
 }
@@ -37,6 +39,7 @@ export class NodeGatewayRuntime implements GatewayRuntime {
   readonly requestId: string
   readonly handshakeTimeout: number
   readonly upgrade: UpgradeSlot | undefined
+  readonly signal: AbortSignal | undefined
   readonly connectOrigin: RuntimePaths['connectOrigin']
   readonly fetchOrigin: RuntimePaths['fetchOrigin']
   readonly #incoming: IncomingMessage
@@ -53,6 +56,7 @@ export class NodeGatewayRuntime implements GatewayRuntime {
     this.requestId = scope.requestId
     this.handshakeTimeout = handshakeTimeout
     this.upgrade = paths.upgrade
+    this.signal = paths.signal
     this.connectOrigin = paths.connectOrigin
     this.fetchOrigin = paths.fetchOrigin
   }

@@ -103,7 +103,9 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
         return new Response(null, { status: 200, headers: answer.headers })
       },
     },
+    signal: abort.signal,
     // Per route (websocket() has noted it by now): a dead origin holds at most its route's share of the cap.
+    // Per attempt: a pool's failover holds one slot at a time, so the cap still counts handshakes waiting.
     connectOrigin: (request) =>
       state.fairShare.toOrigin(note.route ?? request.url.host, () => connectOrigin(request, { signal: abort.signal, onSocket: state.track, note })),
     // A non-WebSocket upgrade (e.g. h2c) on a proxy() route is answered as plain HTTP.

@@ -4,7 +4,7 @@
  * @module
  */
 export { serve, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
-export type { ServeSettings } from './settings.ts'
+export type { ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './settings.ts'
 export { createLogger, type Logger, type LoggerOptions } from './log.ts'
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
 export type { CloseCause, PipeSummary } from './pipe.ts'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import https from 'node:https'
 import net from 'node:net'
@@ -11,14 +12,13 @@ import { tlsWarnings } from '../../src/origin-tls.ts'
 import { connectOrigin } from '../../src/node/origin/connect.ts'
 import { fetchOrigin } from '../../src/node/origin/fetch.ts'
 import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
-import { closedLine, logsWith, type TestGateway } from '../helpers/gateway.ts'
+import { closedLine, logsWith, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { send } from '../helpers/http.ts'
 import { issueWithSans, selfSignedLeaf } from '../helpers/origin-certificates.ts'
 import { acceptKey, echo, parseHeaders, type RawOriginConnection } from '../helpers/origins.ts'
-import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
+import { handshakeRequest, rawExchange, readHead } from '../helpers/raw-client.ts'
 import { closeClient, openClient, useResources } from '../helpers/resources.ts'
-import { pattern } from '../helpers/wire.ts'
-import { whenHead } from '../helpers/wire.ts'
+import { frameHeader, pattern, whenHead } from '../helpers/wire.ts'
 
 // TLS toward origins (issue 10): `wss://` and `https://` origins are verified
 // against the system CAs or a route's `ca`, for the origin's host or the
@@ -318,6 +318,52 @@ describe('wss:// origins through websocket()', () => {
     })
     await Promise.all(clients.map((client) => closeClient(client, 1000)))
     await expect.poll(() => gateway.openSockets).toBe(0)
+  })
+
+  it('holds a TLS origin back while the client does not read (backpressure through the shared-buffer relay), then delivers every byte', async () => {
+    const MiB = 1024 * 1024
+    const FRAMES = 64
+    // No byte handed on for this long while the origin waits for 'drain': it is held back.
+    const STALL_MS = 500
+    const frame = Buffer.concat([frameHeader(0x2, MiB), pattern(MiB, 7)])
+    const expected = createHash('sha256')
+    for (let i = 0; i < FRAMES; i++) expected.update(frame)
+    let handedOn = 0
+    let waitingSince = 0
+    const origin = await rawTlsOrigin(leaf, async (connection) => {
+      const { socket } = connection
+      socket.write(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptKey(connection.headers['sec-websocket-key']!)}`, '', ''].join('\r\n'))
+      for (let i = 0; i < FRAMES && !socket.destroyed; i++) {
+        const flowing = socket.write(frame)
+        handedOn += frame.length
+        if (!flowing) {
+          waitingSince = Date.now()
+          await once(socket, 'drain')
+          waitingSince = 0
+        }
+      }
+    })
+    const gateway = await gatewayTo(origin.url, { ca: ca.cert })
+    const client = track(net.connect(gateway.port, '127.0.0.1'))
+    await once(client, 'connect')
+    client.write(handshakeRequest('/ws'))
+    // readHead() leaves the client paused: it reads nothing more until resumed.
+    const { head, rest } = await readHead(client)
+    expect(head).toMatch(/^HTTP\/1\.1 101 /)
+    await waitFor(() => waitingSince > 0 && Date.now() - waitingSince > STALL_MS, 10_000, 'the origin to be held back')
+    // What the origin got rid of sits in socket buffers (the kernel's, both connections') and the gateway's bounded queue: far from all of it.
+    expect(handedOn).toBeLessThan((FRAMES * MiB) / 2)
+
+    const received = createHash('sha256').update(rest)
+    let length = rest.length
+    client.on('data', (chunk: Buffer) => {
+      received.update(chunk)
+      length += chunk.length
+    })
+    client.resume()
+    await waitFor(() => length >= FRAMES * frame.length, 20_000, 'every byte at the client')
+    expect(length).toBe(FRAMES * frame.length)
+    expect(received.digest('hex')).toBe(expected.digest('hex'))
   })
 })
 

@@ -8,3 +8,5 @@ export type { ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './s
 export { createLogger, type Logger, type LoggerOptions } from './log.ts'
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
 export type { CloseCause, PipeSummary } from './pipe.ts'
+export { nodePoolHost, startPools } from './pools.ts'
+export { probeOrigin, type ProbeHooks } from './origin/probe.ts'

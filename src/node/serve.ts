@@ -6,6 +6,7 @@ import type { GatewayBindings } from '../runtime.ts'
 import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
+import { startPools } from './pools.ts'
 import { gatewayListeners, listenerOptions, type ListeningServer } from './listener.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { TlsCertificates } from './tls-certificates.ts'
@@ -109,6 +110,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   }
 
   logMiddlewareReports(app, logger)
+  // Origin pools' probes start before the first client, so a dead origin is known early; close() stops them.
+  const stopPools = startPools(app, logger, state.track)
   const host = settings.host
   let port: number | undefined
   let tlsPort: number | undefined
@@ -116,6 +119,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     if (plain) port = await listen(plain, settings.port as number, host)
     if (secure) tlsPort = await listen(secure, settings.tls!.port, host)
   } catch (error) {
+    stopPools()
     for (const server of servers) server.close()
     throw error
   }
@@ -138,6 +142,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     },
     reloadCertificates: () => certificates?.reload() ?? Promise.resolve(false),
     async close() {
+      stopPools()
       certificates?.close()
       const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
       for (const pipe of state.pipes) pipe.close('shutdown')

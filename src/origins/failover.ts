@@ -59,7 +59,10 @@ export async function throughPool<T>(
   let tried: PoolOrigin[] | undefined
   let failed: FailedAttempt[] | undefined
   for (;;) {
-    attempts.note(origin, failed)
+    const current = origin
+    attempts.note(current, failed)
+    // Counted from the pick to the answer, so least-connections spreads a burst of handshakes.
+    current.pending++
     try {
       return { origin, value: await attempt(origin, timeout) }
     } catch (error) {
@@ -74,6 +77,8 @@ export async function throughPool<T>(
         throw tried.length > 1 ? new GatewayError(error.status as 502, error.code, `${error.message}; ${tried.length} origins tried`, { cause: error, headers: error.headers }) : error
       }
       origin = next
+    } finally {
+      current.pending--
     }
   }
 }

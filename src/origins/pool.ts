@@ -188,6 +188,7 @@ export class PoolOrigin implements Selectable {
   failures = 0
   successes = 0
   live = 0
+  pending = 0
   current = 0
   downSince: number | undefined
   lastProbe: ProbeResult | undefined

@@ -10,6 +10,8 @@ export interface Selectable {
   readonly weight: number
   /** Live WebSocket connections of this gateway to the origin. */
   readonly live: number
+  /** Attempts under way to the origin (handshakes and requests waiting for its answer). */
+  readonly pending: number
   /** Smooth weighted round robin's running weight; written by {@link smoothWeighted}. */
   current: number
   /** 32-bit seed from the origin's URL, for rendezvous hashing. */
@@ -37,14 +39,16 @@ export function smoothWeighted<T extends Selectable>(candidates: readonly T[]): 
 }
 
 /**
- * The candidate with the fewest live connections per unit of weight; ties
- * go round by {@link smoothWeighted}, so equal origins fill evenly.
+ * The candidate with the fewest connections per unit of weight, counting
+ * live ones and those still in their handshake (so a burst of handshakes
+ * spreads instead of all seeing the same counts); ties go round by
+ * {@link smoothWeighted}, so equal origins fill evenly.
  */
 export function leastConnections<T extends Selectable>(candidates: readonly T[]): T | undefined {
   let fewest = Infinity
   let tied: T[] = []
   for (const candidate of candidates) {
-    const load = candidate.live / candidate.weight
+    const load = (candidate.live + candidate.pending) / candidate.weight
     if (load < fewest) {
       fewest = load
       tied = [candidate]

@@ -8,6 +8,7 @@ import type { GatewayBindings, OriginTls } from './runtime.ts'
 import { originUrl, type TargetOptions } from './target.ts'
 import { throughPool } from './origins/failover.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
+import { withWarnings } from './warnings.ts'
 
 /** Options of {@link http}; the names mean what they mean in `websocket()`. */
 export interface HttpOptions extends TargetOptions {
@@ -125,7 +126,7 @@ export function http(target: string | URL | OriginPool, options: HttpOptions = {
     if (bodiless) await answer.body?.cancel().catch(() => {})
     return new Response(bodiless ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: responseHeaders })
   }
-  return withPools(handler, [pool])
+  return withWarnings(withPools(handler, [pool]), pool.warnings)
 }
 
 /**

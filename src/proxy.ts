@@ -4,6 +4,7 @@ import { hasToken } from './headers.ts'
 import { http, type HttpOptions } from './http.ts'
 import type { GatewayBindings } from './runtime.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
+import { withWarnings } from './warnings.ts'
 import { websocket, type WebSocketOptions } from './websocket.ts'
 
 /**
@@ -44,10 +45,12 @@ export function proxy(target: string | URL | OriginPool, options: ProxyOptions =
     ...(timeout !== undefined ? { timeout } : {}),
   })
 
-  return withPools(
+  const handler = withPools(
     async function proxy(c, next) {
       return hasToken(c.req.raw.headers.get('upgrade'), 'websocket') ? upgrade(c, next) : plain(c, next)
     } satisfies MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>,
     [pool],
   )
+  // Only this handler is in the app's routes: it carries the pool's warnings (once, not once per side).
+  return withWarnings(handler, pool.warnings)
 }

@@ -9,6 +9,7 @@ import { originUrl } from './target.ts'
 import type { GatewayBindings, OriginTls, PipeLimits } from './runtime.ts'
 import { throughPool } from './origins/failover.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
+import { withWarnings } from './warnings.ts'
 
 // Moved to ./target.ts (shared with http() and proxy()); re-exported for existing importers.
 export { originUrl } from './target.ts'
@@ -151,7 +152,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       if (!handedOver) active--
     }
   }
-  return withPools(handler, [pool])
+  return withWarnings(withPools(handler, [pool]), pool.warnings)
 }
 
 /** The note of a plain target's attempt: its origin was noted up front. */

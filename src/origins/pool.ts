@@ -21,6 +21,7 @@ import {
 import { GatewayError } from '../errors.ts'
 import { assertDuration } from '../limits.ts'
 import type { OriginTls } from '../runtime.ts'
+import { assertOriginTls, tlsWarnings } from '../origin-tls.ts'
 import { parseTarget } from '../target.ts'
 import { hash53, leastConnections, rendezvous, smoothWeighted, type Selectable } from './select.ts'
 
@@ -264,6 +265,14 @@ export class OriginPool {
     return this.#fixed
   }
 
+  /**
+   * @internal Start-up warnings of the pool's settings, one per risky origin
+   * (`tls.rejectUnauthorized: false`), for the handler to carry (`withWarnings`).
+   */
+  get warnings(): string[] {
+    return this.#origins.flatMap((origin) => tlsWarnings(origin.tls).map((warning) => (this.#fixed ? warning : `${origin.label}: ${warning}`)))
+  }
+
   /** @internal The only origin of a single-target pool. */
   get first(): PoolOrigin {
     return this.#origins[0]!
@@ -500,7 +509,7 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
   const where = 'origins()'
   if (!Array.isArray(targets) || targets.length === 0) throw new TypeError(`${where}: targets must be a non-empty list of origin URLs or { url, weight, priority, tls }`)
   if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options must be an object`)
-  assertTls(options.tls, `${where}: tls`)
+  assertOriginTls(options.tls, where)
   const members: PoolOrigin[] = []
   const seen = new Set<string>()
   targets.forEach((target, index) => {
@@ -515,7 +524,7 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
     const priority = spec.priority ?? DEFAULT_ORIGIN_PRIORITY
     assertInteger(`targets[${index}].weight`, weight, 1, where)
     assertInteger(`targets[${index}].priority`, priority, 1, where)
-    assertTls(spec.tls, `${where}: targets[${index}].tls`)
+    assertOriginTls(spec.tls, `${where} targets[${index}]`)
     const tls = options.tls || spec.tls ? { ...options.tls, ...spec.tls } : undefined
     members.push(new PoolOrigin(String(spec.url), base, weight, priority, base.protocol === 'https:' ? tls : undefined))
   })
@@ -564,7 +573,7 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
  * for a plain URL (verified as `tls` says when it is `wss://`/`https://`).
  */
 export function toPool(target: string | URL | OriginPool, caller: string, tls?: OriginTls): OriginPool {
-  assertTls(tls, `${caller}: tls`)
+  assertOriginTls(tls, caller)
   if (!(target instanceof OriginPool)) return OriginPool.single(target, caller, tls)
   if (tls !== undefined) throw new TypeError(`${caller}: with a pool, give tls to origins() (for all targets, or per target), not to the route`)
   return target
@@ -589,10 +598,4 @@ function assertInteger(name: string, value: unknown, min: number, where: string)
   if (!(typeof value === 'number' && Number.isInteger(value) && value >= min)) {
     throw new TypeError(`${where}: ${name} must be an integer of at least ${min}, got ${String(value)}`)
   }
-}
-
-/** A light check of an `OriginTls` (the runtime's connector checks the certificates themselves). */
-function assertTls(tls: unknown, name: string): void {
-  if (tls === undefined) return
-  if (tls === null || typeof tls !== 'object' || Array.isArray(tls)) throw new TypeError(`${name} must be { ca, servername, rejectUnauthorized }, got ${String(tls)}`)
 }

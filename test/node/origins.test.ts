@@ -212,6 +212,21 @@ describe('origins(): failover before the 101', () => {
     expect(String((line!.failover as { reason: string }[])[0]!.reason)).toContain('ECONNREFUSED')
   })
 
+  it('fails over from a wss:// origin whose certificate is not trusted (502 ERR_ORIGIN_TLS) to the next one', async () => {
+    const leaf = issue(makeCa(), ['localhost'])
+    const untrusted = https.createServer({ cert: leaf.cert, key: leaf.key })
+    untrusted.listen(0, '127.0.0.1')
+    await once(untrusted, 'listening')
+    track({ close: () => new Promise<void>((resolve) => (untrusted.closeAllConnections(), untrusted.close(() => resolve()))) })
+    const live = await poolOrigin('live')
+    const bad = `wss://127.0.0.1:${(untrusted.address() as net.AddressInfo).port}`
+    const pool = origins([{ url: bad, tls: { servername: 'localhost' } }, live.url], { probe: false })
+    const gateway = await gatewayFor(pool)
+    expect((await connect(gateway)).origin).toBe('live')
+    await waitFor(() => logsWith(gateway, 'handshake accepted').length === 1, 5_000, 'the handshake line')
+    expect(logsWith(gateway, 'handshake accepted')[0]).toMatchObject({ origin: live.url, failover: [{ origin: bad, code: 'ERR_ORIGIN_TLS' }] })
+  })
+
   it('takes a refusing origin down by passive health after `fall` failed handshakes, without probes', async () => {
     const port = await deadPort()
     const live = await poolOrigin('live')
@@ -409,6 +424,15 @@ describe('probeOrigin(): the Node prober', () => {
     await gatewayServing(app)
     await waitFor(() => pool.status()[0]!.lastProbe !== undefined, 5_000, 'the first probe')
     expect(pool.status()[0]).toMatchObject({ health: 'up', lastProbe: { ok: true, status: 204 } })
+  })
+
+  it('logs one warning at start for a pool origin whose certificate is not verified', async () => {
+    const pool = origins([{ url: `wss://127.0.0.1:${await deadPort()}`, tls: { rejectUnauthorized: false } }], { probe: false })
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/chat', proxy(pool))
+    const gateway = await gatewayServing(app)
+    const warnings = gateway.logs.filter((line) => line.level === 40 && /rejectUnauthorized is false/.test(line.msg))
+    expect(warnings).toHaveLength(1)
   })
 
   it('gives up after its timeout on an origin that never answers', async () => {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { origins, type OriginChange, type OriginPool, type OriginPoolHost, type ProbeRequest } from '../../src/index.ts'
+import { origins, websocket, type OriginChange, type OriginPool, type OriginPoolHost, type ProbeRequest } from '../../src/index.ts'
 import type { PoolOrigin } from '../../src/origins/pool.ts'
 import { throughPool } from '../../src/origins/failover.ts'
 import { GatewayError } from '../../src/errors.ts'
@@ -329,8 +329,26 @@ describe('origins(): bad configuration fails at start', () => {
     [['ws://a:1'], { probe: { interval: 1000, timeout: 2000 } }, /must not exceed/],
     [['ws://a:1'], { probe: { expect: [400, 200] } }, /probe.expect/],
     [['ws://a:1'], { probe: { fall: 0 } }, /probe.fall/],
+    [['wss://a:1'], { tls: { ca: 'not a certificate' } }, /origins\(\): tls.ca must be PEM/],
+    [[{ url: 'wss://a:1', tls: { servername: 'b.internal:443' } }], {}, /origins\(\) targets\[0\]: tls.servername/],
   ])('refuses %j with %j', (targets, options, message) => {
     expect(() => origins(targets as never, options as never)).toThrow(message)
+  })
+})
+
+describe('origins(): TLS settings', () => {
+  it("merges a target's tls over the pool's, for wss:// targets only, and warns when verification is off", () => {
+    const pool = origins(['ws://a:1', { url: 'wss://b:1', tls: { servername: 'b.internal' } }], { tls: { rejectUnauthorized: false }, probe: false })
+    const [a, b] = [member(pool, 'ws://a:1'), member(pool, 'wss://b:1')]
+    expect(a.tls).toBeUndefined()
+    expect(b.tls).toEqual({ rejectUnauthorized: false, servername: 'b.internal' })
+    expect(pool.warnings).toHaveLength(1)
+    expect(pool.warnings[0]).toMatch(/^wss:\/\/b:1: tls.rejectUnauthorized is false/)
+  })
+
+  it('refuses tls on a route whose target is a pool (it belongs to origins())', () => {
+    const pool = origins(['wss://a:1'], { probe: false })
+    expect(() => websocket(pool, { tls: { servername: 'x' } })).toThrow(/give tls to origins\(\)/)
   })
 })
 

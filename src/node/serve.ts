@@ -102,7 +102,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   }
   let secure: https.Server | undefined
   if (certificates) {
-    // The TLS handshake gets the same deadline as the request headers; a client that never finishes it is closed.
+    // The TLS handshake gets the same deadline as the request headers. Node's timer restarts only on bytes that
+    // reach JavaScript, which a handshake's never do: a client dribbling its ClientHello is closed on time too.
     secure = https.createServer({ ...listenerOptions(settings), ...certificates.serverOptions(), handshakeTimeout: settings.handshakeTimeout })
     certificates.attach(secure)
     listeners.attach(secure, true)

@@ -285,6 +285,30 @@ describe('serve() with tls: failed TLS handshakes are closed cleanly', () => {
     await waitFor(() => tlsFailures(gateway).length > 0, 2_000, "the 'tls handshake failed' line")
     expect(tlsFailures(gateway)[0]).toMatchObject({ level: 30, client: '127.0.0.1', code: 'ERR_TLS_HANDSHAKE_TIMEOUT' })
     await expectNoOpenSockets(gateway)
+    expect(tlsFailures(gateway)).toHaveLength(1)
+  })
+
+  it('closes a client that dribbles its ClientHello at the handshake timeout, though bytes keep coming', async () => {
+    const { app } = await echoApp()
+    const gateway = await startTls(app, { handshakeTimeout: HANDSHAKE_TIMEOUT, tls: { cert: leafA.cert, key: leafA.key } })
+    const started = performance.now()
+    const socket = resources.track(net.connect(gateway.tlsPort!, '127.0.0.1'))
+    // A TLS handshake record announcing 512 bytes, then one byte every tenth of the timeout: never silent for
+    // long, so a deadline that counted only silence (as socket timeouts do) would let it go on for a minute.
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]))
+    const dribble = setInterval(() => socket.writable && socket.write(Buffer.from([0x01])), HANDSHAKE_TIMEOUT / 10)
+    try {
+      await closedWith(socket)
+    } finally {
+      clearInterval(dribble)
+    }
+    const elapsed = performance.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT - 20)
+    expect(elapsed).toBeLessThan(HANDSHAKE_TIMEOUT + 2_000)
+    await waitFor(() => tlsFailures(gateway).length > 0, 2_000, "the 'tls handshake failed' line")
+    expect(tlsFailures(gateway)).toHaveLength(1)
+    expect(tlsFailures(gateway)[0]).toMatchObject({ level: 30, client: '127.0.0.1', code: 'ERR_TLS_HANDSHAKE_TIMEOUT' })
+    await expectNoOpenSockets(gateway)
   })
 
   it('answers a TLS client that never sends its headers with 408 at the handshake timeout, as on the plain port', async () => {
@@ -421,8 +445,10 @@ describe('serve() with tls: bad options fail at start with a TypeError naming th
     expect(() => resolveServeSettings({ tls: tlsOption() as never })).toThrow(message)
   })
 
-  it("refuses port 'off' without a TLS listener", () => {
+  it("refuses port 'off' without a TLS listener, and both listeners on one port", () => {
     expect(() => resolveServeSettings({ port: 'off' })).toThrow(/at least one must listen/)
+    expect(() => resolveServeSettings({ port: 8443, tls: { cert: leafA.cert, key: leafA.key } })).toThrow(/tls\.port and port are both 8443/)
+    expect(resolveServeSettings({ tls: { cert: leafA.cert, key: leafA.key } }).tls).toMatchObject({ port: 8443, watch: true, options: ['tls'] })
   })
 
   it.each([

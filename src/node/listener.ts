@@ -65,7 +65,14 @@ export function listenerOptions(settings: ServeSettings): http.ServerOptions {
   }
 }
 
-/** The handlers of a gateway serving `app`, to attach to each of its listeners. */
+/**
+ * The handlers of a gateway serving `app`, to attach to each of its listeners.
+ *
+ * @example
+ * const listeners = gatewayListeners(app, settings, logger)
+ * listeners.attach(http.createServer(listenerOptions(settings)))
+ * listeners.attach(https.createServer({ ...listenerOptions(settings), cert, key }), true)
+ */
 export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger: Logger): GatewayListeners {
   const sockets = new Set<Socket>()
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()

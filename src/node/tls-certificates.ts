@@ -34,6 +34,8 @@ interface CertificateSet {
   readonly names: readonly string[]
   /** Each certificate's serial number (hex), in order. */
   readonly serials: readonly string[]
+  /** Every certificate, in order. */
+  readonly certificates: readonly LoadedCertificate[]
 }
 
 interface LoadedCertificate {
@@ -42,6 +44,10 @@ interface LoadedCertificate {
   readonly context: SecureContext
   readonly names: readonly string[]
   readonly serial: string
+  /** The option that gave it (`tls`, `tls.certificates[1]`). */
+  readonly option: string
+  readonly validFrom: Date
+  readonly validTo: Date
 }
 
 /** Marks PEM text, as opposed to a file path. */
@@ -53,6 +59,14 @@ const PEM_MARKER = '-----BEGIN'
  * builds new secure contexts and swaps them in; the server is not
  * restarted, and connections already established keep the session they
  * made. A reload that fails keeps the current certificates.
+ *
+ * @example
+ * const certificates = new TlsCertificates([{ cert: 'cert.pem', key: 'key.pem' }], logger)
+ * await certificates.load() // TypeError naming the option when a file is bad
+ * const server = https.createServer({ ...certificates.serverOptions() })
+ * certificates.attach(server)
+ * certificates.watch()
+ * process.on('SIGHUP', () => void certificates.reload())
  */
 export class TlsCertificates {
   readonly #specs: readonly TlsCertificate[]
@@ -81,6 +95,23 @@ export class TlsCertificates {
    */
   async load(): Promise<void> {
     this.#current = await loadSet(this.#specs, this.#options)
+    this.#warnOutOfDate(this.#current)
+  }
+
+  /**
+   * One `warn` line per certificate that clients will refuse because of its
+   * dates (expired, or not valid yet): legal to serve, but every client
+   * that checks will fail its handshake.
+   */
+  #warnOutOfDate(set: CertificateSet, now = Date.now()): void {
+    for (const certificate of set.certificates) {
+      const { option, names, validFrom, validTo } = certificate
+      if (validTo.getTime() < now) {
+        this.#logger.warn({ option, names, validTo: validTo.toISOString() }, `serve(): ${option}.cert expired at ${validTo.toISOString()}; clients will refuse it`)
+      } else if (validFrom.getTime() > now) {
+        this.#logger.warn({ option, names, validFrom: validFrom.toISOString() }, `serve(): ${option}.cert is not valid before ${validFrom.toISOString()}; clients will refuse it until then`)
+      }
+    }
   }
 
   /** DNS names served, in order (the first certificate's first). */
@@ -149,6 +180,7 @@ export class TlsCertificates {
       return false
     }
     this.#current = set
+    this.#warnOutOfDate(set)
     for (const server of this.#servers) server.setSecureContext({ cert: set.fallback.cert, key: set.fallback.key })
     this.#logger.info({ names: set.names, serials: set.serials }, 'certificates reloaded')
     return true
@@ -220,7 +252,7 @@ async function loadSet(specs: readonly TlsCertificate[], options: readonly strin
       } else if (!exact.has(name)) exact.set(name, certificate.context)
     }
   }
-  return { fallback: loaded[0]!, exact, wildcard, names, serials: loaded.map((certificate) => certificate.serial) }
+  return { fallback: loaded[0]!, exact, wildcard, names, serials: loaded.map((certificate) => certificate.serial), certificates: loaded }
 }
 
 async function loadOne(spec: TlsCertificate, option: string): Promise<LoadedCertificate> {
@@ -246,7 +278,16 @@ async function loadOne(spec: TlsCertificate, option: string): Promise<LoadedCert
   } catch (error) {
     throw new TypeError(`serve(): ${option} cannot be used for TLS (${reason(error)})`)
   }
-  return { cert, key, context, names: certificateNames(x509), serial: x509.serialNumber }
+  return {
+    cert,
+    key,
+    context,
+    names: certificateNames(x509),
+    serial: x509.serialNumber,
+    option,
+    validFrom: new Date(x509.validFrom),
+    validTo: new Date(x509.validTo),
+  }
 }
 
 /** PEM text as given, or a file's content; a TypeError naming the option when the file cannot be read. */

@@ -11,7 +11,7 @@ import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { Hono } from 'hono'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
 import { serve, type FetchApp, type Gateway, type ServeOptions } from '../../src/node/index.ts'
@@ -428,6 +428,25 @@ describe('serve() with tls: certificates reload without a restart', () => {
     // Waits for the reload's own log line (an event), not for the debounce timer.
     await waitFor(() => gateway.logs.some((line) => line.msg === 'certificates reloaded'), 5_000, "the 'certificates reloaded' line")
     expect(await servedSerial(gateway.tlsPort!, NAME_A)).toBe(renewed.serial)
+  })
+})
+
+describe('serve() with tls: certificates out of date', () => {
+  it('warns at start, once per certificate, when certificates have expired, and still serves them', async () => {
+    const { app } = await echoApp()
+    // The leaf is valid for 2 days: a clock 3 days ahead sees it expired (only Date is faked; timers run).
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3 * 24 * 3_600_000 })
+    let gateway: TlsGateway
+    try {
+      gateway = await startTls(app, { tls: { certificates: [leafA, leafB] } })
+    } finally {
+      vi.useRealTimers()
+    }
+    const warnings = gateway.logs.filter((line) => line.level === 40)
+    expect(warnings).toHaveLength(2)
+    expect(warnings[0]).toMatchObject({ option: 'tls.certificates[0]', names: [NAME_A] })
+    expect(warnings[0]?.msg).toMatch(/^serve\(\): tls\.certificates\[0\]\.cert expired at .*; clients will refuse it$/)
+    expect(await servedSerial(gateway.tlsPort!, NAME_A)).toBe(leafA.serial)
   })
 })
 

@@ -11,6 +11,9 @@ import type { FetchApp } from './upgrade.ts'
  * and finds the pools in a Hono app's `routes` (sub-apps mounted with
  * `app.route()` included). A pool used only inside a handler of your own is
  * not found: start it yourself with {@link nodePoolHost}.
+ *
+ * @example
+ * findPools(app).map((pool) => pool.status())
  */
 export function findPools(app: FetchApp): OriginPool[] {
   const routes = (app as { routes?: unknown }).routes

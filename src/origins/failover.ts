@@ -9,7 +9,12 @@ import type { OriginPool, PoolOrigin } from './pool.ts'
 /** Codes of a connection that failed before any answer: the origin is tried no more, the next one is. */
 const CONNECT_FAILURES: ReadonlySet<string> = new Set(['ERR_ORIGIN_UNAVAILABLE', 'ERR_ORIGIN_TIMEOUT', 'ERR_ORIGIN_TLS'])
 
-/** Whether `error` is a refused, reset, timed-out or TLS-failed connection to an origin (the connectors' 502/504). */
+/**
+ * Whether `error` is a refused, reset, timed-out or TLS-failed connection to an origin (the connectors' 502/504).
+ *
+ * @example
+ * isConnectFailure(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', 'origin did not answer')) // true
+ */
 export function isConnectFailure(error: unknown): error is GatewayError {
   return error instanceof GatewayError && CONNECT_FAILURES.has(error.code)
 }

@@ -68,7 +68,7 @@ export interface OriginProbeOptions {
   method?: 'GET' | 'HEAD'
   /** Time between two probes of one origin, ms. @default 10 s */
   interval?: number
-  /** Time one probe may take before it counts as failed, ms. @default 2 s */
+  /** Time one probe may take before it counts as failed, ms (at most `interval`). @default 2 s, or `interval` when shorter */
   timeout?: number
   /** Statuses that count as healthy, inclusive. @default [200, 399] */
   expect?: readonly [min: number, max: number]
@@ -224,6 +224,11 @@ export const POOLS = 'originPools'
  * `http()` and `proxy()` take one wherever they take a target. It picks an
  * origin per request, tracks each origin's health from probes and
  * handshakes, and reports every change to its host.
+ *
+ * @example
+ * const api = origins(['http://10.0.0.8:9000', 'http://10.0.0.9:9000'])
+ * app.all('/api/*', http(api))
+ * app.get('/ops/origins', (c) => c.json(api.status()))
  */
 export class OriginPool {
   readonly #origins: PoolOrigin[]
@@ -475,7 +480,12 @@ const GLOBAL_TIMERS: PoolTimers = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
 
-/** A short reason for a failure: the error's code (`ECONNREFUSED`) or message. */
+/**
+ * A short reason for a failure: the error's code (`ECONNREFUSED`) or message.
+ *
+ * @example
+ * errorReason(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) // 'ECONNREFUSED'
+ */
 export function errorReason(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string') return code
@@ -571,6 +581,11 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
 /**
  * The pool behind a handler's target: the pool itself, or a one-origin pool
  * for a plain URL (verified as `tls` says when it is `wss://`/`https://`).
+ * Throws a `TypeError` naming `caller` for a bad target or `tls`, and for
+ * `tls` given with a pool (it belongs to `origins()`).
+ *
+ * @example
+ * const pool = toPool(target, 'websocket()', options.tls) // in the factory
  */
 export function toPool(target: string | URL | OriginPool, caller: string, tls?: OriginTls): OriginPool {
   assertOriginTls(tls, caller)
@@ -580,8 +595,11 @@ export function toPool(target: string | URL | OriginPool, caller: string, tls?: 
 }
 
 /**
- * Attaches the pool a handler uses to the handler, for the host to find in
- * the app's routes and start (nothing for a plain target).
+ * Attaches the pools a handler uses to the handler, for the host to find in
+ * the app's routes and start (nothing for a plain target's one-origin pool).
+ *
+ * @example
+ * return withPools(handler, [pool])
  */
 export function withPools<T extends object>(handler: T, pools: readonly OriginPool[]): T {
   const started = pools.filter((pool) => !pool.fixed)
@@ -589,7 +607,12 @@ export function withPools<T extends object>(handler: T, pools: readonly OriginPo
   return handler
 }
 
-/** The pools a handler carries (see {@link withPools}). */
+/**
+ * The pools a handler carries (see {@link withPools}); empty for anything else.
+ *
+ * @example
+ * for (const route of app.routes) for (const pool of poolsOf(route.handler)) pool.start(host)
+ */
 export function poolsOf(handler: unknown): readonly OriginPool[] {
   return (typeof handler === 'function' && (handler as unknown as Record<string, unknown>)[POOLS]) ? (handler as unknown as Record<typeof POOLS, OriginPool[]>)[POOLS] : []
 }

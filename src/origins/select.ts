@@ -25,6 +25,9 @@ export interface Selectable {
  * candidate gets exactly its weight's share, interleaved (3:1 gives
  * a a b a, not a a a b), with no randomness to drift. Candidates left out
  * (down, or tried already) keep their running weight.
+ *
+ * @example
+ * smoothWeighted(healthy) // over weights 3 and 1: a, a, b, a, a, a, b, a, …
  */
 export function smoothWeighted<T extends Selectable>(candidates: readonly T[]): T | undefined {
   let best: T | undefined
@@ -43,6 +46,9 @@ export function smoothWeighted<T extends Selectable>(candidates: readonly T[]): 
  * live ones and those still in their handshake (so a burst of handshakes
  * spreads instead of all seeing the same counts); ties go round by
  * {@link smoothWeighted}, so equal origins fill evenly.
+ *
+ * @example
+ * leastConnections(healthy) // live + pending 4 and 2 at equal weights: the second
  */
 export function leastConnections<T extends Selectable>(candidates: readonly T[]): T | undefined {
   let fewest = Infinity
@@ -66,6 +72,9 @@ export function leastConnections<T extends Selectable>(candidates: readonly T[])
  * winner itself leaves (its keys spread over the others in proportion to
  * their weights) and comes back when it returns; no other key moves. Over
  * many keys each candidate wins its weight's share.
+ *
+ * @example
+ * rendezvous(healthy, '203.0.113.7') // the same origin for this key while it is up
  */
 export function rendezvous<T extends Selectable>(candidates: readonly T[], key: string): T | undefined {
   let best: T | undefined

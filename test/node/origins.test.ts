@@ -354,7 +354,7 @@ describe('origins(): selection end to end', () => {
     expect([a.live(), b.live()]).toEqual([5, 5])
   })
 
-  it('keeps a client on its origin with a hash of its address, across http() and websocket() of one proxy() route', async () => {
+  it('keeps each client on its origin with a hash of a header, across http() and websocket() of one proxy() route', async () => {
     const a = await poolOrigin('a')
     const b = await poolOrigin('b')
     const pool = origins([a.url, b.url], { strategy: { hash: (c) => c.req.header('x-user') }, probe: false })

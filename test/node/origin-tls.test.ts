@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
-import { Hono, type MiddlewareHandler } from 'hono'
+import { Hono } from 'hono'
 import { beforeAll, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { http, websocket, type GatewayBindings, type OriginRequest } from '../../src/index.ts'
@@ -132,28 +132,10 @@ async function silentOrigin(greeting?: string): Promise<{ url: string }> {
   return { url: `wss://127.0.0.1:${(server.address() as net.AddressInfo).port}` }
 }
 
-/**
- * Until `websocket(target, { tls })` and `http(target, { tls })` exist (the
- * handlers are being reworked for origin pools), a middleware that gives the
- * runtime's connectors the route's `tls`, exactly as the option will:
- * `OriginRequest.tls` and `fetchOrigin`'s third argument.
- */
-function withOriginTls(originTls: OriginTls): MiddlewareHandler<{ Bindings: GatewayBindings }> {
-  return async function withOriginTls(c, next) {
-    const runtime = c.env.wsgate as { -readonly [K in keyof GatewayBindings['wsgate']]: GatewayBindings['wsgate'][K] }
-    const connect = runtime.connectOrigin
-    const fetchOne = runtime.fetchOrigin!
-    runtime.connectOrigin = (request: OriginRequest) => connect({ ...request, tls: originTls })
-    runtime.fetchOrigin = (request, timeout) => fetchOne(request, timeout, originTls)
-    await next()
-  }
-}
-
-/** A gateway with one WebSocket route `/ws` to `target`, verified as `originTls` says. */
+/** A gateway with one WebSocket route `/ws` to `target`, verified as `originTls` says (`websocket(target, { tls })`). */
 function gatewayTo(target: string, originTls: OriginTls | undefined, options: Parameters<typeof websocket>[1] = {}): Promise<TestGateway> {
   const app = new Hono<{ Bindings: GatewayBindings }>()
-  if (originTls) app.use('/ws', withOriginTls(originTls))
-  app.all('/ws', websocket(target, { appendPath: false, ...options }))
+  app.all('/ws', websocket(target, { appendPath: false, ...options, ...(originTls ? { tls: originTls } : {}) }))
   return gatewayServing(app)
 }
 
@@ -419,8 +401,7 @@ describe('https:// origins through fetchOrigin and http()', () => {
   it('http() relays through an https origin verified with the route CA, and answers 502 ERR_ORIGIN_TLS without it', async () => {
     const origin = await httpsOrigin(leaf, 'localhost')
     const app = new Hono<{ Bindings: GatewayBindings }>()
-    app.use('/trusted/*', withOriginTls({ ca: ca.cert }))
-    app.all('/trusted/*', http(origin.url))
+    app.all('/trusted/*', http(origin.url, { tls: { ca: ca.cert } }))
     app.all('/untrusted/*', http(origin.url))
     const gateway = await gatewayServing(app)
     const trusted = await send(`${gateway.url}/trusted/a`)

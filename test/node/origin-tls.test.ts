@@ -6,7 +6,7 @@ import tls from 'node:tls'
 import { Hono } from 'hono'
 import { beforeAll, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
-import { http, websocket, type GatewayBindings, type OriginRequest } from '../../src/index.ts'
+import { http, origins, websocket, type GatewayBindings, type OriginRequest } from '../../src/index.ts'
 import type { OriginTls } from '../../src/origin-tls.ts'
 import { tlsWarnings } from '../../src/origin-tls.ts'
 import { connectOrigin } from '../../src/node/origin/connect.ts'
@@ -235,10 +235,12 @@ describe('wss:// origins through websocket()', () => {
     expect(answer.body).toBe('origin certificate rejected (DEPTH_ZERO_SELF_SIGNED_CERT)\n')
   })
 
-  it('relays to a self-signed origin with rejectUnauthorized false, which tlsWarnings() reports', async () => {
+  it('relays to a self-signed origin with rejectUnauthorized false, and warns about it once at start', async () => {
     const origin = await wssOrigin(selfSigned, 'localhost')
     const gateway = await gatewayTo(origin.url, { rejectUnauthorized: false })
     await echoThrough(gateway)
+    const warnings = gateway.logs.filter((line) => line.level === 40 && line.msg.includes('tls.rejectUnauthorized is false'))
+    expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^websocket\(\): tls\.rejectUnauthorized is false: the origin's certificate is not verified/), path: '/ws' })])
     expect(tlsWarnings({ rejectUnauthorized: false })).toEqual([expect.stringContaining('tls.rejectUnauthorized is false')])
     expect(tlsWarnings({ ca: ca.cert })).toEqual([])
     expect(tlsWarnings(undefined)).toEqual([])
@@ -346,6 +348,24 @@ describe('wss:// origins through websocket()', () => {
     await waitFor(() => length >= FRAMES * frame.length, 20_000, 'every byte at the client')
     expect(length).toBe(FRAMES * frame.length)
     expect(received.digest('hex')).toBe(expected.digest('hex'))
+  })
+})
+
+describe('wss:// origins in a pool', () => {
+  it('fails over from an origin whose certificate is rejected to one that verifies, and logs the rejected attempt', async () => {
+    const wrongName = await wssOrigin(otherName)
+    const good = await wssOrigin(leaf)
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/ws', websocket(origins([wrongName.url, good.url], { tls: { ca: ca.cert } }), { appendPath: false }))
+    const gateway = await gatewayServing(app)
+    // Two handshakes: whichever origin the pool picks first, one of them tries the wrong-name origin first.
+    await echoThrough(gateway, 'first')
+    await echoThrough(gateway, 'second')
+    const accepted = logsWith(gateway, 'handshake accepted')
+    expect(accepted).toHaveLength(2)
+    expect(accepted.every((line) => line.origin === good.url)).toBe(true)
+    const failovers = accepted.flatMap((line) => (line['failover'] as { origin: string; code: string; reason: string }[] | undefined) ?? [])
+    expect(failovers).toContainEqual(expect.objectContaining({ origin: wrongName.url, code: 'ERR_ORIGIN_TLS', reason: 'origin certificate rejected (ERR_TLS_CERT_ALTNAME_INVALID)' }))
   })
 })
 

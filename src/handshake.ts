@@ -1,6 +1,7 @@
 import { GatewayError } from './errors.ts'
 import { hasToken, headerTokens, trimOws } from './headers.ts'
 import { sha1 } from './sha1.ts'
+import { badOriginHandshake } from './origin-errors.ts'
 
 /** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -113,7 +114,7 @@ export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Heade
 }
 
 function failOrigin(reason: string): never {
-  throw new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${reason}`)
+  throw badOriginHandshake(reason)
 }
 
 /** The `Sec-WebSocket-Accept` value for a key (RFC 6455 §4.2.2 item 5.4): base64(SHA-1(key + GUID)). */

@@ -1,6 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { DEFAULT_HANDSHAKE_TIMEOUT } from './defaults.ts'
-import { GatewayError } from './errors.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { stripHopByHop } from './headers.ts'
 import { assertDuration } from './limits.ts'
@@ -9,6 +8,7 @@ import { originUrl, type TargetOptions } from './target.ts'
 import { throughPool } from './origins/failover.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 import { withWarnings } from './warnings.ts'
+import { answerTimedOut, originUnavailable } from './origin-errors.ts'
 
 /** Options of {@link http}; the names mean what they mean in `websocket()`. */
 export interface HttpOptions extends TargetOptions {
@@ -204,11 +204,11 @@ async function fetchWithTimeout(request: Request, timeout: number): Promise<Resp
   try {
     return await fetch(request, { redirect: 'manual', signal: AbortSignal.any([request.signal, timer.signal]) })
   } catch (error) {
-    if (timer.signal.aborted) throw new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`, { cause: error })
+    if (timer.signal.aborted) throw answerTimedOut(timeout, error)
     // undici reports "fetch failed" and keeps the socket error's code (ECONNREFUSED, …) in `cause`.
     const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code
     const reason = request.signal.aborted ? 'client went away' : typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)
-    throw new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, { cause: error })
+    throw originUnavailable(reason, error)
   } finally {
     clearTimeout(clock)
   }

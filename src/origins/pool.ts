@@ -24,6 +24,7 @@ import type { OriginTls } from '../runtime.ts'
 import { assertOriginTls, tlsWarnings } from '../origin-tls.ts'
 import { parseTarget } from '../target.ts'
 import { hash53, leastConnections, rendezvous, smoothWeighted, type Selectable } from './select.ts'
+import { everyOriginDown } from '../origin-errors.ts'
 
 /** Whether an origin gets new connections. */
 export type OriginHealth = 'up' | 'down'
@@ -387,9 +388,7 @@ export class OriginPool {
       const now = this.#now()
       seconds = Math.min(...this.#origins.map((origin) => (this.#cooldown - (now - (origin.downSince ?? now))) / 1000))
     }
-    return new GatewayError(503, 'ERR_ORIGIN_DOWN', 'every origin of this route is down, retry later', {
-      headers: { 'retry-after': String(Math.max(1, Math.ceil(seconds))) },
-    })
+    return everyOriginDown(Math.max(1, Math.ceil(seconds)))
   }
 
   /** @internal A handshake (or request) to `origin` failed to connect or answered the upgrade with a 5xx. */

@@ -16,6 +16,7 @@ import {
   originUnavailable,
   type OriginRequestHooks,
 } from './request.ts'
+import { answerTimedOut, unusableAnswer } from '../../origin-errors.ts'
 
 /** Options of {@link fetchOrigin}: TLS for an `https:` origin, socket accounting, the log note. */
 export interface FetchOriginOptions extends Pick<OriginRequestHooks, 'onSocket' | 'note'> {
@@ -73,7 +74,7 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
     }
     const settle = settleOnce(timeout, () => {
       outgoing.destroy()
-      reject(new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer within ${timeout} ms`))
+      reject(answerTimedOut(timeout))
     })
     const fail = (error: GatewayError): void => {
       if (!settle()) return
@@ -87,7 +88,7 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
       const status = response.statusCode ?? 0
       if (status < 200 || status > 599) {
         response.destroy()
-        reject(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin answered with status ${status}`))
+        reject(unusableAnswer(`origin answered with status ${status}`))
         return
       }
       const bodiless = NULL_BODY_STATUSES.has(status) || request.method === 'HEAD'
@@ -98,7 +99,7 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
     // A 101 to a request that asked for no upgrade (its Upgrade header was stripped): not HTTP any more.
     outgoing.on('upgrade', (_response, socket: Socket) => {
       socket.destroy()
-      fail(new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', 'origin switched protocols on a plain HTTP request'))
+      fail(unusableAnswer('origin switched protocols on a plain HTTP request'))
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       fail(error.code?.startsWith('HPE_') ? originUnavailable('malformed HTTP response', error) : originFailure(error, outgoing.socket))

@@ -2,11 +2,13 @@ import http from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { GatewayError } from '../../errors.ts'
+import type { GatewayError } from '../../errors.ts'
+import { originTlsFailed, originUnavailable } from '../../origin-errors.ts'
 import type { HandshakeNote, OriginTls } from '../../runtime.ts'
 import { originTlsOptions } from './tls.ts'
 
 export { NULL_BODY_STATUSES } from '../../http.ts'
+export { badOriginHandshake, originTlsFailed, originUnavailable, unrelayableStatus, upgradeTimedOut } from '../../origin-errors.ts'
 
 /**
  * What both Node origin connectors (upgrade and plain HTTP) share: how a
@@ -70,26 +72,6 @@ export function settleOnce(timeout: number, onExpire: () => void): () => boolean
   return settle
 }
 
-/** 502 ERR_ORIGIN_UNAVAILABLE: the origin could not be reached or dropped the connection; `reason` goes in parentheses. */
-export function originUnavailable(reason: string, cause?: unknown): GatewayError {
-  return new GatewayError(502, 'ERR_ORIGIN_UNAVAILABLE', `origin unavailable (${reason})`, cause === undefined ? {} : { cause })
-}
-
-/** 502 ERR_ORIGIN_BAD_HANDSHAKE: the origin's answer to an upgrade is not one the gateway can relay. */
-export function badOriginHandshake(reason: string, cause?: unknown): GatewayError {
-  return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin sent an invalid WebSocket handshake: ${reason}`, cause === undefined ? {} : { cause })
-}
-
-/** 502 ERR_ORIGIN_BAD_HANDSHAKE as a response: the origin answered the upgrade with a status a client cannot be given. */
-export function unrelayableStatus(status: number): Response {
-  return new GatewayError(502, 'ERR_ORIGIN_BAD_HANDSHAKE', `origin answered the upgrade with status ${status}`).getResponse()
-}
-
-/** 502 ERR_ORIGIN_TLS: the TLS session with the origin could not be set up; `reason` says why. */
-export function originTlsFailed(reason: string, cause?: unknown): GatewayError {
-  return new GatewayError(502, 'ERR_ORIGIN_TLS', reason, cause === undefined ? {} : { cause })
-}
-
 /**
  * The 502 for an error on an origin connection:
  * - ERR_ORIGIN_TLS `origin certificate rejected (CODE)` when verification
@@ -133,11 +115,6 @@ export function noteOriginCause(note: HandshakeNote | undefined, error: GatewayE
   const cause = error.cause as NodeJS.ErrnoException | undefined
   if (!note || !(cause instanceof Error)) return
   note['originCause'] = cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message
-}
-
-/** 504 ERR_ORIGIN_TIMEOUT: no answer to the upgrade within the handshake timeout. */
-export function upgradeTimedOut(timeout: number): GatewayError {
-  return new GatewayError(504, 'ERR_ORIGIN_TIMEOUT', `origin did not answer the upgrade within ${timeout} ms`)
 }
 
 /** The short reason a failed origin request gets in its 502. */

@@ -461,7 +461,7 @@ export class OriginPool {
     result.at = this.#now()
     origin.lastProbe = result
     if (result.ok) this.#succeed(origin, 'probe', '')
-    else this.#fail(origin, 'probe', result.status !== undefined ? `probe: status ${result.status}` : `probe: ${result.error}`)
+    else this.#fail(origin, 'probe', result.status !== undefined ? probeStatusReason(result.status, probe.expect) : `probe: ${result.error}`)
     origin.timer = timers.setTimeout(() => void this.#probeOnce(origin, generation), probe.interval)
   }
 
@@ -620,4 +620,14 @@ function assertInteger(name: string, value: unknown, min: number, where: string)
   if (!(typeof value === 'number' && Number.isInteger(value) && value >= min)) {
     throw new TypeError(`${where}: ${name} must be an integer of at least ${min}, got ${String(value)}`)
   }
+}
+
+/**
+ * Why a probe's status failed it. A 426 is what WebSocket-only servers (`ws`,
+ * many others) answer a plain GET: the origin is probably fine and the probe
+ * is misconfigured, so the reason says how to fix it.
+ */
+function probeStatusReason(status: number, expect: readonly [number, number]): string {
+  const base = `probe: status ${status}, expected ${expect[0]}–${expect[1]}`
+  return status === 426 ? `${base} (a WebSocket-only origin answers 426 to plain GET: set probe.path to a health URL, or probe.expect to [426, 426])` : base
 }

@@ -144,7 +144,7 @@ describe('origins(): health probes', () => {
 
     a.health = 500
     const down = await healthLine(gateway, a, 'down')
-    expect(down).toMatchObject({ level: 40, origin: a.url, health: 'down', cause: 'probe', reason: 'probe: status 500', priority: 1 })
+    expect(down).toMatchObject({ level: 40, origin: a.url, health: 'down', cause: 'probe', reason: 'probe: status 500, expected 200–399', priority: 1 })
     expect(pool.status()[0]).toMatchObject({ url: a.url, health: 'down', lastProbe: { ok: false, status: 500 } })
 
     const upgradesOfA = a.upgrades

@@ -219,12 +219,22 @@ describe('origins(): probes on an injected host', () => {
     expect(probes.map((probe) => probe.url.href)).toEqual(['http://a:1/healthz', 'https://b:2/healthz'])
     expect(probes[0]!.request).toMatchObject({ method: 'GET', timeout: 100 })
     await waitUntil(() => changes.length === 1, step)
-    expect(changes[0]).toMatchObject({ origin: 'ws://a:1/base', health: 'down', previous: 'up', cause: 'probe', reason: 'probe: status 500' })
+    expect(changes[0]).toMatchObject({ origin: 'ws://a:1/base', health: 'down', previous: 'up', cause: 'probe', reason: 'probe: status 500, expected 200–399' })
     expect(pool.status()[0]).toMatchObject({ health: 'down', lastProbe: { ok: false, status: 500 } })
     answers.set('a:1', 204)
     await waitUntil(() => changes.length === 2, step)
     expect(changes[1]).toMatchObject({ origin: 'ws://a:1/base', health: 'up', previous: 'down', cause: 'probe', reason: '2 probes passed' })
     expect(changes).toHaveLength(2)
+    pool.stop()
+  })
+
+  it('says how to fix a probe that a WebSocket-only origin answers with 426', async () => {
+    const { host, answers, changes, step } = fakeHost()
+    const pool = origins(['ws://a:1'], { probe: { interval: 1000, fall: 1 } })
+    answers.set('a:1', 426)
+    pool.start(host)
+    await waitUntil(() => changes.length === 1, step)
+    expect(changes[0]!.reason).toBe('probe: status 426, expected 200–399 (a WebSocket-only origin answers 426 to plain GET: set probe.path to a health URL, or probe.expect to [426, 426])')
     pool.stop()
   })
 

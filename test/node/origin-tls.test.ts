@@ -102,6 +102,11 @@ async function rawTlsOrigin(pair: Pick<CertificatePair, 'cert' | 'key'>, answer:
     socket.on('error', () => {})
     whenHead(socket, (requestHead) => answer({ socket, requestHead, headers: parseHeaders(requestHead) }))
   })
+  return listenTracked(server, sockets)
+}
+
+/** Listens on 127.0.0.1, registers the server (and every socket in `sockets`) for closing after the test, and returns its wss:// URL. */
+async function listenTracked(server: net.Server, sockets: Set<net.Socket>): Promise<{ url: string }> {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   track({
@@ -121,15 +126,7 @@ async function silentOrigin(greeting?: string): Promise<{ url: string }> {
     socket.on('error', () => {})
     if (greeting) socket.end(greeting)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  track({
-    close: async () => {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  })
-  return { url: `wss://127.0.0.1:${(server.address() as net.AddressInfo).port}` }
+  return listenTracked(server, sockets)
 }
 
 /** A gateway with one WebSocket route `/ws` to `target`, verified as `originTls` says (`websocket(target, { tls })`). */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { ProbeRequest } from '../../origins/pool.ts'
-import { openOriginRequest } from './request.ts'
+import { openOriginRequest, settleOnce } from './request.ts'
 
 /** Hooks of {@link probeOrigin}. */
 export interface ProbeHooks {
@@ -41,18 +41,10 @@ export function probeOrigin(url: URL, request: ProbeRequest, hooks: ProbeHooks =
       reject(error)
       return
     }
-    let settled = false
-    const settle = (): boolean => {
-      if (settled) return false
-      settled = true
-      clearTimeout(timer)
-      return true
-    }
-    const timer = setTimeout(() => {
-      if (!settle()) return
+    const settle = settleOnce(request.timeout, () => {
       outgoing.destroy()
       reject(Object.assign(new Error(`no answer within ${request.timeout} ms`), { code: 'ETIMEDOUT' }))
-    }, request.timeout)
+    })
     outgoing.on('response', (response) => {
       // The status is all a probe needs: the body is dropped with the connection.
       response.on('error', () => {})

@@ -320,21 +320,21 @@ describe('origins(): every origin down', () => {
 })
 
 describe('origins(): selection end to end', () => {
-  it('spreads 200 handshakes over weights 3:1 as 150 and 50', async () => {
+  it('spreads 2,000 handshakes over weights 3:1 as 1,500 and 500 (smooth weighted round robin: exact, well within ±5 %)', async () => {
     const a = await poolOrigin('a')
     const b = await poolOrigin('b')
     const pool = origins([{ url: a.url, weight: 3 }, { url: b.url, weight: 1 }], { probe: false })
     const gateway = await gatewayFor(pool)
     const counts: Record<string, number> = {}
     // Batches of 20: the gateway lets one address have 30 handshakes in flight.
-    for (let batch = 0; batch < 10; batch++) {
+    for (let batch = 0; batch < 100; batch++) {
       const opened = await Promise.all(Array.from({ length: 20 }, () => connect(gateway)))
       for (const { client, origin } of opened) {
         counts[origin] = (counts[origin] ?? 0) + 1
         client.terminate()
       }
     }
-    expect(counts).toEqual({ a: 150, b: 50 })
+    expect(counts).toEqual({ a: 1500, b: 500 })
   })
 
   it('evens out live connections with least-connections as connections close', async () => {

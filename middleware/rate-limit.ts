@@ -4,7 +4,7 @@ import type { JWTPayload } from 'jose'
 import { parseAddress } from '../src/cidr.ts'
 import { DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_REFILL_PER_SECOND, DEFAULT_RETRY_AFTER } from '../src/defaults.ts'
 import { GatewayError } from '../src/errors.ts'
-import { MemoryStore, type RateLimitStore, type TokenBucket } from '../src/limit-store.ts'
+import { MemoryStore, releaseQuietly, type LimitStore, type RateLimitStore, type TokenBucket } from '../src/limit-store.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertOptionNames } from '../src/options.ts'
 import { HTTP_TOKEN } from '../src/headers.ts'
@@ -70,8 +70,9 @@ export interface RateLimitOptions {
   ipv6Prefix?: number
   /**
    * Where the counters live. Instances sharing a store and a `prefix` share
-   * their limits (across routes, or across gateways with a shared store).
-   * @default a new in-memory `MemoryStore` per instance (100,000 keys at most)
+   * their limits (across routes, or across gateways with a shared store such
+   * as `redisStore()`).
+   * @default the gateway's store when it is shared (`serve({ store: redisStore(…) })`, `wsgate start --redis`), so every gateway using it shares the buckets; else a new in-memory `MemoryStore` per instance (100,000 keys at most)
    */
   store?: RateLimitStore
   /**
@@ -134,8 +135,8 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
   if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
     throw new TypeError(`rateLimit(): ipv6Prefix must be an integer from 1 to 128 (bits), got ${String(ipv6Prefix)}`)
   }
-  const store = options.store ?? new MemoryStore()
-  if (typeof store !== 'object' || store === null || !['consume', 'acquire', 'release'].every((method) => typeof (store as unknown as Record<string, unknown>)[method] === 'function')) {
+  const own = options.store
+  if (own !== undefined && (typeof own !== 'object' || own === null || !['consume', 'acquire', 'release'].every((method) => typeof (own as unknown as Record<string, unknown>)[method] === 'function'))) {
     throw new TypeError('rateLimit(): store must implement RateLimitStore (consume, acquire, release), e.g. new MemoryStore()')
   }
   const prefix = options.prefix ?? 'wsgate:rate-limit'
@@ -145,12 +146,15 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
   const keyOf = keyResolver(options.key ?? 'ip')
   const bucket: TokenBucket = { capacity: burst, refillPerSecond }
   const retryAfterCapped = String(DEFAULT_RETRY_AFTER)
+  // Without a store of its own: the gateway's when that one is shared (Redis), else this instance's own.
+  const local = own ? undefined : new MemoryStore()
 
   return async function rateLimit(c, next) {
     const runtime = c.env?.wsgate
     if (!runtime) {
       throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'rateLimit() runs only under a wsgate runtime (serve() or the CLI)')
     }
+    const store: LimitStore = own ?? (runtime.limitStore?.shared ? runtime.limitStore : local!)
     const client = clientId(runtime.clientAddress, ipv6Prefix)
     const resolved = await keyOf(c)
     const [kind, id] = resolved ?? ['ip', client]
@@ -176,7 +180,7 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
       // handshake fails later in the chain. A store that cannot release has
       // nobody to tell at that point; a shared store should lease slots with
       // an expiry so that a lost release heals.
-      runtime.onConnectionClose(() => void store.release(slot).catch(() => {}))
+      runtime.onConnectionClose(() => releaseQuietly(store, slot))
     }
     runtime.note({ rateLimit: { key: kind, remaining: result.remaining } })
     await next()

@@ -206,6 +206,34 @@ export const DEFAULT_RATE_LIMIT_REFILL_PER_SECOND = 1
  */
 export const DEFAULT_RATE_LIMIT_MAX_KEYS = 100_000
 
+/**
+ * How long a gateway process's hold on its connection slots in a shared
+ * store (`redisStore()`) lives without a heartbeat (ms); the heartbeat
+ * renews it every third of that. A process that crashed, or lost Redis for
+ * longer, has its slots counted by nobody after at most this long: 10 s
+ * frees a dead process's share quickly while riding out a GC pause or a
+ * Redis restart of a few seconds.
+ */
+export const DEFAULT_STORE_LEASE_TTL = 10_000
+
+/**
+ * Time one Redis command of `redisStore()` may take before the store counts
+ * Redis as down (ms): a handshake waits at most this long on its limits.
+ * Redis answers on a LAN in well under 1 ms; 500 ms rides out a busy moment
+ * without holding handshakes on a dead server.
+ */
+export const DEFAULT_STORE_TIMEOUT = 500
+
+/** Prepended to every key `redisStore()` writes, to keep wsgate's keys apart from others in the same Redis. */
+export const DEFAULT_STORE_KEY_PREFIX = 'wsgate:'
+
+/**
+ * Longest wait before a `wsgate start --workers` primary replaces a worker
+ * that keeps dying before it listens (ms); the wait doubles from 100 ms with
+ * each such death, so a broken routes module does not fork in a hot loop.
+ */
+export const DEFAULT_WORKER_RESTART_BACKOFF = 10_000
+
 /** `waf()` paranoia level when none is given: the CRS's default, the level with the fewest false positives. */
 export const DEFAULT_WAF_PARANOIA = 1
 

@@ -1,29 +1,51 @@
 /**
- * A fair share of the gateway for every client, without any middleware: one
- * client address may hold only part of the gateway's connection cap (open
- * connections plus handshakes in flight) and only so many handshakes at
- * once, and one route's handshakes waiting for their origin only part of it,
- * so neither a single client nor a dead origin can lock everyone else out.
- * The caps come from `serve()`'s options; the Node host admits every upgrade
- * through one {@link FairShare}. Portable: no `node:` import.
+ * A fair share of the gateway for every client, without any middleware: the
+ * gateway's connection cap, one client address holding only part of it
+ * (open connections plus handshakes in flight) and only so many handshakes
+ * at once, and one route's handshakes waiting for their origin only part of
+ * it, so neither a single client nor a dead origin can lock everyone else
+ * out. The caps come from `serve()`'s options; the Node host admits every
+ * upgrade through one {@link FairShare}.
+ *
+ * The connection caps (the gateway's and each client's) count in the
+ * gateway's {@link LimitStore}: in memory by default, answered synchronously
+ * (nothing awaited on the handshake path), or shared by several processes
+ * (Redis). Handshakes in flight, per client and per route, guard this
+ * process's own sockets and timers, so they are counted here, in memory.
+ * Portable: no `node:` import.
  */
 import ipaddr from 'ipaddr.js'
 import { parseAddress } from './cidr.ts'
 import { GatewayError } from './errors.ts'
+import { isPending, MemoryStore, releaseQuietly, type LimitStore, type MaybePromise } from './limit-store.ts'
 import type { GatewayRuntime } from './runtime.ts'
 
 /** The caps a {@link FairShare} enforces; `Infinity` turns one off. `serve()`'s settings have these fields. */
 export interface FairShareLimits {
-  /** Connections, open plus handshaking, per client address; beyond it 429 `ERR_TOO_MANY_CONNECTIONS`. */
+  /**
+   * Connections of the whole gateway, open plus handshaking, counted in the
+   * store (so across every process sharing it); beyond it 503
+   * `ERR_CONNECTION_LIMIT`. @default no gateway cap (absent)
+   */
+  readonly maxConnections?: number
+  /** Connections, open plus handshaking, per client address, counted in the store; beyond it 429 `ERR_TOO_MANY_CONNECTIONS`. */
   readonly maxConnectionsPerClient: number
-  /** Handshakes in flight per client address; beyond it 429 `ERR_TOO_MANY_HANDSHAKES`. */
+  /** Handshakes in flight per client address in this process; beyond it 429 `ERR_TOO_MANY_HANDSHAKES`. */
   readonly maxHandshakesPerClient: number
-  /** Handshakes of one route waiting for its origin's answer; beyond it 503 `ERR_ROUTE_HANDSHAKE_LIMIT`. */
+  /** Handshakes of one route waiting for its origin's answer in this process; beyond it 503 `ERR_ROUTE_HANDSHAKE_LIMIT`. */
   readonly maxHandshakesPerRoute: number
   /** Bits of an IPv6 address that name one client (64: a /64 is one client). */
   readonly ipv6Prefix: number
   /** `Retry-After` seconds with every refusal. */
   readonly retryAfter: number
+}
+
+/** The store key of the gateway's connection count. */
+export const GATEWAY_CONNECTIONS_KEY = 'gateway:connections'
+
+/** The store key of one client's (address or IPv6 network's) connection count. */
+export function clientConnectionsKey(network: string): string {
+  return `client:${network}:connections`
 }
 
 /**
@@ -55,7 +77,7 @@ export function clientNetwork(address: string, ipv6Prefix: number): string {
   return `${new ipaddr.IPv6(parts).toRFC5952String()}/${ipv6Prefix}`
 }
 
-/** What one client address holds now. */
+/** What one client address holds in this process now. */
 interface ClientCount {
   readonly key: string
   /** Open connections plus handshakes in flight. */
@@ -63,52 +85,90 @@ interface ClientCount {
   handshakes: number
 }
 
+/** What a {@link ClientSlot} gives back to: the store, the keys it holds there, this process's counts. */
+interface SlotOwner {
+  readonly store: LimitStore
+  readonly clients: Map<string, ClientCount>
+}
+
 /**
- * The slots one admitted handshake holds for its client: a handshake slot,
- * given back when the handshake is decided, and a connection slot, given
- * back when the connection ends (or when the handshake fails). Each is given
- * back once, however often its release is called.
+ * The slots one admitted handshake holds: a slot of the gateway's cap and
+ * of its client's in the store, given back when the connection ends (or when
+ * the handshake fails), and a handshake slot, given back when the handshake
+ * is decided. Each is given back once, however often its release is called.
  */
 export class ClientSlot {
-  readonly #clients: Map<string, ClientCount>
-  readonly #count: ClientCount
+  readonly #owner: SlotOwner
+  readonly #count: ClientCount | undefined
+  /** The store keys held: the gateway's, the client's (either may be absent). */
+  readonly #keys: readonly string[]
   #handshake = true
   #connection = true
 
-  constructor(clients: Map<string, ClientCount>, count: ClientCount) {
-    this.#clients = clients
+  constructor(owner: SlotOwner, count: ClientCount | undefined, keys: readonly string[]) {
+    this.#owner = owner
     this.#count = count
-    count.connections++
-    count.handshakes++
+    this.#keys = keys
+    if (count) {
+      count.connections++
+      count.handshakes++
+    }
   }
 
   /** Gives back the handshake slot: the handshake has its answer (a pipe, or a refusal). */
   releaseHandshake(): void {
     if (!this.#handshake) return
     this.#handshake = false
-    this.#count.handshakes--
+    if (this.#count) this.#count.handshakes--
   }
 
   /**
-   * Gives back the connection slot (and the handshake slot, if still held).
+   * Gives back the connection slots (and the handshake slot, if still held).
    * An arrow field: it is handed to `onConnectionClose` as it is.
    */
   readonly releaseConnection = (): void => {
     if (!this.#connection) return
     this.#connection = false
     this.releaseHandshake()
+    const { store, clients } = this.#owner
+    for (const key of this.#keys) releaseQuietly(store, key)
+    const count = this.#count
     // Every handshake holds a connection slot too, so none is left when connections reach 0.
-    if (--this.#count.connections === 0) this.#clients.delete(this.#count.key)
+    if (count && --count.connections === 0) clients.delete(count.key)
   }
 }
 
+/** One step of an admission: a store's answer, at once or to come. */
+type AdmissionSteps = Generator<MaybePromise<boolean>, ClientSlot | GatewayError | undefined, boolean>
+
 /**
- * Counts what each client address and each route hold of the gateway, and
- * refuses what is over its share. One per gateway; counts are per process.
+ * Runs an admission's steps: synchronously while the store answers at once
+ * (the in-memory store always does), through promises from the first
+ * answer that is still to come.
+ */
+function drive(steps: AdmissionSteps, step: IteratorResult<MaybePromise<boolean>, ClientSlot | GatewayError | undefined>): MaybePromise<ClientSlot | GatewayError | undefined> {
+  while (!step.done) {
+    const answer = step.value
+    if (isPending(answer)) {
+      return answer.then(
+        (value) => drive(steps, steps.next(value)),
+        (error: unknown) => drive(steps, steps.throw(error)),
+      )
+    }
+    step = steps.next(answer)
+  }
+  return step.value
+}
+
+/**
+ * Counts what the gateway, each client address and each route hold, and
+ * refuses what is over its share. One per gateway; the connection caps count
+ * in `store` (shared by every process using it), handshakes in this process.
  *
  * @example
- * const share = new FairShare(settings)
- * const slot = share.admit(runtime)
+ * const share = new FairShare(settings, settings.store)
+ * let slot = share.admit(runtime)
+ * if (slot instanceof Promise) slot = await slot // only with a remote store
  * if (slot instanceof GatewayError) return slot.getResponse()
  * if (slot) runtime.onConnectionClose(slot.releaseConnection)
  */
@@ -116,16 +176,26 @@ export class FairShare {
   readonly #limits: FairShareLimits
   readonly #retryAfter: string
   readonly #perClient: boolean
+  readonly #gatewayCap: number
+  readonly #owner: SlotOwner
   readonly #clients = new Map<string, ClientCount>()
   readonly #routes = new Map<string, number>()
 
-  constructor(limits: FairShareLimits) {
+  /** @param store where the connection caps count @default a new `MemoryStore` (this process only) */
+  constructor(limits: FairShareLimits, store: LimitStore = new MemoryStore()) {
     this.#limits = limits
     this.#retryAfter = String(limits.retryAfter)
     this.#perClient = limits.maxConnectionsPerClient !== Infinity || limits.maxHandshakesPerClient !== Infinity
+    this.#gatewayCap = limits.maxConnections ?? Infinity
+    this.#owner = { store, clients: this.#clients }
   }
 
-  /** Client addresses (networks) holding a slot now; 0 once every connection and handshake has ended. */
+  /** Where the connection caps count (the gateway's limit store). */
+  get store(): LimitStore {
+    return this.#owner.store
+  }
+
+  /** Client addresses (networks) holding a slot in this process now; 0 once every connection and handshake has ended. */
   get clients(): number {
     return this.#clients.size
   }
@@ -136,33 +206,75 @@ export class FairShare {
   }
 
   /**
-   * Takes a connection slot and a handshake slot for the runtime's client,
-   * or returns the 429 that refuses it (noted for the log line as
-   * `fairShare`). Undefined when both per-client caps are off: the client's
-   * address is then not even read.
+   * Takes a slot of the gateway's cap, then a connection slot and a
+   * handshake slot for the runtime's client, or returns what refuses it: 503
+   * `ERR_CONNECTION_LIMIT` (the gateway is full), 429
+   * `ERR_TOO_MANY_CONNECTIONS` / `ERR_TOO_MANY_HANDSHAKES` (noted for the log
+   * line as `fairShare`), or the store's own refusal when it cannot answer
+   * (503 `ERR_LIMIT_STORE_UNAVAILABLE` from a store that fails closed).
+   * Undefined when every cap is off: the client's address is then not even
+   * read. Synchronous with a store that answers synchronously (the
+   * in-memory one); a promise only while a remote store's answer is to come.
    */
-  admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): ClientSlot | GatewayError | undefined {
-    if (!this.#perClient) return undefined
+  admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): MaybePromise<ClientSlot | GatewayError | undefined> {
+    if (!this.#perClient && this.#gatewayCap === Infinity) return undefined
+    const steps = this.#admit(runtime)
+    return drive(steps, steps.next())
+  }
+
+  *#admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): AdmissionSteps {
+    const { store } = this.#owner
     const { maxConnectionsPerClient, maxHandshakesPerClient, ipv6Prefix } = this.#limits
-    const key = clientNetwork(runtime.clientAddress, ipv6Prefix)
-    let count = this.#clients.get(key)
-    if (count && count.connections >= maxConnectionsPerClient) {
-      runtime.note({ fairShare: { limited: 'connections', max: maxConnectionsPerClient } })
-      return new GatewayError(429, 'ERR_TOO_MANY_CONNECTIONS', `too many open connections from this address (at most ${maxConnectionsPerClient})`, {
+    const held: string[] = []
+    try {
+      if (this.#gatewayCap !== Infinity) {
+        if (!(yield store.acquire(GATEWAY_CONNECTIONS_KEY, this.#gatewayCap))) {
+          return new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
+            headers: { 'retry-after': this.#retryAfter },
+          })
+        }
+        held.push(GATEWAY_CONNECTIONS_KEY)
+      }
+      if (!this.#perClient) return new ClientSlot(this.#owner, undefined, held)
+      const key = clientNetwork(runtime.clientAddress, ipv6Prefix)
+      if (maxConnectionsPerClient !== Infinity) {
+        const slot = clientConnectionsKey(key)
+        if (!(yield store.acquire(slot, maxConnectionsPerClient))) {
+          this.#giveBack(held)
+          runtime.note({ fairShare: { limited: 'connections', max: maxConnectionsPerClient } })
+          return new GatewayError(429, 'ERR_TOO_MANY_CONNECTIONS', `too many open connections from this address (at most ${maxConnectionsPerClient})`, {
+            headers: { 'retry-after': this.#retryAfter },
+          })
+        }
+        held.push(slot)
+      }
+      // Read after the store has answered: other handshakes may have come and gone meanwhile.
+      let count = this.#clients.get(key)
+      if (count && count.handshakes >= maxHandshakesPerClient) {
+        this.#giveBack(held)
+        runtime.note({ fairShare: { limited: 'handshakes', max: maxHandshakesPerClient } })
+        return new GatewayError(429, 'ERR_TOO_MANY_HANDSHAKES', `too many handshakes in progress from this address (at most ${maxHandshakesPerClient})`, {
+          headers: { 'retry-after': this.#retryAfter },
+        })
+      }
+      if (!count) {
+        count = { key, connections: 0, handshakes: 0 }
+        this.#clients.set(key, count)
+      }
+      return new ClientSlot(this.#owner, count, held)
+    } catch (error) {
+      // The store could not answer (and fails closed): what was taken goes back, the handshake gets its refusal.
+      this.#giveBack(held)
+      if (error instanceof GatewayError) return error
+      return new GatewayError(503, 'ERR_LIMIT_STORE_UNAVAILABLE', 'connection limits cannot be checked now, retry later', {
         headers: { 'retry-after': this.#retryAfter },
+        cause: error,
       })
     }
-    if (count && count.handshakes >= maxHandshakesPerClient) {
-      runtime.note({ fairShare: { limited: 'handshakes', max: maxHandshakesPerClient } })
-      return new GatewayError(429, 'ERR_TOO_MANY_HANDSHAKES', `too many handshakes in progress from this address (at most ${maxHandshakesPerClient})`, {
-        headers: { 'retry-after': this.#retryAfter },
-      })
-    }
-    if (!count) {
-      count = { key, connections: 0, handshakes: 0 }
-      this.#clients.set(key, count)
-    }
-    return new ClientSlot(this.#clients, count)
+  }
+
+  #giveBack(keys: string[]): void {
+    for (const key of keys.splice(0)) releaseQuietly(this.#owner.store, key)
   }
 
   /**

@@ -4,6 +4,7 @@
  * owns sockets). The adapter puts a {@link GatewayRuntime} into Hono's env
  * under `wsgate`; handlers read it with `c.env.wsgate`.
  */
+import type { LimitStore } from './limit-store.ts'
 
 /** How the gateway verifies a `wss://` or `https://` origin. */
 export interface OriginTls {
@@ -122,6 +123,12 @@ export interface GatewayRuntime {
    * without it is taken as never aborting.
    */
   readonly signal?: AbortSignal | undefined
+  /**
+   * The gateway's limit store (`serve({ store })`): route connection caps
+   * count there, and `rateLimit()` keeps its buckets there when it is shared.
+   * Optional: without it a route's cap counts in the handler, per process.
+   */
+  readonly limitStore?: LimitStore | undefined
   /** Records route and origin for the handshake's log line. */
   note(note: HandshakeNote): void
   /**

@@ -4,6 +4,7 @@ import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
+import { isPending, releaseQuietly } from './limit-store.ts'
 import { assertDuration, assertJitter } from './limits.ts'
 import { originUrl } from './target.ts'
 import type { GatewayBindings, OriginTls, PipeLimits } from './runtime.ts'
@@ -33,7 +34,13 @@ export interface WebSocketOptions extends PipeLimits {
   preserveHost?: boolean
   /** Time the origin has to connect and answer the upgrade, ms. @default the gateway's (10 s) */
   handshakeTimeout?: number
-  /** Concurrent connections on this route in this process; beyond it 503. @default no route cap (the gateway's cap applies) */
+  /**
+   * Concurrent connections on this route (open plus handshaking); beyond it
+   * 503 `ERR_CONNECTION_LIMIT`. Counted in the gateway's store under the
+   * route's pattern: with a shared store (`redisStore()`), across every
+   * gateway process using it; in memory, in this process.
+   * @default no route cap (the gateway's cap applies)
+   */
   maxConnections?: number
   /** `Retry-After` seconds sent with the route's 503. @default 5 */
   retryAfter?: number
@@ -99,13 +106,24 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
     const client = validateClientHandshake({ method: request.method, httpVersion: runtime.httpVersion, headers: request.headers })
     const slot = runtime.upgrade
     if (!slot) throw new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')
-    if (options.maxConnections !== undefined && active >= options.maxConnections) {
-      throw new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'route connection limit reached, retry later', {
-        headers: { 'retry-after': retryAfter },
-      })
+    // The route's cap counts in the gateway's store (shared by every process using it), else here.
+    const store = options.maxConnections !== undefined ? runtime.limitStore : undefined
+    const routeSlot = store && routeConnectionsKey(routePath(c))
+    if (options.maxConnections !== undefined) {
+      let admitted = store ? store.acquire(routeSlot!, options.maxConnections) : active < options.maxConnections
+      if (isPending(admitted)) admitted = await admitted
+      if (!admitted) {
+        throw new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'route connection limit reached, retry later', {
+          headers: { 'retry-after': retryAfter },
+        })
+      }
     }
 
     active++
+    const release = (): void => {
+      active--
+      if (store) releaseQuietly(store, routeSlot!)
+    }
     let handedOver = false
     try {
       const incoming = new URL(request.url)
@@ -144,15 +162,20 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
         ...limits,
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         onClose: () => {
-          active--
+          release()
           pool.release(origin)
         },
       })
     } finally {
-      if (!handedOver) active--
+      if (!handedOver) release()
     }
   }
   return withWarnings(withPools(handler, [pool]), pool.warnings)
+}
+
+/** The store key of one route's connection count: its pattern, as `routePath()` names it. */
+export function routeConnectionsKey(route: string): string {
+  return `route:${route}:connections`
 }
 
 /** The note of a plain target's attempt: its origin was noted up front. */

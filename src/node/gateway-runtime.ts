@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import type { LimitStore } from '../limit-store.ts'
 import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, OriginTls, UpgradeSlot } from '../runtime.ts'
 
 /** Per-request state the runtime's callbacks write into. */
@@ -42,12 +43,13 @@ export class NodeGatewayRuntime implements GatewayRuntime {
   readonly signal: AbortSignal | undefined
   readonly connectOrigin: RuntimePaths['connectOrigin']
   readonly fetchOrigin: RuntimePaths['fetchOrigin']
+  readonly limitStore: LimitStore | undefined
   readonly #incoming: IncomingMessage
   readonly #scope: RequestScope
   #clientAddress: string | undefined
   #rawHeaders: [string, string][] | undefined
 
-  constructor(incoming: IncomingMessage, scope: RequestScope, targets: RequestTargets, handshakeTimeout: number, paths: RuntimePaths) {
+  constructor(incoming: IncomingMessage, scope: RequestScope, targets: RequestTargets, handshakeTimeout: number, paths: RuntimePaths, limitStore?: LimitStore) {
     this.#incoming = incoming
     this.#scope = scope
     this.httpVersion = incoming.httpVersion
@@ -59,6 +61,7 @@ export class NodeGatewayRuntime implements GatewayRuntime {
     this.signal = paths.signal
     this.connectOrigin = paths.connectOrigin
     this.fetchOrigin = paths.fetchOrigin
+    this.limitStore = limitStore
   }
 
   get clientAddress(): string {

@@ -5,6 +5,7 @@
  */
 export { serve, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
 export type { ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './settings.ts'
+export { redisStore, RedisStore, type RedisStoreOptions } from './redis-store.ts'
 export { createLogger, type Logger, type LoggerOptions } from './log.ts'
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
 export type { CloseCause, PipeSummary } from './pipe.ts'

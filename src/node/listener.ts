@@ -102,7 +102,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     logger,
     pipes: new Set(),
     handshaking: 0,
-    fairShare: new FairShare(settings),
+    fairShare: new FairShare(settings, settings.store),
     track(socket) {
       sockets.add(socket)
       socket.on('close', untrack)

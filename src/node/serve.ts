@@ -90,6 +90,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   // Certificates first: a bad one fails the start before anything listens.
   const certificates = settings.tls && new TlsCertificates(settings.tls.certificates, logger, settings.tls.options)
   await certificates?.load()
+  // A shared limit store connects before the first client (bounded: an unreachable one meets its failOpen).
+  await settings.store?.ready?.()
   for (const warning of serveWarnings(settings)) logger.warn(warning)
   const listeners = gatewayListeners(app, settings, logger)
   const { state, sockets } = listeners

@@ -16,6 +16,7 @@ import {
   DEFAULT_RETRY_AFTER,
   DEFAULT_TLS_PORT,
 } from '../defaults.ts'
+import { assertLimitStore, type LimitStore } from '../limit-store.ts'
 import { assertDuration, assertJitter } from '../limits.ts'
 import type { Logger } from './log.ts'
 import type { TlsCertificate } from './tls-certificates.ts'
@@ -77,7 +78,12 @@ export interface ServeOptions {
   maxHeaderSize?: number
   /** Longest request-target (path and query), bytes; beyond it 414. @default 8 KiB */
   maxUriLength?: number
-  /** Concurrent WebSocket connections (open plus handshaking); beyond it 503. @default 3,000 */
+  /**
+   * Concurrent WebSocket connections (open plus handshaking); beyond it 503
+   * `ERR_CONNECTION_LIMIT`. Counted in `store`: with a shared store, across
+   * every gateway process using it (the whole fleet holds at most this many).
+   * @default 3,000
+   */
   maxConnections?: number
   /**
    * Concurrent WebSocket connections (open plus handshaking) one client
@@ -125,10 +131,19 @@ export interface ServeOptions {
   logger?: Logger
   /** A TLS listener beside the plain one (see {@link TlsOptions}). @default none: plain only */
   tls?: TlsOptions
+  /**
+   * Where the connection caps count: `maxConnections`, `maxConnectionsPerClient`
+   * and each route's `maxConnections` (`rateLimit()` uses it too when it is
+   * shared). In memory, this process only, answered without a round trip; or
+   * `redisStore({ url })` to share the caps among processes and hosts
+   * (`wsgate start --redis`). The caller owns it: `close()` leaves it open.
+   * @default a new `MemoryStore` (per process)
+   */
+  store?: LimitStore
 }
 
 /** ServeOptions with every default filled in; `tls` is undefined when there is no TLS listener. */
-export type ServeSettings = Required<Omit<ServeOptions, 'logger' | 'tls'>> & { tls: TlsSettings | undefined }
+export type ServeSettings = Required<Omit<ServeOptions, 'logger' | 'tls' | 'store'>> & { tls: TlsSettings | undefined; store: LimitStore | undefined }
 
 /** Fills defaults and throws a `TypeError` naming any bad option, so mistakes fail at start. */
 export function resolveServeSettings(options: ServeOptions): ServeSettings {
@@ -149,7 +164,10 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     lifetimeJitter: options.lifetimeJitter ?? DEFAULT_LIFETIME_JITTER,
     halfCloseTimeout: options.halfCloseTimeout ?? DEFAULT_HALF_CLOSE_TIMEOUT,
     tls: resolveTls(options.tls),
+    // Undefined: the gateway makes its own MemoryStore.
+    store: options.store,
   }
+  if (settings.store !== undefined) assertLimitStore(settings.store, 'serve()')
   if (settings.port !== 'off') assertPort('port', settings.port)
   if (settings.port === 'off' && !settings.tls) {
     throw new TypeError("serve(): port is 'off' and there is no tls listener: at least one must listen; give tls: { cert, key } or a port")

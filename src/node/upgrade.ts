@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { GatewayError } from '../errors.ts'
 import type { ClientSlot, FairShare } from '../fair-share.ts'
+import { isPending } from '../limit-store.ts'
 import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
 import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
@@ -116,19 +117,18 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   if (state.logger.isLevelEnabled('info')) void runtime.clientAddress
 
   let response: Response
-  // The client's slots of its fair share, once the gateway's cap has room.
+  // A slot of the gateway's cap and the client's slots of its fair share. The in-memory store answers
+  // at once (nothing awaited here); a shared one (Redis) later, and then the client may have left.
+  let admission = parsed instanceof GatewayError ? undefined : state.fairShare.admit(runtime)
+  if (isPending(admission)) admission = await admission
+  // The connection slots are held until the connection ends, or until this answer if it never becomes one.
+  if (admission && !(admission instanceof GatewayError)) runtime.onConnectionClose(admission.releaseConnection)
   let admitted: ClientSlot | GatewayError | undefined
   if (parsed instanceof GatewayError) {
     response = parsed.getResponse()
-  } else if (state.pipes.size + state.handshaking >= settings.maxConnections) {
-    response = new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
-      headers: { 'retry-after': String(settings.retryAfter) },
-    }).getResponse()
-  } else if ((admitted = state.fairShare.admit(runtime)) instanceof GatewayError) {
+  } else if ((admitted = admission) instanceof GatewayError) {
     response = admitted.getResponse()
   } else {
-    // The connection slot is held until the connection ends, or until this answer if it never becomes one.
-    if (admitted) runtime.onConnectionClose(admitted.releaseConnection)
     state.handshaking++
     const clientGone = (): void => abort.abort()
     // A client's FIN arrives as 'end' only (the socket is half-open), so 'close'
@@ -227,7 +227,7 @@ export function runtimeFor(
   targets: RequestTargets,
   paths: RuntimePaths,
 ): GatewayRuntime {
-  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths)
+  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
 }
 
 /** The one log line per handshake decision. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
 import { clientNetwork, ClientSlot, FairShare, type FairShareLimits } from '../../src/fair-share.ts'
+import type { MaybePromise } from '../../src/limit-store.ts'
 import type { HandshakeNote } from '../../src/runtime.ts'
 
 describe('clientNetwork()', () => {
@@ -47,12 +48,12 @@ function client(address: string): { clientAddress: string; note(note: HandshakeN
   return { clientAddress: address, note: (note) => void notes.push(note), notes }
 }
 
-function admitted(result: ClientSlot | GatewayError | undefined): ClientSlot {
+function admitted(result: MaybePromise<ClientSlot | GatewayError | undefined>): ClientSlot {
   expect(result).toBeInstanceOf(ClientSlot)
   return result as ClientSlot
 }
 
-function refused(result: ClientSlot | GatewayError | undefined): GatewayError {
+function refused(result: MaybePromise<ClientSlot | GatewayError | undefined>): GatewayError {
   expect(result).toBeInstanceOf(GatewayError)
   return result as GatewayError
 }

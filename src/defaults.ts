@@ -93,6 +93,14 @@ export const DEFAULT_RETRY_AFTER = 5
  */
 export const DEFAULT_HALF_CLOSE_TIMEOUT = 5_000
 
+/**
+ * After the gateway sent its close frames (idle, lifetime, drain, shutdown,
+ * token expiry), how long the peers have to answer with theirs before both
+ * sockets are destroyed (ms). A close handshake takes one round trip; 5 s
+ * covers slow mobile links without holding a draining gateway long.
+ */
+export const DEFAULT_CLOSE_GRACE = 5_000
+
 /** Weight of an origin in a pool when its target does not say. Equal weights share traffic equally. */
 export const DEFAULT_ORIGIN_WEIGHT = 1
 

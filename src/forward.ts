@@ -45,6 +45,11 @@ export interface ForwardingVariables {
   /** When the connection must end, ms since the epoch (set by `jwtAuth()` from the token's `exp`). */
   connectionExpiresAt?: number
   /**
+   * Close the connection with 1008 `token expired` at `connectionExpiresAt`
+   * rather than only log it (set by `jwtAuth({ closeOnTokenExpiry: true })`).
+   */
+  closeOnConnectionExpiry?: boolean
+  /**
    * The request carried credentials that a middleware verified and then
    * removed (set by `jwtAuth()`). A shared cache must treat it as a request
    * with `Authorization` (RFC 9111 §3.5), or one user's response would be

@@ -57,6 +57,13 @@ export interface PipeLimits {
   maxLifetime?: number | undefined
   /** Lifetime spread either way, as a fraction (0.05 = ±5 %). */
   lifetimeJitter?: number | undefined
+  /**
+   * Follow frame boundaries so that the gateway's own closes (idle,
+   * lifetime, drain, token expiry) send close frames, and the log names who
+   * closed with which code; false relays blindly and ends those closes at
+   * the TCP level. @default true
+   */
+  closeFrames?: boolean | undefined
 }
 
 /** What a handler hands the runtime when it accepts an upgrade. */
@@ -64,9 +71,11 @@ export interface PipeSettings extends PipeLimits {
   /**
    * When the connection must end, ms since the epoch: the `exp` of the token
    * that authorised it. Recorded with the connection (and in its log lines);
-   * closing at that moment with 1008 comes with graceful close.
+   * closed at that moment with 1008 `token expired` when `closeOnExpiry` is set.
    */
   expiresAt?: number
+  /** Close the connection with 1008 `token expired` at `expiresAt` (set by `jwtAuth({ closeOnTokenExpiry: true })`). */
+  closeOnExpiry?: boolean
   /** Called exactly once when the connection is gone, or when the upgrade is dropped before the pipe starts. */
   onClose?: () => void
 }

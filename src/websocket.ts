@@ -49,6 +49,16 @@ export interface WebSocketOptions extends PipeLimits {
    * @default the system CAs, the origin's host as SNI and name
    */
   tls?: OriginTls
+  /**
+   * Follow frame boundaries (headers only, never payloads) so that the
+   * gateway's own closes — idle, lifetime, drain, shutdown, token expiry —
+   * reach both sides as close frames (1001, or 1008 for an expired token)
+   * and the log says who closed with which code. `false` relays blindly:
+   * those closes drop the TCP connection (clients see 1006) and the log
+   * cannot tell a client's close frame from an origin's.
+   * @default true
+   */
+  closeFrames?: boolean
 }
 
 /**
@@ -87,10 +97,14 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       throw new TypeError(`websocket(): ${name} must be a positive integer, got ${String(value)}`)
     }
   }
+  if (options.closeFrames !== undefined && typeof options.closeFrames !== 'boolean') {
+    throw new TypeError(`websocket(): closeFrames must be a boolean, got ${String(options.closeFrames)}`)
+  }
   const limits: PipeLimits = {
     idleTimeout: options.idleTimeout,
     maxLifetime: options.maxLifetime,
     lifetimeJitter: options.lifetimeJitter,
+    closeFrames: options.closeFrames,
   }
   const retryAfter = String(options.retryAfter ?? DEFAULT_RETRY_AFTER)
   // In-flight handshakes plus open pipes of this route, for maxConnections.
@@ -160,7 +174,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       const expiresAt = c.get('connectionExpiresAt')
       return slot.accept(answer, {
         ...limits,
-        ...(expiresAt !== undefined ? { expiresAt } : {}),
+        ...(expiresAt !== undefined ? { expiresAt, closeOnExpiry: c.get('closeOnConnectionExpiry') === true } : {}),
         onClose: () => {
           release()
           pool.release(origin)

@@ -158,6 +158,17 @@ export interface JwtAuthOptions {
   forwardToken?: boolean
   /** `realm` of the `WWW-Authenticate` challenge. @default none */
   realm?: string
+  /**
+   * Close a connection opened with a token when that token's `exp` passes,
+   * with close code 1008 (policy violation) and reason `token expired`, so
+   * that the client authenticates again before it reconnects. Off, the
+   * connection lives on (its `exp` is only logged, as `expiresAt`) until its
+   * idle timeout or lifetime. Needs frame tracking on the route (the
+   * default; with `websocket(target, { closeFrames: false })` the
+   * connection is dropped at `exp` without a close frame).
+   * @default false
+   */
+  closeOnTokenExpiry?: boolean
   /** The clock for `exp`/`nbf`/`iat` checks, ms since the epoch (tests freeze it). @default Date.now */
   now?: () => number
   /**
@@ -173,7 +184,7 @@ export interface JwtAuthOptions {
 }
 
 /** What {@link jwtAuth} publishes to later middleware and to `websocket()`. */
-export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionExpiresAt' | 'authenticated'> {
+export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionExpiresAt' | 'closeOnConnectionExpiry' | 'authenticated'> {
   /** The verified claims of the token. */
   jwtPayload: JWTPayload
 }
@@ -238,6 +249,8 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
   if (typeof scopeClaim !== 'string' || !scopeClaim) throw new TypeError('jwtAuth(): scopeClaim must be a claim name')
   const { realm, now } = options
   const forwardToken = options.forwardToken === true
+  const closeOnTokenExpiry = options.closeOnTokenExpiry ?? false
+  if (typeof closeOnTokenExpiry !== 'boolean') throw new TypeError(`jwtAuth(): closeOnTokenExpiry must be a boolean, got ${String(closeOnTokenExpiry)}`)
   if (realm !== undefined && (typeof realm !== 'string' || /["\\\r\n]/.test(realm))) {
     throw new TypeError('jwtAuth(): realm must be a string without quotes, backslashes or line breaks')
   }
@@ -289,6 +302,7 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
       const earlier = c.get('connectionExpiresAt')
       const expiresAt = payload.exp * 1000
       c.set('connectionExpiresAt', earlier === undefined ? expiresAt : Math.min(earlier, expiresAt))
+      if (closeOnTokenExpiry) c.set('closeOnConnectionExpiry', true)
     }
 
     const { url, headers } = stripTokens(request, where)

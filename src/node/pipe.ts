@@ -1,8 +1,38 @@
 import type { Socket } from 'node:net'
-import type { NodeOriginTunnel } from './origin/tunnel.ts'
+import { writeCopy } from './origin/relay-buffers.ts'
+import type { NodeOriginTunnel, OriginSink } from './origin/tunnel.ts'
+import { closeFrame, FrameTracker, type CloseFrameListener } from './pipe/frames.ts'
 
-/** Who or what ended a piped connection. */
-export type CloseCause = 'client' | 'origin' | 'idle' | 'lifetime' | 'error' | 'shutdown'
+export { closeFrame, FrameTracker } from './pipe/frames.ts'
+
+/**
+ * Why the gateway itself ends a connection: the idle timeout, the maximum
+ * lifetime, a drain, the gateway's shutdown, the expiry of the token that
+ * opened it (`jwtAuth({ closeOnTokenExpiry })`), or an operator's
+ * `pipe.close('operator', { code, reason })`.
+ */
+export type GatewayCloseCause = 'idle' | 'lifetime' | 'drain' | 'shutdown' | 'token-expired' | 'operator'
+
+/** Who or what ended a piped connection: a side, an error on a side, or the gateway for one of its causes. */
+export type CloseCause = 'client' | 'origin' | 'error' | GatewayCloseCause
+
+/** Who started the end of a connection, as the connection-end log line says it. */
+export type ClosedBy = 'client' | 'origin' | 'gateway'
+
+/**
+ * The close frame the gateway sends for each cause: 1001 (going away, RFC
+ * 6455 §7.4.1) when the gateway recycles, idles or drains a connection, so
+ * clients reconnect knowingly; 1008 (policy violation) when the token that
+ * authorised it has expired, so they authenticate again first.
+ */
+export const GATEWAY_CLOSE_FRAMES: Readonly<Record<GatewayCloseCause, { readonly code: number; readonly reason: string }>> = {
+  idle: { code: 1001, reason: 'idle timeout' },
+  lifetime: { code: 1001, reason: 'max lifetime' },
+  drain: { code: 1001, reason: 'gateway draining' },
+  shutdown: { code: 1001, reason: 'gateway shutting down' },
+  'token-expired': { code: 1008, reason: 'token expired' },
+  operator: { code: 1001, reason: 'closed by the gateway' },
+}
 
 /** Settings of one pipe; all durations in ms. */
 export interface PipeOptions {
@@ -10,14 +40,32 @@ export interface PipeOptions {
   /** Lifetime after jitter has been applied. */
   lifetime: number
   halfCloseTimeout: number
+  /** After the gateway sent its close frames, how long the peers have to answer before both sockets are destroyed. */
+  closeGrace: number
+  /**
+   * Track frame boundaries and end gateway-initiated closes with close
+   * frames; false relays blindly and ends such closes at the TCP level
+   * (clients see 1006, the log cannot tell a client's close frame from an
+   * origin's). @default true
+   */
+  closeFrames?: boolean
+  /** When set (ms since the epoch), the connection is closed with 1008 `token expired` at that moment. */
+  expiresAt?: number | undefined
   /** Called once, after both sockets have closed. */
   onEnd: (summary: PipeSummary) => void
 }
 
 /** What the connection-end log line reports. */
 export interface PipeSummary {
-  closedBy: CloseCause
-  /** For `error`: which side failed and how, e.g. `client ECONNRESET`. */
+  /** Who started the end: the first close frame seen, else the first side to end or fail, else the gateway. */
+  closedBy: ClosedBy
+  /** When the gateway ended it: why. */
+  closeCause?: GatewayCloseCause
+  /** The code of the close frame that started the end (the peer's, or the one the gateway sent); absent when none was seen. */
+  closeCode?: number
+  /** That close frame's reason. */
+  closeReason?: string
+  /** When a side failed: which side and how, e.g. `client ECONNRESET`. */
   error?: string
   durationMs: number
   /** Bytes relayed client → origin after the handshake. */
@@ -26,11 +74,28 @@ export interface PipeSummary {
   bytesFromOrigin: number
 }
 
+/** Options of {@link Pipe.close}: a code and reason other than the cause's own. */
+export interface PipeCloseOptions {
+  /** Close code sent to both sides (1000–4999). @default 1001, or 1008 for `token-expired` */
+  closeCode?: number
+  /** Close reason sent to both sides, cut to 123 bytes. @default the cause's, e.g. `gateway draining` */
+  closeReason?: string
+}
+
 /** The pipe a socket belongs to, set on both of its sockets. */
 const PIPE = Symbol('wsgate.pipe')
 
 /** A socket of a pipe. */
 type PipedSocket = Socket & { [PIPE]?: Pipe }
+
+/** A direction's state: relaying, waiting for the current frame to end to put a close frame after it, or closed (a close frame went that way; later bytes are read and dropped). */
+const RELAY = 0
+const PENDING = 1
+const HELD = 2
+type Direction = typeof RELAY | typeof PENDING | typeof HELD
+
+/** Longest delay a Node timer takes (ms); a token's expiry beyond it is left to the lifetime. */
+const MAX_TIMER = 2 ** 31 - 1
 
 /**
  * A lifetime rounded to about a thousandth of itself, in whole seconds (when
@@ -46,32 +111,55 @@ function roundedLifetime(lifetime: number): number {
 }
 
 /**
- * A raw bidirectional byte pipe between an upgraded client socket and an
- * upgraded origin socket. It parses nothing: the client's chunks are written
- * to the origin as they come, the origin's through the raw connector's relay
- * (origin/raw.ts) or as chunks too, and a side whose reader falls behind
- * pauses the other until `'drain'`, so memory stays bounded by the sockets'
- * high-water marks. Byte counts come from the sockets' own counters and the
- * idle timer is the client socket's own inactivity timer, which both
- * directions refresh (every byte read from one side is written to the other).
+ * A bidirectional byte pipe between an upgraded client socket and an
+ * upgraded origin socket. The client's chunks are written to the origin as
+ * they come, the origin's through the raw connector's relay (origin/raw.ts)
+ * or as chunks too, and a side whose reader falls behind pauses the other
+ * until `'drain'`, so memory stays bounded by the sockets' high-water marks.
+ * Byte counts come from the sockets' own counters and the idle timer is the
+ * client socket's own inactivity timer, which both directions refresh.
+ *
+ * A {@link FrameTracker} per direction reads the frame headers (never the
+ * payloads) before each chunk is written, so the pipe knows where frames
+ * end and which close frame each side sent. When the gateway ends the
+ * connection (idle, lifetime, drain, shutdown, token expiry, `close()`), it
+ * puts a close frame between frames toward each side — unmasked to the
+ * client, masked to the origin; right after the current frame when a side
+ * is mid-frame — drops what each side sends after that point except to look
+ * for its close frame, ends each side once it has answered, and destroys
+ * what is left after `closeGrace`.
  *
  * Every listener is a module-level function that finds its pipe through the
  * socket: an idle connection holds two sockets and this object, not a dozen
  * closures (it is what 100,000 idle connections are made of).
  */
-export class Pipe {
+export class Pipe implements CloseFrameListener, OriginSink {
   readonly client: Socket
   readonly origin: Socket
   readonly #options: PipeOptions
   readonly #startedAt = performance.now()
   readonly #clientWrittenAtStart: number
   readonly #originWrittenAtStart: number
-  #closedBy: CloseCause | undefined
+  /** Frames client → origin and origin → client; undefined with `closeFrames: false`. */
+  readonly #fromClient: FrameTracker | undefined
+  readonly #fromOrigin: FrameTracker | undefined
+  #toOrigin: Direction = RELAY
+  #toClient: Direction = RELAY
+  /** The close frame the gateway is sending, once it has begun to close. */
+  #closing: { code: number; reason: string } | undefined
+  #closedBy: ClosedBy | undefined
+  #closeCause: GatewayCloseCause | undefined
+  #closeCode: number | undefined
+  #closeReason: string | undefined
   #error: string | undefined
-  #lifetimeTimer: NodeJS.Timeout | undefined
+  /** The lifetime, or the token's expiry when that comes first. */
+  #deadlineTimer: NodeJS.Timeout | undefined
+  #deadlineCause: GatewayCloseCause = 'lifetime'
   #halfCloseTimer: NodeJS.Timeout | undefined
+  #graceTimer: NodeJS.Timeout | undefined
   #closedSides = 0
   #finished = false
+  #done: { promise: Promise<void>; resolve: () => void } | undefined
 
   /**
    * Starts relaying. `clientHead` and `originHead` are bytes each side sent
@@ -84,14 +172,18 @@ export class Pipe {
     this.#options = options
     this.#clientWrittenAtStart = client.bytesWritten
     this.#originWrittenAtStart = origin.bytesWritten
+    if (options.closeFrames !== false) {
+      this.#fromClient = new FrameTracker(this)
+      this.#fromOrigin = new FrameTracker(this)
+    }
     ;(client as PipedSocket)[PIPE] = this
     ;(origin as PipedSocket)[PIPE] = this
 
     // Small frames (pings, chat messages) must not wait for Nagle.
     client.setNoDelay(true)
     origin.setNoDelay(true)
-    if (originHead.length > 0) client.write(originHead)
-    if (clientHead.length > 0) origin.write(clientHead)
+    if (originHead.length > 0) this.relayChunk(origin, originHead)
+    if (clientHead.length > 0) this.relayChunk(client, clientHead)
 
     client.on('end', onEnd)
     origin.on('end', onEnd)
@@ -103,40 +195,220 @@ export class Pipe {
     origin.on('drain', onDrain)
     client.setTimeout(options.idleTimeout)
     client.on('timeout', onIdle)
-    this.#lifetimeTimer = setTimeout(onLifetime, roundedLifetime(options.lifetime), this)
+    let deadline = roundedLifetime(options.lifetime)
+    if (options.expiresAt !== undefined) {
+      const untilExpiry = Math.max(0, options.expiresAt - Date.now())
+      if (untilExpiry < deadline && untilExpiry <= MAX_TIMER) {
+        deadline = untilExpiry
+        this.#deadlineCause = 'token-expired'
+      }
+    }
+    this.#deadlineTimer = setTimeout(onDeadline, deadline, this)
 
     client.on('data', onData)
-    // A raw-connector origin reads into the shared relay buffer and writes through recycled slabs.
-    if (relay) relay.start(client)
+    // A raw-connector origin reads into the shared relay buffer and hands each read to relayFromOrigin().
+    if (relay) relay.start(this)
     else origin.on('data', onData)
     // The handshake paused both sockets; 'data' listeners set them flowing, the relay resumes its own.
   }
 
-  /** Ends the connection from the gateway's side (idle, lifetime, shutdown). */
-  close(cause: CloseCause): void {
-    this.#closedBy ??= cause
-    destroyBoth(this)
+  /** Resolves once both sockets have closed and the connection's end has been reported. */
+  get done(): Promise<void> {
+    if (!this.#done) {
+      let resolve!: () => void
+      const promise = new Promise<void>((settle) => (resolve = settle))
+      this.#done = { promise, resolve }
+      if (this.#finished) resolve()
+    }
+    return this.#done.promise
+  }
+
+  /**
+   * Ends the connection from the gateway's side: a close frame with the
+   * cause's code and reason (see {@link GATEWAY_CLOSE_FRAMES}), or the given
+   * ones, goes to each side between frames; each side is ended once it has
+   * answered with its own close frame (or has left), and whatever is left
+   * is destroyed after `closeGrace`. A later call, for whatever cause, does
+   * nothing. Without frame tracking (`closeFrames: false`) both sockets are
+   * destroyed at once.
+   *
+   * @example
+   * for (const pipe of state.pipes) pipe.close('drain')
+   */
+  close(cause: GatewayCloseCause, options: PipeCloseOptions = {}): void {
+    if (this.#finished || this.#closing) return
+    const preset = GATEWAY_CLOSE_FRAMES[cause]
+    const code = options.closeCode ?? preset.code
+    const reason = options.closeReason ?? preset.reason
+    // Without trackers, or when a side sent something that is not WebSocket framing, there is no frame boundary to close at.
+    const framed = this.#fromClient !== undefined && !this.#fromClient.lost && !this.#fromOrigin!.lost
+    if (this.#closedBy === undefined) {
+      this.#closedBy = 'gateway'
+      this.#closeCause = cause
+      if (framed) {
+        this.#closeCode = code
+        this.#closeReason = reason
+      }
+    }
+    this.client.setTimeout(0)
+    clearTimeout(this.#deadlineTimer)
+    clearTimeout(this.#halfCloseTimer)
+    if (!framed) {
+      destroyBoth(this)
+      return
+    }
+    this.#closing = { code, reason }
+    this.#graceTimer = setTimeout(destroyBoth, this.#options.closeGrace, this)
+    this.#startClose(true)
+    this.#startClose(false)
+    this.#checkClosing()
+  }
+
+  /**
+   * A chunk read from `from`: followed by its direction's tracker, then
+   * written to the other side (which pauses `from` when its buffer is full).
+   */
+  relayChunk(from: Socket, chunk: Buffer): void {
+    const fromClient = from === this.client
+    if ((fromClient ? this.#toOrigin : this.#toClient) === RELAY) {
+      ;(fromClient ? this.#fromClient : this.#fromOrigin)?.scan(chunk, 0, chunk.length)
+      const to = fromClient ? this.origin : this.client
+      // The other side is gone or has ended its writing half: nobody can receive these bytes.
+      if (to.writableEnded || to.destroyed) return
+      if (!to.write(chunk)) from.pause()
+      return
+    }
+    if (!this.#closingChunk(fromClient, chunk, chunk.length, false)) from.pause()
+  }
+
+  /**
+   * A read of the raw connector's origin socket, `bytes[0, length)` in the
+   * shared relay buffer: followed by the tracker, then copied to the client
+   * through a recycled slab. Returns false to pause the origin.
+   */
+  relayFromOrigin(bytes: Buffer, length: number): boolean {
+    if (this.#toClient === RELAY) {
+      this.#fromOrigin?.scan(bytes, 0, length)
+      const client = this.client
+      // The client is gone or has ended its writing half: drop the bytes but keep reading, so the origin's FIN is seen.
+      if (client.destroyed || client.writableEnded) return true
+      return writeCopy(client, bytes, length)
+    }
+    return this.#closingChunk(false, bytes, length, true)
+  }
+
+  /** The close-frame listener of both trackers: the first close frame names who closed. */
+  closeFrame(tracker: FrameTracker): void {
+    if (this.#closedBy === undefined) {
+      this.#closedBy = tracker === this.#fromClient ? 'client' : 'origin'
+      this.#closeCode = tracker.closeCode
+      this.#closeReason = tracker.closeReason
+    }
+    if (this.#closing) this.#checkClosing()
   }
 
   /** One side sent FIN: end the other's writing side after what is queued, and bound how long it may stay half-open. */
   ended(side: Socket): void {
+    if (this.#closing) {
+      this.#checkClosing()
+      return
+    }
     this.#endOther(side)
   }
 
+  /** A side failed (a reset, a TLS error): when nothing else ended the connection first, that side did, with this error. */
   failed(side: Socket, error: NodeJS.ErrnoException): void {
-    if (!this.#closedBy) {
-      this.#closedBy = 'error'
-      this.#error = `${side === this.client ? 'client' : 'origin'} ${error.code ?? error.message}`
-    }
+    if (this.#closedBy !== undefined) return
+    this.#closedBy = side === this.client ? 'client' : 'origin'
+    this.#error = `${this.#closedBy} ${error.code ?? error.message}`
   }
 
   /** One socket is gone: flush and end the other, which then has the half-close timeout to finish. */
   sideClosed(side: Socket): void {
-    const other = this.#endOther(side)
-    // The other side may be paused waiting for a 'drain' of this one that will never come; nothing it
-    // sends can be delivered now, so read and drop it until its FIN instead of waiting out the half-close timeout.
-    if (!other.destroyed) other.resume()
+    if (this.#closing) {
+      // The other side may still answer the gateway's close frame; what it sends is read and dropped.
+      const other = this.#other(side)
+      if (!other.destroyed) other.resume()
+      this.#checkClosing()
+    } else {
+      const other = this.#endOther(side)
+      // The other side may be paused waiting for a 'drain' of this one that will never come; nothing it
+      // sends can be delivered now, so read and drop it until its FIN instead of waiting out the half-close timeout.
+      if (!other.destroyed) other.resume()
+    }
     if (++this.#closedSides === 2) this.#finish()
+  }
+
+  /** The gateway's close toward the origin (`towardOrigin`) or the client: now when between frames, else after the current frame. */
+  #startClose(towardOrigin: boolean): void {
+    const tracker = towardOrigin ? this.#fromClient! : this.#fromOrigin!
+    if (tracker.closeSeen || tracker.atBoundary) this.#sendClose(towardOrigin)
+    else if (towardOrigin) this.#toOrigin = PENDING
+    else this.#toClient = PENDING
+  }
+
+  /** Writes the gateway's close frame one way (unless that side's peer already sent one through), and holds that direction. */
+  #sendClose(towardOrigin: boolean): void {
+    const tracker = towardOrigin ? this.#fromClient! : this.#fromOrigin!
+    const to = towardOrigin ? this.origin : this.client
+    const from = towardOrigin ? this.client : this.origin
+    if (towardOrigin) this.#toOrigin = HELD
+    else this.#toClient = HELD
+    // RFC 6455 §5.5.1: one close frame per direction. The gateway speaks as a server to the client (unmasked) and as a client to the origin (masked, §5.3).
+    if (!tracker.closeSeen && !to.destroyed && !to.writableEnded) to.write(closeFrame(this.#closing!.code, this.#closing!.reason, towardOrigin))
+    // Nothing more goes that way; the sender is read on (and dropped) so that its close frame is seen.
+    if (!from.destroyed) from.resume()
+  }
+
+  /**
+   * A chunk of a direction the gateway is closing: while the current frame
+   * goes on it is relayed; where it ends the close frame goes in; what comes
+   * after is only scanned for the sender's own close frame. Returns false to
+   * pause the sender (its frame still has to reach a reader that is behind).
+   */
+  #closingChunk(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
+    const tracker = fromClient ? this.#fromClient! : this.#fromOrigin!
+    let at = 0
+    let keepReading = true
+    if ((fromClient ? this.#toOrigin : this.#toClient) === PENDING) {
+      at = tracker.scan(bytes, 0, length, true)
+      if (at > 0) keepReading = this.#write(fromClient ? this.origin : this.client, bytes, at, copy)
+      if (!tracker.atBoundary) return keepReading
+      this.#sendClose(fromClient)
+      keepReading = true
+      this.#checkClosing()
+    }
+    if (at < length) tracker.scan(bytes, at, length)
+    return keepReading
+  }
+
+  /** Writes `bytes[0, length)` to `to` (through a slab when the bytes are the shared relay buffer); false when its buffer is full. */
+  #write(to: Socket, bytes: Buffer, length: number, copy: boolean): boolean {
+    if (to.destroyed || to.writableEnded) return true
+    if (copy) return writeCopy(to, bytes, length)
+    return to.write(length === bytes.length ? bytes : bytes.subarray(0, length))
+  }
+
+  /**
+   * While the gateway closes: a side is ended once a close frame went to it
+   * and it has answered with its own (or stopped sending); a direction still
+   * waiting for its frame to end is given up when its sender has stopped,
+   * since that frame can never be finished.
+   */
+  #checkClosing(): void {
+    this.#settleSide(this.client, this.#toClient, this.#fromClient!, this.#toOrigin, this.origin)
+    this.#settleSide(this.origin, this.#toOrigin, this.#fromOrigin!, this.#toClient, this.client)
+  }
+
+  #settleSide(side: Socket, toSide: Direction, fromSide: FrameTracker, fromSideState: Direction, other: Socket): void {
+    if (side.destroyed) {
+      // Its pending close toward the other side can never come: end the other after what is queued.
+      if (fromSideState === PENDING && !other.destroyed && !other.writableEnded) other.end()
+      return
+    }
+    const stopped = side.readableEnded
+    if (toSide === HELD && (fromSide.closeSeen || stopped) && !side.writableEnded) side.end()
+    if (stopped && fromSideState === PENDING && !other.destroyed && !other.writableEnded) other.end()
   }
 
   /** `side` is done sending: record who ended first, end the other's writing half, start the half-close bound. */
@@ -160,17 +432,27 @@ export class Pipe {
   #finish(): void {
     if (this.#finished) return
     this.#finished = true
-    clearTimeout(this.#lifetimeTimer)
+    clearTimeout(this.#deadlineTimer)
     clearTimeout(this.#halfCloseTimer)
+    clearTimeout(this.#graceTimer)
     this.client.setTimeout(0)
     const summary: PipeSummary = {
-      closedBy: this.#closedBy ?? 'error',
+      closedBy: this.#closedBy ?? 'gateway',
       durationMs: Math.round(performance.now() - this.#startedAt),
       bytesFromClient: this.origin.bytesWritten - this.#originWrittenAtStart,
       bytesFromOrigin: this.client.bytesWritten - this.#clientWrittenAtStart,
     }
+    if (this.#closeCause !== undefined) summary.closeCause = this.#closeCause
+    if (this.#closeCode !== undefined) summary.closeCode = this.#closeCode
+    if (this.#closeReason !== undefined) summary.closeReason = this.#closeReason
     if (this.#error) summary.error = this.#error
+    this.#done?.resolve()
     this.#options.onEnd(summary)
+  }
+
+  /** The lifetime (or the token's expiry) has come. */
+  deadline(): void {
+    this.close(this.#deadlineCause)
   }
 }
 
@@ -178,11 +460,7 @@ export class Pipe {
 
 /** A chunk from one side: write it to the other, and stop reading while that one's buffer is full. */
 function onData(this: PipedSocket, chunk: Buffer): void {
-  const pipe = this[PIPE]!
-  const other = this === pipe.client ? pipe.origin : pipe.client
-  // The other side is gone or has ended its writing half: nobody can receive these bytes.
-  if (other.writableEnded || other.destroyed) return
-  if (!other.write(chunk)) this.pause()
+  this[PIPE]!.relayChunk(this, chunk)
 }
 
 /** This side's buffer emptied: the other side may read again. */
@@ -208,8 +486,8 @@ function onIdle(this: PipedSocket): void {
   this[PIPE]!.close('idle')
 }
 
-function onLifetime(pipe: Pipe): void {
-  pipe.close('lifetime')
+function onDeadline(pipe: Pipe): void {
+  pipe.deadline()
 }
 
 function destroyBoth(pipe: Pipe): void {

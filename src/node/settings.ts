@@ -1,4 +1,5 @@
 import {
+  DEFAULT_CLOSE_GRACE,
   DEFAULT_HALF_CLOSE_TIMEOUT,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HOST,
@@ -127,6 +128,13 @@ export interface ServeOptions {
   lifetimeJitter?: number
   /** How long a peer may hold its half of a connection open after the other side ended. @default 5 s */
   halfCloseTimeout?: number
+  /**
+   * After the gateway sent its close frames (idle, lifetime, drain,
+   * shutdown, token expiry), how long the peers have to answer with theirs
+   * before both sockets are destroyed.
+   * @default 5 s
+   */
+  closeGrace?: number
   /** Where log lines go. @default `createLogger()` (LOG_LEVEL, LOG_PRETTY) */
   logger?: Logger
   /** A TLS listener beside the plain one (see {@link TlsOptions}). @default none: plain only */
@@ -163,6 +171,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     maxLifetime: options.maxLifetime ?? DEFAULT_MAX_LIFETIME,
     lifetimeJitter: options.lifetimeJitter ?? DEFAULT_LIFETIME_JITTER,
     halfCloseTimeout: options.halfCloseTimeout ?? DEFAULT_HALF_CLOSE_TIMEOUT,
+    closeGrace: options.closeGrace ?? DEFAULT_CLOSE_GRACE,
     tls: resolveTls(options.tls),
     // Undefined: the gateway makes its own MemoryStore.
     store: options.store,
@@ -175,7 +184,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
   if (settings.tls && settings.tls.port !== 0 && settings.tls.port === settings.port) {
     throw new TypeError(`serve(): tls.port and port are both ${settings.port}; give the TLS listener a port of its own`)
   }
-  for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout'] as const) {
+  for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout', 'closeGrace'] as const) {
     assertDuration(name, settings[name], 'serve()')
   }
   for (const name of ['maxHeaderSize', 'maxUriLength', 'maxConnections', 'retryAfter'] as const) {

@@ -186,7 +186,7 @@ function startPipe(
   const clientAddress = logger.isLevelEnabled('info') ? runtime.clientAddress : undefined
   const { route, origin } = scope.note
   const { closeListeners } = scope
-  const { onClose, expiresAt } = limits
+  const { onClose, expiresAt, closeOnExpiry, closeFrames } = limits
   let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
   for (const [name, value] of headers) {
     if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
@@ -196,6 +196,10 @@ function startPipe(
     idleTimeout: limits.idleTimeout ?? settings.idleTimeout,
     lifetime: jittered(limits.maxLifetime ?? settings.maxLifetime, limits.lifetimeJitter ?? settings.lifetimeJitter),
     halfCloseTimeout: settings.halfCloseTimeout,
+    closeGrace: settings.closeGrace,
+    closeFrames: closeFrames ?? true,
+    // Only jwtAuth({ closeOnTokenExpiry }) asks for a close at the token's exp; otherwise it is only logged.
+    expiresAt: closeOnExpiry ? expiresAt : undefined,
     onEnd: (summary) => {
       state.pipes.delete(pipe)
       onClose?.()

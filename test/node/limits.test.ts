@@ -47,7 +47,7 @@ async function whileTicking(client: WebSocket, everyMs: number, forMs: number, t
 }
 
 describe('idle timeout', () => {
-  it('closes a connection with no traffic after the gateway idleTimeout and logs closedBy idle', async () => {
+  it('closes a connection with no traffic after the gateway idleTimeout and logs closedBy gateway, cause idle', async () => {
     const origin = await wsOrigin()
     const gateway = await gatewayWith({ '/echo': [origin.url] }, { idleTimeout: 300 })
     const client = await open(`${gateway.wsUrl}/echo`)
@@ -55,9 +55,9 @@ describe('idle timeout', () => {
     const originClosed = once(originSide, 'close')
     const [code] = (await once(client, 'close')) as [number, Buffer]
     await originClosed
-    // The gateway drops both TCP connections; neither peer gets a close frame.
-    expect(code).toBe(1006)
-    expect(await closedLine(gateway, '/echo')).toMatchObject({ closedBy: 'idle', bytesFromClient: 0, bytesFromOrigin: 0 })
+    // The gateway sends both peers a close frame: 1001 going away (the close frames' own bytes are counted).
+    expect(code).toBe(1001)
+    expect(await closedLine(gateway, '/echo')).toMatchObject({ closedBy: 'gateway', closeCause: 'idle', closeCode: 1001, closeReason: 'idle timeout' })
   })
 
   it('closes an idle connection after the route idleTimeout, which overrides the longer gateway idleTimeout', async () => {
@@ -69,7 +69,7 @@ describe('idle timeout', () => {
     const short = await open(`${gateway.wsUrl}/short`)
     const other = await open(`${gateway.wsUrl}/default`)
     await once(short, 'close')
-    expect((await closedLine(gateway, '/short')).closedBy).toBe('idle')
+    expect((await closedLine(gateway, '/short')).closeCause).toBe('idle')
     // The route's value applies to its own route only.
     expect(other.readyState).toBe(WebSocket.OPEN)
     expect(closedLines(gateway, '/default')).toHaveLength(0)
@@ -83,7 +83,7 @@ describe('idle timeout', () => {
     const long = await open(`${gateway.wsUrl}/long`)
     const other = await open(`${gateway.wsUrl}/default`)
     await once(other, 'close')
-    expect((await closedLine(gateway, '/default')).closedBy).toBe('idle')
+    expect((await closedLine(gateway, '/default')).closeCause).toBe('idle')
     // Opened first, idle just as long, yet still open: the route's longer value won.
     expect(long.readyState).toBe(WebSocket.OPEN)
     expect(closedLines(gateway, '/long')).toHaveLength(0)
@@ -134,7 +134,7 @@ describe('idle timeout', () => {
     await dropClient(client)
     const line = await closedLine(gateway, '/feed')
     // Frames still in flight to a dropped client may come back as a reset: either way the client ended it.
-    expect(line.closedBy === 'client' || (line.closedBy === 'error' && line.error === 'client ECONNRESET'), `closedBy ${String(line.closedBy)}`).toBe(true)
+    expect(line.closedBy === 'client' || line.error === 'client ECONNRESET', `closedBy ${String(line.closedBy)}`).toBe(true)
     // Not a byte went client → origin, yet the connection stayed open.
     expect(line.bytesFromClient).toBe(0)
   })
@@ -152,13 +152,13 @@ describe('max lifetime', () => {
     }
   }
 
-  it('closes an active connection at the gateway maxLifetime and logs closedBy lifetime', async () => {
+  it('closes an active connection at the gateway maxLifetime and logs closedBy gateway, cause lifetime', async () => {
     const origin = await wsOrigin()
     const gateway = await gatewayWith({ '/echo': [origin.url] }, { maxLifetime: 400, lifetimeJitter: 0, idleTimeout: 60_000 })
     const client = await open(`${gateway.wsUrl}/echo`)
-    expect(await chatUntilClosed(client)).toBe(1006)
+    expect(await chatUntilClosed(client)).toBe(1001)
     const line = await closedLine(gateway, '/echo')
-    expect(line.closedBy).toBe('lifetime')
+    expect(line.closeCause).toBe('lifetime')
     // It was busy until the end: traffic does not extend a lifetime.
     expect(line.bytesFromClient).toBeGreaterThan(0)
     expect(line.bytesFromOrigin).toBeGreaterThan(0)
@@ -172,8 +172,8 @@ describe('max lifetime', () => {
     )
     const other = await open(`${gateway.wsUrl}/default`)
     const short = await open(`${gateway.wsUrl}/short`)
-    expect(await chatUntilClosed(short)).toBe(1006)
-    expect((await closedLine(gateway, '/short')).closedBy).toBe('lifetime')
+    expect(await chatUntilClosed(short)).toBe(1001)
+    expect((await closedLine(gateway, '/short')).closeCause).toBe('lifetime')
     // Opened earlier and still open: the gateway's lifetime (4 h by default) holds there.
     expect(other.readyState).toBe(WebSocket.OPEN)
     await dropClient(other)
@@ -188,8 +188,8 @@ describe('max lifetime', () => {
     )
     const long = await open(`${gateway.wsUrl}/long`)
     const other = await open(`${gateway.wsUrl}/default`)
-    expect(await chatUntilClosed(other)).toBe(1006)
-    expect((await closedLine(gateway, '/default')).closedBy).toBe('lifetime')
+    expect(await chatUntilClosed(other)).toBe(1001)
+    expect((await closedLine(gateway, '/default')).closeCause).toBe('lifetime')
     expect(long.readyState).toBe(WebSocket.OPEN)
     await dropClient(long)
     expect((await closedLine(gateway, '/long')).closedBy).toBe('client')

@@ -2,7 +2,7 @@ import net, { type Socket } from 'node:net'
 import tls from 'node:tls'
 import type { GatewayError } from '../../errors.ts'
 import type { OriginAnswer, OriginRequest, OriginTls } from '../../runtime.ts'
-import { NodeOriginTunnel, type OriginRelay } from './tunnel.ts'
+import { NodeOriginTunnel, type OriginRelay, type OriginSink } from './tunnel.ts'
 import {
   badOriginHandshake,
   noteOriginCause,
@@ -16,7 +16,7 @@ import {
   type OriginRequestHooks,
 } from './request.ts'
 import { originTlsOptions } from './tls.ts'
-import { SHARED_READ_BUFFER, writeCopy } from './relay-buffers.ts'
+import { SHARED_READ_BUFFER } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
 import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
 
@@ -55,7 +55,8 @@ class OriginReader implements OriginRelay {
   /** Head bytes gathered across reads, when the head did not come in one. */
   #partial: Buffer | undefined
   #phase: 'head' | 'upgraded' | 'relay' | 'body' | 'done' = 'head'
-  #client: Socket | undefined
+  /** The pipe, once relaying: it follows the frames and copies each read to the client. */
+  #sink: OriginSink | undefined
   /** Bytes read after the 101 and before the pipe started (normally none: the socket is paused). */
   #early: Buffer[] = []
   #body: { decoder: BodyDecoder; controller: ReadableStreamDefaultController<Uint8Array> } | undefined
@@ -82,10 +83,10 @@ class OriginReader implements OriginRelay {
     this.#headListener = listener
   }
 
-  start(client: Socket): void {
+  start(sink: OriginSink): void {
     this.#phase = 'relay'
-    this.#client = client
-    for (const bytes of this.#early) client.write(bytes)
+    this.#sink = sink
+    for (const bytes of this.#early) sink.relayFromOrigin(bytes, bytes.length)
     this.#early = []
     this.socket.resume()
   }
@@ -93,14 +94,10 @@ class OriginReader implements OriginRelay {
   /** Returns false to stop reading (backpressure, or nothing more to read yet). */
   #onRead(length: number, buffer: Buffer): boolean {
     switch (this.#phase) {
-      case 'relay': {
-        const client = this.#client!
-        // The client is gone or has ended its writing half: drop the bytes but keep reading, as the
-        // pipe's onData does, so the origin's FIN is seen. A write would fail and pause the origin
-        // until the half-close timeout.
-        if (client.destroyed || client.writableEnded) return true
-        return writeCopy(client, buffer, length)
-      }
+      case 'relay':
+        // The pipe reads the frame headers, then copies the bytes to the client through a recycled slab
+        // (or drops them when the client is gone, returning true so that the origin's FIN is seen).
+        return this.#sink!.relayFromOrigin(buffer, length)
       case 'head':
         return this.#readHead(buffer.subarray(0, length))
       case 'body':

@@ -1,14 +1,25 @@
 import type { Socket } from 'node:net'
 import type { OriginTunnel } from '../../runtime.ts'
 
+/** Where a relay hands the origin's bytes: the pipe, which follows their frames and writes them to the client. */
+export interface OriginSink {
+  /**
+   * Takes `bytes[0, length)`, read from the origin into a buffer that is
+   * reused as soon as this returns (so the sink copies what it keeps).
+   * Returns false when the origin must pause (the client's buffer is full);
+   * the pipe resumes it on the client's `'drain'`.
+   */
+  relayFromOrigin(bytes: Buffer, length: number): boolean
+}
+
 /** What an upgraded origin connection hands to the pipe to relay the origin's bytes, when its connector reads them itself. */
 export interface OriginRelay {
   /**
-   * Starts writing the origin's bytes to `client`. A write that fills the
-   * client's buffer pauses the origin socket; the pipe resumes it on the
-   * client's `'drain'` and ends the client on the origin's `'end'`.
+   * Starts handing the origin's bytes to `sink` (the pipe), the ones read
+   * before the pipe started first. The pipe ends the client on the origin's
+   * `'end'`.
    */
-  start(client: Socket): void
+  start(sink: OriginSink): void
 }
 
 /**

@@ -101,6 +101,17 @@ export const DEFAULT_HALF_CLOSE_TIMEOUT = 5_000
  */
 export const DEFAULT_CLOSE_GRACE = 5_000
 
+/**
+ * Window over which a draining gateway (`gateway.close({ drain: true })`,
+ * SIGTERM, SIGINT) closes its open connections, one after another at even
+ * intervals (ms): 30 s, so 3,000 clients reconnect at about 100 a second
+ * instead of all in the same second, and the whole stop (window plus
+ * `closeGrace`, 35 s) still fits systemd's default stop timeout (90 s).
+ * Docker's `docker stop` (10 s) and Kubernetes' termination grace period
+ * (30 s) are shorter: raise them, or lower this (see the README).
+ */
+export const DEFAULT_DRAIN_TIMEOUT = 30_000
+
 /** Weight of an origin in a pool when its target does not say. Equal weights share traffic equally. */
 export const DEFAULT_ORIGIN_WEIGHT = 1
 
@@ -300,3 +311,10 @@ export const DEFAULT_LOG_BUFFER_BYTES = 4096
  * a SIGKILL can lose them.
  */
 export const DEFAULT_LOG_FLUSH_INTERVAL = 100
+
+/**
+ * Longest the CLI waits for the last log lines to be written before it
+ * exits (ms). They take a millisecond when stdout is read; this only bounds
+ * a reader that stopped reading, which must not keep a stopped gateway alive.
+ */
+export const DEFAULT_LOG_EXIT_FLUSH_TIMEOUT = 2_000

@@ -23,6 +23,8 @@ export type GatewayErrorCode =
   | 'ERR_HANDSHAKE_HEADERS_TOO_LARGE'
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_CONNECTION_LIMIT'
+  // serve() draining: close({ drain: true }), SIGTERM, SIGINT
+  | 'ERR_GATEWAY_DRAINING'
   // serve()'s fair share (with ERR_TOO_MANY_CONNECTIONS, shared with rateLimit())
   | 'ERR_TOO_MANY_HANDSHAKES'
   | 'ERR_ROUTE_HANDSHAKE_LIMIT'

@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
-import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../defaults.ts'
-import { createLogger, type Logger } from './log.ts'
-import { serve, type FetchApp } from './serve.ts'
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../defaults.ts'
+import { createLogger, flushLogger, type Logger } from './log.ts'
+import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
+import { redisStore, type RedisStore } from './redis-store.ts'
+import { serve, type FetchApp, type Gateway } from './serve.ts'
 import type { ServeOptions, TlsOptions } from './settings.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
@@ -31,31 +33,78 @@ Options:
   --idle-timeout <ms>        close after this long without data (default 300000)
   --max-lifetime <ms>        recycle connections after this long (default 14400000)
   --handshake-timeout <ms>   client headers / origin answer deadline (default 10000)
+  --workers <n|auto>         run n gateway processes on the same port(s) (auto: one per core); a dead
+                             one is replaced; signals go to every worker
+  --redis <url>              keep the connection caps and rateLimit()'s buckets in Redis, shared by every
+                             process and host using it (env WSGATE_REDIS_URL; default: in memory, per process)
+  --redis-lease-ttl <ms>     how long a crashed process's slots still count (default ${DEFAULT_STORE_LEASE_TTL})
+  --redis-fail-closed        while Redis is down, refuse handshakes with 503 (default: admit, and warn)
+  --drain-timeout <ms>       on SIGTERM/SIGINT, close the open connections spread over this window
+                             (default ${DEFAULT_DRAIN_TIMEOUT})
+  --close-grace <ms>         time peers have to answer a close frame before their sockets are destroyed;
+                             a drain waits this long after its window (default ${DEFAULT_CLOSE_GRACE})
   -h, --help                 show this text
+
+Signals: SIGTERM or SIGINT drains (new connections get 503, open ones are closed over --drain-timeout)
+and exits 0; a second one, a second or more later, exits at once (130 for SIGINT, 143 for SIGTERM).
+SIGHUP reloads the TLS certificates.
 
 Environment: LOG_LEVEL (default info), LOG_PRETTY=1 for human-readable logs.`
 
+/** The flags of `wsgate start` (node:util parseArgs options); a new flag is one entry here and one line in serveOptions(). */
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'tls-cert': { type: 'string', multiple: true },
+  'tls-key': { type: 'string', multiple: true },
+  'tls-port': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-client': { type: 'string' },
+  'max-handshakes-per-client': { type: 'string' },
+  'max-handshakes-per-route': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-lifetime': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'close-grace': { type: 'string' },
+  workers: { type: 'string' },
+  redis: { type: 'string' },
+  'redis-lease-ttl': { type: 'string' },
+  'redis-fail-closed': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsOptionsConfig
+
+/** Parsed flag values of `wsgate start`. */
+export type StartFlags = ReturnType<typeof parseStart>['values']
+
+/** Parses `wsgate start`'s arguments (throws a `TypeError` on an unknown flag). */
+function parseStart(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
+}
+
+/**
+ * Exit code of the CLI when a second SIGINT or SIGTERM cuts a drain short:
+ * 128 + the signal's number, what a shell reports for a process the signal
+ * killed, so a supervisor tells a forced stop from a drained one (0).
+ */
+export const FORCED_EXIT_CODES: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 }
+
+/**
+ * A stop signal within this long of the first is taken as a copy of it, not
+ * as a second one (ms). A terminal's Ctrl-C reaches the whole foreground
+ * process group, and systemd's stop every process of the unit: under
+ * `npm start` the gateway gets the signal once directly and once more from
+ * npm, which forwards what it received, milliseconds apart. An operator's
+ * deliberate second signal comes later.
+ */
+export const SIGNAL_REPEAT_WINDOW = 1_000
+
+/** How often the CLI, when npm started it, checks that its parent process is still there (ms). */
+const PARENT_CHECK_INTERVAL = 1_000
+
 /** Entry of the `wsgate` command. Exits non-zero with a one-line reason on bad input. */
 export async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'tls-cert': { type: 'string', multiple: true },
-      'tls-key': { type: 'string', multiple: true },
-      'tls-port': { type: 'string' },
-      'max-connections': { type: 'string' },
-      'max-connections-per-client': { type: 'string' },
-      'max-handshakes-per-client': { type: 'string' },
-      'max-handshakes-per-route': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'max-lifetime': { type: 'string' },
-      'handshake-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
+  const { values, positionals } = parseStart(argv)
   const [command, routesPath] = positionals
   if (values.help || command !== 'start' || !routesPath) {
     console.log(USAGE)
@@ -63,12 +112,29 @@ export async function main(argv: string[]): Promise<void> {
     return
   }
 
-  const logger = createLogger()
+  // Per-worker lines carry the worker's id; with --workers this process may be the primary, which only runs them.
+  const logger = workerLogger(createLogger())
+  if (values.workers !== undefined && !isWorker()) return startWorkers(values, routesPath, logger)
   const module = (await import(pathToFileURL(resolve(routesPath)).href)) as { default?: FetchApp }
   const app = module.default
   if (!app || typeof app.fetch !== 'function') {
     throw new TypeError(`${routesPath} must default-export a Hono app (an object with fetch()), e.g. export default app`)
   }
+  const options = serveOptions(values, logger)
+  const gateway = await serve(app, options)
+  logConnectionCeiling(logger, gateway.settings.maxConnections)
+  stopOnSignals(gateway, logger)
+  // SIGHUP reloads the certificates (the reload logs what it served, or why it kept the old ones).
+  if (options.tls) {
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading certificates')
+      void gateway.reloadCertificates()
+    })
+  }
+}
+
+/** `serve()`'s options from the flags and the environment (`PORT`, `HOST`); throws a `TypeError` naming a bad flag. */
+export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
   const options: ServeOptions = { logger, host: values.host ?? process.env.HOST ?? DEFAULT_HOST }
   const port = values.port ?? process.env.PORT
   if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber('--port', port)
@@ -81,25 +147,73 @@ export async function main(argv: string[]): Promise<void> {
   if (values['idle-timeout']) options.idleTimeout = toNumber('--idle-timeout', values['idle-timeout'])
   if (values['max-lifetime']) options.maxLifetime = toNumber('--max-lifetime', values['max-lifetime'])
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])
+  if (values['drain-timeout']) options.drainTimeout = toNumber('--drain-timeout', values['drain-timeout'])
+  if (values['close-grace']) options.closeGrace = toNumber('--close-grace', values['close-grace'])
+  const store = storeFromFlags(values, logger)
+  if (store) options.store = store
+  return options
+}
 
-  const gateway = await serve(app, options)
-  logConnectionCeiling(logger, gateway.settings.maxConnections)
-  const stop = (signal: string): void => {
-    logger.info({ signal }, 'shutting down')
-    gateway.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+/**
+ * How the CLI stops. The first SIGTERM or SIGINT drains the gateway
+ * (`gateway.close({ drain: true })`), writes out the last log lines and
+ * exits 0 (1 if closing failed); a second one, from a second on, exits at
+ * once with {@link FORCED_EXIT_CODES} (one sooner is a copy of the first:
+ * see {@link SIGNAL_REPEAT_WINDOW}). When npm started the process (`npm start`,
+ * `npx wsgate`), the gateway also drains when its parent process goes away:
+ * npm forwards a signal only to its child, and when that child is a shell
+ * running the command (a script without `exec`, or npx) the shell dies of
+ * it and the gateway never hears it; left running, it would hold the port.
+ *
+ * @example
+ * const gateway = await serve(app, { logger })
+ * stopOnSignals(gateway, logger)
+ */
+export function stopOnSignals(gateway: Gateway, logger: Logger): void {
+  let stopping = false
+  let firstSignalAt = 0
+  let parentCheck: NodeJS.Timeout | undefined
+  const stop = (cause: Record<string, unknown>): void => {
+    if (stopping) return
+    stopping = true
+    firstSignalAt = performance.now()
+    clearInterval(parentCheck)
+    const { drainTimeout, closeGrace } = gateway.settings
+    logger.info({ ...cause, connections: gateway.connections, drainTimeout, closeGrace }, 'shutting down')
+    gateway.close({ drain: true }).then(
+      () => exitAfterLogs(logger, 0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed')
+        return exitAfterLogs(logger, 1)
+      },
     )
   }
-  process.once('SIGINT', () => stop('SIGINT'))
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  // SIGHUP reloads the certificates (the reload logs what it served, or why it kept the old ones).
-  if (tls) {
-    process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading certificates')
-      void gateway.reloadCertificates()
-    })
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (!stopping) return stop({ signal })
+    if (performance.now() - firstSignalAt < SIGNAL_REPEAT_WINDOW) {
+      logger.info({ signal }, 'signal repeated within a second of the first (npm forwards what the terminal or systemd sent): draining on')
+      return
+    }
+    // A second signal: the operator does not want to wait. pino's exit hook writes what is buffered.
+    logger.warn({ signal, connections: gateway.connections }, 'second signal: exiting now')
+    process.exit(FORCED_EXIT_CODES[signal])
   }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  // Only under npm: a gateway started in the background by a shell that then exits is meant to live on.
+  if (process.env.npm_lifecycle_event !== undefined) {
+    const parent = process.ppid
+    parentCheck = setInterval(() => {
+      if (process.ppid !== parent) stop({ parentExited: parent })
+    }, PARENT_CHECK_INTERVAL).unref()
+  }
+}
+
+/** Writes out the buffered log lines (bounded), then exits with `code`. */
+async function exitAfterLogs(logger: Logger, code: number): Promise<never> {
+  await flushLogger(logger)
+  process.exit(code)
 }
 
 /**
@@ -172,4 +286,37 @@ function toNumber(flag: string, value: string): number {
   const number = Number(value)
   if (!Number.isFinite(number)) throw new TypeError(`${flag} expects a number, got "${value}"`)
   return number
+}
+
+/**
+ * The primary of `--workers`: checks the count and the routes module, then
+ * runs the workers until they have all exited after a signal, and exits
+ * with their verdict (see `runPrimary()` in cluster.ts). It opens no
+ * listener and no store of its own; a worker that fails on a bad flag is
+ * replaced with a growing wait, each failure logged.
+ */
+async function startWorkers(values: StartFlags, routesPath: string, logger: Logger): Promise<void> {
+  const workers = workerCount(values.workers!)
+  if (!existsSync(resolve(routesPath))) throw new TypeError(`${routesPath}: no such routes module`)
+  if (workers > 1 && !values.redis && !process.env.WSGATE_REDIS_URL) {
+    logger.warn({ workers }, 'each worker enforces the connection caps and rate limits on its own (up to workers × each cap): give --redis to share them')
+  }
+  const code = await runPrimary({ workers, logger })
+  await flushLogger(logger)
+  process.exit(code)
+}
+
+/** The shared limit store the flags ask for (`--redis`, else `WSGATE_REDIS_URL`), or undefined for the in-memory default. */
+export function storeFromFlags(values: StartFlags, logger: Logger): RedisStore | undefined {
+  const url = values.redis ?? process.env.WSGATE_REDIS_URL
+  if (!url) {
+    if (values['redis-lease-ttl'] !== undefined || values['redis-fail-closed']) throw new TypeError('--redis-lease-ttl and --redis-fail-closed need --redis <url> (or WSGATE_REDIS_URL)')
+    return undefined
+  }
+  return redisStore({
+    url,
+    logger,
+    failOpen: !values['redis-fail-closed'],
+    ...(values['redis-lease-ttl'] !== undefined ? { leaseTtl: toNumber('--redis-lease-ttl', values['redis-lease-ttl']) } : {}),
+  })
 }

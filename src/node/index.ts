@@ -3,10 +3,10 @@
  * the raw pipe; the rest are its building blocks and helpers.
  * @module
  */
-export { serve, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
+export { serve, type CloseOptions, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
 export type { ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './settings.ts'
 export { redisStore, RedisStore, type RedisStoreOptions } from './redis-store.ts'
-export { createLogger, type Logger, type LoggerOptions } from './log.ts'
+export { createLogger, flushLogger, type Logger, type LoggerOptions } from './log.ts'
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
 export type { CloseCause, PipeSummary } from './pipe.ts'
 export { nodePoolHost, startPools } from './pools.ts'

@@ -7,7 +7,9 @@ import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../d
 import { GatewayError } from '../errors.ts'
 import { FairShare } from '../fair-share.ts'
 import type { RequestHead } from '../request-head.ts'
+import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
+import type { Pipe } from './pipe.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
@@ -40,6 +42,20 @@ export interface GatewayListeners {
   readonly sockets: ReadonlySet<Socket>
   /** Attaches the handlers to a server; `https.Server`s also get the TLS handshake's. */
   attach(server: ListeningServer, tls?: boolean): void
+  /**
+   * Begins a drain: from now on new handshakes and plain requests get 503
+   * `ERR_GATEWAY_DRAINING` with `Retry-After` and `connection: close`, and
+   * keep-alive connections idle between requests are closed. Open pipes are
+   * left to the caller. The listeners keep accepting, so a client gets that
+   * 503 rather than a refused connection.
+   */
+  beginDrain(): void
+  /** Closes the keep-alive connections of every attached server that are idle between requests. */
+  closeIdleConnections(): void
+  /** Resolves once no pipe is open (at once if none is): after the last pipe's connection-end line was logged. */
+  whenNoPipes(): Promise<void>
+  /** Resolves once the gateway holds no socket, client or origin side (at once if it holds none). */
+  whenNoSockets(): Promise<void>
 }
 
 /**
@@ -74,7 +90,7 @@ export function listenerOptions(settings: ServeSettings): http.ServerOptions {
  * listeners.attach(https.createServer({ ...listenerOptions(settings), cert, key }), true)
  */
 export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger: Logger): GatewayListeners {
-  const sockets = new Set<Socket>()
+  const sockets = new WatchedSet<Socket>()
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
   // Sockets whose last answer is decided (refused, timed out): nothing more is read from them or answered on them.
   const refused = new WeakSet<Socket>()
@@ -96,12 +112,15 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     refused.add(socket)
     socket.end(rawErrorResponse(error), () => socket.destroy())
   }
+  // Open pipes: a drain or a close waits until the last one has ended (and logged its line).
+  const pipes = new WatchedSet<Pipe>()
   const state: GatewayState = {
     app,
     settings,
     logger,
-    pipes: new Set(),
+    pipes,
     handshaking: 0,
+    draining: false,
     fairShare: new FairShare(settings, settings.store),
     track(socket) {
       sockets.add(socket)
@@ -186,7 +205,8 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // connection: what the client sends next was not meant as another request (frames, a body of the
       // refused request), so nothing more is read and it is never answered.
       const code = response.headers.get('x-wsgate-error')
-      const last = code !== null || bindings.incoming.headers.upgrade !== undefined
+      // A draining gateway answers what was asked before the drain, and keeps no connection alive after it.
+      const last = code !== null || bindings.incoming.headers.upgrade !== undefined || state.draining
       if (last) stopReading(bindings.incoming.socket)
       // Only requests that reached a WebSocket route get a handshake log line and a request id.
       if (scope.note.route === undefined) return last ? withHeader(response, 'connection', 'close') : response
@@ -207,6 +227,10 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       head = readRequestHead(incoming, false, settings)
     } catch (error) {
       refuseRequest(incoming, outgoing, asGatewayError(error))
+      return
+    }
+    if (state.draining) {
+      refuseRequest(incoming, outgoing, drainingError(settings.retryAfter))
       return
     }
     requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '' })
@@ -249,10 +273,21 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     void handleUpgrade(state, incoming, socket, head)
   }
 
+  const servers: ListeningServer[] = []
   return {
     state,
     sockets,
+    beginDrain() {
+      state.draining = true
+      for (const server of servers) server.closeIdleConnections()
+    },
+    closeIdleConnections() {
+      for (const server of servers) server.closeIdleConnections()
+    },
+    whenNoPipes: () => pipes.whenEmpty(),
+    whenNoSockets: () => sockets.whenEmpty(),
     attach(server, tls = false) {
+      servers.push(server)
       if (tls) {
         server.on('connection', onTcpConnection)
         server.on('secureConnection', onHttpConnection)

@@ -7,6 +7,7 @@ import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
 import { startPools } from './pools.ts'
+import { spreadOver } from './drain.ts'
 import { gatewayListeners, listenerOptions, type ListeningServer } from './listener.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { TlsCertificates } from './tls-certificates.ts'
@@ -53,8 +54,35 @@ export interface Gateway {
    * listener. Never rejects. The CLI calls it on `SIGHUP`.
    */
   reloadCertificates(): Promise<boolean>
-  /** Stops listening, drops every connection and resolves when every socket has closed. */
-  close(): Promise<void>
+  /**
+   * Stops the gateway. Without options (or `drain: false`) at once: stops
+   * listening, drops every connection and resolves when every socket has
+   * closed and every connection's end is logged.
+   *
+   * With `drain: true`: new handshakes and plain requests get 503
+   * `ERR_GATEWAY_DRAINING` with `Retry-After` at once, while the listeners
+   * keep accepting (so clients, and a load balancer, get that answer rather
+   * than a refused connection); the open connections are closed with
+   * `pipe.close('drain')`, one after another, spread evenly over
+   * `drainTimeout` (oldest first); it resolves once every connection has
+   * ended, or `drainTimeout` plus `closeGrace` after the drain began, when
+   * whatever is left is dropped. A `close()` without drain during a drain
+   * drops what is left at once. The CLI drains on SIGTERM and SIGINT.
+   *
+   * @example
+   * process.once('SIGTERM', () => void gateway.close({ drain: true }).then(() => process.exit(0)))
+   */
+  close(options?: CloseOptions): Promise<void>
+}
+
+/** Options of {@link Gateway.close}. */
+export interface CloseOptions {
+  /**
+   * Drain: refuse new connections with 503 and close the open ones spread
+   * over `drainTimeout`, instead of dropping them all at once.
+   * @default false
+   */
+  drain?: boolean
 }
 
 /**
@@ -129,6 +157,9 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   if (certificates && settings.tls!.watch) certificates.watch()
   logger.info({ host, port, tlsPort, names: certificates?.names, maxConnections: settings.maxConnections }, 'gateway listening')
 
+  let closing: Promise<void> | undefined
+  // Aborted when the drain window plus the close grace has passed, or by a close() without drain.
+  const stopDraining = new AbortController()
   const origin = (scheme: string, at: number): string => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${at}`
   return {
     url: port !== undefined ? origin('http', port) : origin('https', tlsPort!),
@@ -144,18 +175,57 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       return sockets.size
     },
     reloadCertificates: () => certificates?.reload() ?? Promise.resolve(false),
-    async close() {
-      stopPools()
-      certificates?.close()
-      const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-      for (const pipe of state.pipes) pipe.close('shutdown')
-      for (const server of servers) server.closeAllConnections()
-      const remaining = [...sockets]
-      for (const socket of remaining) socket.destroy()
-      await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
-      await closed
-      logger.info({ host, port, tlsPort }, 'gateway closed')
+    close(options = {}) {
+      if (!closing) {
+        stopPools()
+        certificates?.close()
+        closing = options.drain ? drain() : shutdown()
+      } else if (!options.drain) {
+        // A close without drain during a drain: what is left is dropped now.
+        stopDraining.abort()
+      }
+      return closing
     },
+  }
+
+  /** Drops every connection, stops listening, and resolves when every socket has closed and every pipe has ended. */
+  async function shutdown(): Promise<void> {
+    const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+    for (const pipe of state.pipes) pipe.close('shutdown')
+    for (const server of servers) server.closeAllConnections()
+    const remaining = [...sockets]
+    for (const socket of remaining) socket.destroy()
+    await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
+    // A pipe ends (and logs its connection-end line) once both of its sockets have closed.
+    await listeners.whenNoPipes()
+    await closed
+    logger.info({ host, port, tlsPort }, 'gateway closed')
+  }
+
+  /**
+   * Refuses new connections, closes the open ones spread over the drain
+   * window, waits for every socket to close up to the window plus the close
+   * grace, then drops what is left through shutdown().
+   */
+  async function drain(): Promise<void> {
+    const { drainTimeout, closeGrace } = settings
+    const started = performance.now()
+    listeners.beginDrain()
+    const open = [...state.pipes]
+    logger.info({ connections: open.length, handshaking: state.handshaking, drainTimeout, closeGrace }, 'gateway draining')
+    const deadline = setTimeout(() => stopDraining.abort(), drainTimeout + closeGrace)
+    const aborted = new Promise<void>((resolve) => stopDraining.signal.addEventListener('abort', () => resolve(), { once: true }))
+    await spreadOver(open, drainTimeout, (pipe) => state.pipes.has(pipe) && pipe.close('drain'), stopDraining.signal)
+    await Promise.race([listeners.whenNoPipes(), aborted])
+    // Keep-alive connections that finished a request during the drain are idle now; handshakes in flight end with
+    // 503 (or their timeout), refused clients close: then no socket is left.
+    listeners.closeIdleConnections()
+    await Promise.race([listeners.whenNoSockets(), aborted])
+    clearTimeout(deadline)
+    const fields = { ms: Math.round(performance.now() - started), connections: state.pipes.size, sockets: listeners.sockets.size }
+    if (stopDraining.signal.aborted) logger.warn(fields, 'gateway drain cut short; dropping what is left')
+    else logger.info(fields, 'gateway drained')
+    await shutdown()
   }
 }
 

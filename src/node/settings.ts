@@ -1,5 +1,6 @@
 import {
   DEFAULT_CLOSE_GRACE,
+  DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HALF_CLOSE_TIMEOUT,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HOST,
@@ -129,9 +130,20 @@ export interface ServeOptions {
   /** How long a peer may hold its half of a connection open after the other side ended. @default 5 s */
   halfCloseTimeout?: number
   /**
+   * Window over which `gateway.close({ drain: true })` (the CLI: SIGTERM,
+   * SIGINT) closes the open connections, one after another at even
+   * intervals, so clients do not all reconnect in the same second; the
+   * gateway stops once every connection has closed, or this plus
+   * `closeGrace` after the drain began. New handshakes and requests get 503
+   * `ERR_GATEWAY_DRAINING` meanwhile.
+   * @default 30 s
+   */
+  drainTimeout?: number
+  /**
    * After the gateway sent its close frames (idle, lifetime, drain,
    * shutdown, token expiry), how long the peers have to answer with theirs
-   * before both sockets are destroyed.
+   * before both sockets are destroyed. A drain also waits this long after
+   * its window for the last connections to end.
    * @default 5 s
    */
   closeGrace?: number
@@ -171,6 +183,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     maxLifetime: options.maxLifetime ?? DEFAULT_MAX_LIFETIME,
     lifetimeJitter: options.lifetimeJitter ?? DEFAULT_LIFETIME_JITTER,
     halfCloseTimeout: options.halfCloseTimeout ?? DEFAULT_HALF_CLOSE_TIMEOUT,
+    drainTimeout: options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT,
     closeGrace: options.closeGrace ?? DEFAULT_CLOSE_GRACE,
     tls: resolveTls(options.tls),
     // Undefined: the gateway makes its own MemoryStore.
@@ -184,7 +197,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
   if (settings.tls && settings.tls.port !== 0 && settings.tls.port === settings.port) {
     throw new TypeError(`serve(): tls.port and port are both ${settings.port}; give the TLS listener a port of its own`)
   }
-  for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout', 'closeGrace'] as const) {
+  for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout', 'drainTimeout', 'closeGrace'] as const) {
     assertDuration(name, settings[name], 'serve()')
   }
   for (const name of ['maxHeaderSize', 'maxUriLength', 'maxConnections', 'retryAfter'] as const) {

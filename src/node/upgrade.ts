@@ -6,6 +6,7 @@ import type { ClientSlot, FairShare } from '../fair-share.ts'
 import { isPending } from '../limit-store.ts'
 import { jittered } from '../limits.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, PipeSettings } from '../runtime.ts'
+import { drainingError } from './drain.ts'
 import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
@@ -32,6 +33,12 @@ export interface GatewayState {
   readonly track: (socket: Socket) => void
   /** Handshakes between the upgrade event and their answer; they count against the cap. */
   handshaking: number
+  /**
+   * Set when a drain begins (`gateway.close({ drain: true })`, SIGTERM):
+   * new handshakes and plain requests get 503 `ERR_GATEWAY_DRAINING`, and a
+   * handshake in flight whose origin answers 101 gets it too (no pipe starts).
+   */
+  draining: boolean
   /** Each client's and each route's share of the cap (see `src/fair-share.ts`). */
   readonly fairShare: FairShare
 }
@@ -119,13 +126,15 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   let response: Response
   // A slot of the gateway's cap and the client's slots of its fair share. The in-memory store answers
   // at once (nothing awaited here); a shared one (Redis) later, and then the client may have left.
-  let admission = parsed instanceof GatewayError ? undefined : state.fairShare.admit(runtime)
+  let admission = parsed instanceof GatewayError || state.draining ? undefined : state.fairShare.admit(runtime)
   if (isPending(admission)) admission = await admission
   // The connection slots are held until the connection ends, or until this answer if it never becomes one.
   if (admission && !(admission instanceof GatewayError)) runtime.onConnectionClose(admission.releaseConnection)
   let admitted: ClientSlot | GatewayError | undefined
   if (parsed instanceof GatewayError) {
     response = parsed.getResponse()
+  } else if (state.draining) {
+    response = drainingError(settings.retryAfter).getResponse()
   } else if ((admitted = admission) instanceof GatewayError) {
     response = admitted.getResponse()
   } else {
@@ -149,6 +158,8 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     }
   }
 
+  // A handshake in flight when the drain began: its origin said 101, but no new pipe may start now.
+  if (accepted && state.draining) response = drainingError(settings.retryAfter).getResponse()
   if (accepted && response.headers.get(UPGRADE_MARKER) === requestId && !socket.destroyed) {
     startPipe(state, socket, head, accepted, response.headers, runtime, scope)
     logHandshake(state.logger, runtime, note, 101, null, started)

@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import { pino } from 'pino'
 import { expect } from 'vitest'
 import { websocket, type GatewayBindings, type WebSocketOptions } from '../../src/index.ts'
-import { serve, type FetchApp, type Gateway, type ServeOptions } from '../../src/node/index.ts'
+import { serve, type CloseOptions, type FetchApp, type Gateway, type ServeOptions } from '../../src/node/index.ts'
 
 /** One parsed pino line. */
 export type LogLine = Record<string, unknown> & { msg: string }
@@ -45,7 +45,7 @@ export async function startGateway(app: FetchApp, options: GatewayOptions = {}):
   return Object.assign(Object.create(gateway) as Gateway, {
     wsUrl: gateway.url.replace(/^http/, 'ws'),
     logs,
-    close: () => gateway.close(),
+    close: (options?: CloseOptions) => gateway.close(options),
   }) as TestGateway
 }
 

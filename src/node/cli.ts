@@ -288,6 +288,14 @@ function toNumber(flag: string, value: string): number {
   return number
 }
 
+/** The flags of `wsgate start` that scale it out: processes (`--workers`) and the shared store (`--redis…`). */
+export interface ScaleFlags {
+  workers?: string | undefined
+  redis?: string | undefined
+  'redis-lease-ttl'?: string | undefined
+  'redis-fail-closed'?: boolean | undefined
+}
+
 /**
  * The primary of `--workers`: checks the count and the routes module, then
  * runs the workers until they have all exited after a signal, and exits
@@ -295,19 +303,26 @@ function toNumber(flag: string, value: string): number {
  * listener and no store of its own; a worker that fails on a bad flag is
  * replaced with a growing wait, each failure logged.
  */
-async function startWorkers(values: StartFlags, routesPath: string, logger: Logger): Promise<void> {
+async function startWorkers(values: ScaleFlags, routesPath: string, logger: Logger): Promise<void> {
   const workers = workerCount(values.workers!)
   if (!existsSync(resolve(routesPath))) throw new TypeError(`${routesPath}: no such routes module`)
   if (workers > 1 && !values.redis && !process.env.WSGATE_REDIS_URL) {
     logger.warn({ workers }, 'each worker enforces the connection caps and rate limits on its own (up to workers × each cap): give --redis to share them')
   }
   const code = await runPrimary({ workers, logger })
-  await flushLogger(logger)
+  // The last lines out before exit (bounded: a stdout nobody reads must not hold the exit).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 1_000)
+    logger.flush(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
   process.exit(code)
 }
 
 /** The shared limit store the flags ask for (`--redis`, else `WSGATE_REDIS_URL`), or undefined for the in-memory default. */
-export function storeFromFlags(values: StartFlags, logger: Logger): RedisStore | undefined {
+export function storeFromFlags(values: ScaleFlags, logger: Logger): RedisStore | undefined {
   const url = values.redis ?? process.env.WSGATE_REDIS_URL
   if (!url) {
     if (values['redis-lease-ttl'] !== undefined || values['redis-fail-closed']) throw new TypeError('--redis-lease-ttl and --redis-fail-closed need --redis <url> (or WSGATE_REDIS_URL)')

@@ -1,0 +1,144 @@
+/**
+ * `wsgate start --workers N`: one gateway process per core. A node:cluster
+ * primary forks N workers, each running the whole gateway (`serve()`) on the
+ * same port (and TLS port); the primary accepts connections and hands them
+ * to the workers in turn. It serves nothing itself: it replaces a worker
+ * that dies (at once, or with a growing wait when workers keep dying before
+ * they listen), forwards SIGTERM, SIGINT and SIGHUP to every worker, and
+ * exits once they all have. Each worker's log lines carry its `worker` id.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import os from 'node:os'
+import { DEFAULT_WORKER_RESTART_BACKOFF } from '../defaults.ts'
+import type { Logger } from './log.ts'
+
+/** The first wait before replacing a worker that died before it listened (ms); doubled per such death in a row. */
+const FIRST_RESTART_DELAY = 100
+
+/** Options of {@link runPrimary}. */
+export interface PrimaryOptions {
+  /** Workers to keep running. */
+  workers: number
+  /** Where the primary's own lines go (worker started, exited, replaced; shutting down). */
+  logger: Logger
+  /** Longest wait before replacing a worker that keeps dying before it listens, ms. @default 10 s */
+  maxRestartDelay?: number
+}
+
+/**
+ * The `--workers` value as a count: a positive integer, or `auto` for one
+ * per core (`os.availableParallelism()`). Throws a `TypeError` naming the flag.
+ *
+ * @example
+ * workerCount('auto') // 8 on an 8-core host
+ * workerCount('2') // 2
+ */
+export function workerCount(value: string): number {
+  if (value === 'auto') return Math.max(1, os.availableParallelism())
+  const count = Number(value)
+  if (!Number.isInteger(count) || count < 1 || count > 1_024) {
+    throw new TypeError(`--workers expects a number of processes from 1 to 1024, or auto (one per core), got "${value}"`)
+  }
+  return count
+}
+
+/** Whether this process is a worker forked by a `--workers` primary. */
+export function isWorker(): boolean {
+  return cluster.isWorker
+}
+
+/**
+ * The logger a gateway process writes with: in a worker, every line carries
+ * `worker` (the primary's id for it, 1, 2, …; a replacement gets a new one);
+ * elsewhere the logger as it is.
+ *
+ * @example
+ * const logger = workerLogger(createLogger())
+ * logger.info('gateway listening') // {"worker":2,"pid":4242,…,"msg":"gateway listening"}
+ */
+export function workerLogger(logger: Logger): Logger {
+  return cluster.isWorker && cluster.worker ? logger.child({ worker: cluster.worker.id }) : logger
+}
+
+/**
+ * Runs the primary of `wsgate start --workers N`: forks the workers (each
+ * runs this same command and becomes a gateway), keeps N of them running,
+ * and on SIGTERM or SIGINT forwards the signal to every worker (each drains
+ * on its own) and exits once all have exited: 0 when every worker exited 0,
+ * else 1. A second signal is forwarded too (workers then stop at once).
+ * SIGHUP is forwarded (certificate reload). Resolves when the primary is
+ * about to exit.
+ *
+ * @example
+ * if (values.workers !== undefined && !isWorker()) return runPrimary({ workers: workerCount(values.workers), logger })
+ */
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { workers, logger } = options
+  const maxRestartDelay = options.maxRestartDelay ?? DEFAULT_WORKER_RESTART_BACKOFF
+  if (!cluster.isPrimary) throw new Error('runPrimary() runs in the primary process only')
+  // Connections go to the workers in turn (Linux's default too; Windows' is the OS's choice).
+  cluster.schedulingPolicy = cluster.SCHED_RR
+  let stopping: NodeJS.Signals | undefined
+  let failed = false
+  /** Deaths in a row of workers that never listened: the wait before the next replacement grows with them. */
+  let earlyDeaths = 0
+  const listening = new WeakSet<Worker>()
+  const restarts = new Set<NodeJS.Timeout>()
+
+  function fork(): void {
+    const worker = cluster.fork()
+    logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker started')
+    worker.once('listening', () => {
+      listening.add(worker)
+      earlyDeaths = 0
+    })
+  }
+
+  return new Promise((resolve) => {
+    cluster.on('exit', (worker, code, signal) => {
+      const fields = { worker: worker.id, pid: worker.process.pid, code, signal: signal ?? undefined }
+      if (stopping) {
+        if (code !== 0) failed = true
+        logger.info(fields, 'worker exited')
+        if (Object.keys(cluster.workers ?? {}).length === 0) {
+          logger.info({ signal: stopping, code: failed ? 1 : 0 }, 'all workers exited')
+          resolve(failed ? 1 : 0)
+        }
+        return
+      }
+      // A worker that dies before it listens (a broken routes module, a port in use) would die again at once.
+      const early = !listening.has(worker)
+      const delay = early ? Math.min(maxRestartDelay, FIRST_RESTART_DELAY * 2 ** earlyDeaths++) : 0
+      logger.warn({ ...fields, restartIn: delay }, early ? 'worker died before listening; starting a replacement' : 'worker died; starting a replacement')
+      const timer = setTimeout(() => {
+        restarts.delete(timer)
+        if (!stopping) fork()
+      }, delay)
+      restarts.add(timer)
+    })
+
+    const forward = (signal: NodeJS.Signals): void => {
+      const first = !stopping
+      stopping ??= signal
+      if (first) {
+        for (const timer of restarts) clearTimeout(timer)
+        restarts.clear()
+        logger.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers')
+      }
+      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
+      if (running.length === 0) {
+        resolve(failed ? 1 : 0)
+        return
+      }
+      for (const worker of running) worker.process.kill(signal)
+    }
+    process.on('SIGTERM', () => forward('SIGTERM'))
+    process.on('SIGINT', () => forward('SIGINT'))
+    process.on('SIGHUP', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+    })
+
+    logger.info({ workers, pid: process.pid }, 'cluster primary started')
+    for (let i = 0; i < workers; i++) fork()
+  })
+}

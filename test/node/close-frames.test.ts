@@ -11,7 +11,7 @@ import { websocket, type GatewayBindings, type WebSocketOptions } from '../../sr
 import { gatewayListeners, listenerOptions } from '../../src/node/listener.ts'
 import type { GatewayCloseCause } from '../../src/node/pipe.ts'
 import { resolveServeSettings } from '../../src/node/settings.ts'
-import { closedLine, type GatewayOptions, type LogLine } from '../helpers/gateway.ts'
+import { closedLine, routesApp, startGateway, type GatewayOptions, type LogLine } from '../helpers/gateway.ts'
 import { mint } from '../helpers/jwks.ts'
 import { switchingProtocols } from '../helpers/origins.ts'
 import { handshakeRequest } from '../helpers/raw-client.ts'
@@ -313,6 +313,24 @@ describe('close frames when the gateway ends a connection', () => {
     const closedToo = closeOf(second)
     gateway.closeAll('operator', 'maintenance, back in 5 minutes')
     expect(await closedToo).toEqual({ code: 1001, reason: 'maintenance, back in 5 minutes' })
+  })
+
+  it("sends ws clients and the origin 1001 'gateway shutting down' when the gateway is closed at once (gateway.close())", async () => {
+    const originCloses: Promise<Closed>[] = []
+    const origin = await wsOrigin((socket) => originCloses.push(closeOf(socket)))
+    const gateway = await startGateway(routesApp({ '/echo': origin.url }))
+    try {
+      const clients = await Promise.all(Array.from({ length: 5 }, () => open(`${gateway.wsUrl}/echo`)))
+      const closes = clients.map(closeOf)
+      await gateway.close()
+      for (const closed of await Promise.all(closes)) expect(closed).toEqual({ code: 1001, reason: 'gateway shutting down' })
+      for (const closed of await Promise.all(originCloses)) expect(closed).toEqual({ code: 1001, reason: 'gateway shutting down' })
+      const lines = gateway.logs.filter((line) => line.msg === 'connection closed')
+      expect(lines).toHaveLength(5)
+      for (const line of lines) expect(line).toMatchObject({ closedBy: 'gateway', closeCause: 'shutdown', closeCode: 1001 })
+    } finally {
+      await gateway.close()
+    }
   })
 
   it('destroys a client that never answers the close frame once closeGrace has passed', async () => {

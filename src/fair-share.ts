@@ -43,7 +43,12 @@ export interface FairShareLimits {
 /** The store key of the gateway's connection count. */
 export const GATEWAY_CONNECTIONS_KEY = 'gateway:connections'
 
-/** The store key of one client's (address or IPv6 network's) connection count. */
+/**
+ * The store key of one client's (address or IPv6 network's) connection count.
+ *
+ * @example
+ * clientConnectionsKey(clientNetwork('2001:db8::1', 64)) // 'client:2001:db8::/64:connections'
+ */
 export function clientConnectionsKey(network: string): string {
   return `client:${network}:connections`
 }
@@ -100,15 +105,18 @@ interface SlotOwner {
 export class ClientSlot {
   readonly #owner: SlotOwner
   readonly #count: ClientCount | undefined
-  /** The store keys held: the gateway's, the client's (either may be absent). */
-  readonly #keys: readonly string[]
+  /** Whether a slot of the gateway's cap is held. */
+  readonly #gateway: boolean
+  /** The store key of the client's slot, when one is held. */
+  readonly #client: string | undefined
   #handshake = true
   #connection = true
 
-  constructor(owner: SlotOwner, count: ClientCount | undefined, keys: readonly string[]) {
+  constructor(owner: SlotOwner, count: ClientCount | undefined, gateway: boolean, client: string | undefined) {
     this.#owner = owner
     this.#count = count
-    this.#keys = keys
+    this.#gateway = gateway
+    this.#client = client
     if (count) {
       count.connections++
       count.handshakes++
@@ -131,34 +139,16 @@ export class ClientSlot {
     this.#connection = false
     this.releaseHandshake()
     const { store, clients } = this.#owner
-    for (const key of this.#keys) releaseQuietly(store, key)
+    if (this.#gateway) releaseQuietly(store, GATEWAY_CONNECTIONS_KEY)
+    if (this.#client !== undefined) releaseQuietly(store, this.#client)
     const count = this.#count
     // Every handshake holds a connection slot too, so none is left when connections reach 0.
     if (count && --count.connections === 0) clients.delete(count.key)
   }
 }
 
-/** One step of an admission: a store's answer, at once or to come. */
-type AdmissionSteps = Generator<MaybePromise<boolean>, ClientSlot | GatewayError | undefined, boolean>
-
-/**
- * Runs an admission's steps: synchronously while the store answers at once
- * (the in-memory store always does), through promises from the first
- * answer that is still to come.
- */
-function drive(steps: AdmissionSteps, step: IteratorResult<MaybePromise<boolean>, ClientSlot | GatewayError | undefined>): MaybePromise<ClientSlot | GatewayError | undefined> {
-  while (!step.done) {
-    const answer = step.value
-    if (isPending(answer)) {
-      return answer.then(
-        (value) => drive(steps, steps.next(value)),
-        (error: unknown) => drive(steps, steps.throw(error)),
-      )
-    }
-    step = steps.next(answer)
-  }
-  return step.value
-}
+/** What an admission decides: the slots taken, a refusal, or nothing (every cap off). */
+type Admission = ClientSlot | GatewayError | undefined
 
 /**
  * Counts what the gateway, each client address and each route hold, and
@@ -216,65 +206,93 @@ export class FairShare {
    * read. Synchronous with a store that answers synchronously (the
    * in-memory one); a promise only while a remote store's answer is to come.
    */
-  admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): MaybePromise<ClientSlot | GatewayError | undefined> {
-    if (!this.#perClient && this.#gatewayCap === Infinity) return undefined
-    const steps = this.#admit(runtime)
-    return drive(steps, steps.next())
+  admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): MaybePromise<Admission> {
+    if (this.#gatewayCap === Infinity) return this.#perClient ? this.#admitClient(runtime, false) : undefined
+    let taken: MaybePromise<boolean>
+    try {
+      taken = this.#owner.store.acquire(GATEWAY_CONNECTIONS_KEY, this.#gatewayCap)
+    } catch (error) {
+      return this.#storeFailed(error, false, undefined)
+    }
+    if (isPending(taken)) {
+      return taken.then(
+        (answer) => this.#afterGateway(runtime, answer),
+        (error: unknown) => this.#storeFailed(error, false, undefined),
+      )
+    }
+    return this.#afterGateway(runtime, taken)
   }
 
-  *#admit(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>): AdmissionSteps {
-    const { store } = this.#owner
-    const { maxConnectionsPerClient, maxHandshakesPerClient, ipv6Prefix } = this.#limits
-    const held: string[] = []
-    try {
-      if (this.#gatewayCap !== Infinity) {
-        if (!(yield store.acquire(GATEWAY_CONNECTIONS_KEY, this.#gatewayCap))) {
-          return new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
-            headers: { 'retry-after': this.#retryAfter },
-          })
-        }
-        held.push(GATEWAY_CONNECTIONS_KEY)
-      }
-      if (!this.#perClient) return new ClientSlot(this.#owner, undefined, held)
-      const key = clientNetwork(runtime.clientAddress, ipv6Prefix)
-      if (maxConnectionsPerClient !== Infinity) {
-        const slot = clientConnectionsKey(key)
-        if (!(yield store.acquire(slot, maxConnectionsPerClient))) {
-          this.#giveBack(held)
-          runtime.note({ fairShare: { limited: 'connections', max: maxConnectionsPerClient } })
-          return new GatewayError(429, 'ERR_TOO_MANY_CONNECTIONS', `too many open connections from this address (at most ${maxConnectionsPerClient})`, {
-            headers: { 'retry-after': this.#retryAfter },
-          })
-        }
-        held.push(slot)
-      }
-      // Read after the store has answered: other handshakes may have come and gone meanwhile.
-      let count = this.#clients.get(key)
-      if (count && count.handshakes >= maxHandshakesPerClient) {
-        this.#giveBack(held)
-        runtime.note({ fairShare: { limited: 'handshakes', max: maxHandshakesPerClient } })
-        return new GatewayError(429, 'ERR_TOO_MANY_HANDSHAKES', `too many handshakes in progress from this address (at most ${maxHandshakesPerClient})`, {
-          headers: { 'retry-after': this.#retryAfter },
-        })
-      }
-      if (!count) {
-        count = { key, connections: 0, handshakes: 0 }
-        this.#clients.set(key, count)
-      }
-      return new ClientSlot(this.#owner, count, held)
-    } catch (error) {
-      // The store could not answer (and fails closed): what was taken goes back, the handshake gets its refusal.
-      this.#giveBack(held)
-      if (error instanceof GatewayError) return error
-      return new GatewayError(503, 'ERR_LIMIT_STORE_UNAVAILABLE', 'connection limits cannot be checked now, retry later', {
+  /** The gateway's cap answered: refused, or on to the client's share. */
+  #afterGateway(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>, taken: boolean): MaybePromise<Admission> {
+    if (!taken) {
+      return new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'gateway connection limit reached, retry later', {
         headers: { 'retry-after': this.#retryAfter },
-        cause: error,
       })
     }
+    return this.#perClient ? this.#admitClient(runtime, true) : new ClientSlot(this.#owner, undefined, true, undefined)
   }
 
-  #giveBack(keys: string[]): void {
-    for (const key of keys.splice(0)) releaseQuietly(this.#owner.store, key)
+  /** Takes the client's connection slot in the store (when capped), then its handshake slot here. */
+  #admitClient(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>, gateway: boolean): MaybePromise<Admission> {
+    const { maxConnectionsPerClient, ipv6Prefix } = this.#limits
+    const network = clientNetwork(runtime.clientAddress, ipv6Prefix)
+    if (maxConnectionsPerClient === Infinity) return this.#afterClient(runtime, network, gateway, undefined, true)
+    const key = clientConnectionsKey(network)
+    let taken: MaybePromise<boolean>
+    try {
+      taken = this.#owner.store.acquire(key, maxConnectionsPerClient)
+    } catch (error) {
+      return this.#storeFailed(error, gateway, undefined)
+    }
+    if (isPending(taken)) {
+      return taken.then(
+        (answer) => this.#afterClient(runtime, network, gateway, key, answer),
+        (error: unknown) => this.#storeFailed(error, gateway, undefined),
+      )
+    }
+    return this.#afterClient(runtime, network, gateway, key, taken)
+  }
+
+  /** The client's share answered: refused (giving back the gateway's slot), or a handshake slot if one is free. */
+  #afterClient(runtime: Pick<GatewayRuntime, 'clientAddress' | 'note'>, network: string, gateway: boolean, key: string | undefined, taken: boolean): Admission {
+    const { maxConnectionsPerClient, maxHandshakesPerClient } = this.#limits
+    if (!taken) {
+      this.#giveBack(gateway, undefined)
+      runtime.note({ fairShare: { limited: 'connections', max: maxConnectionsPerClient } })
+      return new GatewayError(429, 'ERR_TOO_MANY_CONNECTIONS', `too many open connections from this address (at most ${maxConnectionsPerClient})`, {
+        headers: { 'retry-after': this.#retryAfter },
+      })
+    }
+    // Read after the store has answered: other handshakes may have come and gone meanwhile.
+    let count = this.#clients.get(network)
+    if (count && count.handshakes >= maxHandshakesPerClient) {
+      this.#giveBack(gateway, key)
+      runtime.note({ fairShare: { limited: 'handshakes', max: maxHandshakesPerClient } })
+      return new GatewayError(429, 'ERR_TOO_MANY_HANDSHAKES', `too many handshakes in progress from this address (at most ${maxHandshakesPerClient})`, {
+        headers: { 'retry-after': this.#retryAfter },
+      })
+    }
+    if (!count) {
+      count = { key: network, connections: 0, handshakes: 0 }
+      this.#clients.set(network, count)
+    }
+    return new ClientSlot(this.#owner, count, gateway, key)
+  }
+
+  /** The store could not answer (and fails closed): what was taken goes back, the handshake gets the store's refusal. */
+  #storeFailed(error: unknown, gateway: boolean, key: string | undefined): GatewayError {
+    this.#giveBack(gateway, key)
+    if (error instanceof GatewayError) return error
+    return new GatewayError(503, 'ERR_LIMIT_STORE_UNAVAILABLE', 'connection limits cannot be checked now, retry later', {
+      headers: { 'retry-after': this.#retryAfter },
+      cause: error,
+    })
+  }
+
+  #giveBack(gateway: boolean, key: string | undefined): void {
+    if (gateway) releaseQuietly(this.#owner.store, GATEWAY_CONNECTIONS_KEY)
+    if (key !== undefined) releaseQuietly(this.#owner.store, key)
   }
 
   /**

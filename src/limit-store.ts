@@ -180,19 +180,38 @@ export class MemoryStore implements LimitStore {
   }
 }
 
-/** Whether a store's answer is still to come (a promise), so the caller must await it. */
+/**
+ * Whether a store's answer is still to come (a promise), so the caller must
+ * await it; the in-memory store's never is.
+ *
+ * @example
+ * let taken = store.acquire('gateway:connections', 3_000)
+ * if (isPending(taken)) taken = await taken
+ */
 export function isPending<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
-/** Throws unless `store` has the methods of a {@link LimitStore}; `where` names the option. */
+/**
+ * Throws a `TypeError` unless `store` has the methods of a {@link LimitStore};
+ * `where` names the option's owner in the message.
+ *
+ * @example
+ * assertLimitStore(options.store, 'serve()')
+ */
 export function assertLimitStore(store: unknown, where: string): asserts store is LimitStore {
   if (typeof store !== 'object' || store === null || !['consume', 'acquire', 'release'].every((method) => typeof (store as Record<string, unknown>)[method] === 'function')) {
     throw new TypeError(`${where}: store must implement LimitStore (consume, acquire, release), e.g. new MemoryStore() or redisStore({ url })`)
   }
 }
 
-/** Gives a slot back and forgets any failure: at a connection's end nobody is left to tell, and a shared store heals a lost release with its leases. */
+/**
+ * Gives a slot back and forgets any failure: at a connection's end nobody is
+ * left to tell, and a shared store heals a lost release with its leases.
+ *
+ * @example
+ * runtime.onConnectionClose(() => releaseQuietly(store, 'route:/chat:connections'))
+ */
 export function releaseQuietly(store: LimitStore, key: string): void {
   try {
     const released = store.release(key)

@@ -320,6 +320,7 @@ export class RedisStore implements LimitStore {
     return this.#counts.get(key) ?? 0
   }
 
+  /** Takes one of `max` slots of `key` across every process (one Lua script); while Redis is down, `failOpen` decides. */
   async acquire(key: string, max: number): Promise<boolean> {
     this.#assertOpen()
     // Counted before the answer, so that a write-back racing it errs on the high side.
@@ -350,6 +351,7 @@ export class RedisStore implements LimitStore {
     return answer[0] === 1
   }
 
+  /** Gives back one of this process's slots of `key`; never rejects (a failed release is written back later). */
   async release(key: string): Promise<void> {
     if (!this.#counts.has(key)) return
     this.#add(key, -1)
@@ -367,6 +369,7 @@ export class RedisStore implements LimitStore {
     }
   }
 
+  /** The token bucket of `key` in Redis, with the in-memory store's arithmetic; while Redis is down, `failOpen` decides. */
   async consume(key: string, cost: number, bucket: TokenBucket, now: number): Promise<ConsumeResult> {
     const { capacity, refillPerSecond } = bucket
     if (!(cost > 0 && cost <= capacity) || !(refillPerSecond > 0) || !Number.isFinite(now)) {

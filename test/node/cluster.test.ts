@@ -58,6 +58,8 @@ async function startCluster(args: string[]): Promise<CliGateway> {
     env: { ORIGIN_URL: origin.url },
     listening: 2,
   })
+  // The primary's lines come in batches of their own: wait for both 'worker started' lines too.
+  await primary.waitForLine(() => started(primary!).length >= 2, 10_000, "two 'worker started' lines")
   return primary
 }
 

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  DEFAULT_CLOSE_GRACE,
+  DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HALF_CLOSE_TIMEOUT,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HOST,
@@ -91,6 +93,8 @@ describe('resolveServeSettings()', () => {
       maxLifetime: DEFAULT_MAX_LIFETIME,
       lifetimeJitter: DEFAULT_LIFETIME_JITTER,
       halfCloseTimeout: DEFAULT_HALF_CLOSE_TIMEOUT,
+      drainTimeout: DEFAULT_DRAIN_TIMEOUT,
+      closeGrace: DEFAULT_CLOSE_GRACE,
     })
   })
 
@@ -112,6 +116,8 @@ describe('resolveServeSettings()', () => {
       maxLifetime: 14_400_000,
       lifetimeJitter: 0.05,
       halfCloseTimeout: 5_000,
+      drainTimeout: 30_000,
+      closeGrace: 5_000,
     })
   })
 
@@ -132,6 +138,8 @@ describe('resolveServeSettings()', () => {
       maxLifetime: 1,
       lifetimeJitter: 0,
       halfCloseTimeout: 250,
+      drainTimeout: 1,
+      closeGrace: MAX_TIMER,
     } satisfies ServeOptions
     expect(resolveServeSettings(options)).toEqual(options)
     expect(resolveServeSettings({ port: 65_535, lifetimeJitter: 0.999 })).toMatchObject({ port: 65_535, lifetimeJitter: 0.999 })

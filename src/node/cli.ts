@@ -133,7 +133,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** `serve()`'s options from the flags and the environment (`PORT`, `HOST`); throws a `TypeError` naming a bad flag. */
+/**
+ * `serve()`'s options from the flags and the environment (`PORT`, `HOST`); throws a `TypeError` naming a bad flag.
+ *
+ * @example
+ * serveOptions({ port: '0', 'drain-timeout': '10000', 'close-grace': '2000' }, logger)
+ * // { logger, host: '127.0.0.1', port: 0, drainTimeout: 10_000, closeGrace: 2_000 }
+ */
 export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
   const options: ServeOptions = { logger, host: values.host ?? process.env.HOST ?? DEFAULT_HOST }
   const port = values.port ?? process.env.PORT

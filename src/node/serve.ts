@@ -75,7 +75,12 @@ export interface Gateway {
   close(options?: CloseOptions): Promise<void>
 }
 
-/** Options of {@link Gateway.close}. */
+/**
+ * Options of {@link Gateway.close}.
+ *
+ * @example
+ * await gateway.close({ drain: true }) // 503 to newcomers, open connections closed over drainTimeout
+ */
 export interface CloseOptions {
   /**
    * Drain: refuse new connections with 503 and close the open ones spread

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { pino } from 'pino'
+import { serveOptions } from '../../src/node/cli.ts'
 import { waitFor, type LogLine } from '../helpers/gateway.ts'
 import { useResources } from '../helpers/resources.ts'
 
@@ -148,6 +150,16 @@ async function roundTrip(records: ClientRecord[], prefix: string): Promise<void>
   records.forEach((record, index) => record.client.send(`${prefix}-${index}`))
   await waitFor(() => records.every((record, index) => record.received.includes(`${prefix}-${index}`)), 15_000, `every '${prefix}' echo`)
 }
+
+describe('wsgate start: drain flags', () => {
+  it('passes --drain-timeout and --close-grace to serve() as drainTimeout and closeGrace, and names a bad value', () => {
+    const logger = pino({ enabled: false })
+    expect(serveOptions({ 'drain-timeout': '10000', 'close-grace': '2000' }, logger)).toMatchObject({ drainTimeout: 10_000, closeGrace: 2_000 })
+    expect(serveOptions({}, logger)).not.toHaveProperty('drainTimeout')
+    expect(() => serveOptions({ 'drain-timeout': '30s' }, logger)).toThrow('--drain-timeout expects a number, got "30s"')
+    expect(() => serveOptions({ 'close-grace': 'soon' }, logger)).toThrow('--close-grace expects a number, got "soon"')
+  })
+})
 
 describe('wsgate start: signals', () => {
   it('SIGTERM to the `npm start` process drains 1,000 connections over the window, and the whole process tree exits 0 with the port free', async () => {

@@ -304,6 +304,8 @@ export class RedisStore implements LimitStore {
         resolve()
       }
       const timer = setTimeout(done, Math.max(timeout, 1_000) * 2)
+      // Nobody waiting on it must not keep the process alive.
+      timer.unref()
       redis.once('ready', done)
     })
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(100, Math.floor(this.leaseTtl / 3)))

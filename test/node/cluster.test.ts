@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import os from 'node:os'
 import { createInterface } from 'node:readline'
@@ -7,6 +9,7 @@ import net from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { workerCount } from '../../src/node/cluster.ts'
+import { issue, makeCa } from '../helpers/certificates.ts'
 import { startCliGateway, type CliGateway } from '../helpers/cli-gateway.ts'
 import type { LogLine } from '../helpers/gateway.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
@@ -154,6 +157,37 @@ describe('wsgate start --workers 2', () => {
     expect(gw.lines.at(-1)).toMatchObject({ msg: 'all workers exited', code: 0 })
     expect(code).toBe(0)
     primary = undefined
+  })
+})
+
+describe('wsgate start --workers 2 with TLS', () => {
+  it('serves ws:// and wss:// from both workers, each listener on one port shared by them', async () => {
+    const ca = makeCa()
+    const leaf = issue(ca, ['gateway.test'])
+    const dir = mkdtempSync(join(os.tmpdir(), 'wsgate-cluster-tls-'))
+    try {
+      writeFileSync(join(dir, 'cert.pem'), leaf.cert)
+      writeFileSync(join(dir, 'key.pem'), leaf.key)
+      const gw = await startCluster(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'), '--tls-port', '0'])
+      const listening = gw.lines.filter((line) => line.msg === 'gateway listening')
+      expect(new Set(listening.map((line) => `${String(line.port)}/${String(line.tlsPort)}`)).size).toBe(1)
+      const tlsPort = listening[0]!.tlsPort as number
+      expect(tlsPort).not.toBe(gw.port)
+      const workers = new Set<number>()
+      for (let i = 0; i < 4; i++) {
+        const client = new WebSocket(`wss://127.0.0.1:${tlsPort}/echo`, { ca: ca.cert, servername: 'gateway.test' } as WebSocket.ClientOptions)
+        client.on('error', () => {})
+        clients.push(client)
+        const upgraded = once(client, 'upgrade') as Promise<[IncomingMessage]>
+        const opened = once(client, 'open')
+        const [[response]] = await Promise.all([upgraded, opened])
+        workers.add(await servedBy(gw, response.headers['x-request-id'] as string))
+      }
+      expect(workers).toEqual(new Set([1, 2]))
+      expect((await exchange(gw, '127.0.4.1')).status).toBe(101)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

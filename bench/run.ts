@@ -12,7 +12,8 @@
  *   npm run bench -- --no-pin              let the scheduler place the processes (see PINNING)
  *
  * Targets: direct, bare, nginx, http-proxy, wsgate-empty, wsgate-full,
- * wsgate-empty-info, and (handshakes only) wsgate-waf, wsgate-jwt,
+ * wsgate-empty-info, wsgate-empty-notracker (the empty chain with the
+ * frame-boundary tracker off: `closeFrames: false`), and (handshakes only) wsgate-waf, wsgate-jwt,
  * wsgate-normalize: one middleware of the full chain each. Modes: idle, pingpong, stream, handshake. Environment:
  * BENCH_KEEP_LOGS=1 keeps the children's logs, BENCH_TARGET_NODE_ARGS adds
  * flags to the Node targets (e.g. --trace-gc), BENCH_HS_CONCURRENCY sets the
@@ -116,6 +117,8 @@ interface TargetSpec {
   logLevel?: string
   /** Sends the JWT with the handshake. */
   token?: boolean
+  /** wsgate: the route's frame-boundary tracker (`closeFrames`); on unless false. */
+  closeFrames?: boolean
 }
 
 const TARGETS: TargetSpec[] = [
@@ -126,6 +129,8 @@ const TARGETS: TargetSpec[] = [
   { name: 'wsgate-empty', label: 'wsgate, empty chain', kind: 'wsgate', chain: 'empty', modes: ALL_MODES },
   { name: 'wsgate-full', label: 'wsgate, full chain', kind: 'wsgate', chain: 'full', token: true, modes: ALL_MODES },
   { name: 'wsgate-empty-info', label: 'wsgate, empty chain, LOG_LEVEL=info', kind: 'wsgate', chain: 'empty', logLevel: 'info', modes: ['handshake'] },
+  // The same relay without the frame-boundary tracker: what reading the frame headers costs.
+  { name: 'wsgate-empty-notracker', label: 'wsgate, empty chain, no frame tracker', kind: 'wsgate', chain: 'empty', closeFrames: false, modes: ['pingpong', 'stream'] },
   // Each middleware of the full chain alone: its cost under the same load, less the empty chain's.
   { name: 'wsgate-waf', label: 'wsgate, waf() only', kind: 'wsgate', chain: 'waf', modes: ['handshake'] },
   { name: 'wsgate-jwt', label: 'wsgate, jwtAuth() only', kind: 'wsgate', chain: 'jwtAuth', token: true, modes: ['handshake'] },
@@ -398,6 +403,7 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
         BENCH_ORIGIN: `ws://127.0.0.1:${originPort}`,
         BENCH_CHAIN: spec.chain ?? 'empty',
         BENCH_JWKS_URL: shared.jwks.url,
+        BENCH_CLOSE_FRAMES: spec.closeFrames === false ? '0' : '1',
         ...extra.env,
       }
       // The load comes from a few loopback addresses: each may hold (and handshake) as much as the whole gateway,
@@ -971,7 +977,7 @@ function report(run: RunRecord): {
   for (const gateway of ['wsgate-empty', 'wsgate-full']) {
     if (!summaries[gateway]) continue
     ratioTable[gateway] = {}
-    for (const against of ['bare', 'nginx', 'http-proxy', 'direct']) {
+    for (const against of ['bare', 'nginx', 'http-proxy', 'direct', ...(gateway === 'wsgate-empty' ? ['wsgate-empty-notracker'] : [])]) {
       if (!summaries[against]) continue
       const r: Record<string, number> = {}
       for (const [header, get] of ratioColumns) r[header] = pairedRatio(run.reps[gateway]!, run.reps[against]!, get)
@@ -999,6 +1005,19 @@ function report(run: RunRecord): {
     if (r.direct) check(`${gateway} throughput, 64 KiB frames, vs direct`, r.direct['MiB/s (64 KiB)']!, 0.9, false)
   }
   if (ratioTable['wsgate-full']?.bare) check('wsgate-full handshakes/s vs bare pipe', ratioTable['wsgate-full'].bare['handshakes/s']!, 0.5, false)
+  // The frame-boundary tracker: the empty chain with it (the default) against the same chain without it.
+  if (summaries['wsgate-empty'] && summaries['wsgate-empty-notracker']) {
+    const on = run.reps['wsgate-empty']!
+    const off = run.reps['wsgate-empty-notracker']!
+    const tracker = (header: string, limit: number, atMost: boolean): void => {
+      const get = COLUMNS.find(([name]) => name === header)?.[1]
+      if (get) check(`frame tracker on/off, ${header}`, pairedRatio(on, off, get), limit, atMost)
+    }
+    tracker(COLUMNS[3]![0], 1.1, true)
+    tracker('round trips/s', 0.9, false)
+    tracker(COLUMNS[5]![0], 1.05, true)
+    tracker('MiB/s (64 KiB)', 0.95, false)
+  }
   out.push('', '### Targets', '', ...checks.map((c) => `- ${c.text}`))
 
   // ---- idle connections and what 100,000 would take

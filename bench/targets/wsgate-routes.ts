@@ -9,6 +9,9 @@
  *   normalizeHeaders, cacheBypass, jwtAuth with ES256), or one middleware
  *   name alone in front of `websocket(origin)`
  * - `BENCH_JWKS_URL`: the harness's JWKS endpoint, for jwtAuth
+ * - `BENCH_CLOSE_FRAMES=0`: the route without its frame-boundary tracker
+ *   (`websocket(origin, { closeFrames: false })`), to measure what the
+ *   tracker costs
  * - `BENCH_TIMINGS=1`: wrap each middleware to time its own part of every
  *   handshake (performance.now() around it, minus what runs after `next()`)
  *
@@ -104,9 +107,10 @@ app.get('/__bench', (c) => {
   // `?gc=1` under `--expose-gc`: the live heap, not what garbage the last handshakes left.
   const gc = (globalThis as { gc?: () => void }).gc
   if (c.req.query('gc') === '1' && gc) gc()
-  return c.json({ chain: steps.map(([name]) => name), waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() })
+  return c.json({ chain: steps.map(([name]) => name), closeFrames, waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() })
 })
-const [first, ...rest] = [...handlers, websocket(origin) as MiddlewareHandler]
+const closeFrames = process.env.BENCH_CLOSE_FRAMES !== '0'
+const [first, ...rest] = [...handlers, websocket(origin, { closeFrames }) as MiddlewareHandler]
 app.all(BENCH_PATH, first!, ...rest)
 
 export default app

@@ -197,7 +197,8 @@ export class Pipe implements CloseFrameListener, OriginSink {
     client.on('timeout', onIdle)
     let deadline = roundedLifetime(options.lifetime)
     if (options.expiresAt !== undefined) {
-      const untilExpiry = Math.max(0, options.expiresAt - Date.now())
+      // Whole seconds, as `exp` has them: one Node timer list per distinct duration, not one per connection.
+      const untilExpiry = Math.ceil(Math.max(0, options.expiresAt - Date.now()) / 1000) * 1000
       if (untilExpiry < deadline && untilExpiry <= MAX_TIMER) {
         deadline = untilExpiry
         this.#deadlineCause = 'token-expired'

@@ -123,7 +123,8 @@ export async function main(argv: string[]): Promise<void> {
   const options = serveOptions(values, logger)
   const gateway = await serve(app, options)
   logConnectionCeiling(logger, gateway.settings.maxConnections)
-  stopOnSignals(gateway, logger)
+  // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
+  stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
   // SIGHUP reloads the certificates (the reload logs what it served, or why it kept the old ones).
   if (options.tls) {
     process.on('SIGHUP', () => {
@@ -171,11 +172,14 @@ export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
  * running the command (a script without `exec`, or npx) the shell dies of
  * it and the gateway never hears it; left running, it would hold the port.
  *
+ * `release` runs after the gateway closed and before the exit (a shared
+ * store's `close()`, which gives its lease back).
+ *
  * @example
  * const gateway = await serve(app, { logger })
  * stopOnSignals(gateway, logger)
  */
-export function stopOnSignals(gateway: Gateway, logger: Logger): void {
+export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => Promise<void>): void {
   let stopping = false
   let firstSignalAt = 0
   let parentCheck: NodeJS.Timeout | undefined
@@ -187,7 +191,10 @@ export function stopOnSignals(gateway: Gateway, logger: Logger): void {
     const { drainTimeout, closeGrace } = gateway.settings
     logger.info({ ...cause, connections: gateway.connections, drainTimeout, closeGrace }, 'shutting down')
     gateway.close({ drain: true }).then(
-      () => exitAfterLogs(logger, 0),
+      async () => {
+        await release?.()
+        return exitAfterLogs(logger, 0)
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed')
         return exitAfterLogs(logger, 1)

@@ -71,16 +71,25 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `
 
 /**
+ * Lua that renews this process's lease (ARGV[1] is its id) in the leases
+ * sorted set `leases` for `ttl` ms, leaving `lost` = 1 when the lease had
+ * lapsed (its counts may have been swept meanwhile). Needs {@link NOW}.
+ */
+function renewLease(leases: string, ttl: string): string {
+  return `local id = ARGV[1]
+local own = redis.call('ZSCORE', ${leases}, id)
+local lost = 0
+if (not own) or tonumber(own) < now then lost = 1 end
+redis.call('ZADD', ${leases}, now + tonumber(${ttl}), id)`
+}
+
+/**
  * KEYS: count hash, leases, this process's held hash. ARGV: process id, max,
  * lease ttl (ms), the count's key as given. Returns { taken (0/1), count
  * after, lease lost (0/1) }.
  */
 const ACQUIRE = `${NOW}
-local id = ARGV[1]
-local own = redis.call('ZSCORE', KEYS[2], id)
-local lost = 0
-if (not own) or tonumber(own) < now then lost = 1 end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+${renewLease('KEYS[2]', 'ARGV[3]')}
 local fields = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #fields, 2 do
@@ -119,11 +128,7 @@ return left
  * process's own lease had lapsed (its counts may have been swept).
  */
 const HEARTBEAT = `${NOW}
-local id = ARGV[1]
-local own = redis.call('ZSCORE', KEYS[1], id)
-local lost = 0
-if (not own) or tonumber(own) < now then lost = 1 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+${renewLease('KEYS[1]', 'ARGV[2]')}
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, holder in ipairs(dead) do
   local list = ARGV[3] .. '~held:' .. holder

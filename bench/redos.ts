@@ -36,10 +36,11 @@ import { PRIMITIVES } from '../middleware/waf/primitives.ts'
 import type { CompiledLink } from '../middleware/waf/rule.ts'
 import { SUBSTITUTES } from '../middleware/waf/substitutes.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
+import { crsDirectory } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
 import { fill, paddedHandshake, type PadPlace } from '../test/fixtures/waf/padded-handshake.ts'
 
-const CRS = '/usr/share/modsecurity-crs'
+const CRS = crsDirectory('/usr/share/modsecurity-crs')
 const PARANOIA = 4
 
 /** One `@rx` link of a compiled rule: where it is, its pattern, and what runs it. */

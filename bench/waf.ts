@@ -8,6 +8,7 @@
  * Run alone: `node bench/waf.ts [--rounds N]`; `npm run bench` includes it.
  */
 import { waf, type WafOptions } from '../middleware/waf/index.ts'
+import { crsDirectory } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
 import { ATTACKS } from '../test/fixtures/waf/attacks.ts'
 import { BENIGN } from '../test/fixtures/waf/benign.ts'
@@ -20,7 +21,7 @@ export interface WafCost {
   attacks: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
 }
 
-const CRS = '/usr/share/modsecurity-crs'
+const CRS = crsDirectory('/usr/share/modsecurity-crs')
 
 const CONFIGS: [label: string, options: WafOptions][] = [
   ['CRS 3.3.4, paranoia 1', { crs: CRS, paranoia: 1 }],

@@ -21,6 +21,8 @@ export { rateLimit, type RateLimitKey, type RateLimitOptions } from './rate-limi
 export {
   waf,
   formatReport,
+  type CrsDirectory,
+  type CrsFileSystem,
   type CrsFiles,
   type CustomRuleFunction,
   type Evaluation as WafEvaluation,

@@ -21,9 +21,10 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono'
 import { cacheBypass, jwtAuth, normalizeHeaders, websocket, type GatewayBindings } from '../../src/index.ts'
+import { crsDirectory } from '../../src/node/index.ts'
 
 /** The Core Rule Set as Debian's `modsecurity-crs` installs it. */
-const CRS_PATH = '/usr/share/modsecurity-crs'
+const CRS = crsDirectory('/usr/share/modsecurity-crs')
 
 /** Route the load client connects to. */
 export const BENCH_PATH = '/bench'
@@ -40,7 +41,7 @@ async function loadWaf(): Promise<{ middleware?: MiddlewareHandler; reason?: str
     const specifier = '../../middleware/waf/index.ts'
     const module = (await import(specifier)) as { waf?: (options: Record<string, unknown>) => MiddlewareHandler }
     if (typeof module.waf !== 'function') return { reason: 'middleware/waf/index.ts exports no waf()' }
-    return { middleware: module.waf({ crs: CRS_PATH, paranoia: 1 }) }
+    return { middleware: module.waf({ crs: CRS, paranoia: 1 }) }
   } catch (error) {
     return { reason: `waf() unavailable: ${error instanceof Error ? error.message : String(error)}` }
   }

@@ -22,8 +22,9 @@
  * in the class. Read as UTF-8 it would be one char, U+00B4, and the class
  * would miss a lone C2. Text given as an object of files is taken as it is;
  * a char above U+00FF in it makes the translator read the whole pattern as
- * UTF-8 bytes. Portable: no `node:` import; on Node (≥ 22.3) the file
- * system is reached through `process.getBuiltinModule('node:fs')`.
+ * UTF-8 bytes. Portable: no `node:` import and no reaching for the
+ * runtime; a directory comes with its file system injected
+ * (`crsDirectory()` from `wsgate/node` supplies `node:fs`).
  */
 
 /** The CRS as files: name (a base name, or a path such as `rules/REQUEST-901-INITIALIZATION.conf`) → text. */
@@ -81,38 +82,54 @@ export function crsOptionsRule(paranoia: number, threshold: number): string {
 }
 
 /**
- * Reads the CRS from a directory or takes it from an object of files.
- * Throws a `TypeError` naming the fix when the directory has no rules or
- * the runtime has no file system.
- *
- * @example
- * loadCrs('/usr/share/modsecurity-crs')
- * loadCrs({ 'crs-setup.conf': setupText, 'REQUEST-901-INITIALIZATION.conf': text, … })
+ * The subset of `node:fs` the loader uses, injected so the loader stays
+ * portable. `node:fs` itself satisfies it.
  */
-export function loadCrs(crs: string | CrsFiles): CrsLayout {
-  return typeof crs === 'string' ? fromDirectory(crs) : fromFiles(crs)
-}
-
-/** The subset of `node:fs` the loader uses. */
-interface FileSystem {
+export interface CrsFileSystem {
+  /** The file's bytes as latin1, one char per byte (see the module comment). */
   readFileSync(path: string, encoding: 'latin1'): string
+  /** The names of a directory's entries. */
   readdirSync(path: string): string[]
   existsSync(path: string): boolean
 }
 
-function fileSystem(): FileSystem {
-  const fs = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:fs') as FileSystem | undefined
-  if (!fs) {
-    throw new TypeError(
-      'waf(): crs is a directory but this runtime has no file system (process.getBuiltinModule needs Node >= 22.3); ' +
-        'on Workers pass the rules as text: waf({ crs: { "crs-setup.conf": "...", "REQUEST-901-INITIALIZATION.conf": "...", ... } })',
-    )
-  }
-  return fs
+/**
+ * The CRS as a directory on a file system: `directory` is where Debian's
+ * `modsecurity-crs` installs it (`/usr/share/modsecurity-crs`), `fs` the
+ * file system to read it through. On Node, `crsDirectory()` from
+ * `wsgate/node` builds one.
+ */
+export interface CrsDirectory {
+  readonly directory: string
+  readonly fs: CrsFileSystem
 }
 
-function fromDirectory(directory: string): CrsLayout {
-  const fs = fileSystem()
+/**
+ * Reads the CRS from a directory or takes it from an object of files.
+ * Throws a `TypeError` naming the fix when the directory has no rules or
+ * `crs` is a plain path with no file system to read it through.
+ *
+ * @example
+ * loadCrs(crsDirectory('/usr/share/modsecurity-crs')) // crsDirectory from 'wsgate/node'
+ * loadCrs({ 'crs-setup.conf': setupText, 'REQUEST-901-INITIALIZATION.conf': text, … })
+ */
+export function loadCrs(crs: CrsDirectory | CrsFiles): CrsLayout {
+  if (typeof crs === 'string') {
+    throw new TypeError(
+      "waf(): crs as a directory path needs a file system: import { crsDirectory } from 'wsgate/node' and pass " +
+        "crs: crsDirectory('/usr/share/modsecurity-crs'), or pass the rules as an object of file name → text",
+    )
+  }
+  return isCrsDirectory(crs) ? fromDirectory(crs.directory, crs.fs) : fromFiles(crs)
+}
+
+function isCrsDirectory(crs: CrsDirectory | CrsFiles): crs is CrsDirectory {
+  if (typeof crs !== 'object' || crs === null) return false
+  const { directory, fs } = crs as Partial<Record<'directory' | 'fs', unknown>>
+  return typeof directory === 'string' && typeof fs === 'object' && fs !== null
+}
+
+function fromDirectory(directory: string, fs: CrsFileSystem): CrsLayout {
   const root = directory.replace(/\/+$/, '')
   const rulesDir = fs.existsSync(`${root}/rules`) ? `${root}/rules` : root
   let names: string[]
@@ -150,7 +167,7 @@ function fromDirectory(directory: string): CrsLayout {
 }
 
 function fromFiles(files: CrsFiles): CrsLayout {
-  if (typeof files !== 'object' || files === null) throw new TypeError('waf(): crs must be a directory path or an object of file name → text')
+  if (typeof files !== 'object' || files === null) throw new TypeError("waf(): crs must be crsDirectory(path) from 'wsgate/node' or an object of file name → text")
   const byBase = new Map<string, string>()
   for (const [name, text] of Object.entries(files)) {
     if (typeof text !== 'string') throw new TypeError(`waf(): crs["${name}"] must be the file's text`)

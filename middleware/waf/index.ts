@@ -6,7 +6,7 @@ import { GatewayError } from '../../src/errors.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
 import { BASELINE_RULES } from './baseline.ts'
 import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './compile.ts'
-import { crsOptionsRule, loadCrs, type CrsFiles } from './crs.ts'
+import { crsOptionsRule, loadCrs, type CrsDirectory, type CrsFiles } from './crs.ts'
 import { evaluate, valueCacheStats, type EvaluateOptions, type Evaluation } from './engine.ts'
 import { PRIMITIVES } from './primitives.ts'
 import { formatReport, type WafReport } from './report.ts'
@@ -15,7 +15,7 @@ import type { CustomRuleFunction, RuleSet } from './rule.ts'
 import type { HandshakeFacts, WafVerdict } from './types.ts'
 import type { ValueCacheStats } from './value-caches.ts'
 
-export type { CrsFiles } from './crs.ts'
+export type { CrsDirectory, CrsFileSystem, CrsFiles } from './crs.ts'
 export type { Evaluation } from './engine.ts'
 export type { ValueCacheStats } from './value-caches.ts'
 export type { WafRuleObject } from './compile.ts'
@@ -31,13 +31,19 @@ export type WafCustomRule = string | WafRuleObject | CustomRuleFunction
 export interface WafOptions {
   /**
    * The OWASP Core Rule Set: the directory Debian's `modsecurity-crs`
-   * package installs (`'/usr/share/modsecurity-crs'`; crs-setup.conf is taken
-   * from there or from `/etc/modsecurity/crs/`), or, on runtimes without a
-   * file system, an object of file name → text (the `.conf` rule files, the
-   * `.data` files they read, optionally `crs-setup.conf`).
+   * package installs, with the file system to read it through
+   * (`crsDirectory('/usr/share/modsecurity-crs')` from `wsgate/node`;
+   * crs-setup.conf is taken from there or from `/etc/modsecurity/crs/`), or,
+   * on runtimes without a file system, an object of file name → text (the
+   * `.conf` rule files, the `.data` files they read, optionally
+   * `crs-setup.conf`). A plain path string throws a `TypeError`: the
+   * portable middleware does not reach for a file system by itself.
    * @default none: wsgate's embedded baseline rules
+   * @example
+   * import { crsDirectory } from 'wsgate/node'
+   * waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1 })
    */
-  crs?: string | CrsFiles
+  crs?: CrsDirectory | CrsFiles
   /**
    * Use the embedded baseline rules when no `crs` is given. `false` leaves
    * only `rules` (and `allow`/`deny`).
@@ -173,8 +179,9 @@ const ALLOWED: WafVerdict = Object.freeze({ blocked: false, anomalyScore: 0, mat
  * `waf: { action, score, rules: [{ id, msg, var }], us }`.
  *
  * @example
+ * import { crsDirectory } from 'wsgate/node'
  * const app = new Hono<{ Bindings: GatewayBindings }>()
- * app.all('/chat', waf({ crs: '/usr/share/modsecurity-crs', paranoia: 1, allow: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
+ * app.all('/chat', waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1, allow: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
  */
 export function waf(options: WafOptions = {}): WafMiddleware {
   if (typeof options !== 'object' || options === null) throw new TypeError('waf(): options must be an object')

@@ -11,3 +11,4 @@ export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo
 export type { CloseCause, PipeSummary } from './pipe.ts'
 export { nodePoolHost, startPools } from './pools.ts'
 export { probeOrigin, type ProbeHooks } from './origin/probe.ts'
+export { crsDirectory } from './crs-directory.ts'

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { loadCrs, MINIMAL_SETUP } from '../../../middleware/waf/crs.ts'
 import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
+import { crsDirectory } from '../../../src/node/crs-directory.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase } from '../../fixtures/waf/attacks.ts'
 import { BENIGN, CRS_FALSE_POSITIVES } from '../../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../../fixtures/waf/handshake.ts'
@@ -17,7 +18,7 @@ const crs = new Map<string, WafMiddleware>()
 function crsWaf(paranoia: 1 | 2 | 3 | 4 = 1, threshold = 5): WafMiddleware {
   const key = `${paranoia}/${threshold}`
   let instance = crs.get(key)
-  if (!instance) crs.set(key, (instance = waf({ crs: CRS, paranoia, threshold })))
+  if (!instance) crs.set(key, (instance = waf({ crs: crsDirectory(CRS), paranoia, threshold })))
   return instance
 }
 
@@ -110,10 +111,19 @@ describe('loading the CRS as Debian packages it', () => {
   })
 
   it('refuses a directory without rules and a malformed rule set at start, naming the problem', () => {
-    expect(() => waf({ crs: '/nonexistent/crs' })).toThrow(TypeError)
-    expect(() => waf({ crs: '/nonexistent/crs' })).toThrow(/cannot read the CRS rules in \/nonexistent\/crs .*apt-get install modsecurity-crs/)
+    expect(() => waf({ crs: crsDirectory('/nonexistent/crs') })).toThrow(TypeError)
+    expect(() => waf({ crs: crsDirectory('/nonexistent/crs') })).toThrow(/cannot read the CRS rules in \/nonexistent\/crs .*apt-get install modsecurity-crs/)
     expect(() => waf({ crs: { 'README.md': 'no rules' } })).toThrow('waf(): the crs files hold no .conf rule file')
     expect(() => waf({ crs: { 'REQUEST-1.conf': 'SecRule ARGS "@rx a" "id:1,chain"' } })).toThrow('REQUEST-1.conf:1: the last rule of the file ends with `chain` but no rule follows')
+  })
+
+  it('refuses a plain directory path at start: the portable middleware has no file system, crsDirectory() from wsgate/node injects one', () => {
+    // @ts-expect-error: a path string is no longer a crs value; the check is for untyped callers.
+    const plain = (): unknown => waf({ crs: '/usr/share/modsecurity-crs' })
+    expect(plain).toThrow(TypeError)
+    expect(plain).toThrow(
+      "waf(): crs as a directory path needs a file system: import { crsDirectory } from 'wsgate/node' and pass crs: crsDirectory('/usr/share/modsecurity-crs'), or pass the rules as an object of file name → text",
+    )
   })
 })
 
@@ -161,7 +171,7 @@ describe('the benign corpus', () => {
   it('has handshakes the CRS itself blocks (as libmodsecurity does), which custom exclusion rules let through', () => {
     expect(notBlocked(crsWaf(), CRS_FALSE_POSITIVES)).toEqual([])
     const tuned = waf({
-      crs: CRS,
+      crs: crsDirectory(CRS),
       rules: [
         `SecRule REQUEST_FILENAME "@rx /api/kernels/[^/]+/channels$" "id:1001,phase:1,pass,nolog,ctl:ruleRemoveTargetById=943120;ARGS_NAMES:session_id"`,
         `SecRule REQUEST_FILENAME "@streq /graphql" "id:1002,phase:1,pass,nolog,ctl:ruleRemoveTargetById=932100;ARGS:query"`,
@@ -194,7 +204,7 @@ describe('paranoia levels with the CRS', () => {
 
 describe('detection-only with the CRS', () => {
   it('blocks nothing but records the rules and the score that would have blocked', () => {
-    const detecting = waf({ crs: CRS, detectionOnly: true })
+    const detecting = waf({ crs: crsDirectory(CRS), detectionOnly: true })
     const attack = ATTACKS.find((item) => item.id === 'xss-query-plain-script-tag')!
     const evaluation = detecting.inspect(attack.facts)
     expect(evaluation).toMatchObject({ blocked: false, wouldBlock: true, blockedBy: 949110 })
@@ -212,8 +222,8 @@ describe('reading the rule files', () => {
       writeFileSync(join(directory, 'crs-setup.conf'), MINIMAL_SETUP)
       // The pattern's only non-ASCII char is ´ (U+00B4), which UTF-8 writes C2 B4 (as CRS 942430's class holds it).
       writeFileSync(join(directory, 'rules', 'REQUEST-999-ACUTE.conf'), `SecRule ARGS "@rx ^[´]$" "id:1001,phase:1,deny,log,msg:'acute accent'"\n`, 'utf8')
-      expect(loadCrs(directory).rules[0]!.text).toContain('[\xc2\xb4]')
-      const instance = waf({ crs: directory })
+      expect(loadCrs(crsDirectory(directory)).rules[0]!.text).toContain('[\xc2\xb4]')
+      const instance = waf({ crs: crsDirectory(directory) })
       const blocks = (query: string): boolean =>
         instance.inspect({ method: 'GET', rawTarget: `/ws?q=${query}`, protocol: 'HTTP/1.1', headers: [['Host', 'app.example.com']], remoteAddress: '192.0.2.10' }).blocked
       // PCRE: [´] is the class of the bytes C2 and B4. Read as UTF-8 it would be [\xb4] alone and miss %C2.

@@ -7,6 +7,7 @@ import { parsePattern } from '../../../middleware/waf/regex-ast.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex.ts'
 import { SUBSTITUTES } from '../../../middleware/waf/substitutes.ts'
 import type { HandshakeFacts, OperatorFactory } from '../../../middleware/waf/types.ts'
+import { crsDirectory } from '../../../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
 import { handshakeFacts } from '../../fixtures/waf/handshake.ts'
 import { crsPatterns, sampleOf, seededRandom } from './crs-patterns.ts'
@@ -29,7 +30,7 @@ const UNFILTERED: Primitives = {
 
 /** The CRS at paranoia 4 (every rule), compiled as `waf({ crs })` compiles it, with the given primitives. */
 function crsRuleSet(primitives: Primitives) {
-  const layout = loadCrs('/usr/share/modsecurity-crs')
+  const layout = loadCrs(crsDirectory('/usr/share/modsecurity-crs'))
   const rules = layout.rules.map((file): RuleUnit => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
   const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
   const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(primitives.operators, substitute.operator))

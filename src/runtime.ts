@@ -1,3 +1,5 @@
+import type { NodeCrypto } from './native-crypto.ts'
+
 /**
  * The contract between the portable handlers (which see only Web-standard
  * Request/Response/Headers and Hono's Context) and a runtime adapter (which
@@ -119,6 +121,12 @@ export interface GatewayRuntime {
   readonly target?: string | undefined
   /** The header list in arrival order, repeated headers as separate entries, names as sent. */
   readonly rawHeaders: readonly [name: string, value: string][]
+  /**
+   * A Node-only speed-up the host injects: `node:crypto`'s one-shot
+   * signature checks, which `jwtAuth()` uses instead of WebCrypto. Absent
+   * on runtimes without it (Workers).
+   */
+  readonly crypto?: NodeCrypto | undefined
   /** A unique id for this request, also logged and sent back as `x-request-id`. */
   readonly requestId: string
   /** The gateway's handshake timeout, ms; routes may lower or raise it. */

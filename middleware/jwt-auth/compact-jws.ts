@@ -6,7 +6,6 @@
  * the differential test holds the two together.
  */
 import { base64url, errors, type CompactJWSHeaderParameters, type JWSHeaderParameters } from 'jose'
-import { builtinModule } from './node-crypto.ts'
 
 /** A compact JWS whose header passed the checks that come before any key is looked up. */
 export interface CompactJws {
@@ -34,13 +33,8 @@ const ascii = new TextEncoder()
 /** Base64url without padding, whitespace or other characters (RFC 7515 §2): what every real token part is. */
 const PLAIN_BASE64URL = /^[A-Za-z0-9_-]*$/
 
-/**
- * Node's base64url decoder, several times faster than jose's `atob` loop.
- * It is lenient where `atob` is not, so it is used only on plain base64url
- * of a decodable length, where the two give the same bytes; anything else
- * goes to jose's decoder.
- */
-const nodeBuffer = (builtinModule('node:buffer') as { Buffer?: { from(value: string, encoding: 'base64url'): Uint8Array } } | undefined)?.Buffer
+/** A fast base64url decoder a runtime injected (`NodeCrypto.decodeBase64url`), or undefined for jose's. */
+export type FastBase64url = ((value: string) => Uint8Array) | undefined
 
 /**
  * Splits a compact JWS and checks its protected header: JSON object,
@@ -49,10 +43,10 @@ const nodeBuffer = (builtinModule('node:buffer') as { Buffer?: { from(value: str
  *
  * @throws jose's `JWSInvalid`, `JOSENotSupported` or `JOSEAlgNotAllowed`, as `jwtVerify` would
  */
-export function parseCompactJws(token: string, allowed: ReadonlySet<string>): CompactJws {
+export function parseCompactJws(token: string, allowed: ReadonlySet<string>, fast?: FastBase64url): CompactJws {
   const { 0: encodedHeader, 1: encodedPayload, 2: encodedSignature, length } = token.split('.')
   if (length !== 3) throw new errors.JWSInvalid('Invalid Compact JWS')
-  const header = parseHeader(encodedHeader!)
+  const header = parseHeader(encodedHeader!, fast)
   const b64 = payloadEncoded(header, criticalParameters(header))
   const { alg } = header
   if (typeof alg !== 'string' || !alg) throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid')
@@ -75,9 +69,9 @@ export function signingInput(jws: CompactJws): Uint8Array {
  * A base64url part decoded as jose decodes it (same leniency, same failures).
  * @throws `JWSInvalid` "Failed to base64url decode the <label>"
  */
-export function decodePart(value: string, label: 'signature' | 'payload'): Uint8Array {
+export function decodePart(value: string, label: 'signature' | 'payload', fast?: FastBase64url): Uint8Array {
   try {
-    return decodeBase64url(value)
+    return decodeBase64url(value, fast)
   } catch (cause) {
     throw new errors.JWSInvalid(`Failed to base64url decode the ${label}`, { cause })
   }
@@ -95,10 +89,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return prototype === null || Object.getPrototypeOf(prototype) === null
 }
 
-function parseHeader(encoded: string): JWSHeaderParameters {
+function parseHeader(encoded: string, fast: FastBase64url): JWSHeaderParameters {
   let parsed: unknown
   try {
-    parsed = JSON.parse(utf8(decodeBase64url(encoded)))
+    parsed = JSON.parse(utf8(decodeBase64url(encoded, fast)))
   } catch (cause) {
     throw new errors.JWSInvalid('JWS Protected Header is invalid', { cause })
   }
@@ -128,9 +122,14 @@ function payloadEncoded(header: JWSHeaderParameters, critical: readonly string[]
 }
 
 /** Base64url to bytes exactly as jose's `base64url.decode` does it, through Node's decoder when that gives the same bytes. */
-function decodeBase64url(value: string): Uint8Array {
+/**
+ * Decodes as jose does. The injected fast decoder (Node's) is lenient where
+ * `atob` is not, so it is used only on plain base64url of a decodable
+ * length, where the two give the same bytes; anything else goes to jose's.
+ */
+function decodeBase64url(value: string, fast: FastBase64url): Uint8Array {
   // A length of 4n+1 characters cannot be decoded; atob refuses it, Node's decoder would drop the last character.
-  if (nodeBuffer && value.length % 4 !== 1 && PLAIN_BASE64URL.test(value)) return nodeBuffer.from(value, 'base64url')
+  if (fast && value.length % 4 !== 1 && PLAIN_BASE64URL.test(value)) return fast(value)
   return base64url.decode(value)
 }
 

@@ -7,9 +7,10 @@ import type { GatewayBindings } from '../../src/runtime.ts'
 import { ambiguousToken, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
 import { claimChecks } from './claims.ts'
 import { checkAlgorithms, keyResolver } from './keys.ts'
-import { findNodeCrypto } from './node-crypto.ts'
+import { usableNodeCrypto, type NodeCrypto } from '../../src/native-crypto.ts'
+import { GatewayError } from '../../src/errors.ts'
 import { findTokens, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
-import { tokenVerifier, type SignatureBackend } from './verifier.ts'
+import { SIGNATURE_BACKENDS, tokenVerifier, type SignatureBackend, type TokenVerifier } from './verifier.ts'
 import { HTTP_TOKEN } from '../../src/headers.ts'
 
 export type { TokenSource } from './token.ts'
@@ -173,14 +174,22 @@ export interface JwtAuthOptions {
   now?: () => number
   /**
    * What checks signatures. `'node:crypto'` verifies synchronously through
-   * `process.getBuiltinModule('node:crypto')` (Node ≥ 22.3), several times
-   * cheaper in CPU than WebCrypto on Node, where each `crypto.subtle.verify`
-   * is a thread-pool job; `'webcrypto'` uses jose's `jwtVerify` on
+   * the injected `node:crypto` (see `crypto`), several times cheaper in CPU
+   * than WebCrypto on Node, where each `crypto.subtle.verify` is a
+   * thread-pool job; `'webcrypto'` uses jose's `jwtVerify` on
    * `crypto.subtle`, which every runtime has. Both accept and refuse the same
    * tokens with the same answers.
-   * @default 'node:crypto' where the runtime has it, else 'webcrypto'
+   * @default 'node:crypto' where `node:crypto` is injected, else 'webcrypto'
    */
   verifyWith?: SignatureBackend
+  /**
+   * `node:crypto` for the synchronous verifier, injected, never looked for:
+   * `nodeCrypto` from `wsgate/node`. Needed only where no wsgate runtime
+   * injects it (the Node host's runtime does, as `c.env.wsgate.crypto`; e.g.
+   * `app.request()` in a test).
+   * @default what the runtime injects (the Node host: `node:crypto`; Workers: none)
+   */
+  crypto?: NodeCrypto
 }
 
 /** What {@link jwtAuth} publishes to later middleware and to `websocket()`. */
@@ -255,9 +264,10 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     throw new TypeError('jwtAuth(): realm must be a string without quotes, backslashes or line breaks')
   }
   if (now !== undefined && typeof now !== 'function') throw new TypeError('jwtAuth(): now must be a function returning ms since the epoch')
-  const verifyToken = tokenVerifier(key, claimChecks(options, algorithms), options.verifyWith, findNodeCrypto())
+  const verifierFor = verifierSelection(key, claimChecks(options, algorithms), options)
   // The frozen clock is read before the key lookup, as it always was; without one the claim checks read the time themselves.
-  const verify = (token: string): Promise<JWTPayload> => verifyToken(token, now ? new Date(now()) : undefined)
+  const verify = (runtime: GatewayBindings['wsgate'] | undefined, token: string): Promise<JWTPayload> =>
+    verifierFor(runtime?.crypto)(token, now ? new Date(now()) : undefined)
 
   return withWarnings(async function jwtAuth(c, next) {
     // Under a wsgate runtime the handshake's log line gets a `jwt` field: who, or why not (jose's words, never the token).
@@ -278,7 +288,7 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
 
     let payload: JWTPayload
     try {
-      payload = await verify(found.token)
+      payload = await verify(runtime, found.token)
     } catch (error) {
       const failure = verificationFailure(error, found.token, realm, found.source, where)
       runtime?.note({ jwt: { source: found.source, error: causeText(failure.cause) } })
@@ -417,4 +427,41 @@ function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text)
+}
+
+/**
+ * Which verifier checks a request's token, from the `node:crypto` injected
+ * into the route (`options.crypto`, checked at start) or else into the
+ * request's runtime (`GatewayRuntime.crypto`): the synchronous one when
+ * there is one, jose's WebCrypto one otherwise. Each is built once (the
+ * node one per injected module, in practice one per process) and holds its
+ * key caches.
+ */
+function verifierSelection(
+  key: Parameters<typeof tokenVerifier>[0],
+  checks: Parameters<typeof tokenVerifier>[1],
+  options: Pick<JwtAuthOptions, 'verifyWith' | 'crypto'>,
+): (injected: NodeCrypto | undefined) => TokenVerifier {
+  const backend = options.verifyWith
+  if (backend !== undefined && !SIGNATURE_BACKENDS.includes(backend)) {
+    throw new TypeError(`jwtAuth(): verifyWith must be ${SIGNATURE_BACKENDS.map((name) => `'${name}'`).join(' or ')}, got ${JSON.stringify(backend)}`)
+  }
+  if (options.crypto !== undefined) {
+    const crypto = usableNodeCrypto(options.crypto)
+    if (!crypto) throw new TypeError("jwtAuth(): crypto must be node:crypto's verify, createHmac, createSecretKey, timingSafeEqual, KeyObject and constants, e.g. nodeCrypto from wsgate/node")
+    const fixed = tokenVerifier(key, checks, backend, crypto)
+    return () => fixed
+  }
+  let web: TokenVerifier | undefined
+  let native: { crypto: NodeCrypto; verify: TokenVerifier } | undefined
+  return (injected) => {
+    if (backend === 'webcrypto' || injected === undefined) {
+      if (backend === 'node:crypto') {
+        throw new GatewayError(500, 'ERR_INTERNAL', "jwtAuth(): verifyWith 'node:crypto' but nothing injected node:crypto (run under the Node host, or pass crypto: nodeCrypto)")
+      }
+      return (web ??= tokenVerifier(key, checks, 'webcrypto', undefined))
+    }
+    if (native?.crypto !== injected) native = { crypto: injected, verify: tokenVerifier(key, checks, backend, usableNodeCrypto(injected)) }
+    return native.verify
+  }
 }

@@ -5,7 +5,7 @@
  * Before a key is used, jose's checks on it are repeated with jose's
  * messages (key type, algorithm, usage, RSA modulus ≥ 2048 bits).
  */
-import type { NodeCrypto, NodeKeyObject } from './node-crypto.ts'
+import type { NodeCrypto, NodeKeyObject } from '../../src/native-crypto.ts'
 
 /** The WebCrypto algorithm a CryptoKey must carry to verify one JWS `alg` (jose's table). */
 interface KeyAlgorithm {

@@ -11,7 +11,7 @@ import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { checkClaims, type ClaimChecks } from './claims.ts'
 import { decodePart, parseCompactJws, signingInput, type CompactJws } from './compact-jws.ts'
 import type { VerificationKey } from './keys.ts'
-import type { NodeCrypto } from './node-crypto.ts'
+import type { NodeCrypto } from '../../src/native-crypto.ts'
 import { NodeSignatures } from './node-signature.ts'
 import type { TokenVerifier } from './verifier.ts'
 
@@ -21,18 +21,19 @@ import type { TokenVerifier } from './verifier.ts'
  * `verificationFailure()` answers as it does for `jwtVerify`.
  *
  * @example
- * const verify = nodeTokenVerifier(keyResolver(options, algorithms), { algorithms }, findNodeCrypto()!)
+ * const verify = nodeTokenVerifier(keyResolver(options, algorithms), { algorithms }, nodeCrypto)
  * const claims = await verify(token, undefined)
  */
 export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, crypto: NodeCrypto): TokenVerifier {
   const allowed = new Set(checks.algorithms)
   const signatures = new NodeSignatures(crypto)
+  const fast = crypto.decodeBase64url
 
   /** The rest of `jwtVerify` once a key is in hand: signature, payload, claims. */
   function verifyWithKey(token: string, jws: CompactJws, resolved: unknown, currentDate: Date | undefined): JWTPayload | Promise<JWTPayload> {
     // jose's order: signing input, signature decoding, then the key's own checks.
     const data = signingInput(jws)
-    const signature = decodePart(jws.encodedSignature, 'signature')
+    const signature = decodePart(jws.encodedSignature, 'signature', fast)
     const ready = signatures.prepare(jws.alg, resolved)
     if (!ready) return delegate(token, resolved, checks, currentDate)
     let verified: boolean
@@ -44,11 +45,11 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
     if (!verified) throw new errors.JWSSignatureVerificationFailed()
     // RFC 7797 `b64: false` passed the signature, but a JWT's claims must be base64url (jwtVerify's rule).
     if (!jws.b64) throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload')
-    return checkClaims(decodePart(jws.encodedPayload, 'payload'), checks, currentDate)
+    return checkClaims(decodePart(jws.encodedPayload, 'payload', fast), checks, currentDate)
   }
 
   async function verifyToken(token: string, currentDate: Date | undefined): Promise<JWTPayload> {
-    const jws = parseCompactJws(token, allowed)
+    const jws = parseCompactJws(token, allowed, fast)
     if (typeof key !== 'function') return verifyWithKey(token, jws, key, currentDate)
     let resolved: unknown
     try {

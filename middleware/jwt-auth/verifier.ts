@@ -7,7 +7,7 @@
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import type { ClaimChecks } from './claims.ts'
 import type { VerificationKey } from './keys.ts'
-import type { NodeCrypto } from './node-crypto.ts'
+import type { NodeCrypto } from '../../src/native-crypto.ts'
 import { nodeTokenVerifier } from './node-verify.ts'
 
 /**
@@ -30,11 +30,11 @@ export const SIGNATURE_BACKENDS: readonly SignatureBackend[] = ['node:crypto', '
 /**
  * The verifier for `backend`; undefined picks `'node:crypto'` when this
  * runtime has it and `'webcrypto'` otherwise. `crypto` is what this runtime
- * offers (`findNodeCrypto()`'s answer: a runtime fact, passed in).
+ * offers (injected: `GatewayRuntime.crypto` or `jwtAuth({ crypto })`).
  *
  * @throws TypeError when `backend` is unknown, or `'node:crypto'` on a runtime without it
  * @example
- * const verify = tokenVerifier(keyResolver(options, algorithms), claimChecks(options, algorithms), options.verifyWith, findNodeCrypto())
+ * const verify = tokenVerifier(keyResolver(options, algorithms), claimChecks(options, algorithms), options.verifyWith, nodeCrypto)
  */
 export function tokenVerifier(
   key: VerificationKey,
@@ -48,7 +48,7 @@ export function tokenVerifier(
   if (backend === 'webcrypto') return joseTokenVerifier(key, checks)
   if (crypto) return nodeTokenVerifier(key, checks, crypto)
   if (backend === 'node:crypto') {
-    throw new TypeError("jwtAuth(): verifyWith 'node:crypto' needs process.getBuiltinModule('node:crypto') (Node ≥ 22.3); leave it unset to use WebCrypto here")
+    throw new TypeError("jwtAuth(): verifyWith 'node:crypto' needs node:crypto injected (the Node host's runtime, or jwtAuth({ crypto: nodeCrypto }) from wsgate/node); leave it unset to use WebCrypto here")
   }
   return joseTokenVerifier(key, checks)
 }

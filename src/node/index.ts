@@ -10,5 +10,6 @@ export { createLogger, flushLogger, type Logger, type LoggerOptions } from './lo
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'
 export type { CloseCause, PipeSummary } from './pipe.ts'
 export { nodePoolHost, startPools } from './pools.ts'
+export { nodeCrypto } from './native-crypto.ts'
 export { probeOrigin, type ProbeHooks } from './origin/probe.ts'
 export { crsDirectory } from './crs-directory.ts'

@@ -5,7 +5,7 @@ import { jwtAuth, type JwtAuthOptions, type JwtAuthVariables } from '../../../mi
 import { claimChecks } from '../../../middleware/jwt-auth/claims.ts'
 import { verificationFailure } from '../../../middleware/jwt-auth/failures.ts'
 import { keyResolver } from '../../../middleware/jwt-auth/keys.ts'
-import { findNodeCrypto } from '../../../middleware/jwt-auth/node-crypto.ts'
+import { nodeCrypto } from '../../../src/node/native-crypto.ts'
 import { tokenVerifier, type SignatureBackend } from '../../../middleware/jwt-auth/verifier.ts'
 import type { TokenLocations } from '../../../middleware/jwt-auth/token.ts'
 import { startJwksServer, type JwksServer } from '../../helpers/jwks.ts'
@@ -149,7 +149,7 @@ async function exchange(app: Hono<{ Variables: JwtAuthVariables }>, token: strin
 
 function appWith(options: JwtAuthOptions, verifyWith: SignatureBackend): Hono<{ Variables: JwtAuthVariables }> {
   const app = new Hono<{ Variables: JwtAuthVariables }>()
-  app.all('*', jwtAuth({ ...options, now: () => NOW, verifyWith }), (c) => c.json({ payload: c.get('jwtPayload'), expiresAt: c.get('connectionExpiresAt') ?? null }))
+  app.all('*', jwtAuth({ ...options, now: () => NOW, verifyWith, crypto: nodeCrypto }), (c) => c.json({ payload: c.get('jwtPayload'), expiresAt: c.get('connectionExpiresAt') ?? null }))
   return app
 }
 
@@ -159,7 +159,7 @@ describe('jwtAuth: the node:crypto verifier against jose (differential)', () => 
       const config = options()
       const algorithms = config.algorithms
       const [node, jose] = (['node:crypto', 'webcrypto'] as const).map((backend) =>
-        tokenVerifier(keyResolver(config, algorithms), claimChecks(config, algorithms), backend, findNodeCrypto()),
+        tokenVerifier(keyResolver(config, algorithms), claimChecks(config, algorithms), backend, nodeCrypto),
       ) as [ReturnType<typeof tokenVerifier>, ReturnType<typeof tokenVerifier>]
       const entries = corpus(keys)
       expect(entries.length).toBeGreaterThan(1)
@@ -218,7 +218,7 @@ describe('jwtAuth: the node:crypto verifier against jose (differential)', () => 
 
   it('maps a verifier error to a GatewayError the same way on both paths (sanity check of the harness)', async () => {
     const config: JwtAuthOptions = { secret: SECRET, algorithms: ['HS256'] }
-    const verify = tokenVerifier(keyResolver(config, config.algorithms), claimChecks(config, config.algorithms), 'node:crypto', findNodeCrypto())
+    const verify = tokenVerifier(keyResolver(config, config.algorithms), claimChecks(config, config.algorithms), 'node:crypto', nodeCrypto)
     const failure = await verify('a.b.c', undefined).then(
       () => undefined,
       (error: unknown) => verificationFailure(error, 'a.b.c', undefined, 'header', WHERE),

@@ -3,6 +3,7 @@ import type { JWK, JWTPayload } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jwtAuth, type JwtAuthOptions, type JwtAuthVariables, type SignatureBackend } from '../../../middleware/jwt-auth/index.ts'
 import { mint, startJwksServer, testKey, type JwksServer, type TestKey } from '../../helpers/jwks.ts'
+import { nodeCrypto } from '../../../src/node/native-crypto.ts'
 
 /**
  * Public keys (a JWKS) and HMAC secrets on one route: a token's alg picks the
@@ -35,7 +36,7 @@ function oct(kid: string, alg: string | undefined, secret: Uint8Array, extra: Pa
 
 function appWith(options: JwtAuthOptions, verifyWith: SignatureBackend) {
   const app = new Hono<{ Variables: JwtAuthVariables }>()
-  app.all('*', jwtAuth({ now: () => NOW, ...options, verifyWith }), (c) => c.json({ sub: c.get('jwtPayload').sub }))
+  app.all('*', jwtAuth({ now: () => NOW, ...options, verifyWith, crypto: nodeCrypto }), (c) => c.json({ sub: c.get('jwtPayload').sub }))
   return app
 }
 

@@ -59,4 +59,15 @@ describe('the portable chain', () => {
     }
     expect(offenders).toEqual([])
   })
+
+  it('never reaches Node by itself outside src/node/ (no getBuiltinModule, require or process): Node-only parts are injected', async () => {
+    const files = [...(await sources('src', 'src/node/')), ...(await sources('middleware'))]
+    const offenders: string[] = []
+    for (const file of files) {
+      // Code only: comments may name what is injected and why.
+      const code = (await readFile(join(root, file), 'utf8')).replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '')
+      for (const match of code.matchAll(/\bgetBuiltinModule\b|\brequire\s*\(|\bprocess\s*[.?[]/g)) offenders.push(`${file}: ${match[0]}`)
+    }
+    expect(offenders).toEqual([])
+  })
 })

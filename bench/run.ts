@@ -34,6 +34,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { mint, startJwksServer, testKey, type JwksServer } from '../test/helpers/jwks.ts'
+import { freePort } from '../test/helpers/ports.ts'
 import type { HandshakeResult, IdleResult, LoadCommand, LoadRequest, LoadTarget, PingPongResult, StreamResult, WindowCpu } from './load.ts'
 import { machineBusy, openFileLimits, processTree, rssBytes } from './proc.ts'
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile.ts'
@@ -240,16 +241,6 @@ async function firstLine<T>(child: ChildProcess, name: string): Promise<T> {
   } finally {
     exited.catch(() => {})
   }
-}
-
-/** A port free right now on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** Resolves once `check` succeeds, trying every 50 ms; fails when `child` exits or after 30 s. */

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import net from 'node:net'
+import { freePort } from './ports.ts'
 
 /** Where the tests look for the server. */
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
@@ -23,16 +24,6 @@ export interface TestRedis {
   stop(): Promise<void>
   /** Starts a new, empty server on the same port (after {@link stop}), as a restarted Redis without persistence. */
   restart(): Promise<void>
-}
-
-/** A free TCP port on 127.0.0.1 (a listener on port 0, closed again). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** Starts redis-server on a free port and resolves once it accepts connections. */

@@ -8,7 +8,8 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
 import { redisStore, type RedisStore, type RedisStoreOptions } from '../../src/node/redis-store.ts'
-import { freePort, startRedis, type TestRedis } from '../helpers/redis.ts'
+import { freePort } from '../helpers/ports.ts'
+import { startRedis, type TestRedis } from '../helpers/redis.ts'
 import { limitStoreContract } from '../unit/store-contract.ts'
 
 let redis: TestRedis

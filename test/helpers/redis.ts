@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import net from 'node:net'
 import { freePort } from './ports.ts'
 
 /** Where the tests look for the server. */

@@ -54,6 +54,7 @@ afterEach(async () => {
     }
   }
   primary = undefined
+  await redis.flush()
 })
 
 async function startCluster(args: string[]): Promise<CliGateway> {

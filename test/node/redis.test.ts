@@ -1,5 +1,4 @@
 import net from 'node:net'
-import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type WebSocket from 'ws'
 import { startCliGateway, type CliGateway } from '../helpers/cli-gateway.ts'
@@ -34,9 +33,7 @@ afterAll(async () => {
 afterEach(async () => {
   for (const client of clients.splice(0)) client.terminate()
   await Promise.all(gateways.splice(0).map((gateway) => gateway.stop()))
-  const admin = new Redis(redis.url)
-  await admin.flushall()
-  admin.disconnect()
+  await redis.flush()
 })
 
 async function gateway(args: string[] = [], url = redis.url): Promise<CliGateway> {

@@ -40,7 +40,7 @@ export interface PipeOptions {
   /** Lifetime after jitter has been applied. */
   lifetime: number
   halfCloseTimeout: number
-  /** After the gateway sent its close frames, how long the peers have to answer before both sockets are destroyed. */
+  /** After the gateway began to close, how long the peers have to answer before both sockets are destroyed; the client's close waits at most half of it for the origin's answer. */
   closeGrace: number
   /**
    * Track frame boundaries and end gateway-initiated closes with close
@@ -88,11 +88,18 @@ const PIPE = Symbol('wsgate.pipe')
 /** A socket of a pipe. */
 type PipedSocket = Socket & { [PIPE]?: Pipe }
 
-/** A direction's state: relaying, waiting for the current frame to end to put a close frame after it, or closed (a close frame went that way; later bytes are read and dropped). */
+/**
+ * A direction's state: relaying; relaying the origin's frames up to its
+ * close frame while the gateway waits for the origin to answer its own
+ * (origin → client only); waiting for the current frame to end to put a
+ * close frame after it; or closed (a close frame went that way; later bytes
+ * are read and dropped).
+ */
 const RELAY = 0
-const PENDING = 1
-const HELD = 2
-type Direction = typeof RELAY | typeof PENDING | typeof HELD
+const AWAIT_ORIGIN = 1
+const PENDING = 2
+const HELD = 3
+type Direction = typeof RELAY | typeof AWAIT_ORIGIN | typeof PENDING | typeof HELD
 
 /** Longest delay a Node timer takes (ms); a token's expiry beyond it is left to the lifetime. */
 const MAX_TIMER = 2 ** 31 - 1
@@ -127,7 +134,11 @@ function roundedLifetime(lifetime: number): number {
  * client, masked to the origin; right after the current frame when a side
  * is mid-frame — drops what each side sends after that point except to look
  * for its close frame, ends each side once it has answered, and destroys
- * what is left after `closeGrace`.
+ * what is left after `closeGrace`. The origin is told first: its replies
+ * already on their way (the answer to the client's last message) are
+ * relayed to the client until the origin's own close frame, which the
+ * client gets in the gateway's words; an origin that has not answered
+ * within half the grace no longer holds the client's close back.
  *
  * Every listener is a module-level function that finds its pipe through the
  * socket: an idle connection holds two sockets and this object, not a dozen
@@ -156,6 +167,8 @@ export class Pipe implements CloseFrameListener, OriginSink {
   #deadlineTimer: NodeJS.Timeout | undefined
   #deadlineCause: GatewayCloseCause = 'lifetime'
   #halfCloseTimer: NodeJS.Timeout | undefined
+  /** While the origin → client direction awaits the origin's close frame: half the grace, then the client's close goes anyway. */
+  #originAnswerTimer: NodeJS.Timeout | undefined
   #graceTimer: NodeJS.Timeout | undefined
   #closedSides = 0
   #finished = false
@@ -259,8 +272,21 @@ export class Pipe implements CloseFrameListener, OriginSink {
       return
     }
     this.#closing = { code, reason }
-    this.#graceTimer = setTimeout(destroyBoth, this.#options.closeGrace, this)
+    const grace = this.#options.closeGrace
+    this.#graceTimer = setTimeout(destroyBoth, grace, this)
     this.#startClose(true)
+    // A shutdown drops both sockets right after the close frames: there is no time to wait for the origin.
+    if (cause === 'shutdown' || this.#fromOrigin!.closeSeen || this.origin.destroyed || this.origin.readableEnded) this.#startClose(false)
+    else {
+      this.#toClient = AWAIT_ORIGIN
+      this.#originAnswerTimer = setTimeout(onOriginSilent, grace / 2, this)
+    }
+    this.#checkClosing()
+  }
+
+  /** The origin has not answered the gateway's close within half the grace: the client's close goes now. */
+  originSilent(): void {
+    if (this.#toClient !== AWAIT_ORIGIN) return
     this.#startClose(false)
     this.#checkClosing()
   }
@@ -305,6 +331,9 @@ export class Pipe implements CloseFrameListener, OriginSink {
       this.#closeCode = tracker.closeCode
       this.#closeReason = tracker.closeReason
     }
+    // An origin close frame whose header had begun when the gateway started to close has gone through whole:
+    // it is the client's close frame (one per direction, RFC 6455 §5.5.1).
+    if (this.#toClient === AWAIT_ORIGIN && tracker === this.#fromOrigin) this.#startClose(false)
     if (this.#closing) this.#checkClosing()
   }
 
@@ -342,6 +371,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
 
   /** The gateway's close toward the origin (`towardOrigin`) or the client: now when between frames, else after the current frame. */
   #startClose(towardOrigin: boolean): void {
+    if (!towardOrigin) clearTimeout(this.#originAnswerTimer)
     const tracker = towardOrigin ? this.#fromClient! : this.#fromOrigin!
     if (tracker.closeSeen || tracker.atBoundary) this.#sendClose(towardOrigin)
     else if (towardOrigin) this.#toOrigin = PENDING
@@ -362,18 +392,30 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /**
-   * A chunk of a direction the gateway is closing: while the current frame
-   * goes on it is relayed; where it ends the close frame goes in; what comes
-   * after is only scanned for the sender's own close frame. Returns false to
-   * pause the sender (its frame still has to reach a reader that is behind).
+   * A chunk of a direction the gateway is closing. Toward the client while
+   * the origin is to answer first, the origin's frames are relayed up to
+   * its close frame, where the gateway's close goes in instead. Otherwise,
+   * while the current frame goes on it is relayed, and where it ends the
+   * close frame goes in. What comes after is only scanned for the sender's
+   * own close frame. Returns false to pause the sender (its frames still
+   * have to reach a reader that is behind).
    */
   #closingChunk(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
     const tracker = fromClient ? this.#fromClient! : this.#fromOrigin!
+    const to = fromClient ? this.origin : this.client
     let at = 0
     let keepReading = true
-    if ((fromClient ? this.#toOrigin : this.#toClient) === PENDING) {
-      at = tracker.scan(bytes, 0, length, true)
-      if (at > 0) keepReading = this.#write(fromClient ? this.origin : this.client, bytes, at, copy)
+    if (!fromClient && this.#toClient === AWAIT_ORIGIN) {
+      at = tracker.scan(bytes, 0, length, 'close')
+      if (at > 0) keepReading = this.#write(to, bytes, at, copy)
+      if (at === length) return keepReading
+      // The origin's close frame begins at `at`, between frames: the gateway's goes to the client in its place.
+      this.#startClose(false)
+      this.#checkClosing()
+      keepReading = true
+    } else if ((fromClient ? this.#toOrigin : this.#toClient) === PENDING) {
+      at = tracker.scan(bytes, 0, length, 'boundary')
+      if (at > 0) keepReading = this.#write(to, bytes, at, copy)
       if (!tracker.atBoundary) return keepReading
       this.#sendClose(fromClient)
       keepReading = true
@@ -397,6 +439,8 @@ export class Pipe implements CloseFrameListener, OriginSink {
    * since that frame can never be finished.
    */
   #checkClosing(): void {
+    // The origin has left without answering the gateway's close: the client's close need not wait.
+    if (this.#toClient === AWAIT_ORIGIN && (this.origin.destroyed || this.origin.readableEnded)) this.#startClose(false)
     this.#settleSide(this.client, this.#toClient, this.#fromClient!, this.#toOrigin, this.origin)
     this.#settleSide(this.origin, this.#toOrigin, this.#fromOrigin!, this.#toClient, this.client)
   }
@@ -436,6 +480,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
     clearTimeout(this.#deadlineTimer)
     clearTimeout(this.#halfCloseTimer)
     clearTimeout(this.#graceTimer)
+    clearTimeout(this.#originAnswerTimer)
     this.client.setTimeout(0)
     const summary: PipeSummary = {
       closedBy: this.#closedBy ?? 'gateway',
@@ -489,6 +534,10 @@ function onIdle(this: PipedSocket): void {
 
 function onDeadline(pipe: Pipe): void {
   pipe.deadline()
+}
+
+function onOriginSilent(pipe: Pipe): void {
+  pipe.originSilent()
 }
 
 function destroyBoth(pipe: Pipe): void {

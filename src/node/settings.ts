@@ -140,10 +140,13 @@ export interface ServeOptions {
    */
   drainTimeout?: number
   /**
-   * After the gateway sent its close frames (idle, lifetime, drain,
-   * shutdown, token expiry), how long the peers have to answer with theirs
-   * before both sockets are destroyed. A drain also waits this long after
-   * its window for the last connections to end.
+   * After the gateway began to close a connection (idle, lifetime, drain,
+   * shutdown, token expiry), how long the peers have to answer its close
+   * frames with theirs before both sockets are destroyed. The origin is
+   * told first, and the client's close frame waits for the origin's answer
+   * (so the origin's replies in flight reach the client) for at most half
+   * of it. A drain also waits this long after its window for the last
+   * connections to end.
    * @default 5 s
    */
   closeGrace?: number

@@ -302,6 +302,69 @@ describe('close frames when the gateway ends a connection', () => {
     for (const line of lines) expect(line).toMatchObject({ closedBy: 'gateway', closeCause: 'drain', closeCode: 1001, closeReason: 'gateway draining' })
   })
 
+  it("tells the origin first and relays every message it sent before answering, in order, then the client gets the gateway's 1001", async () => {
+    // The origin streams numbered messages until the gateway's close frame reaches it (ws turns CLOSING there).
+    let sent = 0
+    let originClosed!: Promise<Closed>
+    const origin = await wsOrigin((socket) => {
+      originClosed = closeOf(socket)
+      const stream = (): void => {
+        if (socket.readyState !== WebSocket.OPEN) return
+        socket.send(`m-${sent++}`)
+        setImmediate(stream)
+      }
+      socket.once('message', stream)
+    })
+    const gateway = await pipeGateway(oneRoute('/feed', origin.url), { closeGrace: 5_000 })
+    const client = await open(`${gateway.wsUrl}/feed`)
+    const messages: string[] = []
+    client.on('message', (data: Buffer) => messages.push(data.toString()))
+    const closed = closeOf(client)
+    client.send('start')
+    await expect.poll(() => messages.length).toBeGreaterThan(20)
+    gateway.closeAll('drain')
+    expect(await closed).toEqual({ code: 1001, reason: 'gateway draining' })
+    expect(await originClosed).toEqual({ code: 1001, reason: 'gateway draining' })
+    // Everything the origin sent before it answered the close reached the client: none lost in flight, none out of order.
+    expect(messages).toEqual(Array.from({ length: sent }, (_, i) => `m-${i}`))
+  })
+
+  it('relays what an origin sends after the close frame until half the grace has passed when it never answers, then sends the client 1001', async () => {
+    const origin = await rawOrigin((connection) => {
+      connection.socket.write(switchingProtocols(connection))
+      // No close reply, ever: one more message once the gateway's close frame has come.
+      framesOn(connection.socket)(hasClose).then(
+        () => connection.socket.write(frame(0x1, 'after your close')),
+        () => {},
+      )
+    })
+    const gateway = await pipeGateway(oneRoute('/mute', origin.url), { closeGrace: 600 })
+    const client = await open(`${gateway.wsUrl}/mute`)
+    const messages = received(client)
+    const closed = closeOf(client)
+    gateway.closeAll('operator')
+    expect(await closed).toEqual({ code: 1001, reason: 'closed by the gateway' })
+    expect(messages.map(String)).toEqual(['after your close'])
+    await expect.poll(() => gateway.connections()).toBe(0)
+  })
+
+  it('sends the client 1001 as soon as an origin leaves without answering the close frame, not after the grace', async () => {
+    const origin = await rawOrigin((connection) => {
+      connection.socket.write(switchingProtocols(connection))
+      framesOn(connection.socket)(hasClose).then(
+        () => connection.socket.end(),
+        () => {},
+      )
+    })
+    const gateway = await pipeGateway(oneRoute('/gone', origin.url), { closeGrace: 60_000 })
+    const client = await open(`${gateway.wsUrl}/gone`)
+    const closed = closeOf(client)
+    gateway.closeAll('drain')
+    // With a minute of grace, an answer that came at all came because the origin's FIN released it.
+    expect(await closed).toEqual({ code: 1001, reason: 'gateway draining' })
+    await expect.poll(() => gateway.connections()).toBe(0)
+  })
+
   it("sends 1001 'gateway shutting down' for the shutdown cause, and an operator's own reason", async () => {
     const origin = await wsOrigin()
     const gateway = await pipeGateway(oneRoute('/echo', origin.url), { closeGrace: 2_000 })

@@ -209,11 +209,11 @@ describe('wsgate start: signals', () => {
       const received = records[index]!.received
       // Nothing cut, reordered or mixed up: what came back is what was sent, in order.
       expect([`ready-${index}`, `before-${index}`].slice(0, received.length)).toEqual(received)
-      // A connection closed a third of the window or more after the signal had all the time it needed for the
-      // echo of its last message. (One closed in the first milliseconds, while the gateway is still relaying
-      // the 1,000 messages, may get its close frame before the origin's answer: after a close frame no data
-      // may follow, so that echo is dropped; the message itself was sent before the close.)
-      if (end.at >= drainTimeout / 3) expect(received, `client ${index}, closed ${Math.round(end.at)} ms in`).toContain(`before-${index}`)
+      // The echo of the message sent right before the signal came back before the close: the gateway tells the
+      // origin first and relays its replies until the origin's own close frame. Only a connection closed in the
+      // first moments of the drain may miss it: its message reached the gateway (still reading 1,000 of them)
+      // after the close frame had gone to the origin, and what follows a close frame is dropped.
+      if (end.at >= drainTimeout / 10) expect(received, `client ${index}, closed ${Math.round(end.at)} ms in`).toContain(`before-${index}`)
     }
     // Spread over the window, not all at once.
     const times = ends.map((end) => end.at)

@@ -43,7 +43,7 @@ function boundariesOf(pieces: Buffer[], tracker = new FrameTracker()): number[] 
     while (at < piece.length) {
       // Step into the next frame's header, then run to the next boundary (or the end of the piece).
       if (tracker.atBoundary) at = tracker.scan(piece, at, at + 1)
-      at = tracker.scan(piece, at, piece.length, true)
+      at = tracker.scan(piece, at, piece.length, 'boundary')
       if (tracker.atBoundary) found.push(base + at)
     }
     base += piece.length
@@ -160,10 +160,39 @@ describe('FrameTracker', () => {
     // Mid-frame: the first scan stops where the first frame ends, inside this chunk.
     tracker.scan(bytes, 0, 500)
     expect(tracker.atBoundary).toBe(false)
-    expect(tracker.scan(bytes, 500, bytes.length, true)).toBe(ends[0])
+    expect(tracker.scan(bytes, 500, bytes.length, 'boundary')).toBe(ends[0])
     expect(tracker.atBoundary).toBe(true)
     // Between frames, it does not move.
-    expect(tracker.scan(bytes, ends[0]!, bytes.length, true)).toBe(ends[0])
+    expect(tracker.scan(bytes, ends[0]!, bytes.length, 'boundary')).toBe(ends[0])
+  })
+
+  it("stops before a close frame's header when asked, at every cut, leaving the close frame unread", () => {
+    // A fragmented message with a ping and a close-opcode byte inside payloads, then the close frame itself.
+    const decoy = Buffer.from([0x88, 0x88, 0x88])
+    const { bytes, ends } = stream([
+      frame(TEXT, decoy, { fin: false }),
+      frame(PING, decoy),
+      frame(CONTINUATION, pattern(300)),
+      frame(CLOSE, closePayload(1000, 'done')),
+    ])
+    const closeAt = ends[2]!
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const tracker = new FrameTracker()
+      let at = 0
+      for (const [start, end] of [
+        [0, cut],
+        [cut, bytes.length],
+      ] as const) {
+        if (at !== start) break
+        at = tracker.scan(bytes, start, end, 'close')
+      }
+      expect(at, `cut at ${cut}`).toBe(closeAt)
+      expect(tracker.atBoundary).toBe(true)
+      expect(tracker.closeSeen).toBe(false)
+      // Read on: the close frame is seen.
+      tracker.scan(bytes, at, bytes.length)
+      expect(tracker).toMatchObject({ closeSeen: true, closeCode: 1000, closeReason: 'done' })
+    }
   })
 
   it('finds every frame end and the first close frame of random frame sequences cut at random places (seeded)', () => {
@@ -247,7 +276,7 @@ describe('FrameTracker on bytes that are not WebSocket frames', () => {
       expect(tracker.atBoundary).toBe(true)
       tracker.scan(bytes, 4, bytes.length)
       expect(tracker).toMatchObject({ lost: true, atBoundary: false, closeSeen: false })
-      expect(tracker.scan(bytes, 0, bytes.length, true)).toBe(bytes.length)
+      expect(tracker.scan(bytes, 0, bytes.length, 'boundary')).toBe(bytes.length)
     })
   }
 })

@@ -107,14 +107,23 @@ export class FrameTracker {
 
   /**
    * Follows `bytes[start, end)` and returns where it stopped: `end`, or with
-   * `stopAtBoundary` the first offset between two frames (`start` when
+   * `stop: 'boundary'` the first offset between two frames (`start` when
    * already between frames; `end` with {@link atBoundary} false when the
-   * current frame goes on past the chunk).
+   * current frame goes on past the chunk), or with `stop: 'close'` the
+   * offset where a close frame's header begins (left unread: the tracker is
+   * between frames there), else `end`.
    */
-  scan(bytes: Uint8Array, start: number, end: number, stopAtBoundary = false): number {
+  scan(bytes: Uint8Array, start: number, end: number, stop?: 'boundary' | 'close'): number {
     let at = start
     while (at < end) {
-      if (stopAtBoundary && this.#remaining === 0 && this.#headerLength === 0) return at
+      if (
+        stop !== undefined &&
+        this.#remaining === 0 &&
+        this.#headerLength === 0 &&
+        (stop === 'boundary' || (bytes[at]! & 0x0f) === OPCODE_CLOSE)
+      ) {
+        return at
+      }
       const remaining = this.#remaining
       if (remaining > 0) {
         // Inside a payload: skip it, unread (a close frame's is gathered).

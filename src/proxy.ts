@@ -5,7 +5,8 @@ import { http, type HttpOptions } from './http.ts'
 import type { GatewayBindings } from './runtime.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 import { withWarnings } from './warnings.ts'
-import { websocket, type WebSocketOptions } from './websocket.ts'
+import { pipeHostNeeds, websocket, type WebSocketOptions } from './websocket.ts'
+import { withHostNeeds } from './host-needs.ts'
 
 /**
  * Options of {@link proxy}: `websocket()`'s for upgrades, plus `http()`'s
@@ -51,6 +52,6 @@ export function proxy(target: string | URL | OriginPool, options: ProxyOptions =
     } satisfies MiddlewareHandler<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>,
     [pool],
   )
-  // Only this handler is in the app's routes: it carries the pool's warnings (once, not once per side).
-  return withWarnings(handler, pool.warnings)
+  // Only this handler is in the app's routes: it carries the pool's warnings (once, not once per side) and the host needs of both sides.
+  return withHostNeeds(withWarnings(handler, pool.warnings), pipeHostNeeds(options, 'proxy'))
 }

@@ -11,6 +11,7 @@ import type { GatewayBindings, OriginTls, PipeLimits } from './runtime.ts'
 import { throughPool } from './origins/failover.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 import { withWarnings } from './warnings.ts'
+import { hostNeed, withHostNeeds, type HostNeed } from './host-needs.ts'
 
 // Moved to ./target.ts (shared with http() and proxy()); re-exported for existing importers.
 export { originUrl } from './target.ts'
@@ -164,7 +165,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       }
       pool.succeeded(origin)
       try {
-        checkOriginUpgrade(client, answer.headers)
+        checkOriginUpgrade(client, answer.headers, answer.platformHandshake === true)
       } catch (error) {
         answer.tunnel.close()
         throw error
@@ -184,7 +185,29 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       if (!handedOver) release()
     }
   }
-  return withWarnings(withPools(handler, [pool]), pool.warnings)
+  return withHostNeeds(withWarnings(withPools(handler, [pool]), pool.warnings), pipeHostNeeds(options, 'websocket'))
+}
+
+/**
+ * What `websocket()`'s options (and `proxy()`'s, the same ones) ask of the
+ * host, for `withHostNeeds`. Limits left unset mean the host's own, so only
+ * the ones given count. `closeFrames: true` needs a pipe that can put close
+ * frames on the wire; `false` asks for none of the gateway's own close
+ * frames, which a host without them already honours.
+ *
+ * @param factory the handler as the user called it: `websocket` or `proxy`
+ * @example
+ * pipeHostNeeds({ idleTimeout: 60_000 }, 'websocket') // [{ capability: 'pipe-timers', option: 'websocket({ idleTimeout })' }]
+ */
+export function pipeHostNeeds(options: WebSocketOptions, factory: string): HostNeed[] {
+  const needs: HostNeed[] = []
+  for (const name of ['idleTimeout', 'maxLifetime', 'lifetimeJitter'] as const) {
+    if (options[name] !== undefined) needs.push(hostNeed('pipe-timers', factory, name))
+  }
+  // The count is given back when the connection ends, which only a host that sees the end can do.
+  if (options.maxConnections !== undefined) needs.push(hostNeed('connection-tracking', factory, 'maxConnections'))
+  if (options.closeFrames === true) needs.push(hostNeed('close-frames', factory, 'closeFrames: true'))
+  return needs
 }
 
 /** The store key of one route's connection count: its pattern, as `routePath()` names it. */

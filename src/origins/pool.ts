@@ -25,6 +25,7 @@ import { assertOriginTls, tlsWarnings } from '../origin-tls.ts'
 import { parseTarget } from '../target.ts'
 import { hash53, leastConnections, rendezvous, smoothWeighted, type Selectable } from './select.ts'
 import { everyOriginDown } from '../origin-errors.ts'
+import { hostNeed, withHostNeeds, type HostNeed } from '../host-needs.ts'
 
 /** Whether an origin gets new connections. */
 export type OriginHealth = 'up' | 'down'
@@ -242,13 +243,18 @@ export class OriginPool {
   readonly #fixed: boolean
   /** Further origins tried after a failed one. */
   readonly retries: number
+  /**
+   * @internal What the pool's settings ask of the host (probes, least-connections,
+   * TLS settings), for every handler using it to carry (`withPools`).
+   */
+  readonly hostNeeds: readonly HostNeed[]
   #host: OriginPoolHost | undefined
   #starts = 0
   /** Bumped by stop(), so a probe that finishes after it is ignored. */
   #generation = 0
 
   /** @internal Use {@link origins}, or pass a string target to the handler. */
-  constructor(members: PoolOrigin[], strategy: OriginStrategy, probe: ProbeSettings | undefined, fall: number, rise: number, retries: number, cooldown: number, fixed: boolean) {
+  constructor(members: PoolOrigin[], strategy: OriginStrategy, probe: ProbeSettings | undefined, fall: number, rise: number, retries: number, cooldown: number, fixed: boolean, hostNeeds: readonly HostNeed[]) {
     this.#origins = members
     this.#strategy = strategy
     this.#probe = probe
@@ -257,13 +263,16 @@ export class OriginPool {
     this.retries = retries
     this.#cooldown = cooldown
     this.#fixed = fixed
+    this.hostNeeds = hostNeeds
   }
 
   /** @internal A one-origin pool for a plain target: always that origin, no health tracking (502/504 as ever). */
   static single(target: string | URL, caller: string, tls?: OriginTls): OriginPool {
     const base = parseTarget(target, caller)
     const origin = new PoolOrigin(String(target), base, DEFAULT_ORIGIN_WEIGHT, DEFAULT_ORIGIN_PRIORITY, base.protocol === 'https:' ? tls : undefined)
-    return new OriginPool([origin], 'weighted', undefined, DEFAULT_PROBE_FALL, DEFAULT_PROBE_RISE, 0, DEFAULT_ORIGIN_COOLDOWN, true)
+    // `caller` is the handler, e.g. 'websocket()': the route's own tls setting, used only for an https origin.
+    const needs = origin.tls ? [hostNeed('origin-tls', caller.replace(/\(\)$/, ''), 'tls')] : []
+    return new OriginPool([origin], 'weighted', undefined, DEFAULT_PROBE_FALL, DEFAULT_PROBE_RISE, 0, DEFAULT_ORIGIN_COOLDOWN, true, needs)
   }
 
   /** @internal Whether this pool stands for a single plain target (nothing to start). */
@@ -521,6 +530,9 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
   assertOriginTls(options.tls, where)
   const members: PoolOrigin[] = []
   const seen = new Set<string>()
+  // Which tls settings reach an https origin (on a ws:// or http:// one they are never used): each needs origin-tls.
+  let poolTls = false
+  let targetTls = false
   targets.forEach((target, index) => {
     const spec: OriginTargetOptions = typeof target === 'string' || target instanceof URL ? { url: target } : target
     if (spec === null || typeof spec !== 'object' || spec.url === undefined) {
@@ -536,6 +548,10 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
     assertOriginTls(spec.tls, `${where} targets[${index}]`)
     const tls = options.tls || spec.tls ? { ...options.tls, ...spec.tls } : undefined
     members.push(new PoolOrigin(String(spec.url), base, weight, priority, base.protocol === 'https:' ? tls : undefined))
+    if (base.protocol === 'https:') {
+      poolTls ||= options.tls !== undefined
+      targetTls ||= spec.tls !== undefined
+    }
   })
 
   const strategy = options.strategy ?? 'weighted'
@@ -574,7 +590,14 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
     assertInteger('probe.rise', rise, 1, where)
     probe = { path, method, interval, timeout, expect: [expect[0], expect[1]] }
   }
-  return new OriginPool(members, strategy, probe, fall, rise, retries, cooldown, false)
+  // Probes are on by default, so an unset `probe` needs them too; only `probe: false` needs nothing.
+  const needs = [
+    probe !== undefined && hostNeed('active-probes', 'origins', 'probe'),
+    strategy === 'least-connections' && hostNeed('connection-tracking', 'origins', "strategy: 'least-connections'"),
+    poolTls && hostNeed('origin-tls', 'origins', 'tls'),
+    targetTls && ({ capability: 'origin-tls', option: 'origins([{ url, tls }])' } as const),
+  ].filter((need): need is HostNeed => need !== false)
+  return new OriginPool(members, strategy, probe, fall, rise, retries, cooldown, false, needs)
 }
 
 /**
@@ -595,7 +618,9 @@ export function toPool(target: string | URL | OriginPool, caller: string, tls?: 
 
 /**
  * Attaches the pools a handler uses to the handler, for the host to find in
- * the app's routes and start (nothing for a plain target's one-origin pool).
+ * the app's routes and start (nothing for a plain target's one-origin pool),
+ * and what their settings ask of the host (`withHostNeeds`), so that a host
+ * without probes, say, refuses the route that uses the pool.
  *
  * @example
  * return withPools(handler, [pool])
@@ -603,7 +628,7 @@ export function toPool(target: string | URL | OriginPool, caller: string, tls?: 
 export function withPools<T extends object>(handler: T, pools: readonly OriginPool[]): T {
   const started = pools.filter((pool) => !pool.fixed)
   if (started.length > 0) Object.defineProperty(handler, POOLS, { value: started, enumerable: false })
-  return handler
+  return withHostNeeds(handler, pools.flatMap((pool) => pool.hostNeeds))
 }
 
 /**

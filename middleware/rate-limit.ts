@@ -8,6 +8,7 @@ import { MemoryStore, releaseQuietly, type LimitStore, type RateLimitStore, type
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertOptionNames } from '../src/options.ts'
 import { HTTP_TOKEN } from '../src/headers.ts'
+import { hostNeed, withHostNeeds } from '../src/host-needs.ts'
 
 /** The env `rateLimit()` runs in: a wsgate runtime, and the claims `jwtAuth()` may have published. */
 export interface RateLimitEnv {
@@ -149,7 +150,8 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
   // Without a store of its own: the gateway's when that one is shared (Redis), else this instance's own.
   const local = own ? undefined : new MemoryStore()
 
-  return async function rateLimit(c, next) {
+  // The connection cap gives its slot back when the connection ends, which only a host that sees the end can tell.
+  return withHostNeeds(async function rateLimit(c, next) {
     const runtime = c.env?.wsgate
     if (!runtime) {
       throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'rateLimit() runs only under a wsgate runtime (serve() or the CLI)')
@@ -184,7 +186,7 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
     }
     runtime.note({ rateLimit: { key: kind, remaining: result.remaining } })
     await next()
-  }
+  }, [maxConnections !== undefined && hostNeed('connection-tracking', 'rateLimit', 'maxConnectionsPerIp')])
 }
 
 type KeyResolver = (c: Context<RateLimitEnv>) => Promise<readonly [kind: string, id: string] | undefined>

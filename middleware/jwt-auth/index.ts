@@ -1,4 +1,5 @@
 import { withWarnings } from '../../src/warnings.ts'
+import { hostNeed, withHostNeeds } from '../../src/host-needs.ts'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose'
 import type { HmacSecret } from './hmac-keys.ts'
@@ -269,7 +270,12 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
   const verify = (runtime: GatewayBindings['wsgate'] | undefined, token: string): Promise<JWTPayload> =>
     verifierFor(runtime?.crypto)(token, now ? new Date(now()) : undefined)
 
-  return withWarnings(async function jwtAuth(c, next) {
+  const needs = [
+    closeOnTokenExpiry && hostNeed('close-frames', 'jwtAuth', 'closeOnTokenExpiry: true'),
+    // Asked for by name and not brought along: only a host that injects node:crypto can run it (else a 500 at every request).
+    options.verifyWith === 'node:crypto' && options.crypto === undefined && hostNeed('node-crypto', 'jwtAuth', "verifyWith: 'node:crypto'"),
+  ]
+  return withHostNeeds(withWarnings(async function jwtAuth(c, next) {
     // Under a wsgate runtime the handshake's log line gets a `jwt` field: who, or why not (jose's words, never the token).
     const runtime = (c.env as Partial<GatewayBindings> | undefined)?.wsgate
     const request = c.req.raw
@@ -332,7 +338,7 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     where.sources.includes('cookie') &&
       "the 'cookie' token source is on: browsers send cookies on cross-site handshakes, so keep originCheck() before jwtAuth() on this route",
     forwardToken && 'forwardToken is true: the raw token reaches the origin',
-  ])
+  ]), needs)
 }
 
 /**

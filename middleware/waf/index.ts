@@ -1,4 +1,5 @@
 import { withWarnings } from '../../src/warnings.ts'
+import { hostNeed, withHostNeeds } from '../../src/host-needs.ts'
 import type { MiddlewareHandler } from 'hono'
 import { cidrMatcher, type CidrMatcher } from '../../src/cidr.ts'
 import { DEFAULT_WAF_BUDGET, DEFAULT_WAF_PARANOIA, DEFAULT_WAF_THRESHOLD } from '../../src/defaults.ts'
@@ -297,7 +298,9 @@ export function waf(options: WafOptions = {}): WafMiddleware {
     await next()
   }
   const warnings = [detectionOnly && 'detectionOnly is true: matches are logged, no handshake is blocked']
-  return withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect, textCacheStats: () => valueCacheStats(ruleSet) }), warnings)
+  // A budget on the host's clock can run out only where that clock moves while the rules run (not on Workers); with `now` the clock is the caller's.
+  const needs = (['budgetMs', 'onBudgetExceeded'] as const).map((name) => options[name] !== undefined && options.now === undefined && hostNeed('running-clock', 'waf', name))
+  return withHostNeeds(withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect, textCacheStats: () => valueCacheStats(ruleSet) }), warnings), needs)
 }
 
 /**

@@ -91,13 +91,19 @@ export async function validateOriginUpgrade(client: ClientHandshake, originHeade
 /**
  * {@link validateOriginUpgrade} without the promise, for callers already
  * inside a handshake: the check is synchronous, and each await costs a
- * microtask turn per handshake.
+ * microtask turn per handshake. With `platformHandshake` (the runtime's
+ * platform made the upgrade with a key of its own and checked the answer,
+ * as Workers' `fetch()` does) only the subprotocol is checked: the accept
+ * value answers the platform's key, and the platform negotiates extensions
+ * with each side itself.
  */
-export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers): void {
-  if (!hasToken(originHeaders.get('upgrade'), 'websocket')) failOrigin('Upgrade is not "websocket"')
-  if (!hasToken(originHeaders.get('connection'), 'upgrade')) failOrigin('Connection is not "upgrade"')
-  if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key)) {
-    failOrigin('Sec-WebSocket-Accept does not match the key')
+export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers, platformHandshake = false): void {
+  if (!platformHandshake) {
+    if (!hasToken(originHeaders.get('upgrade'), 'websocket')) failOrigin('Upgrade is not "websocket"')
+    if (!hasToken(originHeaders.get('connection'), 'upgrade')) failOrigin('Connection is not "upgrade"')
+    if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key)) {
+      failOrigin('Sec-WebSocket-Accept does not match the key')
+    }
   }
   const chosen = originHeaders.get('sec-websocket-protocol')
   if (chosen !== null) {
@@ -106,7 +112,8 @@ export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Heade
     if (!client.protocols.includes(trimmed)) failOrigin(`subprotocol "${trimmed}" was not offered`)
   }
   const extensions = originHeaders.get('sec-websocket-extensions')
-  if (extensions === null) return
+  // A platform that made the handshake negotiates extensions with each side itself.
+  if (extensions === null || platformHandshake) return
   for (const name of extensionNames(extensions)) {
     // §4.1 item 5: only extensions the client asked for.
     if (!client.extensions.includes(name)) failOrigin(`extension "${name}" was not offered`)

@@ -86,6 +86,22 @@ const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:2
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//
 
 /**
+ * Appends flat `name, value, …` header lines (a {@link RequestHead}'s
+ * `headers`) to `headers`; a line the Fetch API refuses (a parser may let a
+ * few bytes through that `Headers` does not) is a 400.
+ *
+ * @example
+ * appendHeaders(request.headers, head.headers)
+ */
+export function appendHeaders(headers: Headers, lines: readonly string[]): void {
+  try {
+    for (let i = 0; i < lines.length; i += 2) headers.append(lines[i]!, lines[i + 1]!)
+  } catch (cause) {
+    throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed header name or value', { cause })
+  }
+}
+
+/**
  * Parses and checks a request head, throwing a {@link GatewayError} with the
  * code and status of the README's table for anything an edge must refuse.
  *

@@ -44,6 +44,12 @@ export type OriginAnswer =
       /** The origin's 101 headers, to be checked and relayed to the client. */
       headers: Headers
       tunnel: OriginTunnel
+      /**
+       * The runtime's platform made the upgrade with its own key and checked
+       * the origin's answer (Workers' `fetch()`): only the subprotocol is
+       * left to check. @default false
+       */
+      platformHandshake?: boolean
     }
   | {
       /** The origin answered anything but 101; relay it as it came. */

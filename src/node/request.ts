@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { GatewayError } from '../errors.ts'
-import { parseRequestHead, type RequestHead } from '../request-head.ts'
+import { appendHeaders, parseRequestHead, type RequestHead } from '../request-head.ts'
 
 /** The limits the head parse applies; `serve()`'s settings. */
 export interface HeadLimits {
@@ -41,18 +40,6 @@ export function toRequest(method: string, head: RequestHead): Request {
   const request = new Request(head.url, { method })
   appendHeaders(request.headers, head.headers)
   return request
-}
-
-/**
- * Appends flat `name, value, …` header lines; a line the Fetch API refuses
- * (Node's parser lets a few bytes through that `Headers` does not) is a 400.
- */
-export function appendHeaders(headers: Headers, lines: readonly string[]): void {
-  try {
-    for (let i = 0; i < lines.length; i += 2) headers.append(lines[i]!, lines[i + 1]!)
-  } catch (cause) {
-    throw new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed header name or value', { cause })
-  }
 }
 
 /**

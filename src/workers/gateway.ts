@@ -1,0 +1,169 @@
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_URI_LENGTH } from '../defaults.ts'
+import { GatewayError } from '../errors.ts'
+import { hasToken } from '../headers.ts'
+import { MemoryStore, type LimitStore } from '../limit-store.ts'
+import { appendHeaders, parseRequestHead, type RequestHead } from '../request-head.ts'
+import type { GatewayBindings } from '../runtime.ts'
+import { consoleLogger, type WorkersLogger } from './log.ts'
+import { WorkersGatewayRuntime } from './runtime.ts'
+
+/** What a routes module default-exports: a Hono app, or anything with its `fetch`. */
+export interface WorkersApp {
+  fetch(request: Request, env: GatewayBindings & Record<string, unknown>, executionContext?: unknown): Response | Promise<Response>
+}
+
+/** Options of {@link workersGateway}; every one has the Node host's default. */
+export interface WorkersGatewayOptions {
+  /** Time an origin has to answer the upgrade, ms (routes may set their own). @default 10 s */
+  handshakeTimeout?: number
+  /**
+   * Where `rateLimit()` and route caps count. The default is in memory, per
+   * isolate: Cloudflare runs many isolates, so such counts are per isolate,
+   * not global (see the README's Workers table).
+   * @default a MemoryStore for the isolate
+   */
+  store?: LimitStore
+  /** Longest request-target accepted; beyond it 414. @default 8 KiB */
+  maxUriLength?: number
+  /** Largest header section accepted; beyond it 431. @default 16 KiB */
+  maxHeaderSize?: number
+  /** Where log lines go. @default JSON lines on `console.log`, from the `LOG_LEVEL` variable (else `info`) */
+  logger?: WorkersLogger
+}
+
+/** The module-worker shape Cloudflare calls: `export default workersGateway(app)`. */
+export interface WorkersHandler<Env> {
+  fetch(request: Request, env: Env, executionContext?: unknown): Promise<Response>
+}
+
+/** `request.cf`, as far as the gateway reads it. */
+interface CfProperties {
+  readonly httpProtocol?: string
+}
+
+/**
+ * Serves a wsgate app (the same routes module the Node host runs) as a
+ * Cloudflare Worker. Each request gets the edge's one head parse (the
+ * same refusals and the same normalised path as on Node), then the app's
+ * chain with a {@link WorkersGatewayRuntime} in `c.env.wsgate`: a
+ * `websocket()` route opens its origin with `fetch()` and answers the
+ * origin's 101 with the origin's socket, which Cloudflare then pipes.
+ * `app` may be a function of the Worker's `env` (its `[vars]` and
+ * bindings), called once per isolate on the first request.
+ *
+ * @example
+ * // src/worker.ts, wrangler.toml's `main`
+ * import { workersGateway } from 'wsgate/workers'
+ * import app from './routes.ts'
+ * export default workersGateway(app)
+ */
+export function workersGateway<Env extends Record<string, unknown>>(
+  app: WorkersApp | ((env: Env) => WorkersApp),
+  options: WorkersGatewayOptions = {},
+): WorkersHandler<Env> {
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
+  const maxUriLength = options.maxUriLength ?? DEFAULT_MAX_URI_LENGTH
+  const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
+  const store = options.store ?? new MemoryStore()
+  let built: { app: WorkersApp; logger: WorkersLogger } | undefined
+
+  return {
+    async fetch(request, env, executionContext) {
+      const started = Date.now()
+      built ??= {
+        app: typeof app === 'function' ? app(env) : app,
+        logger: options.logger ?? consoleLogger(typeof env?.LOG_LEVEL === 'string' ? env.LOG_LEVEL : undefined),
+      }
+      const { logger } = built
+      const url = new URL(request.url)
+      const rawTarget = url.pathname + url.search
+      const upgrade = hasToken(request.headers.get('connection'), 'upgrade') && request.headers.has('upgrade')
+      const rawHeaders: [string, string][] = [...request.headers]
+      const httpVersion = httpVersionOf(request)
+      let head: RequestHead | GatewayError
+      try {
+        head = parseRequestHead({
+          method: request.method,
+          target: rawTarget,
+          httpVersion,
+          rawHeaders: rawHeaders.flat(),
+          scheme: url.protocol === 'https:' ? 'https' : 'http',
+          upgrade,
+          maxUriLength,
+          maxHeaderSize,
+        })
+      } catch (error) {
+        head = error instanceof GatewayError ? error : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request head', { cause: error })
+      }
+      const runtime = new WorkersGatewayRuntime({
+        requestId: crypto.randomUUID(),
+        clientAddress: request.headers.get('cf-connecting-ip') ?? '',
+        httpVersion,
+        rawTarget,
+        target: head instanceof GatewayError ? undefined : head.target,
+        rawHeaders,
+        handshakeTimeout,
+        limitStore: store,
+        upgrade,
+        signal: request.signal,
+      })
+      let response: Response
+      try {
+        if (head instanceof GatewayError) throw head
+        response = await built.app.fetch(chainRequest(request, head), { ...env, wsgate: runtime }, executionContext)
+      } catch (error) {
+        response = errorResponse(error, logger)
+      } finally {
+        runtime.end()
+      }
+      if (upgrade) {
+        const code = response.headers.get('x-wsgate-error')
+        logger.info(
+          {
+            reqId: runtime.requestId,
+            // Never the query (tokens); a target the head parse refused is not logged at all.
+            path: runtime.target?.split('?', 1)[0],
+            ...runtime.facts,
+            client: runtime.clientAddress,
+            status: response.status,
+            code: code ?? undefined,
+            ms: Date.now() - started,
+          },
+          response.status === 101 ? 'handshake accepted' : 'handshake rejected',
+        )
+      }
+      return withRequestId(response, runtime.requestId)
+    },
+  }
+}
+
+/** `1.1`, `2` or `3` from `request.cf.httpProtocol` (`HTTP/1.1`); `1.1` where the platform does not say. */
+function httpVersionOf(request: Request): string {
+  const protocol = (request as Request & { cf?: CfProperties }).cf?.httpProtocol
+  return protocol?.startsWith('HTTP/') ? protocol.slice(5) : '1.1'
+}
+
+/** The Request the chain sees: the parsed URL (built from the target, never from Host) and header lines, the body moved over unread. */
+function chainRequest(request: Request, head: RequestHead): Request {
+  const headers = new Headers()
+  appendHeaders(headers, head.headers)
+  const init: RequestInit = { method: request.method, headers, signal: request.signal, redirect: 'manual' }
+  if (request.method !== 'GET' && request.method !== 'HEAD') init.body = request.body
+  return new Request(head.url, init)
+}
+
+/** An exception that escaped the chain: its own answer if it is a GatewayError, else a logged 500. */
+function errorResponse(error: unknown, logger: WorkersLogger): Response {
+  if (error instanceof GatewayError) return error.getResponse()
+  logger.error({ err: error }, 'request failed')
+  return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error').getResponse()
+}
+
+/** `response` with `x-request-id`; a 101 keeps its WebSocket (a copy of a Workers response must carry it over by hand). */
+function withRequestId(response: Response, requestId: string): Response {
+  const headers = new Headers(response.headers)
+  headers.set('x-request-id', requestId)
+  const webSocket = (response as Response & { webSocket?: unknown }).webSocket
+  const init = { status: response.status, statusText: response.statusText, headers, ...(webSocket ? { webSocket } : {}) }
+  return new Response(response.status === 101 ? null : response.body, init as ResponseInit)
+}

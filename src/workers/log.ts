@@ -1,0 +1,54 @@
+/**
+ * The Workers host's log lines: the same JSON shape the Node host writes
+ * through pino (`level` as pino's number, `time` in ms since the epoch,
+ * `name: 'wsgate'`, the line's fields, `msg`), one `console.log` per line,
+ * which Workers Logs and `wrangler tail` show as they are.
+ */
+
+/** pino's level numbers, so that a log pipeline reads both hosts' lines alike. */
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const
+
+/** A level name of {@link WorkersLogger}. */
+export type WorkersLogLevel = keyof typeof LEVELS
+
+/** What the Workers host logs through: one method per level, fields first as in pino. */
+export interface WorkersLogger {
+  /** Whether a line at `level` would be written (so a caller can skip building it). */
+  isLevelEnabled(level: WorkersLogLevel): boolean
+  debug(fields: Record<string, unknown>, msg: string): void
+  info(fields: Record<string, unknown>, msg: string): void
+  warn(fields: Record<string, unknown>, msg: string): void
+  error(fields: Record<string, unknown>, msg: string): void
+}
+
+/**
+ * A logger writing JSON lines to `console.log` from `level` up (`info` by
+ * default; a `LOG_LEVEL` variable in wrangler.toml sets it). Fields that are
+ * `undefined` are left out, as pino does; an `Error` in `err` is written as
+ * its type, message and stack.
+ *
+ * @example
+ * const logger = consoleLogger('debug')
+ * logger.info({ route: '/chat', status: 101 }, 'handshake accepted')
+ */
+export function consoleLogger(level: string = 'info', write: (line: string) => void = console.log): WorkersLogger {
+  const threshold = LEVELS[level as WorkersLogLevel] ?? LEVELS.info
+  const line = (levelName: WorkersLogLevel) => (fields: Record<string, unknown>, msg: string): void => {
+    const value = LEVELS[levelName]
+    if (value < threshold) return
+    write(JSON.stringify({ level: value, time: Date.now(), name: 'wsgate', ...fields, msg }, replaceError))
+  }
+  return {
+    isLevelEnabled: (name) => LEVELS[name] >= threshold,
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  }
+}
+
+/** JSON.stringify's replacer: an Error as pino's err serializer writes it. */
+function replaceError(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { type: value.name, message: value.message, stack: value.stack }
+  return value
+}

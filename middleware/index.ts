@@ -25,7 +25,7 @@ export {
   type CrsFileSystem,
   type CrsFiles,
   type CustomRuleFunction,
-  type Evaluation as WafEvaluation,
+  type WafEvaluation,
   type HandshakeFacts,
   type RuleMatch,
   type UnsupportedItem,

@@ -17,7 +17,8 @@ import type { HandshakeFacts, WafVerdict } from './types.ts'
 import type { ValueCacheStats } from './value-caches.ts'
 
 export type { CrsDirectory, CrsFileSystem, CrsFiles } from './crs.ts'
-export type { Evaluation } from './engine.ts'
+// WafEvaluation is the root's name for it (`wsgate`), so an import moves between `wsgate` and `wsgate/waf` unchanged.
+export type { Evaluation, Evaluation as WafEvaluation } from './engine.ts'
 export type { ValueCacheStats } from './value-caches.ts'
 export type { WafRuleObject } from './compile.ts'
 export type { CustomRuleFunction } from './rule.ts'

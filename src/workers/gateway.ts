@@ -1,15 +1,36 @@
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_URI_LENGTH } from '../defaults.ts'
 import { GatewayError } from '../errors.ts'
 import { hasToken } from '../headers.ts'
+import { assertHostCapabilities, type HostCapability } from '../host-needs.ts'
 import { MemoryStore, type LimitStore } from '../limit-store.ts'
 import { appendHeaders, parseRequestHead, type RequestHead } from '../request-head.ts'
 import type { GatewayBindings } from '../runtime.ts'
 import { consoleLogger, type WorkersLogger } from './log.ts'
 import { WorkersGatewayRuntime } from './runtime.ts'
 
-/** What a routes module default-exports: a Hono app, or anything with its `fetch`. */
+/** What a routes module default-exports: a Hono app, or anything with its `fetch` (and, to be checked at start, its `routes`). */
 export interface WorkersApp {
   fetch(request: Request, env: GatewayBindings & Record<string, unknown>, executionContext?: unknown): Response | Promise<Response>
+  /** Hono's route list, whose handlers carry the host capabilities their settings need. */
+  readonly routes?: readonly { method: string; path: string; handler: unknown }[]
+}
+
+/**
+ * What the Workers host provides of the capabilities route settings may
+ * need: none. Cloudflare runs the pipe (no idle or lifetime timer of ours,
+ * no close frame of ours, no connection end seen), `fetch()` takes no TLS
+ * settings, nothing runs between requests to probe origins, there is no
+ * `node:crypto`, and the clock stands still during synchronous work.
+ */
+export const WORKERS_CAPABILITIES: ReadonlySet<HostCapability> = new Set<HostCapability>()
+
+/** The host's name in a refusal's message. */
+const HOST_NAME = 'Cloudflare Workers'
+
+/** `app` checked against what Workers can honour: a route setting it cannot is a start-up error, never ignored. */
+function checkedApp(app: WorkersApp): WorkersApp {
+  if (app.routes) assertHostCapabilities(app.routes, WORKERS_CAPABILITIES, HOST_NAME)
+  return app
 }
 
 /** Options of {@link workersGateway}; every one has the Node host's default. */
@@ -51,6 +72,13 @@ interface CfProperties {
  * `app` may be a function of the Worker's `env` (its `[vars]` and
  * bindings), called once per isolate on the first request.
  *
+ * A route setting Workers cannot honour (a pipe timer, `closeFrames`,
+ * `maxConnections`, origin TLS settings, active health probes, …: see
+ * {@link WORKERS_CAPABILITIES}) throws a `HostCapabilityError`
+ * (`ERR_HOST_UNSUPPORTED`) naming each one: here for an app, at the first
+ * request for a function of `env` (then every request answers 500 until it
+ * is fixed, and the error is logged).
+ *
  * @example
  * // src/worker.ts, wrangler.toml's `main`
  * import { workersGateway } from 'wsgate/workers'
@@ -65,20 +93,29 @@ export function workersGateway<Env extends Record<string, unknown>>(
   const maxUriLength = options.maxUriLength ?? DEFAULT_MAX_URI_LENGTH
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
   const store = options.store ?? new MemoryStore()
+  const ready = typeof app === 'function' ? undefined : checkedApp(app)
   let built: { app: WorkersApp; logger: WorkersLogger } | undefined
 
   return {
     async fetch(request, env, executionContext) {
       const started = Date.now()
-      built ??= {
-        app: typeof app === 'function' ? app(env) : app,
-        logger: options.logger ?? consoleLogger(typeof env?.LOG_LEVEL === 'string' ? env.LOG_LEVEL : undefined),
+      if (!built) {
+        const logger = options.logger ?? consoleLogger(typeof env?.LOG_LEVEL === 'string' ? env.LOG_LEVEL : undefined)
+        try {
+          built = { app: ready ?? checkedApp((app as (env: Env) => WorkersApp)(env)), logger }
+        } catch (error) {
+          // Routes that cannot run here (or a factory that failed): every request says so until the Worker is fixed.
+          logger.error({ err: error }, 'routes refused')
+          return new GatewayError(500, 'ERR_INTERNAL', 'gateway misconfigured: see the log').getResponse()
+        }
       }
       const { logger } = built
       const url = new URL(request.url)
       const rawTarget = url.pathname + url.search
       const upgrade = hasToken(request.headers.get('connection'), 'upgrade') && request.headers.has('upgrade')
       const rawHeaders: [string, string][] = [...request.headers]
+      // The platform built the URL from the client's Host; a Request made without one (a test, a service binding) gets the URL's.
+      if (!request.headers.has('host')) rawHeaders.unshift(['host', url.host])
       const httpVersion = httpVersionOf(request)
       let head: RequestHead | GatewayError
       try {

@@ -4,7 +4,7 @@
  * upgrade. See the README's "Deploy to Cloudflare Workers".
  * @module
  */
-export { workersGateway, type WorkersApp, type WorkersGatewayOptions, type WorkersHandler } from './gateway.ts'
+export { workersGateway, WORKERS_CAPABILITIES, type WorkersApp, type WorkersGatewayOptions, type WorkersHandler } from './gateway.ts'
 export { WorkersGatewayRuntime, type WorkersRequestFacts } from './runtime.ts'
 export { connectWorkersOrigin, type WorkersOriginTunnel, type WorkersWebSocket } from './origin.ts'
 export { consoleLogger, type WorkersLogger, type WorkersLogLevel } from './log.ts'

@@ -82,6 +82,19 @@ export {
   type TokenBucket,
 } from './limit-store.ts'
 export { withWarnings, type WithWarnings } from './warnings.ts'
+export {
+  assertHostCapabilities,
+  hostNeed,
+  hostNeedsOf,
+  unmetHostNeeds,
+  withHostNeeds,
+  HostCapabilityError,
+  HOST_CAPABILITIES,
+  type HostCapability,
+  type HostCapabilityInfo,
+  type HostNeed,
+  type UnmetHostNeed,
+} from './host-needs.ts'
 export { GatewayError, type GatewayErrorCode, type GatewayErrorOptions } from './errors.ts'
 export { validateClientHandshake, validateOriginUpgrade, acceptFor, type ClientHandshake, type HandshakeRequest } from './handshake.ts'
 export { replaceRequest, forwardHeaders, type ForwardingVariables, type RequestChanges } from './forward.ts'

@@ -82,7 +82,7 @@ interface CfProperties {
  * @example
  * // src/worker.ts, wrangler.toml's `main`
  * import { workersGateway } from 'wsgate/workers'
- * import app from './routes.ts'
+ * import app from './routes'
  * export default workersGateway(app)
  */
 export function workersGateway<Env extends Record<string, unknown>>(

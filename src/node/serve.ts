@@ -198,9 +198,12 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
     for (const pipe of state.pipes) pipe.close('shutdown')
     for (const server of servers) server.closeAllConnections()
-    const remaining = [...sockets]
-    for (const socket of remaining) socket.destroy()
-    await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
+    // Again until none is left: a probe that stopPools() aborted may hand over its socket a tick later.
+    while (sockets.size > 0) {
+      const remaining = [...sockets]
+      for (const socket of remaining) socket.destroy()
+      await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
+    }
     // A pipe ends (and logs its connection-end line) once both of its sockets have closed.
     await listeners.whenNoPipes()
     await closed

@@ -8,7 +8,7 @@ import { createLogger, flushLogger, type Logger } from './log.ts'
 import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
 import { redisStore, type RedisStore } from './redis-store.ts'
 import { serve, type FetchApp, type Gateway } from './serve.ts'
-import type { ServeOptions, TlsOptions } from './settings.ts'
+import type { AdminOptions, ServeOptions, TlsOptions } from './settings.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
 
@@ -43,13 +43,17 @@ Options:
                              (default ${DEFAULT_DRAIN_TIMEOUT})
   --close-grace <ms>         time peers have to answer a close frame before their sockets are destroyed;
                              a drain waits this long after its window (default ${DEFAULT_CLOSE_GRACE})
+  --admin-port <n>           admin listener (/metrics, /healthz, /readyz, /connections) on this port
+                             (0 = any free port; default: none); token from env WSGATE_ADMIN_TOKEN
+  --admin-host <addr>        address the admin listener binds (default ${DEFAULT_HOST})
   -h, --help                 show this text
 
 Signals: SIGTERM or SIGINT drains (new connections get 503, open ones are closed over --drain-timeout)
 and exits 0; a second one, a second or more later, exits at once (130 for SIGINT, 143 for SIGTERM).
 SIGHUP reloads the TLS certificates.
 
-Environment: LOG_LEVEL (default info), LOG_PRETTY=1 for human-readable logs.`
+Environment: LOG_LEVEL (default info), LOG_PRETTY=1 for human-readable logs, WSGATE_ADMIN_TOKEN (the admin
+listener then answers 401 to a request without Authorization: Bearer <token>).`
 
 /** The flags of `wsgate start` (node:util parseArgs options); a new flag is one entry here and one line in serveOptions(). */
 const FLAGS = {
@@ -67,6 +71,8 @@ const FLAGS = {
   'handshake-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'close-grace': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-host': { type: 'string' },
   workers: { type: 'string' },
   redis: { type: 'string' },
   'redis-lease-ttl': { type: 'string' },
@@ -158,7 +164,27 @@ export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
   if (values['close-grace']) options.closeGrace = toNumber('--close-grace', values['close-grace'])
   const store = storeFromFlags(values, logger)
   if (store) options.store = store
+  const admin = adminOptions(values['admin-port'], values['admin-host'], process.env.WSGATE_ADMIN_TOKEN)
+  if (admin) options.admin = admin
   return options
+}
+
+/**
+ * `serve()`'s `admin` from `--admin-port`, `--admin-host` and the token in
+ * `WSGATE_ADMIN_TOKEN` (empty means none). Undefined without `--admin-port`.
+ *
+ * @example
+ * adminOptions('9090', undefined, 's3cret') // { port: 9090, token: 's3cret' }
+ */
+export function adminOptions(port: string | undefined, host: string | undefined, token: string | undefined): AdminOptions | undefined {
+  if (port === undefined) {
+    if (host !== undefined) throw new TypeError('--admin-host needs --admin-port <n>')
+    return undefined
+  }
+  const admin: AdminOptions = { port: toNumber('--admin-port', port) }
+  if (host !== undefined) admin.host = host
+  if (token) admin.token = token
+  return admin
 }
 
 /**

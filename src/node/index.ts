@@ -4,7 +4,9 @@
  * @module
  */
 export { serve, type CloseOptions, type FetchApp, type Gateway, type NodeGatewayBindings, type ServeOptions } from './serve.ts'
-export type { ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './settings.ts'
+export type { AdminOptions, AdminSettings, ServeSettings, TlsCertificate, TlsOptions, TlsSettings } from './settings.ts'
+export { GatewayMetrics, ruleFamily, type ConnectionInfo, type ConnectionPage } from './metrics/index.ts'
+export { adminApp, type AdminSource, type Readiness } from './admin/index.ts'
 export { redisStore, RedisStore, type RedisStoreOptions } from './redis-store.ts'
 export { createLogger, flushLogger, type Logger, type LoggerOptions } from './log.ts'
 export { startEchoOrigin, type EchoOrigin, type EchoOriginOptions } from './echo-origin.ts'

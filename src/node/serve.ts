@@ -1,19 +1,23 @@
 import type { HttpBindings } from '@hono/node-server'
+import cluster from 'node:cluster'
 import { once } from 'node:events'
 import http from 'node:http'
 import https from 'node:https'
+import type { Registry } from 'prom-client'
 import type { GatewayBindings } from '../runtime.ts'
+import { startAdmin, type AdminListener, type Readiness } from './admin/index.ts'
 import { createLogger } from './log.ts'
 import { guardRegExpBacktracking } from './regexp-guard.ts'
 import { logMiddlewareReports } from './middleware-reports.ts'
 import { startPools } from './pools.ts'
 import { spreadOver } from './drain.ts'
 import { gatewayListeners, listenerOptions, type ListeningServer } from './listener.ts'
+import { GatewayMetrics } from './metrics/index.ts'
 import { resolveServeSettings, serveWarnings, type ServeOptions, type ServeSettings } from './settings.ts'
 import { TlsCertificates } from './tls-certificates.ts'
 import type { FetchApp } from './upgrade.ts'
 
-export type { ServeOptions, TlsCertificate, TlsOptions } from './settings.ts'
+export type { AdminOptions, ServeOptions, TlsCertificate, TlsOptions } from './settings.ts'
 export type { FetchApp } from './upgrade.ts'
 
 /** Env bindings on a Node host: Hono's Node bindings on plain HTTP requests, plus the wsgate runtime. */
@@ -39,6 +43,16 @@ export interface Gateway {
   readonly tlsUrl: string | undefined
   /** The TLS listener's port; undefined without `tls`. */
   readonly tlsPort: number | undefined
+  /** `http://host:port` of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/connections`); undefined without `admin`. */
+  readonly adminUrl: string | undefined
+  /**
+   * The Prometheus registry of this gateway's metrics (the `wsgate_*`
+   * series and the process's default metrics), what the admin listener's
+   * `/metrics` renders; undefined when metrics are off. Register your own
+   * metrics on it, or serve it from a route of your own with
+   * `await gateway.metrics.metrics()`.
+   */
+  readonly metrics: Registry | undefined
   /** Open WebSocket pipes. */
   readonly connections: number
   /** Every socket the gateway holds, client or origin side; 0 when nothing leaks. */
@@ -128,6 +142,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   for (const warning of serveWarnings(settings)) logger.warn(warning)
   const listeners = gatewayListeners(app, settings, logger)
   const { state, sockets } = listeners
+  if (settings.metrics) state.metrics = new GatewayMetrics(app)
 
   const servers: ListeningServer[] = []
   const plain = settings.port === 'off' ? undefined : http.createServer(listenerOptions(settings))
@@ -151,13 +166,20 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   const host = settings.host
   let port: number | undefined
   let tlsPort: number | undefined
+  let admin: AdminListener | undefined
   try {
     if (plain) port = await listen(plain, settings.port as number, host)
     if (secure) tlsPort = await listen(secure, settings.tls!.port, host)
+    if (settings.admin) admin = await startAdmin(settings.admin, { metrics: state.metrics!, readiness }, logger)
   } catch (error) {
     stopPools()
     for (const server of servers) server.close()
     throw error
+  }
+  if (admin) {
+    logger.info({ adminUrl: admin.url, token: settings.admin!.token !== undefined }, 'admin listening')
+    // Workers share the port through the primary: each admin request reaches one of them (see docs/operations-metrics.md).
+    if (cluster.isWorker) logger.warn({ adminUrl: admin.url }, 'admin listener under --workers: each request reaches one worker, and /metrics and /connections show that worker only')
   }
   if (certificates && settings.tls!.watch) certificates.watch()
   logger.info({ host, port, tlsPort, names: certificates?.names, maxConnections: settings.maxConnections }, 'gateway listening')
@@ -172,6 +194,8 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     port: port ?? tlsPort!,
     tlsUrl: tlsPort !== undefined ? origin('https', tlsPort) : undefined,
     tlsPort,
+    adminUrl: admin?.url,
+    metrics: state.metrics?.registry,
     settings,
     get connections() {
       return state.pipes.size
@@ -209,7 +233,16 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     // A pipe ends (and logs its connection-end line) once both of its sockets have closed.
     await listeners.whenNoPipes()
     await closed
+    await admin?.close()
     logger.info({ host, port, tlsPort }, 'gateway closed')
+  }
+
+  /** `GET /readyz`: listening, not draining, and every pooled route with an origin up. */
+  function readiness(): Readiness {
+    const listening = servers.every((server) => server.listening)
+    const routesWithoutOrigin = state.metrics!.routesWithoutOrigin()
+    const { draining } = state
+    return { ready: listening && !draining && routesWithoutOrigin.length === 0, listening, draining, routesWithoutOrigin }
   }
 
   /**

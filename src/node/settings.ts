@@ -20,10 +20,12 @@ import {
 } from '../defaults.ts'
 import { assertLimitStore, type LimitStore } from '../limit-store.ts'
 import { assertDuration, assertJitter } from '../limits.ts'
+import { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettings } from './admin/options.ts'
 import type { Logger } from './log.ts'
 import type { TlsCertificate } from './tls-certificates.ts'
 
 export type { TlsCertificate } from './tls-certificates.ts'
+export type { AdminOptions, AdminSettings } from './admin/options.ts'
 
 /**
  * The TLS listener (`wss://`, `https://`), beside the plain one. Give one
@@ -163,10 +165,26 @@ export interface ServeOptions {
    * @default a new `MemoryStore` (per process)
    */
   store?: LimitStore
+  /**
+   * The admin listener: `/metrics` (Prometheus), `/healthz`, `/readyz` and
+   * `/connections`, on a port of its own (see {@link AdminOptions}).
+   * @default none: no admin listener
+   */
+  admin?: AdminOptions
+  /**
+   * Collect the Prometheus metrics (`gateway.metrics`): counters per
+   * handshake decision and per connection end, nothing per message.
+   * @default true with `admin`, else false
+   */
+  metrics?: boolean
 }
 
-/** ServeOptions with every default filled in; `tls` is undefined when there is no TLS listener. */
-export type ServeSettings = Required<Omit<ServeOptions, 'logger' | 'tls' | 'store'>> & { tls: TlsSettings | undefined; store: LimitStore | undefined }
+/** ServeOptions with every default filled in; `tls` is undefined when there is no TLS listener, `admin` without an admin listener. */
+export type ServeSettings = Required<Omit<ServeOptions, 'logger' | 'tls' | 'store' | 'admin'>> & {
+  tls: TlsSettings | undefined
+  store: LimitStore | undefined
+  admin: AdminSettings | undefined
+}
 
 /** Fills defaults and throws a `TypeError` naming any bad option, so mistakes fail at start. */
 export function resolveServeSettings(options: ServeOptions): ServeSettings {
@@ -191,7 +209,12 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     tls: resolveTls(options.tls),
     // Undefined: the gateway makes its own MemoryStore.
     store: options.store,
+    admin: undefined,
+    metrics: options.metrics ?? options.admin !== undefined,
   }
+  settings.admin = resolveAdminSettings(options.admin, [settings.port, settings.tls?.port])
+  if (typeof settings.metrics !== 'boolean') throw new TypeError(`serve(): metrics must be a boolean, got ${String(settings.metrics)}`)
+  if (settings.admin && !settings.metrics) throw new TypeError('serve(): admin needs the metrics it serves; leave metrics out or set it to true')
   if (settings.store !== undefined) assertLimitStore(settings.store, 'serve()')
   if (settings.port !== 'off') assertPort('port', settings.port)
   if (settings.port === 'off' && !settings.tls) {
@@ -262,7 +285,8 @@ function shareOf(cap: number, share: number): number {
 
 /**
  * One line per legal but risky setting among `settings`, for `serve()` to
- * log at `warn` before it listens: each fair-share cap turned off.
+ * log at `warn` before it listens: each fair-share cap turned off, an
+ * admin listener beyond loopback without a token.
  */
 export function serveWarnings(settings: ServeSettings): string[] {
   const warnings: string[] = []
@@ -275,5 +299,7 @@ export function serveWarnings(settings: ServeSettings): string[] {
   if (settings.maxHandshakesPerRoute === Infinity) {
     warnings.push('serve(): maxHandshakesPerRoute is Infinity: an origin that never answers may hold the whole connection cap with handshakes until they time out')
   }
+  const admin = adminWarning(settings.admin)
+  if (admin) warnings.push(admin)
   return warnings
 }

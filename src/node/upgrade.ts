@@ -11,6 +11,7 @@ import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
+import { meterRuntime, metricsOf, type GatewayMetrics } from './metrics/index.ts'
 import { Pipe } from './pipe.ts'
 import { readRequestHead, toRequest } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
@@ -41,6 +42,8 @@ export interface GatewayState {
   draining: boolean
   /** Each client's and each route's share of the cap (see `src/fair-share.ts`). */
   readonly fairShare: FairShare
+  /** The gateway's Prometheus metrics, when `serve()` collects them (`metrics`, `admin`). */
+  metrics?: GatewayMetrics | undefined
 }
 
 export type { RequestScope } from './gateway-runtime.ts'
@@ -203,6 +206,9 @@ function startPipe(
     if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
   }
   socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
+  const { metrics } = state
+  // After the 101, before the pipe relays anything: the listing counts bytes from the same point as the pipe.
+  const record = metrics?.connectionStarting({ id: requestId, note: scope.note, client: runtime.clientAddress, clientSocket: socket, originSocket: tunnel.socket })
   const pipe = new Pipe(socket, tunnel, head, {
     idleTimeout: limits.idleTimeout ?? settings.idleTimeout,
     lifetime: jittered(limits.maxLifetime ?? settings.maxLifetime, limits.lifetimeJitter ?? settings.lifetimeJitter),
@@ -213,6 +219,7 @@ function startPipe(
     expiresAt: closeOnExpiry ? expiresAt : undefined,
     onEnd: (summary) => {
       state.pipes.delete(pipe)
+      if (record) metrics!.connectionEnded(record, summary)
       onClose?.()
       runCloseListeners(closeListeners, requestId, logger)
       if (!logger.isLevelEnabled('info')) return
@@ -232,6 +239,7 @@ function startPipe(
     },
   })
   state.pipes.add(pipe)
+  if (record) metrics!.connectionOpened(record, pipe)
 }
 
 /** The runtime a request's chain sees in `c.env.wsgate`. */
@@ -242,7 +250,9 @@ export function runtimeFor(
   targets: RequestTargets,
   paths: RuntimePaths,
 ): GatewayRuntime {
-  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
+  const runtime = new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
+  if (state.metrics) meterRuntime(runtime, state.metrics)
+  return runtime
 }
 
 /** The one log line per handshake decision. */
@@ -254,6 +264,7 @@ export function logHandshake(
   code: string | null,
   started: number,
 ): void {
+  metricsOf(runtime)?.handshake(note, status, code, started)
   // Below info (LOG_LEVEL=warn) the line is dropped: do not build it.
   if (!logger.isLevelEnabled('info')) return
   logger.info(

@@ -1,0 +1,119 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { Hono, type MiddlewareHandler } from 'hono'
+import type { GatewayMetrics } from '../metrics/index.ts'
+
+/** Connections per page of `GET /connections` when `limit` is not given. */
+const DEFAULT_PAGE = 100
+/** Most connections one page of `GET /connections` returns: a page of 100,000 would be megabytes of JSON built in one go. */
+const MAX_PAGE = 1_000
+
+/** Whether the gateway should get traffic, and if not why: `GET /readyz`'s body. */
+export interface Readiness {
+  /** Listening, not draining, and every pooled route has an origin up. */
+  ready: boolean
+  /** Every traffic listener is listening. */
+  listening: boolean
+  /** `gateway.close({ drain: true })` (SIGTERM) has begun. */
+  draining: boolean
+  /** Route patterns whose origin pools have no origin up. */
+  routesWithoutOrigin: string[]
+}
+
+/** What the admin handlers read from their gateway. */
+export interface AdminSource {
+  /** The gateway's metrics: the registry `/metrics` renders and the open connections. */
+  readonly metrics: GatewayMetrics
+  /** The gateway's readiness now. */
+  readiness(): Readiness
+}
+
+/**
+ * The admin API's routes, without authentication: `GET /metrics`,
+ * `GET /healthz`, `GET /readyz`, `GET /connections`,
+ * `DELETE /connections/:id`. `GET /` is left free for the dashboard (see
+ * {@link adminApp}).
+ *
+ * @example
+ * const app = new Hono()
+ * app.route('/', adminRoutes(source))
+ */
+export function adminRoutes(source: AdminSource): Hono {
+  const { metrics } = source
+  const routes = new Hono()
+  routes.get('/metrics', async () => {
+    const { registry } = metrics
+    return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
+  })
+  // Alive: the process answers. Readiness says whether it should get traffic.
+  routes.get('/healthz', (c) => c.json({ status: 'alive' }))
+  routes.get('/readyz', (c) => {
+    const readiness = source.readiness()
+    return c.json(readiness, readiness.ready ? 200 : 503)
+  })
+  routes.get('/connections', (c) => {
+    const limit = pageParameter(c.req.query('limit'), DEFAULT_PAGE)
+    const offset = pageParameter(c.req.query('offset'), 0)
+    if (limit === undefined || limit < 1 || limit > MAX_PAGE) return c.json({ error: `limit must be an integer from 1 to ${MAX_PAGE}` }, 400)
+    if (offset === undefined) return c.json({ error: 'offset must be a non-negative integer' }, 400)
+    return c.json({ ...metrics.connections(offset, limit), offset, limit })
+  })
+  routes.delete('/connections/:id', (c) => {
+    if (!metrics.closeConnection(c.req.param('id'))) return c.json({ error: 'no open connection has this id' }, 404)
+    return c.body(null, 204)
+  })
+  return routes
+}
+
+/** A paging parameter: `fallback` when absent, undefined when not a non-negative integer. */
+function pageParameter(value: string | undefined, fallback: number): number | undefined {
+  if (value === undefined || value === '') return fallback
+  return /^\d{1,9}$/.test(value) ? Number(value) : undefined
+}
+
+/** SHA-256 of a string: equal-length inputs for `timingSafeEqual`, whatever the lengths given. */
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+/**
+ * Refuses, with 401 and `WWW-Authenticate: Bearer`, every request that does
+ * not carry `Authorization: Bearer <token>`. The comparison runs in constant
+ * time over SHA-256 digests, so neither the token's bytes nor its length
+ * can be guessed from response times.
+ *
+ * @example
+ * app.use('*', adminToken(process.env.WSGATE_ADMIN_TOKEN!))
+ */
+export function adminToken(token: string): MiddlewareHandler {
+  const expected = digest(token)
+  return async function adminToken(c, next) {
+    const match = /^Bearer +(\S+) *$/i.exec(c.req.header('authorization') ?? '')
+    // Digest whatever came (or nothing), so a missing header takes as long as a wrong one.
+    if (!timingSafeEqual(digest(match?.[1] ?? ''), expected) || !match) {
+      return c.text('admin token required: send Authorization: Bearer <token>\n', 401, { 'www-authenticate': 'Bearer realm="wsgate admin"' })
+    }
+    await next()
+  }
+}
+
+/**
+ * The admin listener's app: the bearer token check when `token` is set
+ * (every path, the dashboard's included), then {@link adminRoutes}.
+ *
+ * **The dashboard's hook:** `GET /` is reserved for the dashboard page.
+ * Register it in this function, after the routes, as
+ * `app.get('/', dashboardPage(source))`: it then sits behind the same token
+ * and can read the same {@link AdminSource}.
+ *
+ * @example
+ * const app = adminApp(source, { token: 's3cret' })
+ * await app.request('/metrics', { headers: { authorization: 'Bearer s3cret' } })
+ */
+export function adminApp(source: AdminSource, options: { token?: string | undefined } = {}): Hono {
+  const app = new Hono()
+  if (options.token !== undefined) app.use('*', adminToken(options.token))
+  app.route('/', adminRoutes(source))
+  // GET / — the dashboard (issue 13) goes here.
+  app.notFound((c) => c.json({ error: 'not found' }, 404))
+  return app
+}

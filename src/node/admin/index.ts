@@ -1,0 +1,56 @@
+/**
+ * The admin listener: a plain HTTP server of its own, apart from the traffic
+ * ports, serving the admin API ({@link adminApp}).
+ * @module
+ */
+import { getRequestListener } from '@hono/node-server'
+import { once } from 'node:events'
+import http from 'node:http'
+import type { Logger } from '../log.ts'
+import { adminApp, type AdminSource } from './app.ts'
+import type { AdminSettings } from './options.ts'
+
+export { adminApp, adminRoutes, adminToken, type AdminSource, type Readiness } from './app.ts'
+export { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettings } from './options.ts'
+
+/** A running admin listener. */
+export interface AdminListener {
+  /** `http://host:port`. */
+  readonly url: string
+  readonly port: number
+  /** Stops listening and drops its connections; resolves once the server has closed. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the admin listener of `settings` on `source`; rejects when it
+ * cannot listen (EADDRINUSE, EACCES). Requests that fail inside a handler
+ * are logged and answered 500.
+ *
+ * @example
+ * const admin = await startAdmin({ port: 9090, host: '127.0.0.1', token: undefined }, source, logger)
+ * admin.url // 'http://127.0.0.1:9090'
+ */
+export async function startAdmin(settings: AdminSettings, source: AdminSource, logger: Logger): Promise<AdminListener> {
+  const app = adminApp(source, { token: settings.token })
+  app.onError((error, c) => {
+    logger.error({ err: error, path: c.req.path }, 'admin request failed')
+    return c.json({ error: 'internal error' }, 500)
+  })
+  const server = http.createServer(getRequestListener(app.fetch))
+  server.listen(settings.port, settings.host)
+  // Rejects with the server's 'error' (EADDRINUSE, EACCES) when it cannot listen.
+  await once(server, 'listening')
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : settings.port
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}

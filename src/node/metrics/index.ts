@@ -1,0 +1,400 @@
+/**
+ * The gateway's Prometheus metrics (prom-client): one {@link GatewayMetrics}
+ * per gateway, each with a registry of its own, so that several gateways in
+ * one process never add to each other's counts. Counters move once per
+ * handshake decision and once per connection end; bytes and open
+ * connections are read from the sockets' own counters when scraped. Nothing
+ * runs per message.
+ * @module
+ */
+import type { Socket } from 'node:net'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { poolsOf, type OriginPool } from '../../origins/pool.ts'
+import type { HandshakeNote } from '../../runtime.ts'
+import type { Pipe, PipeSummary } from '../pipe.ts'
+import { blockFamily, isWafBlock } from './waf-family.ts'
+
+export { blockFamily, ruleFamily } from './waf-family.ts'
+
+/**
+ * Buckets of `wsgate_handshake_duration_seconds`: from 1 ms (a local origin)
+ * to 10 s, the default `handshakeTimeout`, past which no handshake lasts.
+ */
+const HANDSHAKE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Buckets of `wsgate_connection_duration_seconds`: from 1 s (a refused
+ * subprotocol, a reconnect loop) through 5 min (the default `idleTimeout`)
+ * to 8 h (twice the default `maxLifetime` of 4 h).
+ */
+const CONNECTION_BUCKETS = [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 28800]
+
+/**
+ * Error codes an origin failure carries: a handshake refused with one of
+ * these says the origin of a plain target is not serving (see
+ * `wsgate_origin_up`).
+ */
+const ORIGIN_FAILURES: ReadonlySet<string> = new Set(['ERR_ORIGIN_UNAVAILABLE', 'ERR_ORIGIN_TIMEOUT', 'ERR_ORIGIN_BAD_HANDSHAKE', 'ERR_ORIGIN_TLS', 'ERR_ORIGIN_DOWN'])
+
+/** What a `code` label may hold: a wsgate error code, as `x-wsgate-error` names it. Anything else is `other`. */
+const ERROR_CODE = /^ERR_[A-Z0-9_]{1,60}$/
+
+/** One open connection, as `GET /connections` lists it. */
+export interface ConnectionInfo {
+  /** The request id of the handshake (its log lines' `reqId`, the `x-request-id` header). */
+  id: string
+  /** The route pattern, e.g. `/chat/:room`. */
+  route: string
+  /** The origin it is piped to. */
+  origin: string
+  /** The client's address as the socket sees it. */
+  client: string
+  /** The JWT `sub` when `jwtAuth()` admitted it. */
+  subject?: string
+  /** How long it has been open, ms. */
+  ageMs: number
+  /** Bytes relayed client → origin so far. */
+  bytesFromClient: number
+  /** Bytes relayed origin → client so far. */
+  bytesFromOrigin: number
+}
+
+/** One page of the open connections, oldest first. */
+export interface ConnectionPage {
+  /** Open connections in all. */
+  total: number
+  connections: ConnectionInfo[]
+}
+
+/**
+ * What the metrics keep of one open connection: what its listing needs,
+ * and each socket's byte counter when the pipe started (the pipe counts
+ * from the same point). No handshake object is held.
+ */
+export interface ConnectionRecord {
+  readonly id: string
+  readonly route: string
+  readonly origin: string
+  readonly client: string
+  readonly subject: string | undefined
+  readonly startedAt: number
+  readonly clientWrittenAtStart: number
+  readonly originWrittenAtStart: number
+  pipe: Pipe | undefined
+}
+
+/** What a connection record is made from, at the moment the pipe starts. */
+export interface ConnectionStart {
+  id: string
+  note: HandshakeNote
+  client: string
+  /** The client's socket and the origin's, before the pipe writes to them. */
+  clientSocket: Socket
+  originSocket: Socket
+}
+
+/** Routes of an app whose handlers carry origin pools, by route pattern. */
+function pooledRoutes(app: unknown): Map<string, OriginPool[]> {
+  const routes = (app as { routes?: unknown }).routes
+  const byRoute = new Map<string, OriginPool[]>()
+  if (!Array.isArray(routes)) return byRoute
+  for (const route of routes as { path?: unknown; handler?: unknown }[]) {
+    const pools = poolsOf(route?.handler)
+    if (pools.length === 0 || typeof route.path !== 'string') continue
+    const known = byRoute.get(route.path) ?? []
+    for (const pool of pools) if (!known.includes(pool)) known.push(pool)
+    byRoute.set(route.path, known)
+  }
+  return byRoute
+}
+
+/** The `code` label of a handshake: its error code, `''` without one, `other` for what is not a wsgate code. */
+function codeLabel(code: string | null): string {
+  if (!code) return ''
+  return ERROR_CODE.test(code) ? code : 'other'
+}
+
+/** The JWT subject `jwtAuth()` noted (`note.jwt.sub`), when it is a string. */
+function subjectOf(note: HandshakeNote): string | undefined {
+  const jwt = note.jwt as { sub?: unknown } | undefined
+  return typeof jwt?.sub === 'string' ? jwt.sub : undefined
+}
+
+/** The `code` label of a close: the close frame's code, `''` when none was seen. */
+function closeCodeLabel(code: number | undefined): string {
+  return code === undefined ? '' : String(code)
+}
+
+/** Bytes of one direction relayed by ended connections, per route. */
+interface ByteTotals {
+  fromClient: number
+  fromOrigin: number
+}
+
+/**
+ * Process-wide series (prom-client's default process metrics and event-loop
+ * lag), made once per process on a registry of their own and shared by
+ * every gateway's registry: they describe the process, and each call of
+ * `collectDefaultMetrics` would start another event-loop monitor and GC
+ * observer that nothing can stop.
+ */
+let processRegistry: Registry | undefined
+
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+/**
+ * One gateway's metrics: a prom-client {@link Registry} holding the
+ * `wsgate_*` series and the process's default metrics, fed by the upgrade
+ * path once per handshake decision ({@link handshake}) and once per
+ * connection start and end, and the open connections' records for the admin
+ * API's `/connections`.
+ *
+ * @example
+ * const metrics = new GatewayMetrics(app)
+ * // … in the admin listener
+ * new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } })
+ */
+export class GatewayMetrics {
+  /** The registry `/metrics` renders: this gateway's series and the process's. */
+  readonly registry: Registry
+  /** Open connections by request id, in the order they opened. */
+  readonly #open = new Map<string, ConnectionRecord>()
+  /** Pools of each pooled route, for `wsgate_origin_up` and readiness. */
+  readonly #pooled: Map<string, OriginPool[]>
+  /** Plain targets: whether the last handshake that reached each (route, origin) got through. */
+  readonly #plainOrigins = new Map<string, { route: string; origin: string; up: number }>()
+  /** Bytes of ended connections, per route. */
+  readonly #endedBytes = new Map<string, ByteTotals>()
+  readonly #handshakes: Counter<'route' | 'status' | 'code'>
+  readonly #handshakeDuration: Histogram<'route'>
+  readonly #connectionDuration: Histogram<'route'>
+  readonly #closes: Counter<'route' | 'cause' | 'code'>
+  readonly #wafBlocks: Counter<'route' | 'rule_family'>
+  readonly #authFailures: Counter<'route' | 'code'>
+
+  /** `app`: the gateway's app, whose routes' origin pools `wsgate_origin_up` and readiness report. */
+  constructor(app: unknown) {
+    this.#pooled = pooledRoutes(app)
+    const own = new Registry()
+    const registers = [own]
+    const open = this.#open
+    new Gauge({
+      name: 'wsgate_connections_open',
+      help: 'Open WebSocket connections, by route pattern and origin.',
+      labelNames: ['route', 'origin'],
+      registers,
+      collect() {
+        this.reset()
+        for (const record of open.values()) this.inc({ route: record.route, origin: record.origin })
+      },
+    })
+    this.#handshakes = new Counter({
+      name: 'wsgate_handshakes_total',
+      help: 'Handshake decisions, by route pattern (empty when none matched), HTTP status (101 accepted, 499 client left) and wsgate error code.',
+      labelNames: ['route', 'status', 'code'],
+      registers,
+    })
+    this.#handshakeDuration = new Histogram({
+      name: 'wsgate_handshake_duration_seconds',
+      help: 'Time from the upgrade request to its decision, by route pattern.',
+      labelNames: ['route'],
+      buckets: HANDSHAKE_BUCKETS,
+      registers,
+    })
+    this.#connectionDuration = new Histogram({
+      name: 'wsgate_connection_duration_seconds',
+      help: 'Lifetime of ended WebSocket connections, by route pattern.',
+      labelNames: ['route'],
+      buckets: CONNECTION_BUCKETS,
+      registers,
+    })
+    const endedBytes = this.#endedBytes
+    new Counter({
+      name: 'wsgate_bytes_total',
+      help: 'Bytes relayed after the handshake, by route pattern and direction (client_to_origin, origin_to_client); open connections counted up to the scrape.',
+      labelNames: ['route', 'direction'],
+      registers,
+      collect() {
+        const totals = new Map<string, ByteTotals>()
+        for (const [route, ended] of endedBytes) totals.set(route, { ...ended })
+        for (const record of open.values()) {
+          if (!record.pipe) continue
+          const total = totals.get(record.route) ?? { fromClient: 0, fromOrigin: 0 }
+          total.fromClient += record.pipe.origin.bytesWritten - record.originWrittenAtStart
+          total.fromOrigin += record.pipe.client.bytesWritten - record.clientWrittenAtStart
+          totals.set(record.route, total)
+        }
+        this.reset()
+        for (const [route, total] of totals) {
+          this.inc({ route, direction: 'client_to_origin' }, total.fromClient)
+          this.inc({ route, direction: 'origin_to_client' }, total.fromOrigin)
+        }
+      },
+    })
+    this.#closes = new Counter({
+      name: 'wsgate_closes_total',
+      help: 'Ended WebSocket connections, by route pattern, cause (client, origin, or the gateway\'s: idle, lifetime, drain, shutdown, token-expired, operator) and close code (empty when no close frame was seen).',
+      labelNames: ['route', 'cause', 'code'],
+      registers,
+    })
+    this.#wafBlocks = new Counter({
+      name: 'wsgate_waf_blocks_total',
+      help: 'Handshakes the WAF refused, by route pattern and attack family of the deciding rule (sqli, xss, rce, lfi, rfi, php, java, nodejs, protocol, scanner, …).',
+      labelNames: ['route', 'rule_family'],
+      registers,
+    })
+    this.#authFailures = new Counter({
+      name: 'wsgate_auth_failures_total',
+      help: 'Handshakes refused by jwtAuth(), by route pattern and ERR_JWT_* code.',
+      labelNames: ['route', 'code'],
+      registers,
+    })
+    const pooled = this.#pooled
+    const plainOrigins = this.#plainOrigins
+    new Gauge({
+      name: 'wsgate_origin_up',
+      help: "1 when an origin is up, else 0, by route pattern and origin: a pool's health as its probes and handshakes judge it; a plain target's last handshake.",
+      labelNames: ['route', 'origin'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [route, pools] of pooled) {
+          for (const pool of pools) for (const origin of pool.status()) this.set({ route, origin: origin.url }, origin.health === 'up' ? 1 : 0)
+        }
+        for (const { route, origin, up } of plainOrigins.values()) this.set({ route, origin }, up)
+      },
+    })
+    this.registry = Registry.merge([own, processMetrics()])
+  }
+
+  /**
+   * Counts one handshake decision: the line `logHandshake()` writes. `code`
+   * is the response's `x-wsgate-error`, `started` the `performance.now()`
+   * of the upgrade request.
+   */
+  handshake(note: HandshakeNote, status: number, code: string | null, started: number): void {
+    const route = note.route ?? ''
+    const label = codeLabel(code)
+    this.#handshakes.inc({ route, status: String(status), code: label })
+    this.#handshakeDuration.observe({ route }, (performance.now() - started) / 1000)
+    if (label.startsWith('ERR_JWT_')) this.#authFailures.inc({ route, code: label })
+    if (isWafBlock(note.waf)) this.#wafBlocks.inc({ route, rule_family: blockFamily(note.waf) })
+    // A pool's health is its own (probes); a plain target is as good as its last handshake.
+    if (note.origin === undefined || this.#pooled.has(route)) return
+    const up = status === 101 ? 1 : ORIGIN_FAILURES.has(label) ? 0 : undefined
+    if (up !== undefined) this.#plainOrigins.set(`${route}\n${note.origin}`, { route, origin: note.origin, up })
+  }
+
+  /**
+   * A pipe is about to start: its record, with the sockets' byte counters
+   * read before the pipe writes anything (the pipe counts from there too).
+   * Pass it to {@link connectionOpened} once the pipe exists.
+   */
+  connectionStarting(start: ConnectionStart): ConnectionRecord {
+    const subject = subjectOf(start.note)
+    return {
+      id: start.id,
+      route: start.note.route ?? '',
+      origin: start.note.origin ?? '',
+      client: start.client,
+      subject,
+      startedAt: performance.now(),
+      clientWrittenAtStart: start.clientSocket.bytesWritten,
+      originWrittenAtStart: start.originSocket.bytesWritten,
+      pipe: undefined,
+    }
+  }
+
+  /** The pipe of `record` has started: it is listed and counted as open. */
+  connectionOpened(record: ConnectionRecord, pipe: Pipe): void {
+    record.pipe = pipe
+    this.#open.set(record.id, record)
+  }
+
+  /** The connection of `record` has ended: counts its close, its duration and its bytes. */
+  connectionEnded(record: ConnectionRecord, summary: PipeSummary): void {
+    this.#open.delete(record.id)
+    const { route } = record
+    this.#closes.inc({ route, cause: summary.closeCause ?? summary.closedBy, code: closeCodeLabel(summary.closeCode) })
+    this.#connectionDuration.observe({ route }, summary.durationMs / 1000)
+    const bytes = this.#endedBytes.get(route) ?? { fromClient: 0, fromOrigin: 0 }
+    bytes.fromClient += summary.bytesFromClient
+    bytes.fromOrigin += summary.bytesFromOrigin
+    this.#endedBytes.set(route, bytes)
+  }
+
+  /**
+   * Open connections, oldest first: `limit` of them after skipping `offset`,
+   * with the total.
+   *
+   * @example
+   * metrics.connections(0, 100) // { total: 2, connections: [{ id, route, origin, client, subject, ageMs, bytesFromClient, bytesFromOrigin }, …] }
+   */
+  connections(offset: number, limit: number): ConnectionPage {
+    const connections: ConnectionInfo[] = []
+    const now = performance.now()
+    let index = 0
+    for (const record of this.#open.values()) {
+      if (index++ < offset) continue
+      if (connections.length >= limit) break
+      const { pipe } = record
+      const info: ConnectionInfo = {
+        id: record.id,
+        route: record.route,
+        origin: record.origin,
+        client: record.client,
+        ageMs: Math.round(now - record.startedAt),
+        bytesFromClient: pipe ? pipe.origin.bytesWritten - record.originWrittenAtStart : 0,
+        bytesFromOrigin: pipe ? pipe.client.bytesWritten - record.clientWrittenAtStart : 0,
+      }
+      if (record.subject !== undefined) info.subject = record.subject
+      connections.push(info)
+    }
+    return { total: this.#open.size, connections }
+  }
+
+  /**
+   * Closes the open connection whose handshake had request id `id` with
+   * `pipe.close('operator')`: close frames with 1001 `closed by the
+   * gateway` to both sides (at the TCP level on a route with
+   * `closeFrames: false`). False when no open connection has that id.
+   */
+  closeConnection(id: string): boolean {
+    const pipe = this.#open.get(id)?.pipe
+    if (!pipe) return false
+    pipe.close('operator')
+    return true
+  }
+
+  /** Route patterns whose pools have no origin up (readiness fails while there is one). */
+  routesWithoutOrigin(): string[] {
+    const down: string[] = []
+    for (const [route, pools] of this.#pooled) {
+      if (!pools.some((pool) => pool.status().some((origin) => origin.health === 'up'))) down.push(route)
+    }
+    return down
+  }
+}
+
+/** The metrics of each request's runtime (set by the upgrade path when the gateway has metrics), for `logHandshake()`. */
+const runtimeMetrics = new WeakMap<object, GatewayMetrics>()
+
+/**
+ * Ties a request's runtime to its gateway's metrics, so that the one
+ * handshake log call (`logHandshake(logger, runtime, …)`) can count it
+ * without a new parameter.
+ */
+export function meterRuntime(runtime: object, metrics: GatewayMetrics): void {
+  runtimeMetrics.set(runtime, metrics)
+}
+
+/** The metrics {@link meterRuntime} tied to `runtime`, if any. */
+export function metricsOf(runtime: object): GatewayMetrics | undefined {
+  return runtimeMetrics.get(runtime)
+}

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Hono, type MiddlewareHandler } from 'hono'
 import type { GatewayMetrics } from '../metrics/index.ts'
+import { dashboard } from './dashboard.ts'
 
 /** Connections per page of `GET /connections` when `limit` is not given. */
 const DEFAULT_PAGE = 100
@@ -97,13 +98,12 @@ export function adminToken(token: string): MiddlewareHandler {
 }
 
 /**
- * The admin listener's app: the bearer token check when `token` is set
- * (every path, the dashboard's included), then {@link adminRoutes}.
- *
- * **The dashboard's hook:** `GET /` is reserved for the dashboard page.
- * Register it in this function, after the routes, as
- * `app.get('/', dashboardPage(source))`: it then sits behind the same token
- * and can read the same {@link AdminSource}.
+ * The admin listener's app: `GET /`, the dashboard page ({@link dashboard}),
+ * then the bearer token check when `token` is set, then {@link adminRoutes}.
+ * The page is served without the token: a browser opening it cannot send
+ * `Authorization`, and the page holds no data; it takes the token from
+ * `/#token=…` (a fragment never reaches the server or its logs) and sends it
+ * with every request to the endpoints it polls, which ask for it.
  *
  * @example
  * const app = adminApp(source, { token: 's3cret' })
@@ -111,9 +111,10 @@ export function adminToken(token: string): MiddlewareHandler {
  */
 export function adminApp(source: AdminSource, options: { token?: string | undefined } = {}): Hono {
   const app = new Hono()
+  // Before the token check: the page must load in a browser that has no way to send the token yet.
+  app.get('/', dashboard())
   if (options.token !== undefined) app.use('*', adminToken(options.token))
   app.route('/', adminRoutes(source))
-  // GET / — the dashboard (issue 13) goes here.
   app.notFound((c) => c.json({ error: 'not found' }, 404))
   return app
 }

@@ -264,7 +264,7 @@ export function logHandshake(
   code: string | null,
   started: number,
 ): void {
-  metricsOf(runtime)?.handshake(note, status, code, started)
+  metricsOf(runtime)?.handshake(runtime.target, note, status, code, started)
   // Below info (LOG_LEVEL=warn) the line is dropped: do not build it.
   if (!logger.isLevelEnabled('info')) return
   logger.info(

@@ -93,6 +93,20 @@ export interface ConnectionStart {
   originSocket: Socket
 }
 
+/** Route patterns that stand for every path: middleware mounted on them names no route. */
+const CATCH_ALL: ReadonlySet<string> = new Set(['*', '/*'])
+
+/** What is read of a Hono app's router: each match's handlers with their route (`[[handler, route], params]`). */
+interface AppRouter {
+  match(method: string, path: string): [[[unknown, { path?: unknown } | undefined], unknown][], ...unknown[]]
+}
+
+/** The router of a Hono app; undefined for another `fetch` app. */
+function routerOf(app: unknown): AppRouter | undefined {
+  const router = (app as { router?: { match?: unknown } } | undefined)?.router
+  return typeof router?.match === 'function' ? (router as AppRouter) : undefined
+}
+
 /** Routes of an app whose handlers carry origin pools, by route pattern. */
 function pooledRoutes(app: unknown): Map<string, OriginPool[]> {
   const routes = (app as { routes?: unknown }).routes
@@ -167,6 +181,8 @@ export class GatewayMetrics {
   readonly #open = new Map<string, ConnectionRecord>()
   /** Pools of each pooled route, for `wsgate_origin_up` and readiness. */
   readonly #pooled: Map<string, OriginPool[]>
+  /** The app's router, for the route of a handshake a middleware refused before `websocket()` noted it. */
+  readonly #router: AppRouter | undefined
   /** Plain targets: whether the last handshake that reached each (route, origin) got through. */
   readonly #plainOrigins = new Map<string, { route: string; origin: string; up: number }>()
   /** Bytes of ended connections, per route. */
@@ -181,6 +197,7 @@ export class GatewayMetrics {
   /** `app`: the gateway's app, whose routes' origin pools `wsgate_origin_up` and readiness report. */
   constructor(app: unknown) {
     this.#pooled = pooledRoutes(app)
+    this.#router = routerOf(app)
     const own = new Registry()
     const registers = [own]
     const open = this.#open
@@ -274,12 +291,13 @@ export class GatewayMetrics {
   }
 
   /**
-   * Counts one handshake decision: the line `logHandshake()` writes. `code`
-   * is the response's `x-wsgate-error`, `started` the `performance.now()`
-   * of the upgrade request.
+   * Counts one handshake decision: the line `logHandshake()` writes. `target`
+   * is the request's normalised target (undefined when the head parse refused
+   * it), `code` the response's `x-wsgate-error`, `started` the
+   * `performance.now()` of the upgrade request.
    */
-  handshake(note: HandshakeNote, status: number, code: string | null, started: number): void {
-    const route = note.route ?? ''
+  handshake(target: string | undefined, note: HandshakeNote, status: number, code: string | null, started: number): void {
+    const route = note.route ?? this.#routeOf(target)
     const label = codeLabel(code)
     this.#handshakes.inc({ route, status: String(status), code: label })
     this.#handshakeDuration.observe({ route }, (performance.now() - started) / 1000)
@@ -289,6 +307,27 @@ export class GatewayMetrics {
     if (note.origin === undefined || this.#pooled.has(route)) return
     const up = status === 101 ? 1 : ORIGIN_FAILURES.has(label) ? 0 : undefined
     if (up !== undefined) this.#plainOrigins.set(`${route}\n${note.origin}`, { route, origin: note.origin, up })
+  }
+
+  /**
+   * The route pattern of a handshake refused before `websocket()` could note
+   * it (by `jwtAuth()`, `waf()`, `rateLimit()`): the last route the app's
+   * router matches for its path that is not a catch-all middleware's; `''`
+   * when there is none (a 404) or the app is not a Hono app. The router's
+   * own match, once per such refusal: never the path itself as a label.
+   */
+  #routeOf(target: string | undefined): string {
+    if (target === undefined || !this.#router) return ''
+    try {
+      const [matched] = this.#router.match('GET', target.split('?', 1)[0]!)
+      for (let i = matched.length - 1; i >= 0; i--) {
+        const path = matched[i]![0][1]?.path
+        if (typeof path === 'string' && !CATCH_ALL.has(path)) return path
+      }
+    } catch {
+      // A router that cannot match this path: no route.
+    }
+    return ''
   }
 
   /**

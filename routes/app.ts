@@ -7,7 +7,7 @@
  */
 import { Hono } from 'hono'
 import { cacheBypass, jwtAuth, normalizeHeaders, waf } from '../middleware/index.ts'
-import { websocket, type GatewayBindings } from '../src/index.ts'
+import { http, websocket, type GatewayBindings } from '../src/index.ts'
 
 /** Where the example routes send their connections. */
 export interface ExampleRoutesSettings {
@@ -15,12 +15,15 @@ export interface ExampleRoutesSettings {
   echoOrigin: string
   /** A JWKS URL: when given, `/secure` requires a JWT signed by one of its keys. @default no `/secure` route */
   jwksUrl?: string | undefined
+  /** A plain HTTP origin: when given, `/api/*` is proxied to it with `http()`. @default no `/api/*` route */
+  httpOrigin?: string | undefined
 }
 
 /**
  * The example gateway: `/echo` proxied as it is, `/guarded` behind the WAF
- * (embedded baseline rules), and, with a JWKS, `/secure` behind the full
- * handshake chain (WAF, header normalisation, cache bypass, JWT).
+ * (embedded baseline rules), with a JWKS `/secure` behind the full
+ * handshake chain (WAF, header normalisation, cache bypass, JWT), and with
+ * an HTTP origin `/api/*` as plain HTTP.
  *
  * @example
  * const app = exampleRoutes({ echoOrigin: 'ws://127.0.0.1:9001', jwksUrl: 'https://auth.example/.well-known/jwks.json' })
@@ -34,5 +37,6 @@ export function exampleRoutes(settings: ExampleRoutesSettings): Hono<{ Bindings:
   if (settings.jwksUrl) {
     app.all('/secure', waf(), normalizeHeaders(), cacheBypass(), jwtAuth({ jwksUrl: settings.jwksUrl, algorithms: ['ES256', 'RS256', 'EdDSA'] }), websocket(settings.echoOrigin))
   }
+  if (settings.httpOrigin) app.all('/api/*', http(settings.httpOrigin))
   return app
 }

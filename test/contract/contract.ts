@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import http from 'node:http'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -19,6 +20,8 @@ export interface ContractBackends {
   readonly echoOrigin: string
   /** The JWKS of the suite's signing key. */
   readonly jwksUrl: string
+  /** A plain HTTP origin that answers with the method, path and query it got, as JSON. */
+  readonly httpOrigin: string
 }
 
 /** A running host serving the example routes. */
@@ -124,6 +127,7 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
   describe(`the runtime contract on ${hostName}`, () => {
     let origin: WsOrigin
     let jwks: JwksServer
+    let httpOrigin: http.Server
     let key: TestKey
     let host: ContractHost
     let wsUrl: string
@@ -132,7 +136,14 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
       key = await testKey('ES256', 'contract')
       jwks = await startJwksServer([key.publicJwk])
       origin = await startWsOrigin()
-      host = await start({ echoOrigin: origin.url, jwksUrl: jwks.url })
+      httpOrigin = http.createServer((request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' })
+        response.end(JSON.stringify({ method: request.method, url: request.url, forwardedFor: request.headers['x-forwarded-for'] ?? null }))
+      })
+      httpOrigin.listen(0, '127.0.0.1')
+      await once(httpOrigin, 'listening')
+      const { port } = httpOrigin.address() as net.AddressInfo
+      host = await start({ echoOrigin: origin.url, jwksUrl: jwks.url, httpOrigin: `http://127.0.0.1:${port}` })
       wsUrl = host.url.replace(/^http/, 'ws')
     }, 120_000)
 
@@ -140,6 +151,8 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
       await host?.close()
       await origin?.close()
       await jwks?.close()
+      httpOrigin?.closeAllConnections()
+      await new Promise((resolve) => httpOrigin?.close(resolve))
     })
 
     it('relays text and binary messages through /echo, and the subprotocol the origin chose', async () => {
@@ -189,6 +202,12 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
     })
 
     if (!options.devProxy) defineHandshakeCases(() => host.url)
+
+    it('proxies plain HTTP on /api/* with http(): the path and query reach the origin, its answer the client', async () => {
+      const response = await fetch(`${host.url}/api/rooms?limit=2`)
+      expect(response.status).toBe(200)
+      expect(await response.json()).toMatchObject({ method: 'GET', url: '/api/rooms?limit=2' })
+    })
 
     it('answers a plain GET of a WebSocket route with 400 ERR_HANDSHAKE_UPGRADE, and an unknown path with 404', async () => {
       const plain = await fetch(`${host.url}/echo`)

@@ -51,7 +51,7 @@ describe('the Workers bundle', () => {
 // The bundle, run by workerd through Miniflare (what `wrangler dev` runs inside): requests reach the Worker as
 // the client sent them. (`wrangler dev`'s own local proxy answers a WebSocket handshake itself before the Worker
 // sees it — a new key, version 13 — so the strict handshake cases are checked here, and `wrangler dev` below.)
-contractSuite('Cloudflare Workers (workerd, the bundle wrangler builds)', async ({ echoOrigin, jwksUrl }: ContractBackends): Promise<ContractHost> => {
+contractSuite('Cloudflare Workers (workerd, the bundle wrangler builds)', async ({ echoOrigin, jwksUrl, httpOrigin }: ContractBackends): Promise<ContractHost> => {
   expect(bundle.code, bundle.output).toBe(0)
   const miniflare = new Miniflare({
     modules: true,
@@ -59,7 +59,7 @@ contractSuite('Cloudflare Workers (workerd, the bundle wrangler builds)', async 
     // Module names are paths relative to this root; the bundle lives outside the working directory.
     modulesRoot: bundleDir,
     compatibilityDate: '2025-11-01',
-    bindings: { ECHO_ORIGIN: echoOrigin, JWKS_URL: jwksUrl, LOG_LEVEL: 'warn' },
+    bindings: { ECHO_ORIGIN: echoOrigin, JWKS_URL: jwksUrl, HTTP_ORIGIN: httpOrigin, LOG_LEVEL: 'warn' },
     host: '127.0.0.1',
     port: 0,
     cf: false,
@@ -68,11 +68,11 @@ contractSuite('Cloudflare Workers (workerd, the bundle wrangler builds)', async 
   return { url: url.origin, close: () => miniflare.dispose() }
 })
 
-contractSuite('`wrangler dev` (the example routes from wrangler.toml, locally in workerd)', async ({ echoOrigin, jwksUrl }) => {
+contractSuite('`wrangler dev` (the example routes from wrangler.toml, locally in workerd)', async ({ echoOrigin, jwksUrl, httpOrigin }) => {
   const port = await freePort()
   const child: ChildProcess = spawn(
     process.execPath,
-    [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', `ECHO_ORIGIN:${echoOrigin}`, '--var', `JWKS_URL:${jwksUrl}`, '--var', 'LOG_LEVEL:warn'],
+    [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', `ECHO_ORIGIN:${echoOrigin}`, '--var', `JWKS_URL:${jwksUrl}`, '--var', `HTTP_ORIGIN:${httpOrigin}`, '--var', 'LOG_LEVEL:warn'],
     { cwd: root, env: wranglerEnv, detached: true },
   )
   let output = ''

@@ -13,7 +13,9 @@
  *
  * Targets: direct, bare, nginx, http-proxy, wsgate-empty, wsgate-full,
  * wsgate-empty-info, wsgate-empty-notracker (the empty chain with the
- * frame-boundary tracker off: `closeFrames: false`), and (handshakes only) wsgate-waf, wsgate-jwt,
+ * frame-boundary tracker off: `closeFrames: false`), wsgate-empty-metrics (the
+ * empty chain with the Prometheus metrics on and the admin listener open:
+ * `--admin-port`), and (handshakes only) wsgate-waf, wsgate-jwt,
  * wsgate-normalize: one middleware of the full chain each. Modes: idle, pingpong, stream, handshake. Environment:
  * BENCH_KEEP_LOGS=1 keeps the children's logs, BENCH_TARGET_NODE_ARGS adds
  * flags to the Node targets (e.g. --trace-gc), BENCH_HS_CONCURRENCY sets the
@@ -120,6 +122,8 @@ interface TargetSpec {
   token?: boolean
   /** wsgate: the route's frame-boundary tracker (`closeFrames`); on unless false. */
   closeFrames?: boolean
+  /** wsgate: metrics on, with the admin listener on a port of its own (`--admin-port`); off unless true. */
+  admin?: boolean
 }
 
 const TARGETS: TargetSpec[] = [
@@ -132,6 +136,8 @@ const TARGETS: TargetSpec[] = [
   { name: 'wsgate-empty-info', label: 'wsgate, empty chain, LOG_LEVEL=info', kind: 'wsgate', chain: 'empty', logLevel: 'info', modes: ['handshake'] },
   // The same relay without the frame-boundary tracker: what reading the frame headers costs.
   { name: 'wsgate-empty-notracker', label: 'wsgate, empty chain, no frame tracker', kind: 'wsgate', chain: 'empty', closeFrames: false, modes: ['pingpong', 'stream'] },
+  // The same with the Prometheus metrics on (counted per handshake and per connection end): what they cost.
+  { name: 'wsgate-empty-metrics', label: 'wsgate, empty chain, metrics on', kind: 'wsgate', chain: 'empty', admin: true, modes: ['pingpong', 'stream', 'handshake'] },
   // Each middleware of the full chain alone: its cost under the same load, less the empty chain's.
   { name: 'wsgate-waf', label: 'wsgate, waf() only', kind: 'wsgate', chain: 'waf', modes: ['handshake'] },
   { name: 'wsgate-jwt', label: 'wsgate, jwtAuth() only', kind: 'wsgate', chain: 'jwtAuth', token: true, modes: ['handshake'] },
@@ -400,9 +406,13 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
       // The load comes from a few loopback addresses: each may hold (and handshake) as much as the whole gateway,
       // with the fair-share caps still on, so their cost per handshake is measured.
       const fairShare = ['--max-connections-per-client', '100000', '--max-handshakes-per-client', '100000', '--max-handshakes-per-route', '100000']
-      const args = [...nodeArgs, join(ROOT, 'bin', 'wsgate.js'), 'start', join(BENCH, 'targets', 'wsgate-routes.ts'), '--port', String(port), '--host', '127.0.0.1', '--max-connections', '100000', ...fairShare]
+      const adminPort = spec.admin ? await freePort() : undefined
+      const admin = adminPort === undefined ? [] : ['--admin-port', String(adminPort)]
+      const args = [...nodeArgs, join(ROOT, 'bin', 'wsgate.js'), 'start', join(BENCH, 'targets', 'wsgate-routes.ts'), '--port', String(port), '--host', '127.0.0.1', '--max-connections', '100000', ...fairShare, ...admin]
       const child = spawnChild(spec.name, process.execPath, args, { env, cpu: PROXY_CPU })
       const info = await whenReady(child, spec.name, () => getJson<NonNullable<Running['info']>>(port, '/__bench'))
+      // The metrics are on when the admin listener answers (it is up once the gateway listens).
+      if (adminPort !== undefined) await whenReady(child, spec.name, () => getJson(adminPort, '/healthz'))
       return { port, path: '/bench', pids: processTree(child.pid!), info, stop: () => stopChild(child) }
     }
   }
@@ -981,6 +991,8 @@ function report(run: RunRecord): {
 
   // ---- targets of the issue
   const checks: { target: string; value: number; limit: number; met: boolean; text: string }[] = []
+  const hsCost = (name: string): number => summaries[name]?.cpuMicrosPerHandshake ?? Number.NaN
+  let metricsLine: string | undefined
   const check = (target: string, value: number, limit: number, atMost: boolean): void => {
     const met = atMost ? value <= limit : value >= limit
     checks.push({ target, value, limit, met, text: `${met ? 'MET   ' : 'MISSED'} ${target}: ${Number.isFinite(value) ? value.toFixed(2) : '—'}× (target ${atMost ? '≤' : '≥'} ${limit}×)` })
@@ -1009,6 +1021,20 @@ function report(run: RunRecord): {
     tracker(COLUMNS[5]![0], 1.05, true)
     tracker('MiB/s (64 KiB)', 0.95, false)
   }
+  // The metrics: counted per handshake and per connection end, nothing per message (the admin listener is not scraped during the windows).
+  if (summaries['wsgate-empty'] && summaries['wsgate-empty-metrics']) {
+    const on = run.reps['wsgate-empty-metrics']!
+    const off = run.reps['wsgate-empty']!
+    const ratio = (header: string): number => {
+      const get = COLUMNS.find(([name]) => name === header)?.[1]
+      return get ? pairedRatio(on, off, get) : Number.NaN
+    }
+    check(`metrics on/off, ${COLUMNS[3]![0]}`, ratio(COLUMNS[3]![0]), 1.1, true)
+    metricsLine =
+      `Metrics on ÷ off (empty chain): handshakes/s ${fmt(ratio('handshakes/s'))}×, CPU µs/handshake ${fmt(ratio('CPU µs/handshake'))}× ` +
+      `(${fmt(hsCost('wsgate-empty-metrics') - hsCost('wsgate-empty'))} µs), round trips/s ${fmt(ratio('round trips/s'))}×, ${COLUMNS[3]![0]} ${fmt(ratio(COLUMNS[3]![0]))}×, ` +
+      `MiB/s ${fmt(ratio('MiB/s (64 KiB)'))}×, ${COLUMNS[5]![0]} ${fmt(ratio(COLUMNS[5]![0]))}×`
+  }
   out.push('', '### Targets', '', ...checks.map((c) => `- ${c.text}`))
 
   // ---- idle connections and what 100,000 would take
@@ -1025,7 +1051,6 @@ function report(run: RunRecord): {
   }
 
   // ---- chain cost by middleware
-  const hsCost = (name: string): number => summaries[name]?.cpuMicrosPerHandshake ?? Number.NaN
   if (summaries['wsgate-full'] && summaries['wsgate-empty']) {
     out.push('', `Chain cost per handshake (proxy CPU): full ${fmt(hsCost('wsgate-full'))} µs − empty ${fmt(hsCost('wsgate-empty'))} µs = ${fmt(hsCost('wsgate-full') - hsCost('wsgate-empty'))} µs`)
   }
@@ -1045,6 +1070,7 @@ function report(run: RunRecord): {
           .join(', '),
     )
   } else if (chainTimings) out.push(`By middleware: not measured (${chainTimings.error})`)
+  if (metricsLine) out.push(metricsLine)
   if (summaries['wsgate-empty-info'] && summaries['wsgate-empty']) {
     const infoCost = hsCost('wsgate-empty-info') - hsCost('wsgate-empty')
     out.push(`Logging at info (2 lines per connection): +${fmt(infoCost)} µs CPU per handshake (${fmt(summaries['wsgate-empty-info'].handshakesPerSec)} vs ${fmt(summaries['wsgate-empty'].handshakesPerSec)} handshakes/s)`)

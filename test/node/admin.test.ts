@@ -12,6 +12,7 @@ import { resolveServeSettings, serveWarnings } from '../../src/node/settings.ts'
 import { adminJson, adminRequest, sample, scrape } from '../helpers/admin.ts'
 import { closedLines, waitFor } from '../helpers/gateway.ts'
 import { mint } from '../helpers/jwks.ts'
+import { freePort } from '../helpers/ports.ts'
 import { openClient, useResources } from '../helpers/resources.ts'
 
 // The admin listener of a real gateway, on a port of its own: the live
@@ -54,14 +55,9 @@ async function healthyServer(): Promise<{ url: string; close(): Promise<void> }>
   })
 }
 
-/** A URL on a port nothing listens on. */
+/** A URL on a port nothing listens on (connections to it are refused). */
 async function deadUrl(): Promise<string> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return `ws://127.0.0.1:${port}`
+  return `ws://127.0.0.1:${await freePort()}`
 }
 
 describe('admin API: /connections', () => {

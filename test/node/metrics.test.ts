@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import net from 'node:net'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type WebSocket from 'ws'
@@ -12,6 +11,7 @@ import { blockFamily, ruleFamily } from '../../src/node/metrics/index.ts'
 import { sample, samples, scrape } from '../helpers/admin.ts'
 import { closedLines, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { mint } from '../helpers/jwks.ts'
+import { freePort } from '../helpers/ports.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 import { closeClient, openClient, useResources } from '../helpers/resources.ts'
 
@@ -24,16 +24,6 @@ const { gateway: gatewayServing, wsOrigin, track } = useResources()
 
 const SECRET = new TextEncoder().encode('a-shared-secret-of-32-bytes-ok!!')
 const hmac = { alg: 'HS256', secret: SECRET }
-
-/** A port nothing listens on (connections to it are refused). */
-async function deadPort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** Opens a tracked client (its later errors ignored) without permessage-deflate, so frame sizes are known. */
 async function client(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
@@ -68,7 +58,8 @@ describe('metrics of a running gateway', () => {
         else socket.send(data, { binary: isBinary })
       })
     })
-    const dead = `ws://127.0.0.1:${await deadPort()}`
+    // A port nothing listens on: connections to it are refused.
+    const dead = `ws://127.0.0.1:${await freePort()}`
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/echo', websocket(origin.url))
     app.all('/bye', websocket(origin.url))

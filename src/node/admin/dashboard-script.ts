@@ -184,6 +184,14 @@ function cell(column, text) {
   return { column: column, text: text }
 }
 
+/* The refusal panel's rows of one kind: route, reason (the label named), rate, total. */
+function refusalRows(groups, kind, series, reasonLabel) {
+  return groups.map(function (group) {
+    const cells = [cell('kind', kind), cell('route', group.labels.route), cell('reason', group.labels[reasonLabel] || '—'), cell('rate', formatRate(group.rate)), cell('total', formatCount(group.value))]
+    return { key: kind + ' ' + group.key, series: series, cells: cells }
+  })
+}
+
 /*
  * What each panel shows for one reading, given the one before it (null for
  * the first) and the seconds between them: per panel the headline figures,
@@ -234,11 +242,7 @@ function buildView(previous, current, seconds) {
         { id: 'waf-total', value: formatCount(total(wafBlocks)), label: 'WAF blocks' },
         { id: 'auth-total', value: formatCount(total(authFailures)), label: 'auth failures' },
       ],
-      rows: wafBlocks.map(function (group) {
-        return { key: 'waf ' + group.key, series: 'WAF blocks', cells: [cell('kind', 'WAF'), cell('route', group.labels.route), cell('reason', group.labels.rule_family || '—'), cell('rate', formatRate(group.rate)), cell('total', formatCount(group.value))] }
-      }).concat(authFailures.map(function (group) {
-        return { key: 'auth ' + group.key, series: 'auth failures', cells: [cell('kind', 'auth'), cell('route', group.labels.route), cell('reason', group.labels.code || '—'), cell('rate', formatRate(group.rate)), cell('total', formatCount(group.value))] }
-      })),
+      rows: refusalRows(wafBlocks, 'WAF', 'WAF blocks', 'rule_family').concat(refusalRows(authFailures, 'auth', 'auth failures', 'code')),
       point: { 'WAF blocks': sumRates(wafBlocks), 'auth failures': sumRates(authFailures) },
     },
     bytes: {
@@ -435,6 +439,11 @@ function tokenFromHash(hash) {
 export const DASHBOARD_APP = String.raw`
 /* One reading a second: the rates are per second, and a human watching wants no more. */
 const REFRESH_MS = 1000
+/*
+ * Rates are taken over the last five readings: over one second, counters
+ * that move by a handshake or two zig-zag between 0 and 2/s.
+ */
+const RATE_WINDOW = 5
 /* Rows of the connection table per page. */
 const PAGE_SIZE = 50
 const TOKEN_KEY = 'wsgate.adminToken'
@@ -443,21 +452,22 @@ const CHART_WIDTH = 300
 const CHART_HEIGHT = 80
 
 /*
- * The panels in page order. scale writes a chart value with its unit; each
- * column is [heading, the data-column of its cells] (buildView's cell names).
+ * The panels in page order. scale writes a chart value with its unit; rates
+ * marks a panel of per-second rates; each column is [heading, the
+ * data-column of its cells] (buildView's cell names).
  */
 const PANELS = [
   { id: 'connections', title: 'Open connections', scale: function (n) { return formatCount(n) + ' open' }, columns: [['route', 'route'], ['open', 'open']], empty: 'No connection yet.' },
-  { id: 'handshakes', title: 'Handshakes per second', scale: formatRate, columns: [['status', 'status'], ['code', 'code'], ['per second', 'rate'], ['total', 'total']], empty: 'No handshake yet.' },
-  { id: 'refusals', title: 'WAF and auth refusals', scale: formatRate, columns: [['kind', 'kind'], ['route', 'route'], ['rule family or code', 'reason'], ['per second', 'rate'], ['total', 'total']], empty: 'Nothing refused yet.' },
-  { id: 'bytes', title: 'Bytes per second', scale: formatBytesRate, ceiling: niceBytesCeiling, columns: [['direction', 'direction'], ['per second', 'rate'], ['total', 'total']], empty: 'No byte relayed yet.' },
-  { id: 'origins', title: 'Origin health', scale: function (n) { return formatCount(n) + (n === 1 ? ' origin' : ' origins') }, columns: [['route', 'route'], ['origin', 'origin'], ['state', 'state']], empty: 'No origin pool: wsgate_origin_up is reported for routes served by origins().' },
+  { id: 'handshakes', rates: true, title: 'Handshakes per second', scale: formatRate, columns: [['status', 'status'], ['code', 'code'], ['per second', 'rate'], ['total', 'total']], empty: 'No handshake yet.' },
+  { id: 'refusals', rates: true, title: 'WAF and auth refusals', scale: formatRate, columns: [['kind', 'kind'], ['route', 'route'], ['rule family or code', 'reason'], ['per second', 'rate'], ['total', 'total']], empty: 'Nothing refused yet.' },
+  { id: 'bytes', rates: true, title: 'Bytes per second', scale: formatBytesRate, ceiling: niceBytesCeiling, columns: [['direction', 'direction'], ['per second', 'rate'], ['total', 'total']], empty: 'No byte relayed yet.' },
+  { id: 'origins', title: 'Origin health', scale: function (n) { return formatCount(n) + (n === 1 ? ' origin' : ' origins') }, columns: [['route', 'route'], ['origin', 'origin'], ['state', 'state']], empty: 'No origin reported yet.' },
 ]
 
 const state = {
   token: null,
-  reading: null,
-  readAt: 0,
+  /* The last RATE_WINDOW readings, { reading, at }, oldest first. */
+  readings: [],
   histories: {},
   offset: 0,
   tableRequests: 0,
@@ -494,7 +504,7 @@ function buildPanel(panel) {
     element('p', { class: 'headline' }),
     element('figure', {}, [
       chart,
-      element('figcaption', { class: 'scale' }, [element('span', { class: 'top' }), element('span', { text: 'last 2 min' })]),
+      element('figcaption', { class: 'scale' }, [element('span', { class: 'top' }), element('span', { text: panel.rates ? 'last 2 min, rates over ' + RATE_WINDOW + ' s' : 'last 2 min' })]),
     ]),
     element('table', { class: 'figures' }, [
       element('caption', { class: 'visually-hidden', text: panel.title + ': now' }),
@@ -701,9 +711,10 @@ async function refresh() {
     if (results[0].status === 'fulfilled') {
       const now = Date.now()
       const reading = readMetrics(parseMetrics(results[0].value))
-      const view = buildView(state.reading, reading, (now - state.readAt) / 1000)
-      state.reading = reading
-      state.readAt = now
+      const oldest = state.readings[0]
+      const view = buildView(oldest ? oldest.reading : null, reading, oldest ? (now - oldest.at) / 1000 : 0)
+      state.readings.push({ reading: reading, at: now })
+      if (state.readings.length > RATE_WINDOW) state.readings.shift()
       for (const panel of PANELS) renderPanel(panel, view[panel.id])
       setText(document.getElementById('updated'), 'updated ' + new Date(now).toLocaleTimeString())
     }

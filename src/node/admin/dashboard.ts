@@ -125,6 +125,12 @@ function hashSource(text: string): string {
  * listed (no `'unsafe-inline'`, so an injected element or attribute would
  * not); fetches go to the page's own origin only; no frame may embed it
  * (the Close buttons must not be clickjacked), no form posts anywhere.
+ *
+ * @example
+ * ```ts
+ * // A proxy in front of the admin listener must pass the header through unchanged.
+ * expect(response.headers.get('content-security-policy')).toBe(DASHBOARD_CONTENT_SECURITY_POLICY)
+ * ```
  */
 export const DASHBOARD_CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -137,7 +143,15 @@ export const DASHBOARD_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ')
 
-/** The response headers of the page: its type, the CSP, no caching, no sniffing, no referrer. */
+/**
+ * The response headers of the page: its type, the CSP, no caching, no
+ * sniffing, no referrer, no framing.
+ *
+ * @example
+ * ```ts
+ * http.createServer((request, response) => response.writeHead(200, DASHBOARD_HEADERS).end(DASHBOARD_HTML))
+ * ```
+ */
 export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/html; charset=utf-8',
   'content-security-policy': DASHBOARD_CONTENT_SECURITY_POLICY,

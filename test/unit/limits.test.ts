@@ -95,6 +95,7 @@ describe('resolveServeSettings()', () => {
       halfCloseTimeout: DEFAULT_HALF_CLOSE_TIMEOUT,
       drainTimeout: DEFAULT_DRAIN_TIMEOUT,
       closeGrace: DEFAULT_CLOSE_GRACE,
+      metrics: false,
     })
   })
 
@@ -118,6 +119,7 @@ describe('resolveServeSettings()', () => {
       halfCloseTimeout: 5_000,
       drainTimeout: 30_000,
       closeGrace: 5_000,
+      metrics: false,
     })
   })
 
@@ -140,6 +142,7 @@ describe('resolveServeSettings()', () => {
       halfCloseTimeout: 250,
       drainTimeout: 1,
       closeGrace: MAX_TIMER,
+      metrics: true,
     } satisfies ServeOptions
     expect(resolveServeSettings(options)).toEqual(options)
     expect(resolveServeSettings({ port: 65_535, lifetimeJitter: 0.999 })).toMatchObject({ port: 65_535, lifetimeJitter: 0.999 })

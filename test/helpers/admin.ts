@@ -10,11 +10,12 @@ export interface AdminResponse {
 /**
  * One request to an admin listener (or any HTTP server), on a connection of
  * its own (no keep-alive pool outlives the test), with `Authorization:
- * Bearer <token>` when a token is given.
+ * Bearer <token>` when a token is given, and another `Host` when one is.
  */
-export function adminRequest(baseUrl: string, path: string, options: { method?: string; token?: string } = {}): Promise<AdminResponse> {
+export function adminRequest(baseUrl: string, path: string, options: { method?: string; token?: string; host?: string } = {}): Promise<AdminResponse> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }
+    if (options.host !== undefined) headers.host = options.host
     const request = http.request(new URL(path, baseUrl), { method: options.method ?? 'GET', headers, agent: false }, (response) => {
       let body = ''
       response.setEncoding('utf8')

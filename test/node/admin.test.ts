@@ -145,6 +145,22 @@ describe('admin API: its own listener and token', () => {
     expect((await adminRequest(gateway.adminUrl!, '/healthz', { token: 'the-admin-token' })).status).toBe(200)
   })
 
+  it('without a token, refuses with 421 a Host that is not an IP address or localhost (a DNS-rebinding page), with one, takes any', async () => {
+    const { gateway } = await adminGateway()
+    const port = new URL(gateway.adminUrl!).port
+    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1.evil.example:${port}`]) {
+      for (const [path, method] of [['/connections', 'GET'], ['/connections/x', 'DELETE'], ['/', 'GET']] as const) {
+        const refused = await adminRequest(gateway.adminUrl!, path, { method, host })
+        expect([host, path, refused.status]).toEqual([host, path, 421])
+      }
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'LOCALHOST']) {
+      expect([host, (await adminRequest(gateway.adminUrl!, '/healthz', { host })).status]).toEqual([host, 200])
+    }
+    const { gateway: guarded } = await adminGateway({ token: 'the-admin-token' })
+    expect((await adminRequest(guarded.adminUrl!, '/healthz', { host: 'admin.internal.example', token: 'the-admin-token' })).status).toBe(200)
+  })
+
   it('closes with the gateway', async () => {
     const { gateway } = await adminGateway()
     const { adminUrl } = gateway

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import { Hono, type MiddlewareHandler } from 'hono'
 import type { GatewayMetrics } from '../metrics/index.ts'
 import { dashboard } from './dashboard.ts'
@@ -97,8 +98,38 @@ export function adminToken(token: string): MiddlewareHandler {
   }
 }
 
+/** `Host` without its port (and an IPv6 literal without its brackets), lower-cased. */
+function hostName(host: string): string {
+  const value = host.trim().toLowerCase()
+  if (value.startsWith('[')) return value.slice(1, value.indexOf(']'))
+  const colon = value.lastIndexOf(':')
+  return colon >= 0 ? value.slice(0, colon) : value
+}
+
 /**
- * The admin listener's app: `GET /`, the dashboard page ({@link dashboard}),
+ * Refuses, with 421, a request whose `Host` is neither an IP address nor
+ * `localhost`: the defence against DNS rebinding for an admin listener
+ * without a token. A web page on `evil.example` whose name the attacker
+ * re-points at 127.0.0.1 reaches the listener as same-origin, so the
+ * browser's CORS checks do not stop it reading `/connections` or sending
+ * `DELETE`; its requests still say `Host: evil.example`.
+ *
+ * @example
+ * app.use('*', adminHostCheck())
+ */
+export function adminHostCheck(): MiddlewareHandler {
+  return async function adminHostCheck(c, next) {
+    const name = hostName(c.req.header('host') ?? '')
+    if (!(isIP(name) || name === 'localhost' || name.endsWith('.localhost'))) {
+      return c.text('admin listener: Host must be an IP address or localhost (or set an admin token)\n', 421)
+    }
+    await next()
+  }
+}
+
+/**
+ * The admin listener's app: without a token, a `Host` check (see
+ * {@link adminHostCheck}); `GET /`, the dashboard page ({@link dashboard});
  * then the bearer token check when `token` is set, then {@link adminRoutes}.
  * The page is served without the token: a browser opening it cannot send
  * `Authorization`, and the page holds no data; it takes the token from
@@ -111,6 +142,8 @@ export function adminToken(token: string): MiddlewareHandler {
  */
 export function adminApp(source: AdminSource, options: { token?: string | undefined } = {}): Hono {
   const app = new Hono()
+  // Without a token, only the Host check stands between a rebinding page and the API (with one, the token does).
+  if (options.token === undefined) app.use('*', adminHostCheck())
   // Before the token check: the page must load in a browser that has no way to send the token yet.
   app.get('/', dashboard())
   if (options.token !== undefined) app.use('*', adminToken(options.token))

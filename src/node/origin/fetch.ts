@@ -7,6 +7,7 @@ import type { OriginTls } from '../../runtime.ts'
 import {
   NULL_BODY_STATUSES,
   noteOriginCause,
+  noteOriginTimeout,
   openOriginRequest,
   originFailure,
   originTlsFailed,
@@ -68,18 +69,24 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
     } catch (error) {
       // Only a CA that Node cannot parse throws here: the route's configuration, not the origin.
       const failure = originTlsFailed('origin TLS settings rejected (tls.ca is not a valid certificate)', error)
-      noteOriginCause(options.note, failure)
+      noteOriginCause(options.note, failure, 'tls.ca invalid')
       reject(failure)
       return
     }
+    // Plain TCP counts as secured; a TLS socket once its handshake (and verification) is done.
+    let secured = url.protocol !== 'https:'
+    if (!secured) outgoing.once('socket', (socket: Socket) => socket.once('secureConnect', () => (secured = true)))
     const settle = settleOnce(timeout, () => {
+      // The request's log line says which step never finished (the client only sees the 504).
+      noteOriginTimeout(options.note, outgoing.socket, secured)
       outgoing.destroy()
       reject(answerTimedOut(timeout))
     })
-    const fail = (error: GatewayError): void => {
+    // `short`: the log note's cause when the error has no code of its own.
+    const fail = (error: GatewayError, short?: string): void => {
       if (!settle()) return
       outgoing.destroy()
-      noteOriginCause(options.note, error)
+      noteOriginCause(options.note, error, short)
       reject(error)
     }
 
@@ -99,7 +106,7 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
     // A 101 to a request that asked for no upgrade (its Upgrade header was stripped): not HTTP any more.
     outgoing.on('upgrade', (_response, socket: Socket) => {
       socket.destroy()
-      fail(unusableAnswer('origin switched protocols on a plain HTTP request'))
+      fail(unusableAnswer('origin switched protocols on a plain HTTP request'), 'unexpected 101')
     })
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       fail(error.code?.startsWith('HPE_') ? originUnavailable('malformed HTTP response', error) : originFailure(error, outgoing.socket))
@@ -115,7 +122,7 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
     // outside any handler.)
     const body = Readable.fromWeb(request.body as NodeReadableStream<Uint8Array>)
     // A wrong length is the chain's doing (the client's was checked by the server's parser): 500.
-    const mismatch = (reason: string): void => fail(new GatewayError(500, 'ERR_INTERNAL', reason))
+    const mismatch = (reason: string): void => fail(new GatewayError(500, 'ERR_INTERNAL', reason), 'body length mismatch')
     const sent = framedLength ? pipeline(body, exactLength(Number(headers['content-length']), mismatch), outgoing) : pipeline(body, outgoing)
     sent.catch(() => {})
   })

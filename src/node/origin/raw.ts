@@ -6,6 +6,7 @@ import { NodeOriginTunnel, type OriginRelay, type OriginSink } from './tunnel.ts
 import {
   badOriginHandshake,
   noteOriginCause,
+  noteOriginTimeout,
   originFailure,
   originTlsFailed,
   originUnavailable,
@@ -225,7 +226,7 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
     } catch (error) {
       // Only a CA that Node cannot parse throws here: the route's configuration, not the origin.
       const failure = originTlsFailed('origin TLS settings rejected (tls.ca is not a valid certificate)', error)
-      noteOriginCause(hooks.note, failure)
+      noteOriginCause(hooks.note, failure, 'tls.ca invalid')
       reject(failure)
       return
     }
@@ -249,7 +250,7 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
     const answered = settleOnce(timeout, () => {
       unhook()
       // The handshake's log line says which step never finished (the client only sees the 504).
-      if (hooks.note) hooks.note['originCause'] = socket.connecting ? 'TCP connect not finished' : secured ? 'no response head' : 'TLS handshake not finished'
+      noteOriginTimeout(hooks.note, socket, secured)
       socket.destroy()
       reject(upgradeTimedOut(timeout))
     })
@@ -258,15 +259,16 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
       unhook()
       return true
     }
-    const fail = (error: GatewayError): void => {
+    // `short`: the log note's cause when the error has no code of its own.
+    const fail = (error: GatewayError, short?: string): void => {
       if (!settle()) return
       socket.destroy()
-      noteOriginCause(hooks.note, error)
+      noteOriginCause(hooks.note, error, short)
       reject(error)
     }
     const onError = (error: NodeJS.ErrnoException): void => fail(originFailure(error, socket))
-    const onClose = (): void => fail(originUnavailable('closed before answering'))
-    const onAbort = (): void => fail(originUnavailable('client went away'))
+    const onClose = (): void => fail(originUnavailable('closed before answering'), 'closed')
+    const onAbort = (): void => fail(originUnavailable('client went away'), 'client gone')
 
     reader.expectHead({
       onHead: (head, rest) => {
@@ -278,7 +280,7 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
           resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
         }
       },
-      onBadHead: (error) => fail(badOriginHandshake(error.message, error)),
+      onBadHead: (error) => fail(badOriginHandshake(error.message, error), 'bad response head'),
     })
     socket.on('error', onError)
     socket.on('close', onClose)

@@ -110,11 +110,30 @@ function tlsErrorCode(error: NodeJS.ErrnoException, socket: Socket | null | unde
   return reason ? `ERR_SSL_${reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}` : 'EPROTO'
 }
 
-/** Records a failure's cause in the handshake's log note (see {@link OriginRequestHooks.note}). */
-export function noteOriginCause(note: HandshakeNote | undefined, error: GatewayError): void {
+/**
+ * Records a failure's cause in the request's log note (see
+ * {@link OriginRequestHooks.note}): `cause`, short and stable enough to
+ * count and alert on (the error's code: `ECONNREFUSED`, `ECONNRESET`, a
+ * rejected certificate's `CERT_HAS_EXPIRED` or `ERR_TLS_CERT_ALTNAME_INVALID`,
+ * `ERR_SSL_…`; else `fallback`), and `originCause`, the error's own message
+ * (`connect ECONNREFUSED 10.0.0.5:9001`).
+ */
+export function noteOriginCause(note: HandshakeNote | undefined, error: GatewayError, fallback = 'error'): void {
+  if (!note) return
   const cause = error.cause as NodeJS.ErrnoException | undefined
-  if (!note || !(cause instanceof Error)) return
+  if (!(cause instanceof Error)) {
+    note['cause'] = fallback
+    return
+  }
+  note['cause'] = cause.code ?? (cause.name === 'AbortError' ? 'aborted' : fallback)
   note['originCause'] = cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message
+}
+
+/** The note of an origin that did not answer in time: `cause: 'timeout'`, and which step the time ran out in. */
+export function noteOriginTimeout(note: HandshakeNote | undefined, socket: Socket | null | undefined, secured: boolean): void {
+  if (!note) return
+  note['cause'] = 'timeout'
+  note['originCause'] = !socket || socket.connecting ? 'TCP connect not finished' : secured ? 'no response head' : 'TLS handshake not finished'
 }
 
 /** The short reason a failed origin request gets in its 502. */

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono'
+import { routePath } from 'hono/route'
 import { DEFAULT_HANDSHAKE_TIMEOUT } from './defaults.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { stripHopByHop } from './headers.ts'
@@ -84,6 +85,8 @@ export function http(target: string | URL | OriginPool, options: HttpOptions = {
   const handler = async function http(c: Context<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>) {
     // Optional: on a runtime without wsgate's adapter, http() still works through fetch.
     const runtime = c.env?.wsgate as GatewayBindings['wsgate'] | undefined
+    // The route pattern for the request's log line (the access line), as websocket() notes it for the handshake line.
+    runtime?.note({ route: routePath(c) })
     const incoming = c.req.raw
     const incomingUrl = new URL(incoming.url)
     const preserveHost = options.preserveHost ?? c.get('preserveHost') ?? false

@@ -7,13 +7,14 @@ import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../d
 import { GatewayError } from '../errors.ts'
 import { FairShare } from '../fair-share.ts'
 import type { RequestHead } from '../request-head.ts'
+import { accessLogger, AccessResponse, type AccessRecord } from './access-log.ts'
 import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
 import type { Pipe } from './pipe.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
-import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, withRequestId, type FetchApp, type GatewayState } from './upgrade.ts'
+import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
@@ -78,6 +79,8 @@ export function listenerOptions(settings: ServeSettings): http.ServerOptions {
     // Idle between requests: closed (without an answer, nothing was asked) no later than a new connection would be.
     keepAliveTimeout: Math.min(DEFAULT_KEEP_ALIVE_TIMEOUT, settings.handshakeTimeout),
     requestTimeout: Math.max(300_000, settings.handshakeTimeout),
+    // Counts each response's body bytes for the access line.
+    ServerResponse: AccessResponse,
   }
 }
 
@@ -179,6 +182,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
 
   // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
   const requestHeads = new WeakMap<http.IncomingMessage, ParsedRequest>()
+  const logAccess = accessLogger(logger)
   const honoListener = getRequestListener(
     async (request, env) => {
       const bindings = env as HttpBindings
@@ -190,8 +194,18 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
         connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
         fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
       })
-      // A handshake line names the client even if it has left by then: read its address while it is here.
-      if (logger.isLevelEnabled('info')) void runtime.clientAddress
+      // Every plain response carries its request id, the one in its log line (an origin's own x-request-id is
+      // relayed as it came: Node lets the response's headers win over this one).
+      const outgoing = bindings.outgoing as AccessResponse
+      outgoing.setHeader('x-request-id', runtime.requestId)
+      // The access line is written when the response ends (its bytes and time known), also when the client
+      // leaves first; it names the client even then: read its address while it is here.
+      const record: AccessRecord | undefined = logger.isLevelEnabled('info') ? { runtime, note: scope.note, started } : undefined
+      if (record) {
+        void runtime.clientAddress
+        outgoing.access = record
+        outgoing.on('close', logAccess)
+      }
       let response: Response
       try {
         response = await app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
@@ -208,12 +222,13 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // A draining gateway answers what was asked before the drain, and keeps no connection alive after it.
       const last = code !== null || bindings.incoming.headers.upgrade !== undefined || state.draining
       if (last) stopReading(bindings.incoming.socket)
-      // Only requests that reached a WebSocket route get a handshake log line and a request id.
-      if (scope.note.route === undefined) return last ? withHeader(response, 'connection', 'close') : response
-      logHandshake(logger, runtime, scope.note, response.status, code, started)
-      const answer = withRequestId(response, runtime.requestId)
-      if (last) answer.headers.set('connection', 'close')
-      return answer
+      // A request websocket() refused (it refuses every plain request, with an ERR_HANDSHAKE_* code, after noting
+      // its route) is a failed handshake: it gets the handshake line, at once, instead of the access line.
+      if (scope.note.route !== undefined && code?.startsWith('ERR_HANDSHAKE_')) {
+        outgoing.access = undefined
+        logHandshake(logger, runtime, scope.note, response.status, code, started)
+      } else if (record) record.code = code
+      return last ? withHeader(response, 'connection', 'close') : response
     },
     // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
     // complaints about a request (RequestError) are about client input, so a 400.

@@ -11,6 +11,7 @@ import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
+import { requestLine } from './access-log.ts'
 import { meterRuntime, metricsOf, type GatewayMetrics } from './metrics/index.ts'
 import { Pipe } from './pipe.ts'
 import { readRequestHead, toRequest } from './request.ts'
@@ -267,21 +268,8 @@ export function logHandshake(
   metricsOf(runtime)?.handshake(runtime.target, note, status, code, started)
   // Below info (LOG_LEVEL=warn) the line is dropped: do not build it.
   if (!logger.isLevelEnabled('info')) return
-  logger.info(
-    {
-      reqId: runtime.requestId,
-      // The path tells which route a middleware refused before websocket() could note it; never the query (tokens).
-      // A target refused by the head parse is not logged at all: it may hold anything.
-      path: runtime.target?.split('?', 1)[0],
-      ...note,
-      client: runtime.clientAddress,
-      status,
-      // pino leaves out undefined fields: no second object just to omit one.
-      code: code || undefined,
-      ms: Math.round(performance.now() - started),
-    },
-    status === 101 ? 'handshake accepted' : 'handshake rejected',
-  )
+  // The path tells which route a middleware refused before websocket() could note it (see requestLine()).
+  logger.info(requestLine(runtime, note, status, code, started), status === 101 ? 'handshake accepted' : 'handshake rejected')
 }
 
 /** A response with `x-request-id` added; responses from an origin may have immutable headers, so copy. */

@@ -297,13 +297,22 @@ export const DEFAULT_WAF_TEXT_CACHE_BYTES = 4 * 1024 * 1024
 export const DEFAULT_WAF_TEXT_CACHE_MAX_TEXT = 1024
 
 /**
- * Bytes of JSON lines gathered before one write to stdout. At info level a
- * gateway logs two lines (~300 bytes each) per connection; pino's default
- * stdout stream writes every line on its own, which cost more CPU than
- * building the line. 4 KiB batches ~7 connections'
- * lines into one write, and stays far below a pipe's atomic-write size.
+ * Largest write of JSON lines to stdout, bytes, made of whole lines. At
+ * info level a gateway logs two lines (~300 bytes each) per connection;
+ * pino's default stdout stream writes every line on its own, which cost
+ * more CPU than building the line. 4 KiB batches ~7 connections' lines
+ * into one write, and is a pipe's atomic-write size (`PIPE_BUF` on Linux):
+ * processes sharing one stdout pipe (`--workers`) never interleave mid-line.
  */
 export const DEFAULT_LOG_BUFFER_BYTES = 4096
+
+/**
+ * Log lines held in memory while stdout does not keep up (a full pipe, a
+ * stopped reader), bytes; beyond it new lines are dropped and counted in
+ * one warn line once stdout takes lines again. 16 MiB is some 50,000
+ * lines: seconds of a busy gateway's traffic, minutes of a quiet one's.
+ */
+export const DEFAULT_LOG_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 
 /**
  * Longest a line waits in the buffer on a quiet gateway, ms. Lines are

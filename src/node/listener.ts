@@ -208,7 +208,8 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       }
       let response: Response
       try {
-        response = await app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
+        // state.app, read per request: a routes reload (gateway.reloadRoutes()) swaps it for the next request.
+        response = await state.app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
       } catch (error) {
         response = toErrorResponse(error, logger)
       } finally {

@@ -69,6 +69,20 @@ export interface Gateway {
    */
   reloadCertificates(): Promise<boolean>
   /**
+   * Serves `app` from now on: every handshake and plain request whose
+   * chain starts after the call goes through its routes; established
+   * connections, and requests already in their chain, are untouched. The
+   * new app's middleware reports and warnings are logged and its origin
+   * pools started (probes at once); the old app's pools are stopped
+   * (one both apps share keeps running). Throws a `TypeError` for
+   * something that is not an app, and when the gateway is closing. The CLI
+   * calls it on `SIGHUP` with the routes module imported again.
+   *
+   * @example
+   * gateway.reloadRoutes((await import(`./routes.ts?reload=${Date.now()}`)).default)
+   */
+  reloadRoutes(app: FetchApp): void
+  /**
    * Stops the gateway. Without options (or `drain: false`) at once: stops
    * listening, drops every connection and resolves when every socket has
    * closed and every connection's end is logged.
@@ -162,7 +176,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
 
   logMiddlewareReports(app, logger)
   // Origin pools' probes start before the first client, so a dead origin is known early; close() stops them.
-  const stopPools = startPools(app, logger, state.track)
+  let stopPools = startPools(app, logger, state.track)
   const host = settings.host
   let port: number | undefined
   let tlsPort: number | undefined
@@ -204,6 +218,16 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       return sockets.size
     },
     reloadCertificates: () => certificates?.reload() ?? Promise.resolve(false),
+    reloadRoutes(next) {
+      if (!next || typeof next.fetch !== 'function') throw new TypeError('reloadRoutes() takes a Hono app (an object with fetch()), e.g. the default export of the routes module')
+      if (closing) throw new Error('reloadRoutes(): the gateway is closing')
+      logMiddlewareReports(next, logger)
+      // The new pools probe before the swap; a pool both apps share keeps running (pools count their starts).
+      const stopOld = stopPools
+      stopPools = startPools(next, logger, state.track)
+      state.app = next
+      stopOld()
+    },
     close(options = {}) {
       if (!closing) {
         stopPools()

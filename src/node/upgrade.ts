@@ -26,7 +26,13 @@ export interface FetchApp {
 
 /** What the upgrade path shares with the server that owns it. */
 export interface GatewayState {
-  readonly app: FetchApp
+  /**
+   * The routes: read once per request, when its chain starts, so that a
+   * routes reload (`gateway.reloadRoutes()`) swaps them here, at this one
+   * place, for every request after it; established connections hold no
+   * reference to it.
+   */
+  app: FetchApp
   readonly settings: ServeSettings
   readonly logger: Logger
   /** Open pipes, for the connection cap and for shutdown. */

@@ -1,18 +1,29 @@
 import { execFileSync } from 'node:child_process'
+import cluster from 'node:cluster'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, flushLogger, type Logger } from './log.ts'
 import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
+import { checkReport, listenError, packageVersion, startLine, wantsStartLine, type ListenPorts } from './cli-report.ts'
 import { redisStore, type RedisStore } from './redis-store.ts'
-import { serve, type FetchApp, type Gateway } from './serve.ts'
-import type { AdminOptions, ServeOptions, TlsOptions } from './settings.ts'
+import { summarizeRoutes } from './route-summary.ts'
+import { loadRoutes } from './routes-module.ts'
+import { serve, type Gateway } from './serve.ts'
+import { resolveServeSettings, type AdminOptions, type ServeOptions, type TlsOptions } from './settings.ts'
+import { TlsCertificates } from './tls-certificates.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
+       wsgate check <routes-module> [options]
+       wsgate --version
 
-Runs the Hono app that <routes-module> default-exports as a WebSocket gateway.
+Commands:
+  start                      runs the Hono app that <routes-module> default-exports as a WebSocket gateway;
+                             on a terminal it prints one line with its URLs and routes
+  check                      loads <routes-module> (every factory runs), checks the options and TLS files,
+                             prints the routes and what each middleware loaded (the WAF's rule report), and
+                             exits without listening: 0 when all is well, 1 with the reason otherwise
 
 Options:
   --port <n|off>             plain ws:// and http:// port (env PORT, default ${DEFAULT_PORT}; 0 = any free port;
@@ -46,13 +57,16 @@ Options:
   --admin-port <n>           admin listener (/metrics, /healthz, /readyz, /connections) on this port
                              (0 = any free port; default: none); token from env WSGATE_ADMIN_TOKEN
   --admin-host <addr>        address the admin listener binds (default ${DEFAULT_HOST})
+  -v, --version              print wsgate's version
   -h, --help                 show this text
 
 Signals: SIGTERM or SIGINT drains (new connections get 503, open ones are closed over --drain-timeout)
 and exits 0; a second one, a second or more later, exits at once (130 for SIGINT, 143 for SIGTERM).
-SIGHUP reloads the TLS certificates.
+SIGHUP imports <routes-module> again and serves its routes to new connections (open ones are untouched;
+one that fails to load keeps the current routes), and reloads the TLS certificates.
 
-Environment: LOG_LEVEL (default info), LOG_PRETTY=1 for human-readable logs, WSGATE_ADMIN_TOKEN (the admin
+Environment: LOG_LEVEL (default info), LOG_FORMAT=json (JSON only, no start line on a terminal) or
+pretty (human-readable logs, also LOG_PRETTY=1), WSGATE_ADMIN_TOKEN (the admin
 listener then answers 401 to a request without Authorization: Bearer <token>).`
 
 /** The flags of `wsgate start` (node:util parseArgs options); a new flag is one entry here and one line in serveOptions(). */
@@ -77,15 +91,23 @@ const FLAGS = {
   redis: { type: 'string' },
   'redis-lease-ttl': { type: 'string' },
   'redis-fail-closed': { type: 'boolean' },
+  version: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsOptionsConfig
 
 /** Parsed flag values of `wsgate start`. */
 export type StartFlags = ReturnType<typeof parseStart>['values']
 
-/** Parses `wsgate start`'s arguments (throws a `TypeError` on an unknown flag). */
+/** Parses `wsgate start`'s arguments (throws a `TypeError` on an unknown flag, naming it). */
 function parseStart(argv: string[]) {
-  return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
+  } catch (error) {
+    // Node's message goes on about positionals that start with '-': the flag and where the list is are what helps.
+    const flag = (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'([^']+)'/.exec((error as Error).message)?.[1]
+    if (flag) throw new TypeError(`unknown option ${flag}; wsgate --help lists them`, { cause: error })
+    throw error
+  }
 }
 
 /**
@@ -111,33 +133,101 @@ const PARENT_CHECK_INTERVAL = 1_000
 /** Entry of the `wsgate` command. Exits non-zero with a one-line reason on bad input. */
 export async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseStart(argv)
+  if (values.version) {
+    console.log(packageVersion())
+    return
+  }
   const [command, routesPath] = positionals
-  if (values.help || command !== 'start' || !routesPath) {
+  if (values.help || (command !== 'start' && command !== 'check') || !routesPath) {
     console.log(USAGE)
     process.exitCode = values.help ? 0 : 2
     return
   }
+  if (command === 'check') return check(routesPath, values)
 
   // Per-worker lines carry the worker's id; with --workers this process may be the primary, which only runs them.
   const logger = workerLogger(createLogger())
   if (values.workers !== undefined && !isWorker()) return startWorkers(values, routesPath, logger)
-  const module = (await import(pathToFileURL(resolve(routesPath)).href)) as { default?: FetchApp }
-  const app = module.default
-  if (!app || typeof app.fetch !== 'function') {
-    throw new TypeError(`${routesPath} must default-export a Hono app (an object with fetch()), e.g. export default app`)
-  }
+  const app = await loadRoutes(routesPath)
   const options = serveOptions(values, logger)
-  const gateway = await serve(app, options)
+  let gateway: Gateway
+  try {
+    gateway = await serve(app, options)
+  } catch (error) {
+    throw listenError(error, listenPorts(options)) ?? error
+  }
   logConnectionCeiling(logger, gateway.settings.maxConnections)
   // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
   stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
-  // SIGHUP reloads the certificates (the reload logs what it served, or why it kept the old ones).
-  if (options.tls) {
-    process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading certificates')
-      void gateway.reloadCertificates()
-    })
+  reloadOnHangup(gateway, routesPath, logger)
+  // One human line on a terminal (with --workers, the first worker's): the JSON lines before it go out first.
+  if (wantsStartLine(process.stdout.isTTY === true, process.env) && (!isWorker() || cluster.worker?.id === 1)) {
+    await flushLogger(logger)
+    process.stdout.write(`${startLine(gateway, app, packageVersion())}\n`)
   }
+}
+
+/**
+ * `wsgate check <routes-module>`: imports the module (every factory runs and
+ * validates its options), checks the flags as `start` would and reads the
+ * TLS files, prints {@link checkReport}, and exits 0 without listening; any
+ * failure is thrown with its reason (the command exits 1). The module's own
+ * side effects (an origin it starts) do not keep the process alive.
+ */
+async function check(routesPath: string, values: StartFlags): Promise<void> {
+  const app = await loadRoutes(routesPath)
+  const logger = createLogger({ level: 'silent' })
+  const settings = resolveServeSettings(serveOptions(values, logger, { store: false }))
+  if (settings.tls) {
+    const certificates = new TlsCertificates(settings.tls.certificates, logger, settings.tls.options)
+    await certificates.load()
+    certificates.close()
+  }
+  console.log(checkReport(routesPath, app))
+  process.exit(0)
+}
+
+/** The ports and hosts a start binds, for {@link listenError}. */
+function listenPorts(options: ServeOptions): ListenPorts {
+  return {
+    port: options.port ?? DEFAULT_PORT,
+    tlsPort: options.tls ? (options.tls.port ?? DEFAULT_TLS_PORT) : undefined,
+    adminPort: options.admin?.port,
+    host: options.host ?? DEFAULT_HOST,
+    adminHost: options.admin?.host,
+  }
+}
+
+/**
+ * `SIGHUP`: imports the routes module again (a new query string each time,
+ * so Node runs it anew) and hands its app to `gateway.reloadRoutes()`: new
+ * handshakes and requests use the new routes, established connections are
+ * untouched. A module that fails to load (a syntax error, a factory that
+ * refuses an option) keeps the current routes, with the reason at warn.
+ * The TLS certificates are read again too (when there is a TLS listener).
+ * Signals that come while a reload runs are handled one after another.
+ *
+ * @example
+ * reloadOnHangup(gateway, 'routes.ts', logger) // kill -HUP <pid>, systemctl reload
+ */
+export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Logger): void {
+  let reloads = 0
+  let queue = Promise.resolve()
+  process.on('SIGHUP', () => {
+    queue = queue.then(async () => {
+      const reload = ++reloads
+      logger.info({ signal: 'SIGHUP', module: routesPath, reload }, gateway.tlsPort !== undefined ? 'reloading routes and certificates' : 'reloading routes')
+      // The certificate reload logs what it served, or why it kept the old ones.
+      if (gateway.tlsPort !== undefined) await gateway.reloadCertificates()
+      try {
+        const app = await loadRoutes(routesPath, { reload })
+        gateway.reloadRoutes(app)
+        logger.info({ module: routesPath, reload, routes: summarizeRoutes(app).length }, 'routes reloaded')
+      } catch (error) {
+        logger.warn({ module: routesPath, reload, reason: error instanceof Error ? error.message : String(error) }, 'routes reload failed; serving the current routes')
+      }
+    })
+  })
 }
 
 /**
@@ -147,7 +237,7 @@ export async function main(argv: string[]): Promise<void> {
  * serveOptions({ port: '0', 'drain-timeout': '10000', 'close-grace': '2000' }, logger)
  * // { logger, host: '127.0.0.1', port: 0, drainTimeout: 10_000, closeGrace: 2_000 }
  */
-export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
+export function serveOptions(values: StartFlags, logger: Logger, { store: withStore = true }: { store?: boolean } = {}): ServeOptions {
   const options: ServeOptions = { logger, host: values.host ?? process.env.HOST ?? DEFAULT_HOST }
   const port = values.port ?? process.env.PORT
   if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber('--port', port)
@@ -162,7 +252,8 @@ export function serveOptions(values: StartFlags, logger: Logger): ServeOptions {
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])
   if (values['drain-timeout']) options.drainTimeout = toNumber('--drain-timeout', values['drain-timeout'])
   if (values['close-grace']) options.closeGrace = toNumber('--close-grace', values['close-grace'])
-  const store = storeFromFlags(values, logger)
+  // `wsgate check` validates the store's flags without connecting to it.
+  const store = withStore ? storeFromFlags(values, logger) : void storeFlags(values)
   if (store) options.store = store
   const admin = adminOptions(values['admin-port'], values['admin-host'], process.env.WSGATE_ADMIN_TOKEN)
   if (admin) options.admin = admin
@@ -344,7 +435,8 @@ export interface ScaleFlags {
  */
 async function startWorkers(values: ScaleFlags, routesPath: string, logger: Logger): Promise<void> {
   const workers = workerCount(values.workers!)
-  if (!existsSync(resolve(routesPath))) throw new TypeError(`${routesPath}: no such routes module`)
+  // The primary does not import the module (its workers do), but a missing one is said here, once.
+  if (!existsSync(resolve(routesPath))) throw new Error(`${routesPath}: no such routes module (looked for ${resolve(routesPath)}); give the path of the module that default-exports your Hono app`)
   if (workers > 1 && !values.redis && !process.env.WSGATE_REDIS_URL) {
     logger.warn({ workers }, 'each worker enforces the connection caps and rate limits on its own (up to workers × each cap): give --redis to share them')
   }
@@ -362,15 +454,22 @@ async function startWorkers(values: ScaleFlags, routesPath: string, logger: Logg
 
 /** The shared limit store the flags ask for (`--redis`, else `WSGATE_REDIS_URL`), or undefined for the in-memory default. */
 export function storeFromFlags(values: ScaleFlags, logger: Logger): RedisStore | undefined {
-  const url = values.redis ?? process.env.WSGATE_REDIS_URL
-  if (!url) {
-    if (values['redis-lease-ttl'] !== undefined || values['redis-fail-closed']) throw new TypeError('--redis-lease-ttl and --redis-fail-closed need --redis <url> (or WSGATE_REDIS_URL)')
-    return undefined
-  }
+  const url = storeFlags(values)
+  if (!url) return undefined
   return redisStore({
     url,
     logger,
     failOpen: !values['redis-fail-closed'],
     ...(values['redis-lease-ttl'] !== undefined ? { leaseTtl: toNumber('--redis-lease-ttl', values['redis-lease-ttl']) } : {}),
   })
+}
+
+/** Checks the store's flags and returns its URL (`--redis`, else `WSGATE_REDIS_URL`), or undefined for the in-memory default. */
+function storeFlags(values: ScaleFlags): string | undefined {
+  const url = values.redis ?? process.env.WSGATE_REDIS_URL
+  if (!url && (values['redis-lease-ttl'] !== undefined || values['redis-fail-closed'])) {
+    throw new TypeError('--redis-lease-ttl and --redis-fail-closed need --redis <url> (or WSGATE_REDIS_URL)')
+  }
+  if (values['redis-lease-ttl'] !== undefined) toNumber('--redis-lease-ttl', values['redis-lease-ttl'])
+  return url || undefined
 }

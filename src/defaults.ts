@@ -316,8 +316,8 @@ export const DEFAULT_LOG_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 
 /**
  * Longest a line waits in the buffer on a quiet gateway, ms. Lines are
- * flushed synchronously when the process exits (pino's exit hook), so only
- * a SIGKILL can lose them.
+ * written synchronously when the process exits (the log writer's exit
+ * hook), so only a SIGKILL can lose them.
  */
 export const DEFAULT_LOG_FLUSH_INTERVAL = 100
 

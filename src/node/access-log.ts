@@ -14,7 +14,12 @@ import type { Logger } from './log.ts'
  */
 export const CLIENT_CLOSED_STATUS = 499
 
-/** What a plain request's line needs, kept on its response until the response ends. */
+/**
+ * What a plain request's line needs, kept on its response until the response ends.
+ *
+ * @example
+ * response.access = { runtime, note: scope.note, started: performance.now() }
+ */
 export interface AccessRecord {
   readonly runtime: GatewayRuntime
   readonly note: HandshakeNote
@@ -31,6 +36,12 @@ export interface AccessRecord {
  * AccessResponse })`). A body Node drops (HEAD, 204, 304) is not counted.
  * Counting is one addition per write; nothing is kept per request unless
  * the line will be written.
+ *
+ * @example
+ * http.createServer({ ServerResponse: AccessResponse }, (request, response) => {
+ *   response.end('ok')
+ *   ;(response as AccessResponse).bodyBytes // 2
+ * })
  */
 export class AccessResponse<Request extends http.IncomingMessage = http.IncomingMessage> extends http.ServerResponse<Request> {
   /** Body bytes written so far: handed to the connection, not necessarily received. */
@@ -67,6 +78,9 @@ function byteLength(chunk: unknown, encoding: unknown): number {
  * travel; a target the head parse refused is not logged at all), every
  * field the chain noted (`route`, `origin`, `cause`, `jwt`, `waf`, …), the
  * client, the status, the code and the time taken in ms.
+ *
+ * @example
+ * logger.info(requestLine(runtime, note, 101, null, started), 'handshake accepted')
  */
 export function requestLine(
   runtime: GatewayRuntime,

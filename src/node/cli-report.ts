@@ -10,7 +10,12 @@ import type { FetchApp } from './upgrade.ts'
  * `wsgate check`'s report, and listen errors that say what to do.
  */
 
-/** wsgate's version, from its package.json (`unknown` when it cannot be read). */
+/**
+ * wsgate's version, from its package.json (`unknown` when it cannot be read).
+ *
+ * @example
+ * packageVersion() // '0.1.0'
+ */
 export function packageVersion(): string {
   // src/node/ in a checkout, dist/src/node/ in the installed package.
   for (const candidate of ['../../package.json', '../../../package.json']) {

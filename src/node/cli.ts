@@ -232,6 +232,7 @@ export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Log
 
 /**
  * `serve()`'s options from the flags and the environment (`PORT`, `HOST`); throws a `TypeError` naming a bad flag.
+ * With `store: false` (`wsgate check`) the shared store's flags are checked but no store is made (nothing connects).
  *
  * @example
  * serveOptions({ port: '0', 'drain-timeout': '10000', 'close-grace': '2000' }, logger)

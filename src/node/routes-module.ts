@@ -56,7 +56,14 @@ export async function loadRoutes(path: string, options: LoadRoutesOptions = {}):
   return app
 }
 
-/** What went wrong importing the routes module, as one message that starts with where. */
+/**
+ * What went wrong importing the routes module, as a message that starts
+ * with where (`routes.ts:12: …`) and, for syntax, shows the source line
+ * with Node's carets under it.
+ *
+ * @example
+ * describeLoadError('routes.ts', error) // 'routes.ts:3: TypeScript enum is not supported in strip-only mode: …'
+ */
 export function describeLoadError(path: string, error: unknown): string {
   const { code, message, stack } = (error ?? {}) as NodeJS.ErrnoException
   const text = typeof message === 'string' ? message : String(error)

@@ -8,6 +8,7 @@ import { http as httpRoute, proxy, websocket, type GatewayBindings } from '../..
 import { logsWith, waitFor, type LogLine, type TestGateway } from '../helpers/gateway.ts'
 import { send, startHttpOrigin, type OriginHandler } from '../helpers/http.ts'
 import { selfSignedLeaf } from '../helpers/origin-certificates.ts'
+import { freePort } from '../helpers/ports.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 
@@ -18,15 +19,6 @@ async function origin(handler: OriginHandler): Promise<string> {
   const started = await startHttpOrigin(handler)
   resources.track(started)
   return started.url
-}
-
-/** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 /** The gateway's `request` lines, once `count` of them are written (a line follows its response's end). */
@@ -101,7 +93,7 @@ describe('access log: one line per plain HTTP request', () => {
   })
 
   it('logs a 502 with cause ECONNREFUSED when the origin refuses the connection', async () => {
-    const port = await closedPort()
+    const port = await freePort()
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/api/*', httpRoute(`http://127.0.0.1:${port}`))
     const gateway = await resources.gateway(app)
@@ -197,7 +189,7 @@ describe('access log: one line per plain HTTP request', () => {
 
 describe('the cause of an origin failure on the handshake line', () => {
   it('carries cause ECONNREFUSED on a 502 handshake', async () => {
-    const port = await closedPort()
+    const port = await freePort()
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/ws', websocket(`ws://127.0.0.1:${port}`))
     const gateway = await resources.gateway(app)

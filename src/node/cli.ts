@@ -216,9 +216,12 @@ export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Log
   process.on('SIGHUP', () => {
     queue = queue.then(async () => {
       const reload = ++reloads
-      logger.info({ signal: 'SIGHUP', module: routesPath, reload }, gateway.tlsPort !== undefined ? 'reloading routes and certificates' : 'reloading routes')
       // The certificate reload logs what it served, or why it kept the old ones.
-      if (gateway.tlsPort !== undefined) await gateway.reloadCertificates()
+      if (gateway.tlsPort !== undefined) {
+        logger.info({ signal: 'SIGHUP' }, 'reloading certificates')
+        await gateway.reloadCertificates()
+      }
+      logger.info({ signal: 'SIGHUP', module: routesPath, reload }, 'reloading routes')
       try {
         const app = await loadRoutes(routesPath, { reload })
         gateway.reloadRoutes(app)

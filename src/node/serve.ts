@@ -226,6 +226,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
       const stopOld = stopPools
       stopPools = startPools(next, logger, state.track)
       state.app = next
+      state.metrics?.useApp(next)
       stopOld()
     },
     close(options = {}) {

@@ -213,6 +213,17 @@ describe('admin API: /healthz and /readyz', () => {
     expect(sample(text, 'wsgate_origin_up', { route: '/down', origin: deadB })).toBe(0)
     expect(sample(text, 'wsgate_origin_up', { route: '/mixed', origin: deadA })).toBe(0)
     expect(sample(text, 'wsgate_origin_up', { route: '/mixed', origin: live.url })).toBe(1)
+
+    // Reloaded routes without the dead pool: readiness and wsgate_origin_up follow the new app, not the stopped pools.
+    const next = new Hono<{ Bindings: GatewayBindings }>()
+    next.all('/echo', websocket(origin.url))
+    next.all('/mixed', websocket(mixed))
+    gateway.reloadRoutes(next)
+    const reloaded = await adminRequest(gateway.adminUrl!, '/readyz')
+    expect([reloaded.status, JSON.parse(reloaded.body).routesWithoutOrigin]).toEqual([200, []])
+    const after = await scrape(gateway.adminUrl!)
+    expect(sample(after, 'wsgate_origin_up', { route: '/down', origin: deadA })).toBeUndefined()
+    expect(sample(after, 'wsgate_origin_up', { route: '/mixed', origin: live.url })).toBe(1)
   })
 })
 

@@ -179,10 +179,10 @@ export class GatewayMetrics {
   readonly registry: Registry
   /** Open connections by request id, in the order they opened. */
   readonly #open = new Map<string, ConnectionRecord>()
-  /** Pools of each pooled route, for `wsgate_origin_up` and readiness. */
-  readonly #pooled: Map<string, OriginPool[]>
+  /** Pools of each pooled route, for `wsgate_origin_up` and readiness; replaced with the app ({@link useApp}). */
+  #pooled: Map<string, OriginPool[]>
   /** The app's router, for the route of a handshake a middleware refused before `websocket()` noted it. */
-  readonly #router: AppRouter | undefined
+  #router: AppRouter | undefined
   /** Plain targets: whether the last handshake that reached each (route, origin) got through. */
   readonly #plainOrigins = new Map<string, { route: string; origin: string; up: number }>()
   /** Bytes of ended connections, per route. */
@@ -272,7 +272,7 @@ export class GatewayMetrics {
       labelNames: ['route', 'code'],
       registers,
     })
-    const pooled = this.#pooled
+    const pooledNow = (): Map<string, OriginPool[]> => this.#pooled
     const plainOrigins = this.#plainOrigins
     new Gauge({
       name: 'wsgate_origin_up',
@@ -281,7 +281,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset()
-        for (const [route, pools] of pooled) {
+        for (const [route, pools] of pooledNow()) {
           for (const pool of pools) for (const origin of pool.status()) this.set({ route, origin: origin.url }, origin.health === 'up' ? 1 : 0)
         }
         for (const { route, origin, up } of plainOrigins.values()) this.set({ route, origin }, up)
@@ -409,6 +409,20 @@ export class GatewayMetrics {
     if (!pipe) return false
     pipe.close('operator')
     return true
+  }
+
+  /**
+   * Reports on `app` from now on: its pooled routes (`wsgate_origin_up`,
+   * readiness) and its router (the route of a refused handshake). The
+   * gateway calls it when `reloadRoutes()` swaps the app; counts so far are
+   * kept.
+   *
+   * @example
+   * metrics.useApp(nextApp)
+   */
+  useApp(app: unknown): void {
+    this.#pooled = pooledRoutes(app)
+    this.#router = routerOf(app)
   }
 
   /** Route patterns whose pools have no origin up (readiness fails while there is one). */

@@ -192,7 +192,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   }
   if (admin) {
     logger.info({ adminUrl: admin.url, token: settings.admin!.token !== undefined }, 'admin listening')
-    // Workers share the port through the primary: each admin request reaches one of them (see docs/operations-metrics.md).
+    // Workers share the port through the primary: each admin request reaches one of them (see the README, Operations).
     if (cluster.isWorker) logger.warn({ adminUrl: admin.url }, 'admin listener under --workers: each request reaches one worker, and /metrics and /connections show that worker only')
   }
   if (certificates && settings.tls!.watch) certificates.watch()

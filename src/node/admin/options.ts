@@ -4,7 +4,7 @@ import { DEFAULT_HOST } from '../../defaults.ts'
 /**
  * The admin listener (`serve(app, { admin })`, `wsgate start --admin-port`):
  * a second HTTP listener, apart from the traffic port, serving `/metrics`,
- * `/healthz`, `/readyz` and `/connections` (see docs/operations-metrics.md).
+ * `/healthz`, `/readyz` and `/connections` (see the README, Operations).
  *
  * @example
  * await serve(app, { port: 8080, admin: { port: 9090, token: process.env.WSGATE_ADMIN_TOKEN } })

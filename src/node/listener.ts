@@ -111,6 +111,8 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
   function headersTimedOut(socket: Socket): void {
     const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
     logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
+    // Counted as the handshake log line counts it: no route, since no request reached the app.
+    state.metrics?.handshake(undefined, {}, 408, error.code, performance.now())
     // A request whose headers complete in the moment before the close is not run.
     refused.add(socket)
     socket.end(rawErrorResponse(error), () => socket.destroy())
@@ -176,6 +178,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
     const rejection = parserRejection(error as ParserError, settings)
     logger.info({ client: socket.remoteAddress, status: rejection.status, code: rejection.code }, 'handshake rejected')
+    state.metrics?.handshake(undefined, {}, rejection.status, rejection.code, performance.now())
     socket.write(rawErrorResponse(rejection))
     endSocket(socket, settings.halfCloseTimeout)
   }

@@ -161,6 +161,23 @@ describe('metrics of a running gateway', () => {
     expect(series(text, 'wsgate_auth_failures_total')).toEqual(['/rooms/:room ERR_JWT_MISSING → 2'])
   })
 
+  it("counts what Node's parser refuses before the app, with route '' and the code of its log line", async () => {
+    const origin = await wsOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/echo', websocket(origin.url))
+    const gateway = await gatewayServing(app, { admin: { port: 0 } })
+    const malformed = await rawExchange(gateway.port, 'GET /echo HTTP/1.1\r\nHost: gw\r\nBad Header: x\r\n\r\n')
+    expect(malformed.status).toBe(400)
+    const oversized = await rawExchange(gateway.port, handshakeRequest('/echo', { 'X-Big': 'a'.repeat(20_000) }))
+    expect(oversized.status).toBe(431)
+    const text = await scrape(gateway.adminUrl!)
+    const refusals = samples(text, 'wsgate_handshakes_total').filter((entry) => entry.labels.route === '')
+    expect(refusals.map((entry) => `${entry.labels.status} ${entry.labels.code} → ${entry.value}`).sort()).toEqual([
+      `400 ${malformed.headers['x-wsgate-error']} → 1`,
+      `431 ${oversized.headers['x-wsgate-error']} → 1`,
+    ])
+  })
+
   it('keeps each gateway’s counts apart when two run in one process', async () => {
     const origin = await wsOrigin()
     const app = (): Hono<{ Bindings: GatewayBindings }> => new Hono<{ Bindings: GatewayBindings }>().all('/echo', websocket(origin.url))

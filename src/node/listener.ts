@@ -57,6 +57,12 @@ export interface GatewayListeners {
   whenNoPipes(): Promise<void>
   /** Resolves once the gateway holds no socket, client or origin side (at once if it holds none). */
   whenNoSockets(): Promise<void>
+  /**
+   * Destroys every socket the gateway holds, and from now on every socket
+   * handed to `state.track` (an origin connect or a probe already under
+   * way hands its socket over a tick later); resolves once none is left.
+   */
+  destroySockets(): Promise<void>
 }
 
 /**
@@ -94,6 +100,8 @@ export function listenerOptions(settings: ServeSettings): http.ServerOptions {
  */
 export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger: Logger): GatewayListeners {
   const sockets = new WatchedSet<Socket>()
+  /** Set by destroySockets(): the gateway is going away, a socket handed over now is destroyed at once. */
+  let destroying = false
   const headerTimers = new WeakMap<Socket, NodeJS.Timeout>()
   // Sockets whose last answer is decided (refused, timed out): nothing more is read from them or answered on them.
   const refused = new WeakSet<Socket>()
@@ -130,6 +138,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     track(socket) {
       sockets.add(socket)
       socket.on('close', untrack)
+      if (destroying) socket.destroy()
     },
   }
   // Forgotten, not only cleared: a WeakMap entry would keep the Timeout for the connection's life.
@@ -305,6 +314,11 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     },
     whenNoPipes: () => pipes.whenEmpty(),
     whenNoSockets: () => sockets.whenEmpty(),
+    destroySockets() {
+      destroying = true
+      for (const socket of sockets) socket.destroy()
+      return sockets.whenEmpty()
+    },
     attach(server, tls = false) {
       servers.push(server)
       if (tls) {

@@ -247,14 +247,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
     for (const pipe of state.pipes) pipe.close('shutdown')
     for (const server of servers) server.closeAllConnections()
-    // Again until none is left (a few passes at most): a probe that stopPools() aborted may hand over its socket a tick later.
-    for (let pass = 0; sockets.size > 0 && pass < SHUTDOWN_SWEEPS; pass++) {
-      const remaining = [...sockets]
-      for (const socket of remaining) socket.destroy()
-      await Promise.all(remaining.map((socket) => (socket.closed ? undefined : once(socket, 'close'))))
-      // 'close' (which untracks a socket) is emitted a tick after `closed` is set: let those run before looking again.
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+    await listeners.destroySockets()
     // A pipe ends (and logs its connection-end line) once both of its sockets have closed.
     await listeners.whenNoPipes()
     await closed
@@ -296,9 +289,6 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     await shutdown()
   }
 }
-
-/** Passes of shutdown()'s socket sweep: one, and more for sockets handed over while the previous one ran. */
-const SHUTDOWN_SWEEPS = 5
 
 /** Starts `server` listening and resolves with its port; rejects when it cannot (EADDRINUSE, EACCES). */
 async function listen(server: ListeningServer, port: number, host: string): Promise<number> {

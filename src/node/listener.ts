@@ -14,7 +14,8 @@ import type { Pipe } from './pipe.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
-import { asGatewayError, endScope, handleUpgrade, logHandshake, newScope, runtimeFor, toErrorResponse, withHeader, type FetchApp, type GatewayState } from './upgrade.ts'
+import { asGatewayError, toErrorResponse, withHeader } from '../responses.ts'
+import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */

@@ -13,6 +13,7 @@ import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type Runtim
 import type { Logger } from './log.ts'
 import { requestLine } from './access-log.ts'
 import { meterRuntime, metricsOf, type GatewayMetrics } from './metrics/index.ts'
+import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
 import { Pipe } from './pipe.ts'
 import { readRequestHead, toRequest } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
@@ -278,26 +279,3 @@ export function logHandshake(
   logger.info(requestLine(runtime, note, status, code, started), status === 101 ? 'handshake accepted' : 'handshake rejected')
 }
 
-/** A response with `x-request-id` added; responses from an origin may have immutable headers, so copy. */
-export function withRequestId(response: Response, requestId: string): Response {
-  return withHeader(response, 'x-request-id', requestId)
-}
-
-/** A copy of a response with one header set (its own headers may be immutable). */
-export function withHeader(response: Response, name: string, value: string): Response {
-  const headers = new Headers(response.headers)
-  headers.set(name, value)
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers })
-}
-
-/** A head parse's failure as the GatewayError it is; anything else is a malformed request, never a 500. */
-export function asGatewayError(error: unknown): GatewayError {
-  return error instanceof GatewayError ? error : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request head', { cause: error })
-}
-
-/** The response for an exception that escaped the chain: its own if it is a GatewayError, else a logged 500. */
-export function toErrorResponse(error: unknown, logger: Logger): Response {
-  if (error instanceof GatewayError) return error.getResponse()
-  logger.error({ err: error }, 'handshake failed')
-  return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error').getResponse()
-}

@@ -4,6 +4,7 @@ import { hasToken } from '../headers.ts'
 import { assertHostCapabilities, type HostCapability } from '../host-needs.ts'
 import { MemoryStore, type LimitStore } from '../limit-store.ts'
 import { appendHeaders, parseRequestHead, type RequestHead } from '../request-head.ts'
+import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
 import type { GatewayBindings } from '../runtime.ts'
 import { consoleLogger, type WorkersLogger } from './log.ts'
 import { WorkersGatewayRuntime } from './runtime.ts'
@@ -130,7 +131,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
           maxHeaderSize,
         })
       } catch (error) {
-        head = error instanceof GatewayError ? error : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request head', { cause: error })
+        head = asGatewayError(error)
       }
       const runtime = new WorkersGatewayRuntime({
         requestId: crypto.randomUUID(),
@@ -149,7 +150,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
         if (head instanceof GatewayError) throw head
         response = await built.app.fetch(chainRequest(request, head), { ...env, wsgate: runtime }, executionContext)
       } catch (error) {
-        response = errorResponse(error, logger)
+        response = toErrorResponse(error, logger)
       } finally {
         runtime.end()
       }
@@ -187,20 +188,4 @@ function chainRequest(request: Request, head: RequestHead): Request {
   const init: RequestInit = { method: request.method, headers, signal: request.signal, redirect: 'manual' }
   if (request.method !== 'GET' && request.method !== 'HEAD') init.body = request.body
   return new Request(head.url, init)
-}
-
-/** An exception that escaped the chain: its own answer if it is a GatewayError, else a logged 500. */
-function errorResponse(error: unknown, logger: WorkersLogger): Response {
-  if (error instanceof GatewayError) return error.getResponse()
-  logger.error({ err: error }, 'request failed')
-  return new GatewayError(500, 'ERR_INTERNAL', 'internal gateway error').getResponse()
-}
-
-/** `response` with `x-request-id`; a 101 keeps its WebSocket (a copy of a Workers response must carry it over by hand). */
-function withRequestId(response: Response, requestId: string): Response {
-  const headers = new Headers(response.headers)
-  headers.set('x-request-id', requestId)
-  const webSocket = (response as Response & { webSocket?: unknown }).webSocket
-  const init = { status: response.status, statusText: response.statusText, headers, ...(webSocket ? { webSocket } : {}) }
-  return new Response(response.status === 101 ? null : response.body, init as ResponseInit)
 }

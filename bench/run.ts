@@ -1074,8 +1074,18 @@ function report(run: RunRecord): {
   } else if (chainTimings) out.push(`By middleware: not measured (${chainTimings.error})`)
   if (metricsLine) out.push(metricsLine)
   if (summaries['wsgate-empty-info'] && summaries['wsgate-empty']) {
-    const infoCost = hsCost('wsgate-empty-info') - hsCost('wsgate-empty')
-    out.push(`Logging at info (2 lines per connection): +${fmt(infoCost)} µs CPU per handshake (${fmt(summaries['wsgate-empty-info'].handshakesPerSec)} vs ${fmt(summaries['wsgate-empty'].handshakesPerSec)} handshakes/s)`)
+    // Within each repetition (the two ran back to back, their order alternating): a difference of a few µs
+    // is far inside the spread of one target's repetitions (±10 %), so the pairs' median and range are shown.
+    const cost = (rep: RepResult): number => summarise([rep]).cpuMicrosPerHandshake
+    const info = run.reps['wsgate-empty-info']!
+    const off = run.reps['wsgate-empty']!
+    const differences = info.slice(0, off.length).map((rep, i) => cost(rep) - cost(off[i]!))
+    const share = pairedRatio(info, off, (summary) => summary.cpuMicrosPerHandshake)
+    out.push(
+      `Logging at info (2 lines per connection): +${fmt(median(differences))} µs CPU per handshake, ${fmt((share - 1) * 100, 2)} % ` +
+        `(median of ${differences.length} paired repetitions; range ${fmt(Math.min(...differences))} to ${fmt(Math.max(...differences))} µs; ` +
+        `${fmt(summaries['wsgate-empty-info'].handshakesPerSec)} vs ${fmt(summaries['wsgate-empty'].handshakesPerSec)} handshakes/s)`,
+    )
   }
   for (const [title, cost] of [['Request head parse', run.headCost], ['WAF engine', run.wafCost]] as const) {
     if (!cost) continue

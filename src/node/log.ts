@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import { pino, type Logger } from 'pino'
-import { DEFAULT_LOG_BUFFER_BYTES, DEFAULT_LOG_EXIT_FLUSH_TIMEOUT, DEFAULT_LOG_FLUSH_INTERVAL, DEFAULT_LOG_MAX_BUFFERED_BYTES } from '../defaults.ts'
+import { DEFAULT_LOG_BUFFER_BYTES, DEFAULT_LOG_EXIT_FLUSH_TIMEOUT, DEFAULT_LOG_FILE_BUFFER_BYTES, DEFAULT_LOG_FLUSH_INTERVAL, DEFAULT_LOG_MAX_BUFFERED_BYTES } from '../defaults.ts'
 
 /** The logger wsgate writes its handshake and connection lines to (pino). */
 export type { Logger }
@@ -72,7 +72,10 @@ export function flushLogger(logger: Logger, timeoutMs = DEFAULT_LOG_EXIT_FLUSH_T
 
 /** Options of a {@link BatchedWriter}. */
 export interface BatchedWriterOptions {
-  /** Largest write, in bytes, made of whole lines (a longer line goes alone). @default {@link DEFAULT_LOG_BUFFER_BYTES} (4 KiB) */
+  /**
+   * Largest write, in bytes, made of whole lines (a longer line goes alone).
+   * @default {@link DEFAULT_LOG_BUFFER_BYTES} (4 KiB) to a pipe, socket or terminal; {@link DEFAULT_LOG_FILE_BUFFER_BYTES} (64 KiB) to a regular file
+   */
   batchBytes?: number
   /** Longest a line waits for its batch to fill, ms. @default {@link DEFAULT_LOG_FLUSH_INTERVAL} (100 ms) */
   flushInterval?: number
@@ -104,7 +107,9 @@ const RETRY_AFTER_EAGAIN = 10
  *
  * Each write holds whole lines and at most `batchBytes` (4 KiB: a pipe's
  * atomic write size, `PIPE_BUF`), so the lines of several processes
- * writing to one pipe (`--workers`) never interleave mid-line. A batch
+ * writing to one pipe (`--workers`) never interleave mid-line; to a
+ * regular file, 64 KiB (Linux serialises writes to one open file, so
+ * whole writes never interleave there either, and fewer writes cost less). A batch
  * goes out when it is full, or `flushInterval` after its first line. At
  * process exit the lines still held are written synchronously
  * ({@link flushSync}); only a SIGKILL loses them.
@@ -139,10 +144,10 @@ export class BatchedWriter {
 
   constructor(fd: number, options: BatchedWriterOptions = {}) {
     this.#fd = fd
-    this.#batchBytes = options.batchBytes ?? DEFAULT_LOG_BUFFER_BYTES
+    this.#sync = isRegularFile(fd)
+    this.#batchBytes = options.batchBytes ?? (this.#sync ? DEFAULT_LOG_FILE_BUFFER_BYTES : DEFAULT_LOG_BUFFER_BYTES)
     this.#flushInterval = options.flushInterval ?? DEFAULT_LOG_FLUSH_INTERVAL
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_LOG_MAX_BUFFERED_BYTES
-    this.#sync = isRegularFile(fd)
     registerForExit(this)
   }
 

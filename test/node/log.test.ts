@@ -85,6 +85,41 @@ describe('BatchedWriter', () => {
     expect(writer.bufferedBytes).toBe(0)
   })
 
+
+  it('batches up to 64 KiB to a regular file by default, and 4 KiB to a socket', async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'wsgate-log-'))
+    const file = join(dir, 'out.log')
+    const fd = fs.openSync(file, 'a')
+    cleanups.push(() => {
+      fs.closeSync(fd)
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+    const toFile = new BatchedWriter(fd, { flushInterval: 60_000 })
+    const sent = lines(250)
+    let bytes = 0
+    let index = 0
+    // 32 KiB held: past a pipe's batch, short of a file's; nothing is written yet.
+    while (bytes < 32 * 1024) {
+      const line = sent[index++]!
+      toFile.write(line)
+      bytes += Buffer.byteLength(line)
+    }
+    expect(fs.statSync(file).size).toBe(0)
+    while (index < sent.length) toFile.write(sent[index++]!)
+    const written = fs.statSync(file).size
+    expect(written).toBeGreaterThan(32 * 1024)
+    expect(written).toBeLessThanOrEqual(64 * 1024)
+    expect(fs.readFileSync(file, 'utf8')).toBe(sent.join('').slice(0, written))
+
+    const pair = await socketPair()
+    cleanups.push(pair.close)
+    const toSocket = new BatchedWriter(pair.fd, { flushInterval: 60_000 })
+    for (const line of lines(20)) toSocket.write(line)
+    // 20 lines of ~320 bytes: at least one 4 KiB batch has gone without waiting for the interval.
+    await waitFor(() => pair.received().length > 0, 5_000, 'a 4 KiB batch to reach the socket')
+    expect(pair.received().length).toBeLessThanOrEqual(4096)
+    toSocket.flush()
+  })
   it('holds lines while the reader does not keep up, drops what exceeds its bound, and says how many once lines get through again', async () => {
     const pair = await socketPair()
     cleanups.push(pair.close)

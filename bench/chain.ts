@@ -1,0 +1,205 @@
+/**
+ * CPU per handshake of each handshake middleware alone, in-process: a Hono
+ * app with the middleware in front of a stand-in for `websocket()` runs
+ * `app.fetch(request, { wsgate: runtime })` on a browser-like handshake, as
+ * the Node host does (the Request built the way `src/node/request.ts` builds
+ * it, `node:crypto` injected into the runtime). No sockets, no origin, no
+ * log: what is left is the chain's own work, which `npm run bench` measures
+ * with the whole gateway around it.
+ *
+ *   node bench/chain.ts                              every variant, 15 rounds
+ *   node bench/chain.ts --only empty,jwtAuth --rounds 30 --batch 2000
+ *   node --cpu-prof bench/chain.ts --only jwtAuth --rounds 60   (then node bench/profile.ts <file>)
+ *
+ * Variants: `empty` (the stand-in alone), `normalizeHeaders`, `cacheBypass`,
+ * `jwtAuth` (ES256 against a JWKS served on 127.0.0.1, the token in
+ * `Authorization: Bearer`, as `npm run bench` sends it), `full`
+ * (normalizeHeaders, cacheBypass, jwtAuth: the full chain without the WAF),
+ * and `verify` (the floor: one `node:crypto` ES256 verify of the token's
+ * signature, nothing else).
+ *
+ * Method: every variant is warmed up, then each round runs one batch of each
+ * variant, in an order rotated every round (so none always follows the
+ * same one); a sample is the process CPU time (user + system) of a batch
+ * divided by its size. Printed: per variant the median and range of its
+ * samples, and the median of its per-round difference to `empty` (a paired
+ * difference: both run within milliseconds of each other). Run it under the
+ * shared lock: `flock /tmp/wsgate-bench.lock node bench/chain.ts`.
+ */
+import crypto from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { Hono, type MiddlewareHandler } from 'hono'
+import { cacheBypass } from '../middleware/cache-bypass.ts'
+import { jwtAuth, type JwtAuthOptions } from '../middleware/jwt-auth/index.ts'
+import { normalizeHeaders } from '../middleware/normalize-headers.ts'
+import { forwardHeaders } from '../src/forward.ts'
+import type { GatewayBindings, GatewayRuntime } from '../src/runtime.ts'
+import { nodeCrypto } from '../src/node/native-crypto.ts'
+import { mint, startJwksServer, testKey } from '../test/helpers/jwks.ts'
+
+const VARIANTS = ['empty', 'normalizeHeaders', 'cacheBypass', 'jwtAuth', 'full', 'verify'] as const
+type Variant = (typeof VARIANTS)[number]
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '15' },
+    batch: { type: 'string', default: '1000' },
+    only: { type: 'string' },
+  },
+})
+const rounds = Number(values.rounds)
+const batch = Number(values.batch)
+const only = values.only ? (values.only.split(',') as Variant[]) : [...VARIANTS]
+for (const name of only) if (!VARIANTS.includes(name)) throw new TypeError(`bench/chain.ts: unknown variant ${name}; expected ${VARIANTS.join(', ')}`)
+
+/** A browser's handshake (bench/head.ts's), as the head parse leaves it: name/value pairs in arrival order. */
+const BROWSER_HEADERS: [string, string][] = [
+  ['host', 'chat.example.com'],
+  ['connection', 'Upgrade'],
+  ['pragma', 'no-cache'],
+  ['cache-control', 'no-cache'],
+  ['user-agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36'],
+  ['upgrade', 'websocket'],
+  ['origin', 'https://chat.example.com'],
+  ['sec-websocket-version', '13'],
+  ['accept-encoding', 'gzip, deflate, br, zstd'],
+  ['accept-language', 'en-US,en;q=0.9'],
+  ['cookie', 'session=8c1f0e6a2b; theme=dark'],
+  ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+  ['sec-websocket-extensions', 'permessage-deflate; client_max_window_bits'],
+]
+const URL_TEXT = 'http://chat.example.com/bench?room=lobby'
+const ORIGIN = new URL('ws://127.0.0.1:9001/bench')
+
+const key = await testKey('ES256', 'bench')
+const jwks = await startJwksServer([key.publicJwk])
+const token = await mint(key, { sub: 'bench-user', iss: 'https://idp.bench.local', aud: 'wsgate-bench', exp: Math.floor(Date.now() / 1000) + 4 * 3600 })
+const headers: [string, string][] = [...BROWSER_HEADERS, ['authorization', `Bearer ${token}`]]
+
+/** What the Node host's runtime offers the chain, minus the sockets: nothing here is called on the measured path but `note`. */
+const runtime = {
+  clientAddress: '127.0.0.1',
+  httpVersion: '1.1',
+  rawTarget: '/bench?room=lobby',
+  target: '/bench?room=lobby',
+  rawHeaders: headers,
+  crypto: nodeCrypto,
+  requestId: '00000000-0000-4000-8000-000000000000',
+  handshakeTimeout: 5_000,
+  upgrade: undefined,
+  note() {},
+  onConnectionClose() {},
+  connectOrigin() {
+    throw new Error('bench/chain.ts: no origin')
+  },
+} satisfies GatewayRuntime
+const env: GatewayBindings = { wsgate: runtime }
+
+/**
+ * The stand-in for `websocket()`: the origin's request headers built from
+ * the chain's final request (what the real handler does first), then a 101
+ * the way `UpgradeSlot.accept` returns it, so jwtAuth's subprotocol step
+ * after `next()` runs as it does in the gateway.
+ */
+const terminal: MiddlewareHandler = async (c) => {
+  forwardHeaders(c.req.raw, ORIGIN, false)
+  return new Response(null, { status: 200, headers: { 'sec-websocket-accept': 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=' } })
+}
+
+/** jwtAuth as bench/targets/wsgate-routes.ts configures it. */
+function jwt(): MiddlewareHandler {
+  const options: JwtAuthOptions = { jwksUrl: jwks.url, algorithms: ['ES256'], issuer: 'https://idp.bench.local', audience: 'wsgate-bench' }
+  return jwtAuth(options) as MiddlewareHandler
+}
+
+function app(steps: MiddlewareHandler[]): Hono<{ Bindings: GatewayBindings }> {
+  const hono = new Hono<{ Bindings: GatewayBindings }>()
+  const [first, ...rest] = [...steps, terminal]
+  hono.all('/bench', first!, ...rest)
+  return hono
+}
+
+/** One handshake's Request, as `toRequest()` builds it: the URL, then every header appended into the Request's own list. */
+function handshake(): Request {
+  const request = new Request(URL_TEXT, { method: 'GET' })
+  for (const [name, value] of headers) request.headers.append(name, value)
+  return request
+}
+
+/** The floor: the signature check alone, the way node-signature.ts does it (DER from R‖S, then one verify). */
+function verifyFloor(): () => Promise<void> {
+  const publicKey = crypto.createPublicKey({ key: key.publicJwk as crypto.JsonWebKey, format: 'jwk' })
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  const data = Buffer.from(`${header}.${payload}`)
+  const derSignature = toDer(Buffer.from(signature, 'base64url'))
+  return async () => {
+    if (!crypto.verify('sha256', data, publicKey, derSignature)) throw new Error('bench/chain.ts: the floor failed to verify')
+  }
+}
+
+/** R‖S to DER (X.690), once, outside the timed loop. */
+function toDer(raw: Buffer): Buffer {
+  const integer = (bytes: Buffer): Buffer => {
+    let start = 0
+    while (start < bytes.length - 1 && bytes[start] === 0) start++
+    const body = bytes.subarray(start)
+    return Buffer.concat([Buffer.from([0x02, body.length + (body[0]! >= 0x80 ? 1 : 0)]), body[0]! >= 0x80 ? Buffer.from([0]) : Buffer.alloc(0), body])
+  }
+  const r = integer(raw.subarray(0, 32))
+  const s = integer(raw.subarray(32))
+  return Buffer.concat([Buffer.from([0x30, r.length + s.length]), r, s])
+}
+
+function runner(variant: Variant): () => Promise<void> {
+  const steps: Record<Exclude<Variant, 'verify'>, () => MiddlewareHandler[]> = {
+    empty: () => [],
+    normalizeHeaders: () => [normalizeHeaders() as MiddlewareHandler],
+    cacheBypass: () => [cacheBypass() as MiddlewareHandler],
+    jwtAuth: () => [jwt()],
+    full: () => [normalizeHeaders() as MiddlewareHandler, cacheBypass() as MiddlewareHandler, jwt()],
+  }
+  if (variant === 'verify') return verifyFloor()
+  const hono = app(steps[variant]())
+  return async () => {
+    const response = await hono.fetch(handshake(), env)
+    if (response.status !== 200) throw new Error(`bench/chain.ts: ${variant} answered ${response.status} ${await response.text()}`)
+  }
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
+async function sample(run: () => Promise<void>, count: number): Promise<number> {
+  const started = cpuMicros()
+  for (let i = 0; i < count; i++) await run()
+  return (cpuMicros() - started) / count
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+try {
+  const runs = new Map(only.map((variant) => [variant, runner(variant)] as const))
+  for (const run of runs.values()) await sample(run, Math.max(2_000, batch))
+  const samples = new Map(only.map((variant) => [variant, [] as number[]]))
+  for (let round = 0; round < rounds; round++) {
+    // Rotate the order each round: no variant always runs right after the same one (GC debt, caches).
+    const order = only.map((_, index) => only[(index + round) % only.length]!)
+    for (const variant of order) samples.get(variant)!.push(await sample(runs.get(variant)!, batch))
+  }
+  const empty = samples.get('empty')
+  console.log(`chain CPU per handshake, µs (in-process, ${rounds} rounds × ${batch} handshakes per variant, Node ${process.version})`)
+  console.log(`${'variant'.padEnd(18)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)} ${'Δ empty'.padStart(9)}`)
+  for (const [variant, values] of samples) {
+    const delta = empty && variant !== 'empty' && variant !== 'verify' ? median(values.map((value, index) => value - empty[index]!)).toFixed(1) : ''
+    const cells = [median(values), Math.min(...values), Math.max(...values)].map((value) => value.toFixed(1).padStart(8))
+    console.log(`${variant.padEnd(18)} ${cells.join(' ')} ${delta.padStart(9)}`)
+  }
+} finally {
+  await jwks.close()
+}

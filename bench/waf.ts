@@ -5,13 +5,25 @@
  * attack corpus (which stops early when blocking). In-process and
  * single-threaded: it measures the engine, not the network.
  *
+ * The corpus is cycled, so every value text recurs once per corpus length
+ * and the rule set's text cache answers most of them; two more columns show
+ * what a cycled corpus hides or adds: "fresh keys" is the benign corpus
+ * with a new `Sec-WebSocket-Key` in every handshake, as real clients send
+ * (RFC 6455 §4.1: a random nonce, never cached), and "bench handshake" is
+ * the one handshake `npm run bench` sends through `waf()` (bench/wire.ts),
+ * every text of it cached after the first. "ops/hs" is how many operators
+ * (regexes, phrase matches, comparisons) ran on a value per benign
+ * handshake, after the prefilter.
+ *
  * Run alone: `node bench/waf.ts [--rounds N]`; `npm run bench` includes it.
  */
 import { waf, type WafOptions } from '../middleware/waf/index.ts'
 import { crsDirectory } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
+import type { HandshakeFacts } from '../middleware/waf/types.ts'
 import { ATTACKS } from '../test/fixtures/waf/attacks.ts'
 import { BENIGN } from '../test/fixtures/waf/benign.ts'
+import { handshakeRequest } from './wire.ts'
 
 /** One configuration's cost, µs per handshake. */
 export interface WafCost {
@@ -19,6 +31,12 @@ export interface WafCost {
   rulesLoaded: number
   benign: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
   attacks: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
+  /** The benign corpus with a fresh `Sec-WebSocket-Key` in each handshake. */
+  freshKeys: { p50: number; p99: number }
+  /** The handshake `npm run bench` sends, again and again. */
+  benchHandshake: { p50: number; p99: number }
+  /** Operators run on a value per benign handshake (undefined when the engine does not count them). */
+  operatorsPerHandshake: number | undefined
 }
 
 const CRS = crsDirectory('/usr/share/modsecurity-crs')
@@ -28,6 +46,32 @@ const CONFIGS: [label: string, options: WafOptions][] = [
   ['CRS 3.3.4, paranoia 2', { crs: CRS, paranoia: 2 }],
   ['baseline (no CRS)', {}],
 ]
+
+/** The handshake `npm run bench` sends to its `waf()` target (port and path as there), as facts. */
+function benchFacts(): HandshakeFacts {
+  const [requestLine, ...lines] = handshakeRequest('/bench', 8080).toString('latin1').split('\r\n').filter((line) => line !== '')
+  const [method, rawTarget, protocol] = requestLine!.split(' ') as [string, string, string]
+  const headers = lines.map((line): [string, string] => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()])
+  return { method, rawTarget, protocol, headers, remoteAddress: '127.0.0.1' }
+}
+
+/** A new `Sec-WebSocket-Key` per call: base64 of 16 bytes from a fixed-seed generator (the same run to run). */
+function keyMaker(): () => string {
+  let seed = 0x2545f491
+  return () => {
+    const bytes = new Uint8Array(16)
+    for (let i = 0; i < 16; i++) {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+      bytes[i] = seed >>> 24
+    }
+    return btoa(String.fromCharCode(...bytes))
+  }
+}
+
+/** `facts` with its `Sec-WebSocket-Key` replaced by `key`. */
+function withKey(facts: HandshakeFacts, key: string): HandshakeFacts {
+  return { ...facts, headers: facts.headers.map(([name, value]): [string, string] => [name, name.toLowerCase() === 'sec-websocket-key' ? key : value]) }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
@@ -47,6 +91,21 @@ export function measureWafCost(rounds = 5): WafCost[] {
   const results: WafCost[] = []
   for (const [config, options] of CONFIGS) {
     const middleware = waf(options)
+    /** p50 and p99 of `rounds` passes over `make(i)` for i < count, after one warm-up pass. */
+    const timed = (count: number, make: (i: number) => HandshakeFacts): { p50: number; p99: number } => {
+      const samples: number[] = []
+      for (let round = -1; round < rounds; round++) {
+        for (let i = 0; i < count; i++) {
+          const facts = make(i)
+          const started = process.hrtime.bigint()
+          middleware.inspect(facts)
+          if (round >= 0) samples.push(Number(process.hrtime.bigint() - started) / 1_000)
+        }
+      }
+      const { p50, p99 } = summarise(samples, 0, 0, 0)
+      return { p50, p99 }
+    }
+    let operatorsPerHandshake: number | undefined
     const run = (facts: (typeof BENIGN)[number]['facts'][]) => {
       const samples: number[] = []
       let blocked = 0
@@ -68,12 +127,16 @@ export function measureWafCost(rounds = 5): WafCost[] {
       }
       return summarise(samples, blocked, facts.length, lookups ? hits / lookups : 0)
     }
-    results.push({
-      config,
-      rulesLoaded: middleware.report.rulesLoaded,
-      benign: run(BENIGN.map((item) => item.facts)),
-      attacks: run(ATTACKS.map((item) => item.facts)),
-    })
+    const before = middleware.textCacheStats()?.operatorRuns
+    const benign = run(BENIGN.map((item) => item.facts))
+    const after = middleware.textCacheStats()?.operatorRuns
+    if (before !== undefined && after !== undefined) operatorsPerHandshake = Math.round(((after - before) / ((rounds + 1) * BENIGN.length)) * 10) / 10
+    const attacks = run(ATTACKS.map((item) => item.facts))
+    const key = keyMaker()
+    const freshKeys = timed(BENIGN.length, (i) => withKey(BENIGN[i]!.facts, key()))
+    const bench = benchFacts()
+    const benchHandshake = timed(BENIGN.length, () => bench)
+    results.push({ config, rulesLoaded: middleware.report.rulesLoaded, benign, attacks, freshKeys, benchHandshake, operatorsPerHandshake })
   }
   return results
 }
@@ -83,11 +146,13 @@ export function formatWafCost(results: WafCost[]): string {
   const lines = [
     'WAF cost per handshake (µs, in-process, after warm-up; the corpus is cycled, so every text recurs every corpus length:',
     ' "text hits" is the share of value-text lookups the cross-handshake text cache answered)',
-    `${'configuration'.padEnd(24)} ${'rules'.padStart(5)}  ${'benign p50'.padStart(10)} ${'p99'.padStart(7)}  ${'attack p50'.padStart(10)} ${'p99'.padStart(7)}  blocked (benign / attacks)  text hits (benign / attacks)`,
+    ' "fresh keys": the benign corpus with a new Sec-WebSocket-Key per handshake; "bench hs": the handshake npm run bench sends;',
+    ' "ops/hs": operators run on a value per benign handshake)',
+    `${'configuration'.padEnd(24)} ${'rules'.padStart(5)}  ${'benign p50'.padStart(10)} ${'p99'.padStart(7)}  ${'attack p50'.padStart(10)} ${'p99'.padStart(7)}  ${'fresh keys p50'.padStart(14)} ${'p99'.padStart(7)}  ${'bench hs p50'.padStart(12)} ${'ops/hs'.padStart(6)}  blocked (benign / attacks)  text hits (benign / attacks)`,
   ]
   for (const r of results) {
     lines.push(
-      `${r.config.padEnd(24)} ${String(r.rulesLoaded).padStart(5)}  ${String(r.benign.p50).padStart(10)} ${String(r.benign.p99).padStart(7)}  ${String(r.attacks.p50).padStart(10)} ${String(r.attacks.p99).padStart(7)}  ${r.benign.blocked}/${r.benign.total} / ${r.attacks.blocked}/${r.attacks.total}  ${r.benign.textHitRate} % / ${r.attacks.textHitRate} %`,
+      `${r.config.padEnd(24)} ${String(r.rulesLoaded).padStart(5)}  ${String(r.benign.p50).padStart(10)} ${String(r.benign.p99).padStart(7)}  ${String(r.attacks.p50).padStart(10)} ${String(r.attacks.p99).padStart(7)}  ${String(r.freshKeys.p50).padStart(14)} ${String(r.freshKeys.p99).padStart(7)}  ${String(r.benchHandshake.p50).padStart(12)} ${String(r.operatorsPerHandshake ?? '-').padStart(6)}  ${r.benign.blocked}/${r.benign.total} / ${r.attacks.blocked}/${r.attacks.total}  ${r.benign.textHitRate} % / ${r.attacks.textHitRate} %`,
     )
   }
   return lines.join('\n')

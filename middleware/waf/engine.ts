@@ -36,7 +36,7 @@ import { containsAny, type LiteralArena, type LiteralMask } from './literal-inde
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
 import { ValueCaches, type ValueCacheBounds, type ValueCacheStats } from './value-caches.ts'
 import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from './rule.ts'
-import type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
+import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
 
 /** How one evaluation runs. */
 export interface EvaluateOptions {
@@ -312,7 +312,7 @@ class Transaction {
             if (value === previous) continue
             previous = value
             // Step s is the text after the chain's first s transformations: its literal set rides on the value's cache too.
-            const captures = factorIds !== undefined && !containsAny(this.#arena!.bits, this.#literalsOf(link, item, s - 1), factorIds) ? null : operator(value, this.#expandText)
+            const captures = factorIds !== undefined && !containsAny(this.#arena!.bits, this.#literalsOf(link, item, s - 1), factorIds) ? null : this.#run(operator, value)
             if ((captures !== null) === link.negated) continue
             ;(matched ??= []).push(this.#hit(link, item, value, captures))
             break
@@ -320,12 +320,18 @@ class Transaction {
         } else {
           const value = this.#transform(link, item)
           // A value holding none of the operator's literals cannot match: the operator is not run.
-          const captures = factorIds !== undefined && !this.#holdsFactor(link, item, factorIds) ? null : operator(value, this.#expandText)
+          const captures = factorIds !== undefined && !this.#holdsFactor(link, item, factorIds) ? null : this.#run(operator, value)
           if ((captures !== null) !== link.negated) (matched ??= []).push(this.#hit(link, item, value, captures))
         }
       }
     }
     return matched ?? EMPTY_VALUES
+  }
+
+  /** Runs an operator on a value, counted for `ValueCacheStats.operatorRuns`. */
+  #run(operator: Operator, value: string): string[] | null {
+    this.#caches.operatorRuns++
+    return operator(value, this.#expandText)
   }
 
   /** Records a value the operator accepted and runs the link's per-match actions. */

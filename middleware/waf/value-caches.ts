@@ -61,6 +61,8 @@ export interface ValueCacheStats {
   bytes: number
   /** Literal sets held now, in the arena. */
   literalSets: number
+  /** Operators run on a value (not skipped by the prefilter) by every evaluation so far: what the prefilter and the other skips left to do. */
+  operatorRuns: number
 }
 
 /** The caches of a rule set's value texts. */
@@ -91,6 +93,8 @@ export class ValueCaches {
   #hand = 0
   #hits = 0
   #misses = 0
+  /** Counted by the engine ({@link ValueCacheStats.operatorRuns}); kept here because these caches travel with the rule set. */
+  operatorRuns = 0
   /** The rule set's literal sets, owned by the caches that point at them; undefined without prefilter literals. */
   readonly arena: LiteralArena | undefined
 
@@ -190,7 +194,7 @@ export class ValueCaches {
 
   /** Counters and current size. */
   get stats(): ValueCacheStats {
-    return { hits: this.#hits, misses: this.#misses, entries: this.#entries, bytes: this.#bytes, literalSets: this.arena?.live ?? 0 }
+    return { hits: this.#hits, misses: this.#misses, entries: this.#entries, bytes: this.#bytes, literalSets: this.arena?.live ?? 0, operatorRuns: this.operatorRuns }
   }
 
   /**

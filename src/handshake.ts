@@ -2,6 +2,7 @@ import { GatewayError } from './errors.ts'
 import { hasToken, headerTokens, trimOws } from './headers.ts'
 import { sha1 } from './sha1.ts'
 import { badOriginHandshake } from './origin-errors.ts'
+import type { NodeCrypto } from './native-crypto.ts'
 
 /** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -97,11 +98,11 @@ export async function validateOriginUpgrade(client: ClientHandshake, originHeade
  * value answers the platform's key, and the platform negotiates extensions
  * with each side itself.
  */
-export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers, platformHandshake = false): void {
+export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers, platformHandshake = false, crypto?: NodeCrypto): void {
   if (!platformHandshake) {
     if (!hasToken(originHeaders.get('upgrade'), 'websocket')) failOrigin('Upgrade is not "websocket"')
     if (!hasToken(originHeaders.get('connection'), 'upgrade')) failOrigin('Connection is not "upgrade"')
-    if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key)) {
+    if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key, crypto)) {
       failOrigin('Sec-WebSocket-Accept does not match the key')
     }
   }
@@ -135,7 +136,9 @@ export async function acceptFor(key: string): Promise<string> {
  * characters, so its input (key + GUID, 60 bytes) is written into one reused
  * buffer instead of a fresh encoding.
  */
-export function acceptValue(key: string): string {
+export function acceptValue(key: string, crypto?: NodeCrypto): string {
+  // A host's native one-shot hash (Node's, injected as the runtime's `crypto`) when there is one.
+  if (crypto?.hash) return crypto.hash('sha1', key + WEBSOCKET_GUID, 'base64')
   let input: Uint8Array
   if (KEY_PATTERN.test(key)) {
     for (let i = 0; i < KEY_LENGTH; i++) ACCEPT_INPUT[i] = key.charCodeAt(i)

@@ -33,6 +33,13 @@ export interface NodeCrypto {
    * jose's `atob` loop). Optional: without it jose's decoder is used.
    */
   readonly decodeBase64url?: ((value: string) => Uint8Array) | undefined
+  /**
+   * `node:crypto`'s one-shot `hash` (Node ≥ 20.12), for the origin's
+   * `Sec-WebSocket-Accept` check: a native SHA-1 of the 60-byte input is
+   * ~0.3 µs where the portable one in sha1.ts takes ~2.5 µs. Optional:
+   * without it the portable digest is used.
+   */
+  readonly hash?: ((algorithm: string, data: string, outputEncoding: 'base64') => string) | undefined
 }
 
 /**
@@ -51,5 +58,6 @@ export function usableNodeCrypto(candidate: unknown): NodeCrypto | undefined {
   const constants = found.constants as { RSA_PKCS1_PSS_PADDING?: unknown } | undefined
   if (typeof keyObject?.from !== 'function' || typeof constants?.RSA_PKCS1_PSS_PADDING !== 'number') return undefined
   if (found.decodeBase64url !== undefined && typeof found.decodeBase64url !== 'function') return undefined
+  if (found.hash !== undefined && typeof found.hash !== 'function') return undefined
   return candidate as NodeCrypto
 }

@@ -39,12 +39,11 @@ export function parseTarget(target: string | URL, caller: string): URL {
 
 /** The URL sent to the origin: the target, with the client's path and query appended as the options say. */
 export function originUrl(base: URL, incoming: URL, options: TargetOptions): URL {
-  const url = new URL(base)
-  if (options.appendPath !== false && incoming.pathname !== '/') {
-    url.pathname = base.pathname.replace(/\/$/, '') + incoming.pathname
-  }
-  if (options.appendQuery !== false && incoming.search) {
-    url.search = base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search
-  }
-  return url
+  const path = options.appendPath !== false && incoming.pathname !== '/' ? base.pathname.replace(/\/$/, '') + incoming.pathname : base.pathname
+  // `base.search` is '' for an empty query too: keep a target's bare '?' as the copy did.
+  const baseQuery = base.search || (base.href.endsWith('?') ? '?' : '')
+  const search = options.appendQuery !== false && incoming.search ? (base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search) : baseQuery
+  // One parse of the whole (a copy of base, then the pathname setter, parsed twice per handshake). Both
+  // parts come from parsed URLs, so neither holds a raw '?' or '#' that could move a boundary.
+  return new URL(`${base.protocol}//${base.host}${path}${search}`)
 }

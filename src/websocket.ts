@@ -165,7 +165,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       }
       pool.succeeded(origin)
       try {
-        checkOriginUpgrade(client, answer.headers, answer.platformHandshake === true)
+        checkOriginUpgrade(client, answer.headers, answer.platformHandshake === true, runtime.crypto)
       } catch (error) {
         answer.tunnel.close()
         throw error

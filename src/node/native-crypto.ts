@@ -3,7 +3,7 @@ import crypto from 'node:crypto'
 import type { NodeCrypto } from '../native-crypto.ts'
 
 /**
- * `node:crypto`'s one-shot signature checks and Node's base64url decoder, as
+ * `node:crypto`'s one-shot signature checks, its one-shot hash and Node's base64url decoder, as
  * the portable chain takes them (`NodeCrypto`). The Node host injects it into
  * every request's runtime (`c.env.wsgate.crypto`), so `jwtAuth()` verifies
  * synchronously there; pass it as `jwtAuth({ crypto: nodeCrypto })` where no
@@ -21,4 +21,5 @@ export const nodeCrypto = {
   KeyObject: crypto.KeyObject,
   constants: crypto.constants,
   decodeBase64url: (value: string) => Buffer.from(value, 'base64url'),
+  hash: crypto.hash,
 } as unknown as NodeCrypto

@@ -284,6 +284,24 @@ describe('originUrl', () => {
     expect(url('http://o.test:9001/base?tenant=a', '/chat?room=1', { appendQuery: false })).toBe('http://o.test:9001/base/chat?tenant=a')
   })
 
+  it('builds what copying the target and setting its pathname and search builds, for awkward paths and queries', () => {
+    // The construction originUrl() replaced (two parses per handshake), as the reference.
+    const reference = (base: URL, incoming: URL): string => {
+      const copy = new URL(base)
+      if (incoming.pathname !== '/') copy.pathname = base.pathname.replace(/\/$/, '') + incoming.pathname
+      if (incoming.search) copy.search = base.search ? `${base.search}&${incoming.search.slice(1)}` : incoming.search
+      return copy.href
+    }
+    const bases = ['http://o.test:9001', 'http://o.test/base/', 'https://[::1]:8443/a%20b?x=1', 'http://o.test/?', 'http://o.test/p;q?t=%2F']
+    const targets = ['/chat', '//evil.test/x', '/a/%2e%2e/b', '/%3F%23?q=%23&r=%3F', '/caf%C3%A9?\u00e9=1', '/a?', '/x?%zz&&', '/%00/?a=b#frag', '/ /\t']
+    for (const base of bases) {
+      for (const target of targets) {
+        const incoming = new URL(target, 'http://gateway.test')
+        expect(originUrl(new URL(base), incoming, {}).href, `${base} + ${target}`).toBe(reference(new URL(base), incoming))
+      }
+    }
+  })
+
   it('does not change the base URL it is given', () => {
     const base = new URL('http://o.test:9001/base?tenant=a')
     originUrl(base, new URL('http://gateway.test/chat?room=1'), {})

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { acceptFor } from '../../src/handshake.ts'
+import { acceptFor, acceptValue } from '../../src/handshake.ts'
+import { nodeCrypto } from '../../src/node/native-crypto.ts'
 import { sha1 } from '../../src/sha1.ts'
 
 describe('sha1()', () => {
@@ -19,5 +20,13 @@ describe('sha1()', () => {
 describe('acceptFor()', () => {
   it('answers the key of RFC 6455 §1.3 with its Sec-WebSocket-Accept', async () => {
     expect(await acceptFor('dGhlIHNhbXBsZSBub25jZQ==')).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
+  })
+})
+
+describe('acceptValue()', () => {
+  it('gives the same value with the Node host\'s native hash as with the portable digest, for valid and odd keys', () => {
+    const keys = ['dGhlIHNhbXBsZSBub25jZQ==', randomBytes(16).toString('base64'), 'short', ' padded key ==', 'caf\u00e9-\u00ff', '']
+    for (const key of keys) expect(acceptValue(key, nodeCrypto), JSON.stringify(key)).toBe(acceptValue(key))
+    expect(acceptValue('dGhlIHNhbXBsZSBub25jZQ==', nodeCrypto)).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
   })
 })

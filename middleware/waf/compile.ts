@@ -603,7 +603,10 @@ class Compiler {
         if (link.operator.factors !== undefined) {
           link.factorIds = literalMask(link.operator.factors.map((factor) => internId(this.#literalIds, representative(factor, PREFILTER_LITERAL_LENGTH))))
         }
-        if (parsed.param.includes('%{')) for (const ref of templateRefs(cachedTemplate(parsed.param))) this.#checkMacro(ref.collection, ruleId)
+        if (parsed.param.includes('%{')) {
+          link.paramRefs = templateRefs(cachedTemplate(parsed.param))
+          for (const ref of link.paramRefs) this.#checkMacro(ref.collection, ruleId)
+        }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error)
         if (parsed.name === 'rx') this.#problem('regex', message, 'rule disabled', ruleId)

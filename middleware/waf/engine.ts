@@ -16,7 +16,11 @@
  * match contains (`@rx`, `@pm`: `regex-factors.ts`) are not run on a value
  * holding none of them, which one scan per distinct text finds
  * (`literal-index.ts`), and a target whose values together hold none is
- * skipped whole (`target-unions.ts`).
+ * skipped whole (`target-unions.ts`). What depends on no request at all is
+ * done once per rule set (`constant-rules.ts`): the leading rules that read
+ * only the transaction (the CRS's TX defaults) run once, and every
+ * evaluation starts from a copy of the state they leave; later rules whose
+ * answers that state fixes (paranoia-level gates) are jumped over.
  *
  * Non-disruptive actions (`setvar`, `capture`, `ctl`) run for every value
  * a rule matches, as in ModSecurity and Coraza; the disruptive and flow
@@ -32,6 +36,7 @@
  */
 import { inRanges } from './compile.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../src/defaults.ts'
+import { foldable, readsOnlyTransaction, TxWrites, type ConstantPlan, type RemovedTarget } from './constant-rules.ts'
 import { containsAny, type LiteralArena, type LiteralMask } from './literal-index.ts'
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
 import { ValueCaches, type ValueCacheBounds, type ValueCacheStats } from './value-caches.ts'
@@ -125,7 +130,30 @@ export function evaluate(
   options: EvaluateOptions,
   requestId = '',
 ): Evaluation {
-  return new Transaction(ruleSet, facts, collections, options, requestId).run()
+  return new Transaction(ruleSet, facts, collections, options, requestId, constantPlan(ruleSet, options.detectionOnly)).run()
+}
+
+/** Each rule set's {@link ConstantPlan}, by the `detectionOnly` option (which sets the engine mode the leading rules run in). */
+const plans = new WeakMap<RuleSet, Map<boolean, ConstantPlan>>()
+
+/** The facts of the evaluation that makes a plan: no rule it runs reads them. */
+const NO_FACTS: HandshakeFacts = { method: '', rawTarget: '', protocol: '', headers: [], remoteAddress: '' }
+
+/**
+ * The state every evaluation of `ruleSet` starts from (`constant-rules.ts`),
+ * worked out by the first evaluation: the leading rules that read only the
+ * transaction are run once, on no request, with no clock and no budget.
+ */
+function constantPlan(ruleSet: RuleSet, detectionOnly: boolean): ConstantPlan {
+  let byMode = plans.get(ruleSet)
+  if (byMode === undefined) plans.set(ruleSet, (byMode = new Map()))
+  let plan = byMode.get(detectionOnly)
+  if (plan === undefined) {
+    const options: EvaluateOptions = { detectionOnly, budgetMs: Number.POSITIVE_INFINITY, onBudgetExceeded: 'pass', now: () => 0 }
+    plan = new Transaction(ruleSet, NO_FACTS, new Map(), options, '', undefined).plan()
+    byMode.set(detectionOnly, plan)
+  }
+  return plan
 }
 
 class Transaction {
@@ -135,14 +163,14 @@ class Transaction {
   readonly #options: EvaluateOptions
   readonly #requestId: string
   readonly #started: number
-  readonly #tx = new Map<string, string>()
+  readonly #tx: Map<string, string>
   /** Per request collection, its values with their logged names, built on first access. */
   readonly #valueCache = new Map<string, TargetValue[]>()
   /** A request collection's values minus one of the rule set's shared exclusion lists. */
   readonly #excludedCache = new Map<readonly CompiledExclusion[], readonly TargetValue[]>()
   /** Per request collection, values by lower-cased key, built on first keyed access. */
   readonly #index = new Map<string, Map<string, TargetValue[]>>()
-  readonly #matches: RuleMatch[] = []
+  readonly #matches: RuleMatch[]
   /** Sets this evaluation allocated for itself (unions of several values' sets), freed at its end. */
   readonly #ownSets: number[] = []
   /** Per value text, its transformations and literal sets, kept across evaluations. */
@@ -155,12 +183,16 @@ class Transaction {
   readonly #selected: (readonly TargetValue[] | undefined)[]
   #matchedVar = ''
   #matchedVarName = ''
+  /** Values operators accepted so far (what tells a folded rule that matched nothing from one that matched a value). */
+  #hits = 0
   /** MATCHED_VARS: what the previous link of the current chain matched. */
   #matchedVars: readonly TargetValue[] = EMPTY_VALUES
   #removedIds: [number, number][] = []
-  readonly #removedTags = new Set<string>()
-  readonly #removedTargets: { ranges?: readonly [number, number][]; tag?: string; exclusion: CompiledExclusion }[] = []
+  readonly #removedTags: Set<string>
+  readonly #removedTargets: RemovedTarget[]
   #mode: 'on' | 'off' | 'detectiononly'
+  /** Where to start, from the rule set's plan; undefined for the evaluation that makes it. */
+  readonly #plan: ConstantPlan | undefined
   #rule: CompiledRule | undefined
   #blocked = false
   #wouldBlock = false
@@ -168,14 +200,34 @@ class Transaction {
   #budgetExceeded = false
   #resolvingRule = false
 
-  constructor(ruleSet: RuleSet, facts: HandshakeFacts, collections: RequestCollections, options: EvaluateOptions, requestId: string) {
+  constructor(ruleSet: RuleSet, facts: HandshakeFacts, collections: RequestCollections, options: EvaluateOptions, requestId: string, plan: ConstantPlan | undefined) {
     this.#ruleSet = ruleSet
     this.#facts = facts
     this.#collections = collections
     this.#options = options
     this.#requestId = requestId
     this.#started = options.now()
-    this.#mode = ruleSet.engineOff ? 'off' : ruleSet.detectionOnly || options.detectionOnly ? 'detectiononly' : 'on'
+    this.#plan = plan
+    if (plan === undefined) {
+      this.#mode = ruleSet.engineOff ? 'off' : ruleSet.detectionOnly || options.detectionOnly ? 'detectiononly' : 'on'
+      this.#tx = new Map()
+      this.#matches = []
+      this.#removedTags = new Set()
+      this.#removedTargets = []
+    } else {
+      // The leading rules' work, done once when the plan was made: copied, since this evaluation changes it.
+      this.#mode = plan.mode
+      this.#tx = new Map(plan.tx)
+      this.#matches = plan.matches.map((match) => ({ ...match }))
+      this.#matchedVar = plan.matchedVar
+      this.#matchedVarName = plan.matchedVarName
+      this.#blocked = plan.blocked
+      this.#wouldBlock = plan.wouldBlock
+      this.#blockedBy = plan.blockedBy
+      this.#removedIds = [...plan.removedIds]
+      this.#removedTags = new Set(plan.removedTags)
+      this.#removedTargets = [...plan.removedTargets]
+    }
     this.#selected = new Array<readonly TargetValue[] | undefined>(ruleSet.targetCount).fill(undefined)
     this.#unions = new Array<number>(ruleSet.unionWords.length).fill(-1)
     this.#caches = idleCaches.get(ruleSet) ?? new ValueCaches(ruleSet.prefixCount, ruleSet.transformCount, ruleSet.literals?.words, TEXT_CACHE_BOUNDS)
@@ -184,31 +236,10 @@ class Transaction {
   }
 
   run(): Evaluation {
-    if (this.#mode !== 'off') {
-      phases: for (const rules of this.#ruleSet.phases) {
-        let i = 0
-        while (i < rules.length) {
-          if (this.#options.now() - this.#started > this.#options.budgetMs) {
-            this.#budgetExceeded = true
-            if (this.#options.onBudgetExceeded === 'block') this.#refuse(undefined)
-            break phases
-          }
-          const rule = rules[i]!
-          if (this.#isRemoved(rule) || !this.#evaluateRule(rule)) {
-            i++
-            continue
-          }
-          const flow = this.#afterMatch(rule)
-          if (flow === 'stop') break phases
-          if (flow === 'endPhase') break
-          if (rule.skipTo >= 0) i = rule.skipTo
-          else i += 1 + rule.skip
-        }
-      }
-    }
-    for (const set of this.#ownSets) this.#arena!.free(set)
-    this.#caches.release()
-    idleCaches.set(this.#ruleSet, this.#caches)
+    const plan = this.#plan
+    if (plan === undefined) this.#loop(0, 0, false)
+    else if (!plan.done) this.#loop(plan.phase, plan.index, false)
+    this.#giveBackCaches()
     return {
       blocked: this.#blocked,
       wouldBlock: this.#wouldBlock,
@@ -219,6 +250,135 @@ class Transaction {
       budgetExceeded: this.#budgetExceeded,
       tx: this.#tx,
     }
+  }
+
+  /**
+   * Runs the rules from phase `phase`, rule `index`, to the end of the
+   * evaluation; `planning`: only while they read nothing but the
+   * transaction. Returns where it stopped: the first rule that reads the
+   * request, undefined when the evaluation ended.
+   */
+  #loop(phase: number, index: number, planning: boolean): [phase: number, index: number] | undefined {
+    if (this.#mode === 'off') return undefined
+    const { phases } = this.#ruleSet
+    const jumps = this.#plan?.jumps
+    for (let p = phase; p < phases.length; p++) {
+      const rules = phases[p]!
+      const jump = jumps?.[p]
+      let i = p === phase ? index : 0
+      while (i < rules.length) {
+        if (jump !== undefined && jump[i]! >= 0 && this.#pristine()) {
+          // Rules whose answers are fixed (paranoia-level gates): where they lead, as they would leave MATCHED_VAR.
+          const hit = this.#plan!.hits![p]![i]
+          if (hit !== undefined) [this.#matchedVar, this.#matchedVarName] = hit
+          i = jump[i]!
+          continue
+        }
+        const rule = rules[i]!
+        if (planning && !readsOnlyTransaction(rule)) return [p, i]
+        if (this.#options.now() - this.#started > this.#options.budgetMs) {
+          this.#budgetExceeded = true
+          if (this.#options.onBudgetExceeded === 'block') this.#refuse(undefined)
+          return undefined
+        }
+        if (this.#isRemoved(rule) || !this.#evaluateRule(rule)) {
+          i++
+          continue
+        }
+        const flow = this.#afterMatch(rule)
+        if (flow === 'stop') return undefined
+        if (flow === 'endPhase') break
+        if (rule.skipTo >= 0) i = rule.skipTo
+        else i += 1 + rule.skip
+      }
+    }
+    return planning ? [phases.length, 0] : undefined
+  }
+
+  /** Whether nothing has changed what the plan's jumps assume: no rule or target removed, the engine mode the plan's. */
+  #pristine(): boolean {
+    return this.#removedIds.length === 0 && this.#removedTags.size === 0 && this.#removedTargets.length === 0 && this.#mode === this.#plan!.mode
+  }
+
+  #giveBackCaches(): void {
+    for (const set of this.#ownSets) this.#arena!.free(set)
+    this.#ownSets.length = 0
+    this.#caches.release()
+    idleCaches.set(this.#ruleSet, this.#caches)
+  }
+
+  /**
+   * Makes the rule set's {@link ConstantPlan}: runs the leading rules that
+   * read only the transaction, keeps the state they leave, then works out
+   * the answer of every later rule whose answer is fixed ({@link foldable})
+   * against that state, and chains the jumps they make.
+   */
+  plan(): ConstantPlan {
+    const stop = this.#loop(0, 0, true)
+    const [phase, index] = stop ?? [this.#ruleSet.phases.length, 0]
+    const state = {
+      phase,
+      index,
+      done: stop === undefined,
+      tx: new Map(this.#tx),
+      matches: [...this.#matches],
+      matchedVar: this.#matchedVar,
+      matchedVarName: this.#matchedVarName,
+      mode: this.#mode,
+      blocked: this.#blocked,
+      wouldBlock: this.#wouldBlock,
+      blockedBy: this.#blockedBy,
+      removedIds: [...this.#removedIds],
+      removedTags: [...this.#removedTags],
+      removedTargets: [...this.#removedTargets],
+    }
+    const folds = state.done || this.#mode === 'off' || state.removedIds.length > 0 || state.removedTags.length > 0 || state.removedTargets.length > 0 ? undefined : this.#folds(phase, index)
+    this.#giveBackCaches()
+    return { ...state, jumps: folds?.jumps, hits: folds?.hits }
+  }
+
+  /** The jumps over the rules from (`phase`, `index`) on whose answers the current state fixes. */
+  #folds(phase: number, index: number): { jumps: Int32Array[]; hits: (readonly [string, string] | undefined)[][] } {
+    const { phases } = this.#ruleSet
+    const later = new TxWrites(phases.flatMap((rules, p) => (p < phase ? [] : p === phase ? rules.slice(index) : rules)))
+    const jumps: Int32Array[] = []
+    const hits: (readonly [string, string] | undefined)[][] = []
+    for (let p = 0; p < phases.length; p++) {
+      const rules = phases[p]!
+      const jump = new Int32Array(rules.length).fill(-1)
+      const hit = new Array<readonly [string, string] | undefined>(rules.length).fill(undefined)
+      // Backwards: a skip only goes forwards, so the jump of the rule it lands on is known.
+      for (let i = rules.length - 1; i >= (p < phase ? rules.length : p === phase ? index : 0); i--) {
+        const rule = rules[i]!
+        if (!foldable(rule, later)) continue
+        const outcome = this.#fold(rule)
+        if (outcome === undefined) continue
+        const next = Math.min(rules.length, outcome.matched ? (rule.skipTo >= 0 ? rule.skipTo : i + 1 + rule.skip) : i + 1)
+        const chained = next < rules.length && jump[next]! >= 0
+        jump[i] = chained ? jump[next]! : next
+        hit[i] = (chained ? hit[next] : undefined) ?? outcome.hit
+      }
+      jumps.push(jump)
+      hits.push(hit)
+    }
+    return { jumps, hits }
+  }
+
+  /**
+   * A fixed rule's answer in the current state, the state left as it was:
+   * whether it matched and the MATCHED_VAR it leaves, if it matched a value;
+   * undefined when a match would do more than flow (logged, disruptive).
+   */
+  #fold(rule: CompiledRule): { matched: boolean; hit: readonly [string, string] | undefined } | undefined {
+    const hits = this.#hits
+    const matches = this.#matches.length
+    const [matchedVar, matchedVarName] = [this.#matchedVar, this.#matchedVarName]
+    const matched = this.#evaluateRule(rule)
+    const hit = this.#hits === hits ? undefined : ([this.#matchedVar, this.#matchedVarName] as const)
+    this.#matches.length = matches
+    ;[this.#matchedVar, this.#matchedVarName] = [matchedVar, matchedVarName]
+    if (matched && (rule.log || rule.disruptive !== 'pass')) return undefined
+    return { matched, hit }
   }
 
   /** Whether a `ctl:ruleRemoveById`/`ruleRemoveByTag` earlier in this handshake removed the rule. */
@@ -336,6 +496,7 @@ class Transaction {
 
   /** Records a value the operator accepted and runs the link's per-match actions. */
   #hit(link: CompiledLink, item: TargetValue, value: string, captures: string[] | null): TargetValue {
+    this.#hits++
     this.#matchedVar = value
     this.#matchedVarName = item.variable
     this.#runActions(link, link.negated ? null : captures)

@@ -8,7 +8,7 @@
  * Portable: no `node:` import.
  */
 import type { LiteralIndex, LiteralMask } from './literal-index.ts'
-import type { Template } from './macros.ts'
+import type { MacroRef, Template } from './macros.ts'
 import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from './types.ts'
 
 /** A target of a rule: a collection, optionally narrowed to a key or a key pattern, or its count. */
@@ -63,6 +63,8 @@ export interface CompiledLink {
   exclusions: CompiledExclusion[]
   /** Undefined for `SecAction` (matches unconditionally). */
   operator: Operator | undefined
+  /** The macros in the operator's parameter (`@lt %{tx.paranoia_level}`), if it has any. */
+  paramRefs?: readonly MacroRef[]
   negated: boolean
   transformations: Transformation[]
   /** Cache id of each prefix of the transformation chain (`[id(a), id(a+b), …]`), shared across rules. */

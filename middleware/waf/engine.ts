@@ -5,7 +5,8 @@
  * (cached per handshake, so the CRS's many rules sharing a chain transform
  * each value once), operators, chains with chain-local MATCHED_VARS,
  * `setvar`/`capture` on TX, `skip`/`skipAfter`, `ctl` exclusions, and
- * disruptive actions. Between rules it checks a time budget.
+ * disruptive actions. Between rules it checks a time budget (after a rule
+ * that did some work: the clock costs more than a rule the prefilter skips).
  *
  * Most of a handshake's work is rules that do not match, and the engine
  * spends as little as it can on them, without changing a result: a request
@@ -47,7 +48,7 @@ import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, Rule
 export interface EvaluateOptions {
   /** Record what would be refused without refusing it. */
   detectionOnly: boolean
-  /** Time budget of one evaluation, ms; checked between rules. */
+  /** Time budget of one evaluation, ms; checked between rules, after each rule that ran an operator, a transformation, a literal scan or a function. */
   budgetMs: number
   /** What a handshake whose evaluation ran out of time gets. */
   onBudgetExceeded: 'block' | 'pass'
@@ -183,6 +184,8 @@ class Transaction {
   readonly #selected: (readonly TargetValue[] | undefined)[]
   #matchedVar = ''
   #matchedVarName = ''
+  /** Whether the rule just evaluated ran an operator, a transformation, a literal scan or a function: the budget is checked before the next. */
+  #worked = false
   /** Values operators accepted so far (what tells a folded rule that matched nothing from one that matched a value). */
   #hits = 0
   /** MATCHED_VARS: what the previous link of the current chain matched. */
@@ -276,11 +279,13 @@ class Transaction {
         }
         const rule = rules[i]!
         if (planning && !readsOnlyTransaction(rule)) return [p, i]
-        if (this.#options.now() - this.#started > this.#options.budgetMs) {
+        // The clock is read only after a rule that ran an operator or a function: reading it costs more than a skipped rule.
+        if (this.#worked && this.#options.now() - this.#started > this.#options.budgetMs) {
           this.#budgetExceeded = true
           if (this.#options.onBudgetExceeded === 'block') this.#refuse(undefined)
           return undefined
         }
+        this.#worked = false
         if (this.#isRemoved(rule) || !this.#evaluateRule(rule)) {
           i++
           continue
@@ -393,6 +398,7 @@ class Transaction {
     this.#rule = rule
     if (rule.custom) {
       if (this.#options.skipFunctionRules) return false
+      this.#worked = true
       const match = rule.custom(this.#facts, this.#collections)
       if (!match) return false
       this.#matches.push(match)
@@ -491,6 +497,7 @@ class Transaction {
   /** Runs an operator on a value, counted for `ValueCacheStats.operatorRuns`. */
   #run(operator: Operator, value: string): string[] | null {
     this.#caches.operatorRuns++
+    this.#worked = true
     return operator(value, this.#expandText)
   }
 
@@ -572,6 +579,7 @@ class Transaction {
 
   /** A new set of the prefilter literals `text` holds, or 0 (the empty set) for none. */
   #scan(text: string): number {
+    this.#worked = true
     const arena = this.#arena!
     const set = arena.allocate()
     if (this.#ruleSet.literals!.scan(text, arena.bits, set)) return set
@@ -765,6 +773,7 @@ class Transaction {
       const reused = caches.lastOutput(cache, id, current)
       if (reused !== undefined) current = reused
       else {
+        this.#worked = true
         current = caches.setLastOutput(cache, id, current, transformations[i]!(current))
       }
       caches.setTransformed(cache, prefixIds[i]!, current)

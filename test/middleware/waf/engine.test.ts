@@ -340,8 +340,16 @@ describe('time budget', () => {
   it('stops between rules once the budget is spent and blocks by default (fail closed)', () => {
     const evaluation = run(rules, facts(), { budgetMs: 25, now: ticking() })
     expect(evaluation).toMatchObject({ budgetExceeded: true, blocked: true, wouldBlock: true, blockedBy: undefined })
-    // Started at 10; rule 1 checked at 20, rule 2 at 30 (20 ms), rule 3 at 40 (30 ms > 25): two rules ran.
-    expect(ids(evaluation)).toEqual([1, 2])
+    // Started at 10; the clock is read after each rule that ran an operator: after rule 1 at 20, rule 2 at 30 (20 ms),
+    // rule 3 at 40 (30 ms > 25): three rules ran.
+    expect(ids(evaluation)).toEqual([1, 2, 3])
+  })
+
+  it('does not read the clock after a rule that ran no operator', () => {
+    // Ten rules on a header the handshake lacks (no value, no operator run), then the ten of `rules`: read at the start,
+    // after each of rules 1–9 and at the end, as without the ten.
+    const absent = Array.from({ length: 10 }, (_, i) => `SecRule REQUEST_HEADERS:X-Absent "@contains ws" "id:${i + 101},phase:1,pass"`).join('\n')
+    expect(run(`${absent}\n${rules}`, facts(), { budgetMs: 1_000, now: ticking() }).micros).toBe(100_000)
   })
 
   it('passes the handshake when told to, still reporting the overrun', () => {
@@ -349,8 +357,8 @@ describe('time budget', () => {
   })
 
   it('reports the evaluation time from the injected clock in microseconds', () => {
-    // Read at 10 (start), 20–110 (before each of the 10 rules) and 120 (end): 110 ms.
-    expect(run(rules, facts(), { budgetMs: 1_000, now: ticking() }).micros).toBe(110_000)
+    // Read at 10 (start), 20–100 (before rules 2–10, each after a rule that ran its operator) and 110 (end): 100 ms.
+    expect(run(rules, facts(), { budgetMs: 1_000, now: ticking() }).micros).toBe(100_000)
   })
 })
 

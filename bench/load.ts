@@ -14,7 +14,7 @@
  */
 import net from 'node:net'
 import { createInterface } from 'node:readline'
-import { CLOCK_TICKS, cpuJiffies, cpuSeconds, cpuTimes, threadCpuSeconds } from './proc.ts'
+import { CLOCK_TICKS, cpuJiffies, cpuSeconds, cpuTimes, rssBytes, threadCpuSeconds } from './proc.ts'
 import { CLOSE_FRAME, handshakeRequest, headEnd, maskedFrame } from './wire.ts'
 
 /** Where the client connects. */
@@ -39,7 +39,7 @@ interface CommonCommand {
 export type LoadCommand = CommonCommand &
   (
     | { mode: 'pingpong'; connections: number; size: number; warmupMs: number; durationMs: number; rate?: number }
-    | { mode: 'stream'; connections: number; size: number; warmupMs: number; durationMs: number; rateMiBps?: number }
+    | { mode: 'stream'; connections: number; size: number; warmupMs: number; durationMs: number; rateMiBps?: number; rssPids?: number[] }
     | { mode: 'handshake'; concurrency: number; warmupMs: number; durationMs: number }
     | { mode: 'idle'; connections: number; concurrency: number }
   )
@@ -89,7 +89,25 @@ export interface StreamResult {
   offeredMiBps?: number
   cpu: WindowCpu
   bytesChecked: number
+  /** With `rssPids`: the proxy's RSS, bytes. */
+  rss?: StreamRss
 }
+
+/**
+ * RSS (VmRSS) of the proxy's processes around a stream run: before its
+ * connections open (the proxy idle), at the end of the measured window, and
+ * the highest of the samples taken every RSS_SAMPLE_MS from the first
+ * connection's open to the window's end (warm-up included).
+ */
+export interface StreamRss {
+  idle: number
+  end: number
+  peak: number
+  samples: number
+}
+
+/** How often a stream run reads the proxy's RSS for its peak, ms: /proc reads of a few µs, on the client's core. */
+const RSS_SAMPLE_MS = 100
 
 export interface HandshakeResult {
   handshakes: number
@@ -460,12 +478,22 @@ async function pingPong(command: Extract<LoadCommand, { mode: 'pingpong' }>): Pr
  * C connections writing S-byte frames and reading the echo. Without
  * `rateMiBps`, as fast as backpressure allows (MiB/s the path carries); with
  * it, at that offered rate in total (the proxy's CPU per MiB at the same load
- * for every target).
+ * for every target). With `rssPids`, the proxy's RSS idle, at the window's
+ * end and at its peak ({@link StreamRss}).
  */
 async function stream(command: Extract<LoadCommand, { mode: 'stream' }>): Promise<StreamResult> {
   const frame = maskedFrame(command.size)
   const frameLength = frame.length
+  const { rssPids } = command
+  const rss: StreamRss | undefined = rssPids ? { idle: rssBytes(rssPids), end: 0, peak: 0, samples: 0 } : undefined
+  const sampleRss = (): void => {
+    if (!rss || !rssPids) return
+    const now = rssBytes(rssPids)
+    rss.peak = Math.max(rss.peak, now)
+    rss.samples++
+  }
   const sockets = await openMany(command, command.connections, 16)
+  const sampler = rss ? setInterval(sampleRss, RSS_SAMPLE_MS) : undefined
   const { rateMiBps } = command
   let running = true
   let received = 0
@@ -520,9 +548,20 @@ async function stream(command: Extract<LoadCommand, { mode: 'stream' }>): Promis
     () => {
       running = false
       stopPacer()
+      // The window's end, before the queued bytes drain and the connections close.
+      clearInterval(sampler)
+      sampleRss()
+      if (rss && rssPids) rss.end = rssBytes(rssPids)
     },
   )
-  const result: Omit<StreamResult, 'bytesChecked'> = { bytes, seconds, mibPerSec: bytes / seconds / 1024 / 1024, ...(rateMiBps !== undefined ? { offeredMiBps: rateMiBps } : {}), cpu }
+  const result: Omit<StreamResult, 'bytesChecked'> = {
+    bytes,
+    seconds,
+    mibPerSec: bytes / seconds / 1024 / 1024,
+    ...(rateMiBps !== undefined ? { offeredMiBps: rateMiBps } : {}),
+    cpu,
+    ...(rss ? { rss } : {}),
+  }
   await until(() => perSocket.every((counts) => counts.received === counts.sent), 'every streamed byte to come back', () => failure)
   await Promise.all(sockets.map(closeConnection))
   return { ...result, bytesChecked: sent }

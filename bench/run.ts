@@ -1,22 +1,29 @@
 /**
- * `npm run bench`: wsgate against direct, a bare Node pipe, nginx and
- * node-http-proxy, on this machine, in one run, as ratios. Method and the
- * committed results: bench/RESULTS.md.
+ * `npm run bench`: wsgate against direct, a bare Node pipe, nginx, HAProxy,
+ * nginx + ModSecurity and node-http-proxy, on this machine, in one run, as
+ * ratios. Method and the committed results: bench/RESULTS.md.
  *
- *   npm run bench                          full run: 3 repetitions, ~9 min
- *   npm run bench -- --quick               smoke run: 1 repetition, 1 s windows, 500 idle connections (~1 min)
+ *   npm run bench                          full run: 3 repetitions, ~14 min
+ *   npm run bench -- --quick               smoke run: 1 repetition, 1 s windows, 500 idle connections (~2 min)
  *   npm run bench -- --profile             also node --cpu-prof the bare pipe and wsgate; self time per function
  *   npm run bench -- --only bare,wsgate-empty --modes pingpong,stream --reps 5
  *   npm run bench -- --idle 3000           idle connections to hold (default: what the open-file limit allows, ≤ 9,900)
  *   npm run bench -- --report <file.json>  print a saved run's report again
  *   npm run bench -- --no-pin              let the scheduler place the processes (see PINNING)
  *
- * Targets: direct, bare, nginx, http-proxy, wsgate-empty, wsgate-full,
- * wsgate-empty-info, wsgate-empty-notracker (the empty chain with the
- * frame-boundary tracker off: `closeFrames: false`), wsgate-empty-metrics (the
- * empty chain with the Prometheus metrics on and the admin listener open:
- * `--admin-port`), and (handshakes only) wsgate-waf, wsgate-jwt,
- * wsgate-normalize: one middleware of the full chain each. Modes: idle, pingpong, stream, handshake. Environment:
+ * Targets: direct, bare, nginx, haproxy (Debian's, one thread: the memory
+ * anchor), http-proxy, wsgate-empty, wsgate-full, wsgate-empty-info,
+ * wsgate-empty-notracker (the empty chain with the frame-boundary tracker
+ * off: `closeFrames: false`), wsgate-empty-metrics (the empty chain with the
+ * Prometheus metrics on and the admin listener open: `--admin-port`), and
+ * (handshakes only) nginx-modsec (nginx + ModSecurity + the CRS at PL1, the
+ * anchor for the price of a handshake WAF), wsgate-waf, wsgate-jwt,
+ * wsgate-normalize: one middleware of the full chain each. The WAF targets
+ * must refuse a hostile handshake with 403 before they are measured. Modes:
+ * idle, pingpong, stream, stream4 (four 64 KiB streams on a fresh proxy
+ * process: MiB/s and RSS above its idle RSS), handshake. nginx, HAProxy and
+ * ModSecurity are installed with apt-get when missing (as root; skipped
+ * otherwise). Environment:
  * BENCH_KEEP_LOGS=1 keeps the children's logs, BENCH_TARGET_NODE_ARGS adds
  * flags to the Node targets (e.g. --trace-gc), BENCH_HS_CONCURRENCY sets the
  * handshake loops (32).
@@ -40,6 +47,9 @@ import { freePort } from '../test/helpers/ports.ts'
 import type { HandshakeResult, IdleResult, LoadCommand, LoadRequest, LoadTarget, PingPongResult, StreamResult, WindowCpu } from './load.ts'
 import { machineBusy, openFileLimits, processTree, rssBytes } from './proc.ts'
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile.ts'
+import { HOSTILE_QUERY, HOSTILE_STATUS, hostileHandshakeStatus } from './hostile.ts'
+import { ensureHaproxy, HAPROXY_BINARY, haproxyConfig, haproxyVersion } from './targets/haproxy.ts'
+import { ensureModsecurity, modsecurityRules, modsecurityVersion } from './targets/modsecurity.ts'
 import { ensureNginx, NGINX_BINARY, nginxConfig, nginxVersion } from './targets/nginx.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -82,6 +92,13 @@ const config = {
    */
   pacedRoundTrips: 15_000,
   stream: { connections: 1, size: 64 * 1024 },
+  /**
+   * The four-stream scenario (issue 14): as fast as backpressure allows, on a
+   * proxy process of its own, started for it (what earlier modes left in its
+   * heap would hide the growth); RSS read before the connections open, at the
+   * window's end and every 100 ms for the peak.
+   */
+  multiStream: { connections: 4, size: 64 * 1024 },
   pacedMiBps: 150,
   handshake: { concurrency: Number(process.env.BENCH_HS_CONCURRENCY ?? 32) },
   idle: {
@@ -107,13 +124,13 @@ const pinned = flags.pin && CORES >= 2 && existsSync('/usr/bin/taskset')
 const PROXY_CPU = CORES - 1
 const ENDPOINT_CPU = 0
 
-type Mode = 'idle' | 'pingpong' | 'stream' | 'handshake'
-const ALL_MODES: Mode[] = ['idle', 'pingpong', 'stream', 'handshake']
+type Mode = 'idle' | 'pingpong' | 'stream' | 'stream4' | 'handshake'
+const ALL_MODES: Mode[] = ['idle', 'pingpong', 'stream', 'stream4', 'handshake']
 
 interface TargetSpec {
   name: string
   label: string
-  kind: 'direct' | 'bare' | 'nginx' | 'http-proxy' | 'wsgate'
+  kind: 'direct' | 'bare' | 'nginx' | 'nginx-modsec' | 'haproxy' | 'http-proxy' | 'wsgate'
   modes: Mode[]
   /** wsgate: BENCH_CHAIN */
   chain?: string
@@ -124,22 +141,31 @@ interface TargetSpec {
   closeFrames?: boolean
   /** wsgate: metrics on, with the admin listener on a port of its own (`--admin-port`); off unless true. */
   admin?: boolean
+  /**
+   * A WAF target: must refuse a hostile handshake (bench/hostile.ts) with 403
+   * at start, or it is not measured. wsgate: when its chain holds the WAF.
+   */
+  waf?: boolean
 }
 
 const TARGETS: TargetSpec[] = [
-  { name: 'direct', label: 'direct (no proxy)', kind: 'direct', modes: ['pingpong', 'stream', 'handshake'] },
+  { name: 'direct', label: 'direct (no proxy)', kind: 'direct', modes: ['pingpong', 'stream', 'stream4', 'handshake'] },
   { name: 'bare', label: 'bare Node pipe', kind: 'bare', modes: ALL_MODES },
   { name: 'nginx', label: 'nginx', kind: 'nginx', modes: ALL_MODES },
+  // The memory anchor: RSS per idle connection, and under four streams.
+  { name: 'haproxy', label: 'HAProxy', kind: 'haproxy', modes: ALL_MODES },
   { name: 'http-proxy', label: 'node-http-proxy', kind: 'http-proxy', modes: ALL_MODES },
   { name: 'wsgate-empty', label: 'wsgate, empty chain', kind: 'wsgate', chain: 'empty', modes: ALL_MODES },
-  { name: 'wsgate-full', label: 'wsgate, full chain', kind: 'wsgate', chain: 'full', token: true, modes: ALL_MODES },
+  { name: 'wsgate-full', label: 'wsgate, full chain', kind: 'wsgate', chain: 'full', token: true, waf: true, modes: ALL_MODES },
   { name: 'wsgate-empty-info', label: 'wsgate, empty chain, LOG_LEVEL=info', kind: 'wsgate', chain: 'empty', logLevel: 'info', modes: ['handshake'] },
   // The same relay without the frame-boundary tracker: what reading the frame headers costs.
-  { name: 'wsgate-empty-notracker', label: 'wsgate, empty chain, no frame tracker', kind: 'wsgate', chain: 'empty', closeFrames: false, modes: ['pingpong', 'stream'] },
+  { name: 'wsgate-empty-notracker', label: 'wsgate, empty chain, no frame tracker', kind: 'wsgate', chain: 'empty', closeFrames: false, modes: ['pingpong', 'stream', 'stream4'] },
   // The same with the Prometheus metrics on (counted per handshake and per connection end): what they cost.
-  { name: 'wsgate-empty-metrics', label: 'wsgate, empty chain, metrics on', kind: 'wsgate', chain: 'empty', admin: true, modes: ['pingpong', 'stream', 'handshake'] },
+  { name: 'wsgate-empty-metrics', label: 'wsgate, empty chain, metrics on', kind: 'wsgate', chain: 'empty', admin: true, modes: ['pingpong', 'stream', 'stream4', 'handshake'] },
+  // The price of a handshake WAF elsewhere: the same CRS at the same paranoia, beside waf() alone.
+  { name: 'nginx-modsec', label: 'nginx + ModSecurity, CRS PL1', kind: 'nginx-modsec', waf: true, modes: ['handshake'] },
   // Each middleware of the full chain alone: its cost under the same load, less the empty chain's.
-  { name: 'wsgate-waf', label: 'wsgate, waf() only', kind: 'wsgate', chain: 'waf', modes: ['handshake'] },
+  { name: 'wsgate-waf', label: 'wsgate, waf() only', kind: 'wsgate', chain: 'waf', waf: true, modes: ['handshake'] },
   { name: 'wsgate-jwt', label: 'wsgate, jwtAuth() only', kind: 'wsgate', chain: 'jwtAuth', token: true, modes: ['handshake'] },
   { name: 'wsgate-normalize', label: 'wsgate, normalizeHeaders() only', kind: 'wsgate', chain: 'normalizeHeaders', modes: ['handshake'] },
 ]
@@ -370,27 +396,35 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
       const { port } = await firstLine<{ port: number }>(child, spec.name)
       return { port, path: '/bench', pids: [child.pid!], stop: () => stopChild(child) }
     }
-    case 'nginx': {
+    case 'nginx':
+    case 'nginx-modsec': {
       const dir = mkdtempSync(join(os.tmpdir(), 'wsgate-bench-nginx-'))
       tempDirs.add(dir)
       const port = await freePort()
       const conf = join(dir, 'nginx.conf')
       const errorLog = join(runDir, `${spec.name}-error.log`)
-      writeFileSync(conf, nginxConfig({ dir, port, originPort, maxFiles: limits.hard, errorLog }))
+      let modsecurity: { modsecurityRules: string } | undefined
+      if (spec.kind === 'nginx-modsec') {
+        modsecurity = { modsecurityRules: join(dir, 'modsecurity.conf') }
+        writeFileSync(modsecurity.modsecurityRules, modsecurityRules({ paranoia: 1 }))
+      }
+      writeFileSync(conf, nginxConfig({ dir, port, originPort, maxFiles: limits.hard, errorLog, ...modsecurity }))
       const child = spawnChild(spec.name, NGINX_BINARY, ['-p', dir, '-c', conf, '-e', errorLog], { cpu: PROXY_CPU })
       await whenReady(child, spec.name, () => connectable(port))
       // The master forks its worker before it listens; both count.
       const pids = processTree(child.pid!)
-      return {
-        port,
-        path: '/bench',
-        pids,
-        stop: async () => {
-          await stopChild(child)
-          rmSync(dir, { recursive: true, force: true })
-          tempDirs.delete(dir)
-        },
-      }
+      return { port, path: '/bench', pids, stop: () => stopInDir(child, dir) }
+    }
+    case 'haproxy': {
+      const dir = mkdtempSync(join(os.tmpdir(), 'wsgate-bench-haproxy-'))
+      tempDirs.add(dir)
+      const port = await freePort()
+      const conf = join(dir, 'haproxy.cfg')
+      writeFileSync(conf, haproxyConfig({ port, originPort, maxFiles: limits.hard }))
+      // -db: foreground, one process (no master): its pid is the proxy's, and SIGTERM stops it.
+      const child = spawnChild(spec.name, HAPROXY_BINARY, ['-db', '-f', conf], { cpu: PROXY_CPU })
+      await whenReady(child, spec.name, () => connectable(port))
+      return { port, path: '/bench', pids: processTree(child.pid!), stop: () => stopInDir(child, dir) }
     }
     case 'wsgate': {
       const port = await freePort()
@@ -418,6 +452,13 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
   }
 }
 
+/** Stops a child that runs with its configuration in `dir`, then removes the directory. */
+async function stopInDir(child: ChildProcess, dir: string): Promise<void> {
+  await stopChild(child)
+  rmSync(dir, { recursive: true, force: true })
+  tempDirs.delete(dir)
+}
+
 // ---------------------------------------------------------------- measurements
 
 interface RepResult {
@@ -429,6 +470,10 @@ interface RepResult {
   stream?: StreamResult
   /** Paced at config.pacedMiBps: CPU per MiB at the same load everywhere. */
   streamPaced?: StreamResult
+  /** config.multiStream as fast as it goes, on a fresh process: MiB/s and RSS above idle. */
+  stream4?: StreamResult
+  /** A WAF target: the status its hostile handshake got (HOSTILE_STATUS, or it was not measured). */
+  hostileStatus?: number
   handshake?: HandshakeResult
   idle?: IdleResult & { rssBefore: number; rssAfter: number; rssPerConnection: number }
   /** wsgate: what its chain held. */
@@ -440,6 +485,35 @@ interface RepResult {
 
 function loadTarget(spec: TargetSpec, running: Running, shared: Shared): LoadTarget {
   return { port: running.port, path: running.path, ...(spec.token ? { headers: { Authorization: `Bearer ${shared.token}` } } : {}) }
+}
+
+/** A WAF in front of the target: the check of {@link checkHostile} applies. */
+function hasWaf(spec: TargetSpec, running: Running): boolean {
+  // wsgate-full runs without the WAF when middleware/waf/ cannot load (the report says so): nothing to check then.
+  return spec.waf === true && (spec.kind !== 'wsgate' || spec.chain !== 'full' || running.info?.waf === true)
+}
+
+/**
+ * A WAF target's hostile handshake: refused with HOSTILE_STATUS, or an error
+ * saying what came back instead (the target is then not measured: a WAF that
+ * lets `?id=1' OR 1=1--` through is not the CRS at PL1, and its cost means nothing).
+ */
+async function checkHostile(spec: TargetSpec, running: Running, shared: Shared, result: RepResult): Promise<boolean> {
+  if (!hasWaf(spec, running)) return true
+  const what = `a hostile handshake (GET ${running.path}${decodeURIComponent(HOSTILE_QUERY)})`
+  if (spec.kind === 'wsgate' && running.info?.waf !== true) {
+    result.errors.push(`waf check: the chain holds no waf (${running.info?.wafNote ?? 'unknown'}); not measured`)
+    return false
+  }
+  try {
+    result.hostileStatus = await hostileHandshakeStatus(running.port, running.path, loadTarget(spec, running, shared).headers)
+  } catch (error) {
+    result.errors.push(`waf check: ${what}: ${(error as Error).message}; not measured`)
+    return false
+  }
+  if (result.hostileStatus === HOSTILE_STATUS) return true
+  result.errors.push(`waf check: ${what} got ${result.hostileStatus}, not ${HOSTILE_STATUS}: the WAF does not block; not measured`)
+  return false
 }
 
 async function measureTarget(spec: TargetSpec, client: LoadClient, shared: Shared, rep: number): Promise<RepResult> {
@@ -455,15 +529,20 @@ async function measureTarget(spec: TargetSpec, client: LoadClient, shared: Share
   if (rep === 0 && running.info) {
     log(`  ${spec.name}: chain [${running.info.chain.join(', ') || 'websocket() only'}]${running.info.wafNote ? ` (${running.info.wafNote})` : ''}`)
   }
+  if (!(await checkHostile(spec, running, shared, result))) {
+    await running.stop()
+    return result
+  }
   const base = { target: loadTarget(spec, running, shared), localAddresses: config.localAddresses, cpuPids: running.pids, originPids: shared.originPids }
+  // A window that other work on the machine disturbed is measured again (see undisturbed()).
+  const measure = <T extends { cpu: WindowCpu; seconds: number }>(what: string, request: LoadRequest): Promise<T> => undisturbed(what, () => client.run<T>(request), result)
+  const window = { warmupMs: config.warmupMs, durationMs: config.durationMs }
   try {
     // Warm-up: JIT, the JWKS fetch, first allocations; not measured.
-    await client.run<HandshakeResult>({ ...base, mode: 'handshake', concurrency: 8, warmupMs: 0, durationMs: quick ? 200 : 500 })
-    const window = { warmupMs: config.warmupMs, durationMs: config.durationMs }
-    // A window that other work on the machine disturbed is measured again (see undisturbed()).
-    const measure = <T extends { cpu: WindowCpu; seconds: number }>(what: string, request: LoadRequest): Promise<T> => undisturbed(what, () => client.run<T>(request), result)
+    await warmUp(client, base)
     for (const mode of spec.modes) {
       try {
+        if (mode === 'stream4') continue
         if (mode === 'idle') result.idle = await measureIdle(client, base, running)
         else if (mode === 'pingpong') {
           result.pingpong = await measure<PingPongResult>(`${spec.name} pingpong`, { ...base, mode, ...config.pingpong, ...window })
@@ -481,7 +560,32 @@ async function measureTarget(spec: TargetSpec, client: LoadClient, shared: Share
   } finally {
     await running.stop()
   }
+  if (spec.modes.includes('stream4')) {
+    // On a process of its own, every attempt: the streams' growth above what the proxy holds idle, not above what
+    // earlier modes (or a disturbed attempt) left in its heap.
+    const onFreshProcess = async (): Promise<StreamResult> => {
+      const fresh = await startTarget(spec, shared)
+      try {
+        const freshBase = { ...base, cpuPids: fresh.pids, target: loadTarget(spec, fresh, shared) }
+        await warmUp(client, freshBase)
+        const rssPids = fresh.pids.length > 0 ? { rssPids: fresh.pids } : {}
+        return await client.run<StreamResult>({ ...freshBase, mode: 'stream', ...config.multiStream, ...rssPids, ...window })
+      } finally {
+        await fresh.stop()
+      }
+    }
+    try {
+      result.stream4 = await undisturbed(`${spec.name} 4 streams`, onFreshProcess, result)
+    } catch (error) {
+      result.errors.push(`stream4: ${(error as Error).message}`)
+    }
+  }
   return result
+}
+
+/** Handshakes for a moment before anything is measured: JIT, the JWKS fetch, first allocations. */
+async function warmUp(client: LoadClient, base: Omit<LoadCommand, 'id' | 'mode'>): Promise<void> {
+  await client.run<HandshakeResult>({ ...base, mode: 'handshake', concurrency: 8, warmupMs: 0, durationMs: quick ? 200 : 500 })
 }
 
 /**
@@ -655,6 +759,12 @@ interface TargetSummary {
   cpuMsPerMiB: number
   /** MiB/s the paced stream achieved (offered: config.pacedMiBps). */
   pacedMiBPerSec: number
+  /** Four streams (config.multiStream) as fast as they go: MiB/s echoed in all. */
+  multiMiBPerSec: number
+  /** Four streams: the proxy's RSS at the window's end less its RSS before they opened, bytes. */
+  multiRssAboveIdle: number
+  /** Four streams: the highest RSS sampled (every 100 ms) less the idle RSS, bytes. */
+  multiRssPeakAboveIdle: number
   handshakesPerSec: number
   handshakeP50Ms: number
   /** Proxy CPU per handshake (connect, upgrade, one echo, close), µs. */
@@ -687,6 +797,9 @@ function summarise(reps: RepResult[]): TargetSummary {
     loadedCpuMsPerMiB: pick((rep) => (rep.stream ? (rep.stream.cpu.proxy / (rep.stream.bytes / 1024 / 1024)) * 1e3 : undefined)),
     cpuMsPerMiB: pick((rep) => (rep.streamPaced ? (rep.streamPaced.cpu.proxy / (rep.streamPaced.bytes / 1024 / 1024)) * 1e3 : undefined)),
     pacedMiBPerSec: pick((rep) => rep.streamPaced?.mibPerSec),
+    multiMiBPerSec: pick((rep) => rep.stream4?.mibPerSec),
+    multiRssAboveIdle: pick((rep) => (rep.stream4?.rss ? rep.stream4.rss.end - rep.stream4.rss.idle : undefined)),
+    multiRssPeakAboveIdle: pick((rep) => (rep.stream4?.rss ? rep.stream4.rss.peak - rep.stream4.rss.idle : undefined)),
     handshakesPerSec: pick((rep) => rep.handshake?.rate),
     handshakeP50Ms: pick((rep) => rep.handshake?.p50Ms),
     cpuMicrosPerHandshake: pick((rep) => (rep.handshake ? (rep.handshake.cpu.proxy / rep.handshake.handshakes) * 1e6 : undefined)),
@@ -719,9 +832,17 @@ function columns(run: { config: typeof config }): [header: string, get: (summary
     [`CPU µs/round trip ${paced}`, (s) => s.cpuMicrosPerRoundTrip],
     ['MiB/s (64 KiB)', (s) => s.mibPerSec],
     [`CPU ms/MiB ${pacedMiB}`, (s) => s.cpuMsPerMiB],
+    ...MULTI_STREAM_COLUMNS,
     ...OTHER_COLUMNS,
   ]
 }
+
+/** The four-stream scenario's columns (issue 14); RSS in MiB (2^20 bytes). */
+const MULTI_STREAM_COLUMNS: [header: string, get: (summary: TargetSummary) => number][] = [
+  ['MiB/s (4 × 64 KiB)', (s) => s.multiMiBPerSec],
+  ['RSS MiB above idle (4 streams)', (s) => s.multiRssAboveIdle / 2 ** 20],
+  ['peak RSS MiB above idle (4 streams)', (s) => s.multiRssPeakAboveIdle / 2 ** 20],
+]
 
 const OTHER_COLUMNS: [header: string, get: (summary: TargetSummary) => number][] = [
   ['handshakes/s', (s) => s.handshakesPerSec],
@@ -751,7 +872,20 @@ function versions(): Record<string, string | undefined> {
   const commit = git(['rev-parse', '--short', 'HEAD'])
   const dirty = git(['status', '--porcelain', '--untracked-files=no'])
   const httpProxyVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'http-proxy', 'package.json'), 'utf8')) as { version: string }).version
-  return { node: process.version, nginx: nginxVersion(), httpProxy: httpProxyVersion, wsgate: commit ? `${commit}${dirty ? '+uncommitted' : ''}` : undefined }
+  return {
+    node: process.version,
+    nginx: nginxVersion(),
+    haproxy: haproxyVersion(),
+    modsecurity: modsecurityVersion(),
+    httpProxy: httpProxyVersion,
+    wsgate: commit ? `${commit}${dirty ? '+uncommitted' : ''}` : undefined,
+  }
+}
+
+/** The versions a run measured, in one line (a saved run from before HAProxy and ModSecurity joined lacks them). */
+function versionLine(versions: Record<string, string | undefined>): string {
+  const anchors = 'haproxy' in versions ? `, HAProxy ${versions.haproxy ?? 'absent'}, ModSecurity ${versions.modsecurity ?? 'absent'}` : ''
+  return `node ${versions.node}, nginx ${versions.nginx ?? 'absent'}${anchors}, http-proxy ${versions.httpProxy}, wsgate ${versions.wsgate}`
 }
 
 function machine(): Record<string, string | number> {
@@ -796,10 +930,16 @@ async function main(): Promise<void> {
   let targets = TARGETS.filter((spec) => !selected || selected.has(spec.name))
     .map((spec) => ({ ...spec, modes: spec.modes.filter((mode) => !modes || modes.has(mode)) }))
     .filter((spec) => spec.modes.length > 0)
-  if (targets.some((spec) => spec.kind === 'nginx') && !ensureNginx(log)) targets = targets.filter((spec) => spec.kind !== 'nginx')
+  // The Debian anchors: installed when missing (as root), left out with a line saying why otherwise.
+  const anchors: [kind: TargetSpec['kind'], ensure: (log: (line: string) => void) => boolean][] = [
+    ['nginx', ensureNginx],
+    ['haproxy', ensureHaproxy],
+    ['nginx-modsec', ensureModsecurity],
+  ]
+  for (const [kind, ensure] of anchors) if (targets.some((spec) => spec.kind === kind) && !ensure(log)) targets = targets.filter((spec) => spec.kind !== kind)
   const info = { date: new Date().toISOString(), quick, config, versions: versions(), machine: machine() }
   log(`wsgate bench${quick ? ' (quick)' : ''}: ${config.reps} repetition(s), ${targets.map((spec) => spec.name).join(', ')}`)
-  log(`  node ${info.versions.node}, nginx ${info.versions.nginx ?? 'absent'}, http-proxy ${info.versions.httpProxy}, wsgate ${info.versions.wsgate}`)
+  log(`  ${versionLine(info.versions)}`)
   log(`  ${info.machine.cpu}, ${info.machine.cores} cores, ${info.machine.kernel}, open files ${info.machine.openFileLimit}`)
 
   // Other work on the machine skews every number: measure it while nothing of ours runs, before each repetition too.
@@ -838,7 +978,7 @@ async function main(): Promise<void> {
         const s = summarise([result])
         log(
           `  ${spec.name.padEnd(18)} ${fmt(s.roundTripsPerSec)} rt/s, ${fmt(s.cpuMicrosPerRoundTrip)} µs CPU/rt (${fmt(s.pacedRoundTripsPerSec)}/s), ${fmt(s.mibPerSec)} MiB/s, ${fmt(s.cpuMsPerMiB)} ms CPU/MiB (${fmt(s.pacedMiBPerSec)} MiB/s), ${fmt(s.handshakesPerSec)} hs/s (${fmt(s.cpuMicrosPerHandshake)} µs CPU/hs, ${fmt(s.systemShareHandshake * 100, 2)} % sys), ` +
-            `${fmt(s.rssPerIdleConnection / 1024)} KiB/idle conn (${((Date.now() - t0) / 1000).toFixed(1)} s)${result.errors.length ? `\n    errors: ${result.errors.join('; ')}` : ''}`,
+            `${fmt(s.rssPerIdleConnection / 1024)} KiB/idle conn, 4 streams ${fmt(s.multiMiBPerSec)} MiB/s +${fmt(s.multiRssPeakAboveIdle / 2 ** 20)} MiB peak (${((Date.now() - t0) / 1000).toFixed(1)} s)${result.errors.length ? `\n    errors: ${result.errors.join('; ')}` : ''}`,
         )
       }
     }
@@ -935,6 +1075,17 @@ interface RunRecord {
   reps: Record<string, RepResult[]>
 }
 
+/** One target of an issue, as the report states it. */
+interface Check {
+  target: string
+  value: number
+  limit: number
+  met: boolean
+  text: string
+  /** The issue that set it (the earlier rounds' targets have none). */
+  issue?: number
+}
+
 /** The median over repetitions of wsgate's value ÷ the other target's in the same repetition: drift between repetitions cancels out. */
 function pairedRatio(of: RepResult[], to: RepResult[], get: (summary: TargetSummary) => number): number {
   const values: number[] = []
@@ -947,7 +1098,7 @@ function report(run: RunRecord): {
   text: string
   summaries: Record<string, TargetSummary>
   ratios: Record<string, Record<string, Record<string, number>>>
-  checks: { target: string; value: number; limit: number; met: boolean; text: string }[]
+  checks: Check[]
   errors: string[]
 } {
   const { config: runConfig, wafInChain, chainTimings, profiles } = run
@@ -961,17 +1112,25 @@ function report(run: RunRecord): {
   out.push(`## wsgate bench, ${run.date.slice(0, 10)}${run.quick ? ' (quick)' : ''}`, '')
   if (run.quick) out.push('A smoke run (one repetition, 1-s windows, 500 idle connections): it shows that every part works, not numbers to quote.', '')
   out.push(`${run.machine.cpu}, ${run.machine.cores} cores, ${run.machine.memoryGiB} GiB, ${run.machine.kernel}; open files ${run.machine.openFileLimit}; ${run.machine.placement}`)
-  out.push(`node ${run.versions.node}, nginx ${run.versions.nginx ?? 'absent'}, http-proxy ${run.versions.httpProxy}, wsgate ${run.versions.wsgate}`)
+  out.push(versionLine(run.versions))
   out.push(
     `medians of ${runConfig.reps} repetition(s); ping-pong ${runConfig.pingpong.connections} connections × ${runConfig.pingpong.size} B (round trips/s: closed loop; latency and CPU: ` +
       `open loop at ${runConfig.pacedRoundTrips.toLocaleString('en-US')} round trips/s), stream ${runConfig.stream.connections} connection × 64 KiB frames (MiB/s: as fast as it goes; CPU: at ${runConfig.pacedMiBps} MiB/s), ` +
+      (runConfig.multiStream
+        ? `4 streams: ${runConfig.multiStream.connections} connections × 64 KiB frames as fast as they go on a fresh proxy process, its RSS at the window's end and at its peak (sampled every 100 ms) less its RSS before they opened, ` +
+          `idle: ${runConfig.idle.connections.toLocaleString('en-US')} connections held, RSS growth per connection, `
+        : '') +
       `handshake ${runConfig.handshake.concurrency} concurrent, windows ${runConfig.durationMs / 1000} s after ${runConfig.warmupMs / 1000} s warm-up`,
   )
   if (run.background) {
     const worst = Math.max(...run.background)
     out.push(`other work on the machine before each repetition: ${run.background.map((busy) => `${(busy * 100).toFixed(0)} %`).join(', ')} of its CPU${worst > 0.1 ? ' — NOISY: rerun on a quiet machine' : ''}`)
   }
-  out.push(`full chain: ${wafInChain.full ? 'waf (CRS, paranoia 1), ' : `NO waf (${wafInChain.note ?? 'unknown'}), `}normalizeHeaders, cacheBypass, jwtAuth (ES256, local JWKS)`, '')
+  // What the full chain held, when it ran (a run without it has nothing to say about its WAF).
+  if (run.targets.includes('wsgate-full')) {
+    out.push(`full chain: ${wafInChain.full ? 'waf (CRS, paranoia 1), ' : `NO waf (${wafInChain.note ?? 'unknown'}), `}normalizeHeaders, cacheBypass, jwtAuth (ES256, local JWKS)`)
+  }
+  out.push('')
   out.push(...markdownTable(['target', ...COLUMNS.map(([header]) => header)], run.targets.map((name) => [labels.get(name) ?? name, ...COLUMNS.map(([, get]) => fmt(get(summaries[name]!)))])))
 
   const ratioColumns = COLUMNS.filter(([header]) => header !== 'idle conns')
@@ -980,7 +1139,7 @@ function report(run: RunRecord): {
   for (const gateway of ['wsgate-empty', 'wsgate-full']) {
     if (!summaries[gateway]) continue
     ratioTable[gateway] = {}
-    for (const against of ['bare', 'nginx', 'http-proxy', 'direct', ...(gateway === 'wsgate-empty' ? ['wsgate-empty-notracker'] : [])]) {
+    for (const against of ['bare', 'nginx', 'haproxy', 'http-proxy', 'direct', ...(gateway === 'wsgate-empty' ? ['wsgate-empty-notracker'] : [])]) {
       if (!summaries[against]) continue
       const r: Record<string, number> = {}
       for (const [header, get] of ratioColumns) r[header] = pairedRatio(run.reps[gateway]!, run.reps[against]!, get)
@@ -991,13 +1150,22 @@ function report(run: RunRecord): {
   out.push('', '### Ratios', '', 'wsgate ÷ other, the median of the ratios within each repetition. CPU, latency and RSS: lower is better; rates: higher is better.', '')
   out.push(...markdownTable(['ratio', ...ratioColumns.map(([header]) => header)], ratioRows))
 
-  // ---- targets of the issue
-  const checks: { target: string; value: number; limit: number; met: boolean; text: string }[] = []
+  // ---- targets of the issues
+  const checks: Check[] = []
   const hsCost = (name: string): number => summaries[name]?.cpuMicrosPerHandshake ?? Number.NaN
+  const paired = (of: string, to: string, get: (summary: TargetSummary) => number): number =>
+    run.reps[of] && run.reps[to] ? pairedRatio(run.reps[of], run.reps[to], get) : Number.NaN
   let metricsLine: string | undefined
-  const check = (target: string, value: number, limit: number, atMost: boolean): void => {
+  /** A target: MET when `value` is within `limit` (at most, or at least); a ratio unless `unit` says otherwise. */
+  const check = (target: string, value: number, limit: number, atMost: boolean, options: { unit?: string; issue?: number } = {}): void => {
+    const unit = options.unit ?? '×'
     const met = atMost ? value <= limit : value >= limit
-    checks.push({ target, value, limit, met, text: `${met ? 'MET   ' : 'MISSED'} ${target}: ${Number.isFinite(value) ? value.toFixed(2) : '—'}× (target ${atMost ? '≤' : '≥'} ${limit}×)` })
+    const shown = (n: number): string => (unit === '×' ? n.toFixed(2) : fmt(n))
+    // By how much, as a share of the limit: what a missed target's note has to say.
+    const by = Number.isFinite(value) && !met ? `, missed by ${fmt(Math.abs(value / limit - 1) * 100, 2)} %` : ''
+    const status = !Number.isFinite(value) ? 'NOT MEASURED' : met ? 'MET   ' : 'MISSED'
+    const text = `${status} ${target}: ${Number.isFinite(value) ? shown(value) : '—'}${unit === '×' ? '×' : ` ${unit}`} (target ${atMost ? '≤' : '≥'} ${limit}${unit === '×' ? '×' : ` ${unit}`}${by})`
+    checks.push({ target, value, limit, met, text, ...(options.issue !== undefined ? { issue: options.issue } : {}) })
   }
   for (const gateway of ['wsgate-empty', 'wsgate-full']) {
     const r = ratioTable[gateway]
@@ -1037,18 +1205,74 @@ function report(run: RunRecord): {
       `(${fmt(hsCost('wsgate-empty-metrics') - hsCost('wsgate-empty'))} µs), round trips/s ${fmt(ratio('round trips/s'))}×, ${COLUMNS[3]![0]} ${fmt(ratio(COLUMNS[3]![0]))}×, ` +
       `MiB/s ${fmt(ratio('MiB/s (64 KiB)'))}×, ${COLUMNS[5]![0]} ${fmt(ratio(COLUMNS[5]![0]))}×`
   }
-  out.push('', '### Targets', '', ...checks.map((c) => `- ${c.text}`))
+  // Issue 14 (performance round two): ratios paired within each repetition; sizes in KiB and MiB (2^10, 2^20 bytes), as the table has them.
+  const cpuPerHandshake = (summary: TargetSummary): number => summary.cpuMicrosPerHandshake
+  const issue14 = { issue: 14 }
+  if (summaries['wsgate-empty'] && summaries.bare) check('CPU per handshake, wsgate-empty ÷ bare pipe', paired('wsgate-empty', 'bare', cpuPerHandshake), 1.25, true, issue14)
+  if (summaries['wsgate-full'] && summaries['wsgate-empty']) check('CPU per handshake, wsgate-full ÷ wsgate-empty', paired('wsgate-full', 'wsgate-empty', cpuPerHandshake), 2, true, issue14)
+  if (summaries['wsgate-empty-info'] && summaries['wsgate-empty']) {
+    check('CPU per handshake, logging at info: wsgate-empty-info ÷ wsgate-empty', paired('wsgate-empty-info', 'wsgate-empty', cpuPerHandshake), 1.05, true, issue14)
+  }
+  if (ratioTable['wsgate-empty']?.bare) {
+    check('relay CPU per message, wsgate-empty ÷ bare pipe', ratioTable['wsgate-empty'].bare[COLUMNS[3]![0]]!, 1.05, true, issue14)
+    check('relay CPU per MiB, wsgate-empty ÷ bare pipe', ratioTable['wsgate-empty'].bare[COLUMNS[5]![0]]!, 1.05, true, issue14)
+  }
+  if (summaries['wsgate-full'] && summaries['wsgate-empty']) {
+    check('RSS per idle connection, wsgate-full ÷ wsgate-empty', paired('wsgate-full', 'wsgate-empty', (summary) => summary.rssPerIdleConnection), 1, true, issue14)
+  }
+  for (const gateway of ['wsgate-empty', 'wsgate-full']) {
+    const summary = summaries[gateway]
+    if (!summary) continue
+    check(`RSS per idle connection, ${gateway}`, summary.rssPerIdleConnection / 1024, 10, true, { ...issue14, unit: 'KiB' })
+    if (!run.config.multiStream) continue
+    // The peak, not the end of the window: the growth while relaying is what a host has to provide for.
+    check(`peak RSS above idle, 4 × 64 KiB streams, ${gateway}`, summary.multiRssPeakAboveIdle / 2 ** 20, 64, true, { ...issue14, unit: 'MiB' })
+    if (summaries.bare) check(`MiB/s, 4 × 64 KiB streams, ${gateway} ÷ bare pipe (no loss of throughput)`, paired(gateway, 'bare', (s) => s.multiMiBPerSec), 0.95, false, issue14)
+  }
+  // The WAF alone against nginx + ModSecurity with the same CRS at the same paranoia: keep the lead.
+  if (summaries['wsgate-waf'] && summaries['nginx-modsec']) {
+    check('CPU per handshake, waf() alone ÷ nginx + ModSecurity (CRS PL1)', paired('wsgate-waf', 'nginx-modsec', cpuPerHandshake), 1, true, issue14)
+  }
+  const earlier = checks.filter((c) => c.issue === undefined)
+  const later = checks.filter((c) => c.issue === 14)
+  out.push('', '### Targets')
+  if (earlier.length > 0) out.push('', ...earlier.map((c) => `- ${c.text}`))
+  if (later.length > 0) out.push('', 'Issue 14 (performance round two):', '', ...later.map((c) => `- ${c.text}`))
 
   // ---- idle connections and what 100,000 would take
+  const idleLines = (['wsgate-empty', 'wsgate-full', 'haproxy'] as const)
+    .filter((name) => Number.isFinite(summaries[name]?.rssPerIdleConnection))
+    .map((name) => {
+      const perConnection = summaries[name]!.rssPerIdleConnection
+      return `${labels.get(name)} ${(perConnection / 1024).toFixed(1)} KiB each → ${((perConnection * 100_000) / 2 ** 30).toFixed(2)} GiB`
+    })
   const idleGateway = summaries['wsgate-full'] ?? summaries['wsgate-empty']
-  if (idleGateway && Number.isFinite(idleGateway.rssPerIdleConnection)) {
-    const perConnection = idleGateway.rssPerIdleConnection
+  if (idleGateway && idleLines.length > 0 && Number.isFinite(idleGateway.rssPerIdleConnection)) {
+    // wsgate's own ceiling (`connection ceiling` at start): two descriptors per connection, 100 kept back.
     const ceiling = Math.floor((run.openFileLimit - 100) / 2)
     out.push(
       '',
-      `Idle: ${fmt(idleGateway.idleConnections)} connections held through one gateway process (${summaries['wsgate-full'] ? 'full chain' : 'empty chain'}; its ceiling is ${ceiling.toLocaleString('en-US')} at ${run.openFileLimit.toLocaleString('en-US')} open files), ` +
-        `${(perConnection / 1024).toFixed(1)} KiB RSS each → 100,000 connections ≈ ${((perConnection * 100_000) / 2 ** 30).toFixed(2)} GiB of gateway RSS, ` +
-        `plus kernel socket buffers, and 200,000 descriptors (LimitNOFILE ≥ 200,100), or ${Math.ceil(100_000 / ceiling)} processes at this machine's limit.`,
+      `Idle: ${fmt(idleGateway.idleConnections)} connections held through one process (the gateway's ceiling is ${ceiling.toLocaleString('en-US')} at ${run.openFileLimit.toLocaleString('en-US')} open files). ` +
+        `RSS growth per connection and what 100,000 idle connections would take: ${idleLines.join('; ')}; ` +
+        `plus kernel socket buffers, and for wsgate 200,000 descriptors (LimitNOFILE ≥ 200,100), or ${Math.ceil(100_000 / ceiling)} processes at this machine's limit.`,
+    )
+  }
+  // The four streams in absolute terms too: what each proxy holds idle, and where the streams take it.
+  const mib = (bytes: number): string => fmt(bytes / 2 ** 20)
+  const streamRss = run.targets
+    .map((name) => {
+      const rss = (run.reps[name] ?? []).map((rep) => rep.stream4?.rss).filter((value): value is NonNullable<typeof value> => value !== undefined)
+      if (rss.length === 0) return undefined
+      return `${name} ${mib(median(rss.map((r) => r.idle)))} → ${mib(median(rss.map((r) => r.end)))} (peak ${mib(median(rss.map((r) => r.peak)))})`
+    })
+    .filter((line) => line !== undefined)
+  if (streamRss.length > 0) out.push(`4 streams, the proxy's RSS in MiB, idle → at the window's end (peak), medians: ${streamRss.join(', ')}.`)
+  const hostile = run.targets.filter((name) => (run.reps[name] ?? []).some((rep) => rep.hostileStatus !== undefined))
+  if (hostile.length > 0) {
+    out.push(
+      `WAF check at each start, a hostile handshake (GET /bench${decodeURIComponent(HOSTILE_QUERY)}): ` +
+        hostile.map((name) => `${name} ${[...new Set(run.reps[name]!.map((rep) => rep.hostileStatus ?? '—'))].join('/')}`).join(', ') +
+        ` (${HOSTILE_STATUS} expected; a target that let it through is not measured).`,
     )
   }
 
@@ -1061,6 +1285,17 @@ function report(run: RunRecord): {
     out.push(
       `By middleware under the same load (each alone in front of websocket(), proxy CPU less the empty chain's): ` +
         alone.map(([target, middleware]) => `${middleware} ${fmt(hsCost(target) - hsCost('wsgate-empty'))} µs`).join(', '),
+    )
+  }
+  if (summaries['wsgate-waf'] && summaries['nginx-modsec']) {
+    // The same CRS at the same paranoia in both; each less its proxy without a WAF, where both were measured.
+    const own =
+      summaries['wsgate-empty'] && summaries.nginx
+        ? `; the WAF's own part: waf() − empty chain ${fmt(hsCost('wsgate-waf') - hsCost('wsgate-empty'))} µs, ModSecurity − nginx ${fmt(hsCost('nginx-modsec') - hsCost('nginx'))} µs`
+        : ''
+    out.push(
+      `The price of a handshake WAF (the CRS at PL1): waf() alone ${fmt(hsCost('wsgate-waf'))} µs of CPU per handshake, nginx + ModSecurity ${fmt(hsCost('nginx-modsec'))} µs; ` +
+        `waf() alone ÷ nginx+ModSecurity ${paired('wsgate-waf', 'nginx-modsec', cpuPerHandshake).toFixed(2)}× (paired)${own}`,
     )
   }
   if (chainTimings && 'perHandshakeMicros' in chainTimings) {

@@ -4,12 +4,12 @@ import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
-import { isPending, releaseQuietly } from './limit-store.ts'
+import { isPending, releaseQuietly, type LimitStore } from './limit-store.ts'
 import { assertDuration, assertJitter } from './limits.ts'
 import { originUrl } from './target.ts'
 import type { GatewayBindings, OriginTls, PipeLimits } from './runtime.ts'
 import { throughPool } from './origins/failover.ts'
-import { toPool, withPools, type OriginPool } from './origins/pool.ts'
+import { toPool, withPools, type OriginPool, type PoolOrigin } from './origins/pool.ts'
 import { withWarnings } from './warnings.ts'
 import { hostNeed, withHostNeeds, type HostNeed } from './host-needs.ts'
 
@@ -109,7 +109,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
   }
   const retryAfter = String(options.retryAfter ?? DEFAULT_RETRY_AFTER)
   // In-flight handshakes plus open pipes of this route, for maxConnections.
-  let active = 0
+  const count: RouteCount = { active: 0 }
 
   const handler = async function websocket(c: Context<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>) {
     const runtime = c.env?.wsgate
@@ -125,7 +125,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
     const store = options.maxConnections !== undefined ? runtime.limitStore : undefined
     const routeSlot = store && routeConnectionsKey(routePath(c))
     if (options.maxConnections !== undefined) {
-      let admitted = store ? store.acquire(routeSlot!, options.maxConnections) : active < options.maxConnections
+      let admitted = store ? store.acquire(routeSlot!, options.maxConnections) : count.active < options.maxConnections
       if (isPending(admitted)) admitted = await admitted
       if (!admitted) {
         throw new GatewayError(503, 'ERR_CONNECTION_LIMIT', 'route connection limit reached, retry later', {
@@ -134,11 +134,8 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       }
     }
 
-    active++
-    const release = (): void => {
-      active--
-      if (store) releaseQuietly(store, routeSlot!)
-    }
+    count.active++
+    const release = routeRelease(count, store, routeSlot)
     let handedOver = false
     try {
       const incoming = new URL(request.url)
@@ -176,10 +173,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
       return slot.accept(answer, {
         ...limits,
         ...(expiresAt !== undefined ? { expiresAt, closeOnExpiry: c.get('closeOnConnectionExpiry') === true } : {}),
-        onClose: () => {
-          release()
-          pool.release(origin)
-        },
+        onClose: connectionRelease(release, pool, origin),
       })
     } finally {
       if (!handedOver) release()
@@ -213,6 +207,36 @@ export function pipeHostNeeds(options: WebSocketOptions, factory: string): HostN
 /** The store key of one route's connection count: its pattern, as `routePath()` names it. */
 export function routeConnectionsKey(route: string): string {
   return `route:${route}:connections`
+}
+
+/** A route's in-flight handshakes plus open pipes, for `maxConnections` without a store. */
+interface RouteCount {
+  active: number
+}
+
+/*
+ * The two callbacks below outlive the handshake: the pipe holds them until the
+ * connection ends. Made inside the handler, a closure keeps the handler's whole
+ * scope alive with it (V8 keeps one context per scope, holding every variable
+ * any closure in it uses): the Web Request and its headers, the URL, the runtime
+ * with its IncomingMessage, per idle connection. Made here, they hold only what
+ * they use.
+ */
+
+/** Gives back the route's count (and its store slot) once. */
+function routeRelease(count: RouteCount, store: LimitStore | undefined, routeSlot: string | undefined): () => void {
+  return () => {
+    count.active--
+    if (store) releaseQuietly(store, routeSlot!)
+  }
+}
+
+/** The connection's end: the route's count and the origin's in its pool. */
+function connectionRelease(release: () => void, pool: OriginPool, origin: PoolOrigin): () => void {
+  return () => {
+    release()
+    pool.release(origin)
+  }
 }
 
 /** The note of a plain target's attempt: its origin was noted up front. */

@@ -42,7 +42,9 @@ describe('an open connection holds none of its handshake', () => {
       }
       const chain: MiddlewareHandler[] = [watch as MiddlewareHandler]
       if (withRateLimit) chain.push(rateLimit({ maxConnectionsPerIp: 10 }) as MiddlewareHandler)
-      const app = new Hono<{ Bindings: GatewayBindings }>().get('/echo', ...chain, websocket(origin.url) as MiddlewareHandler)
+      const app = new Hono<{ Bindings: GatewayBindings }>()
+      for (const middleware of chain) app.use('/echo', middleware)
+      app.get('/echo', websocket(origin.url))
       const running = await gateway(app)
       const client = await openClient(`${running.wsUrl}/echo`)
       // The pipe runs: an echo comes back.

@@ -10,6 +10,12 @@
  *   node bench/chain.ts                              every variant, 15 rounds
  *   node bench/chain.ts --only empty,jwtAuth --rounds 30 --batch 2000
  *   node --cpu-prof bench/chain.ts --only jwtAuth --rounds 60   (then node bench/profile.ts <file>)
+ *   node bench/chain.ts --base /tmp/wsgate-base --only empty,jwtAuth,jwtAuth@base
+ *
+ * `--base <dir>`: another checkout of wsgate (e.g. `git archive HEAD~1 |
+ * tar -x -C <dir>`, with a `node_modules` link), whose middleware run as
+ * the variants `<variant>@base` beside this tree's, in the same rounds:
+ * a before/after in one process, one machine state.
  *
  * Variants: `empty` (the stand-in alone), `normalizeHeaders`, `cacheBypass`,
  * `jwtAuth` (ES256 against a JWKS served on 127.0.0.1, the token in
@@ -27,6 +33,8 @@
  * shared lock: `flock /tmp/wsgate-bench.lock node bench/chain.ts`.
  */
 import crypto from 'node:crypto'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { cacheBypass } from '../middleware/cache-bypass.ts'
@@ -40,17 +48,36 @@ import { mint, startJwksServer, testKey } from '../test/helpers/jwks.ts'
 const VARIANTS = ['empty', 'normalizeHeaders', 'cacheBypass', 'jwtAuth', 'full', 'verify'] as const
 type Variant = (typeof VARIANTS)[number]
 
+/** The middleware factories a variant is built from: this tree's, or a `--base` checkout's. */
+interface Factories {
+  normalizeHeaders: typeof normalizeHeaders
+  cacheBypass: typeof cacheBypass
+  jwtAuth: typeof jwtAuth
+}
+
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '15' },
     batch: { type: 'string', default: '1000' },
     only: { type: 'string' },
+    base: { type: 'string' },
   },
 })
 const rounds = Number(values.rounds)
 const batch = Number(values.batch)
-const only = values.only ? (values.only.split(',') as Variant[]) : [...VARIANTS]
-for (const name of only) if (!VARIANTS.includes(name)) throw new TypeError(`bench/chain.ts: unknown variant ${name}; expected ${VARIANTS.join(', ')}`)
+const base = values.base ? await loadFactories(resolve(values.base)) : undefined
+const known: string[] = [...VARIANTS, ...(base ? VARIANTS.filter((name) => name !== 'verify').map((name) => `${name}@base`) : [])]
+const only = values.only ? values.only.split(',') : known
+for (const name of only) if (!known.includes(name)) throw new TypeError(`bench/chain.ts: unknown variant ${name}; expected ${known.join(', ')}`)
+
+async function loadFactories(dir: string): Promise<Factories> {
+  const load = async <T>(path: string): Promise<T> => (await import(pathToFileURL(join(dir, path)).href)) as T
+  return {
+    normalizeHeaders: (await load<Factories>('middleware/normalize-headers.ts')).normalizeHeaders,
+    cacheBypass: (await load<Factories>('middleware/cache-bypass.ts')).cacheBypass,
+    jwtAuth: (await load<Factories>('middleware/jwt-auth/index.ts')).jwtAuth,
+  }
+}
 
 /** A browser's handshake (bench/head.ts's), as the head parse leaves it: name/value pairs in arrival order. */
 const BROWSER_HEADERS: [string, string][] = [
@@ -107,9 +134,9 @@ const terminal: MiddlewareHandler = async (c) => {
 }
 
 /** jwtAuth as bench/targets/wsgate-routes.ts configures it. */
-function jwt(): MiddlewareHandler {
+function jwt(factories: Factories): MiddlewareHandler {
   const options: JwtAuthOptions = { jwksUrl: jwks.url, algorithms: ['ES256'], issuer: 'https://idp.bench.local', audience: 'wsgate-bench' }
-  return jwtAuth(options) as MiddlewareHandler
+  return factories.jwtAuth(options) as MiddlewareHandler
 }
 
 function app(steps: MiddlewareHandler[]): Hono<{ Bindings: GatewayBindings }> {
@@ -150,19 +177,21 @@ function toDer(raw: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x30, r.length + s.length]), r, s])
 }
 
-function runner(variant: Variant): () => Promise<void> {
+function runner(name: string): () => Promise<void> {
+  const [variant, from] = name.split('@') as [Variant, string | undefined]
+  if (variant === 'verify') return verifyFloor()
+  const f: Factories = from === 'base' ? base! : { normalizeHeaders, cacheBypass, jwtAuth }
   const steps: Record<Exclude<Variant, 'verify'>, () => MiddlewareHandler[]> = {
     empty: () => [],
-    normalizeHeaders: () => [normalizeHeaders() as MiddlewareHandler],
-    cacheBypass: () => [cacheBypass() as MiddlewareHandler],
-    jwtAuth: () => [jwt()],
-    full: () => [normalizeHeaders() as MiddlewareHandler, cacheBypass() as MiddlewareHandler, jwt()],
+    normalizeHeaders: () => [f.normalizeHeaders() as MiddlewareHandler],
+    cacheBypass: () => [f.cacheBypass() as MiddlewareHandler],
+    jwtAuth: () => [jwt(f)],
+    full: () => [f.normalizeHeaders() as MiddlewareHandler, f.cacheBypass() as MiddlewareHandler, jwt(f)],
   }
-  if (variant === 'verify') return verifyFloor()
   const hono = app(steps[variant]())
   return async () => {
     const response = await hono.fetch(handshake(), env)
-    if (response.status !== 200) throw new Error(`bench/chain.ts: ${variant} answered ${response.status} ${await response.text()}`)
+    if (response.status !== 200) throw new Error(`bench/chain.ts: ${name} answered ${response.status} ${await response.text()}`)
   }
 }
 
@@ -194,11 +223,16 @@ try {
   }
   const empty = samples.get('empty')
   console.log(`chain CPU per handshake, µs (in-process, ${rounds} rounds × ${batch} handshakes per variant, Node ${process.version})`)
-  console.log(`${'variant'.padEnd(18)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)} ${'Δ empty'.padStart(9)}`)
+  console.log('Δ: the median of per-round differences (paired: both batches of a round ran within milliseconds), and their range')
+  console.log(`${'variant'.padEnd(22)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)} ${'Δ empty'.padStart(9)} ${'Δ base'.padStart(9)} ${'range'.padStart(16)}`)
+  const paired = (a: readonly number[], b: readonly number[]): number[] => a.map((value, index) => value - b[index]!)
   for (const [variant, values] of samples) {
-    const delta = empty && variant !== 'empty' && variant !== 'verify' ? median(values.map((value, index) => value - empty[index]!)).toFixed(1) : ''
+    const delta = empty && !variant.startsWith('empty') && variant !== 'verify' ? median(paired(values, empty)).toFixed(1) : ''
+    const before = samples.get(`${variant}@base`)
+    const change = before ? paired(values, before) : undefined
     const cells = [median(values), Math.min(...values), Math.max(...values)].map((value) => value.toFixed(1).padStart(8))
-    console.log(`${variant.padEnd(18)} ${cells.join(' ')} ${delta.padStart(9)}`)
+    const changeCells = change ? [median(change).toFixed(1), `${Math.min(...change).toFixed(1)} to ${Math.max(...change).toFixed(1)}`] : ['', '']
+    console.log(`${variant.padEnd(22)} ${cells.join(' ')} ${delta.padStart(9)} ${changeCells[0]!.padStart(9)} ${changeCells[1]!.padStart(16)}`)
   }
 } finally {
   await jwks.close()

@@ -86,14 +86,9 @@ export function checkClaims(payload: Uint8Array, checks: ClaimChecks, currentDat
     throw new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object', { cause })
   }
   if (!isPlainObject(claims)) throw new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object')
-  const { requiredClaims = [], issuer, audience, maxTokenAge } = checks
+  const { issuer, audience, maxTokenAge } = checks
 
-  // Presence first, in jose's order: iss, aud, iat, then requiredClaims from the last.
-  const present = [...requiredClaims]
-  if (maxTokenAge !== undefined) present.push('iat')
-  if (audience !== undefined) present.push('aud')
-  if (issuer !== undefined) present.push('iss')
-  for (const claim of new Set(present.reverse())) {
+  for (const claim of presenceOrder(checks)) {
     if (!Object.hasOwn(claims, claim)) throw new errors.JWTClaimValidationFailed(`missing required "${claim}" claim`, claims, claim, 'missing')
   }
 
@@ -123,6 +118,23 @@ export function checkClaims(payload: Uint8Array, checks: ClaimChecks, currentDat
     }
   }
   return claims as JWTPayload
+}
+
+/** The claims each set must hold, per checks object: worked out at its first token, not at every one. */
+const presenceOrders = new WeakMap<ClaimChecks, readonly string[]>()
+
+/** Presence first, in jose's order: iss, aud, iat, then requiredClaims from the last; each claim once. */
+function presenceOrder(checks: ClaimChecks): readonly string[] {
+  let order = presenceOrders.get(checks)
+  if (order === undefined) {
+    const present = [...(checks.requiredClaims ?? [])]
+    if (checks.maxTokenAge !== undefined) present.push('iat')
+    if (checks.audience !== undefined) present.push('aud')
+    if (checks.issuer !== undefined) present.push('iss')
+    order = [...new Set(present.reverse())]
+    presenceOrders.set(checks, order)
+  }
+  return order
 }
 
 /** RFC 7519 §4.1.3: `aud` is one string or an array of them; one must be accepted. */

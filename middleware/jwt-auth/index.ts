@@ -304,10 +304,12 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
 
     const absentClaim = requiredClaims.find((claim) => !Object.hasOwn(payload, claim))
     if (absentClaim !== undefined) throw insufficientScope(realm, `token lacks the required "${absentClaim}" claim`, [])
-    const granted = scopesOf(payload[scopeClaim])
-    const absentScopes = requiredScopes.filter((scope) => !granted.has(scope))
-    if (absentScopes.length > 0) {
-      throw insufficientScope(realm, `token lacks the required scope ${absentScopes.map((s) => `"${s}"`).join(', ')}`, requiredScopes)
+    if (requiredScopes.length > 0) {
+      const granted = scopesOf(payload[scopeClaim])
+      const absentScopes = requiredScopes.filter((scope) => !granted.has(scope))
+      if (absentScopes.length > 0) {
+        throw insufficientScope(realm, `token lacks the required scope ${absentScopes.map((s) => `"${s}"`).join(', ')}`, requiredScopes)
+      }
     }
 
     c.set('jwtPayload', payload)

@@ -64,23 +64,28 @@ const BEARER = /^Bearer(?:[ \t]+(.*))?$/i
  */
 export function findTokens(request: Request, where: TokenLocations): FoundToken[] {
   const found: FoundToken[] = []
-  for (const source of where.sources) found.push(...FINDERS[source](request, where))
+  for (const source of where.sources) FINDERS[source](request, where, found)
   return found
 }
 
-const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations) => FoundToken[]> = {
-  header(request) {
-    const credentials = authorizationElements(request.headers.get('authorization'))
-    const bearers = credentials.flatMap((credential) => {
-      const match = BEARER.exec(credential)
-      return match ? [{ token: (match[1] ?? '').trim(), source: 'header' as const }] : []
-    })
-    if (bearers.length === 0 || credentials.length === bearers.length) return bearers
+/** Each finder appends what its source holds to `found` (one array per request, no intermediate lists). */
+const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations, found: FoundToken[]) => void> = {
+  header(request, _where, found) {
+    const value = request.headers.get('authorization')
+    if (!value) return
+    // The usual header is one credential: no comma, so no second field and no quoted auth-param to split around.
+    if (!value.includes(',')) {
+      const match = BEARER.exec(value.trim())
+      if (match) found.push({ token: (match[1] ?? '').trim(), source: 'header' })
+      return
+    }
+    const credentials = authorizationElements(value)
+    const bearers = credentials.filter((credential) => BEARER.test(credential))
+    if (bearers.length === 0) return
     // A Bearer credential beside something else: every element is a credential the client sent.
-    return credentials.map((credential) => ({ token: BEARER.exec(credential)?.[1]?.trim() ?? '', source: 'header' as const }))
+    for (const credential of credentials) found.push({ token: BEARER.exec(credential)?.[1]?.trim() ?? '', source: 'header' })
   },
-  protocol(request, where) {
-    const found: FoundToken[] = []
+  protocol(request, where, found) {
     const entries = protocolEntries(request.headers)
     for (let index = 0; index < entries.length; index++) {
       const entry = entries[index]!
@@ -91,18 +96,37 @@ const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations) => 
         found.push({ token: entry.slice(where.protocolPrefix.length), source: 'protocol', protocolForm: 'prefix' })
       }
     }
-    return found
   },
-  query(request, where) {
-    return querySegments(new URL(request.url).search)
-      .filter(([name]) => name === where.queryParameter)
-      .map(([, value]) => ({ token: value, source: 'query' as const }))
+  query(request, where, found) {
+    const search = searchOf(request.url)
+    if (!mayHoldParameter(search, where.queryParameter)) return
+    for (const [name, value] of querySegments(search)) if (name === where.queryParameter) found.push({ token: value, source: 'query' })
   },
-  cookie(request, where) {
-    return cookiePairs(request.headers.get('cookie'))
-      .filter(([name]) => name === where.cookie)
-      .map(([, value]) => ({ token: unquote(value), source: 'cookie' as const }))
+  cookie(request, where, found) {
+    const header = request.headers.get('cookie')
+    // A cookie's name is sent as it is (no decoding), so a header without the name holds no such cookie.
+    if (!header?.includes(where.cookie)) return
+    for (const [name, value] of cookiePairs(header)) if (name === where.cookie) found.push({ token: unquote(value), source: 'cookie' })
   },
+}
+
+/** The search part of a serialised URL, `?` included ('' for none), without parsing it: the fragment is cut off as URL does. */
+function searchOf(url: string): string {
+  const query = url.indexOf('?')
+  if (query < 0) return ''
+  const fragment = url.indexOf('#', query)
+  return fragment < 0 ? url.slice(query) : url.slice(query, fragment)
+}
+
+/**
+ * Whether a search string may hold the parameter `name` once decoded. Only
+ * percent-escapes and `+` (a space) change a name when it is decoded, so a
+ * search with neither that does not contain the name as it is cannot hold
+ * it; anything else is left to the full parse.
+ */
+function mayHoldParameter(search: string, name: string): boolean {
+  if (search.length < 2) return false
+  return search.includes(name) || search.includes('%') || search.includes('+')
 }
 
 /**
@@ -160,12 +184,13 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
       if (kept.length > 0) headers.set('sec-websocket-protocol', kept.join(', '))
       else headers.delete('sec-websocket-protocol')
     } else if (source === 'query') {
+      if (!mayHoldParameter(url.search, where.queryParameter)) continue
       const segments = url.search.slice(1).split('&')
       const kept = segments.filter((segment) => !segment || querySegments(`?${segment}`)[0]?.[0] !== where.queryParameter)
       if (kept.length !== segments.length) url.search = kept.length > 0 ? `?${kept.join('&')}` : ''
     } else {
       const cookie = headers.get('cookie')
-      if (cookie === null) continue
+      if (cookie === null || !cookie.includes(where.cookie)) continue
       const kept = cookie.split(';').map((part) => part.trim()).filter((part) => part && cookieName(part) !== where.cookie)
       if (kept.length > 0) headers.set('cookie', kept.join('; '))
       else headers.delete('cookie')
@@ -176,7 +201,9 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
 
 /** `Sec-WebSocket-Protocol` entries in the client's order (RFC 6455 §4.1: a comma-separated list; repeated headers join). */
 function protocolEntries(headers: Headers): string[] {
-  return (headers.get('sec-websocket-protocol') ?? '')
+  const value = headers.get('sec-websocket-protocol')
+  if (!value) return []
+  return value
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean)

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net'
-import { writeCopy } from './origin/relay-buffers.ts'
+import { SHARED_READ_BUFFER, writeCopy } from './origin/relay-buffers.ts'
 import type { NodeOriginTunnel, OriginSink } from './origin/tunnel.ts'
 import { closeFrame, FrameTracker, type CloseFrameListener } from './pipe/frames.ts'
+import { readInto } from './pipe/shared-read.ts'
 
 export { closeFrame, FrameTracker } from './pipe/frames.ts'
 
@@ -119,10 +120,13 @@ function roundedLifetime(lifetime: number): number {
 
 /**
  * A bidirectional byte pipe between an upgraded client socket and an
- * upgraded origin socket. The client's chunks are written to the origin as
- * they come, the origin's through the raw connector's relay (origin/raw.ts)
- * or as chunks too, and a side whose reader falls behind pauses the other
- * until `'drain'`, so memory stays bounded by the sockets' high-water marks.
+ * upgraded origin socket. Both sides read into one buffer shared by every
+ * connection — the client through pipe/shared-read.ts, a raw-connector
+ * origin through its own `onread` (origin/raw.ts) — and each read is copied
+ * into a recycled slab for the write to the other side (other origins'
+ * chunks are written as they come). A side whose reader falls behind
+ * pauses the other until `'drain'`, so memory stays bounded by the sockets'
+ * high-water marks, and a streaming pipe allocates almost nothing per read.
  * Byte counts come from the sockets' own counters and the idle timer is the
  * client socket's own inactivity timer, which both directions refresh.
  *
@@ -219,6 +223,9 @@ export class Pipe implements CloseFrameListener, OriginSink {
     }
     this.#deadlineTimer = setTimeout(onDeadline, deadline, this)
 
+    // The client's reads land in the shared relay buffer too (pipe/shared-read.ts), not in a fresh 64 KiB
+    // buffer each; 'data' still brings what the socket had read before the switch (normally nothing).
+    readInto(client, SHARED_READ_BUFFER, onClientRead)
     client.on('data', onData)
     // A raw-connector origin reads into the shared relay buffer and hands each read to relayFromOrigin().
     if (relay) relay.start(this)
@@ -306,6 +313,22 @@ export class Pipe implements CloseFrameListener, OriginSink {
       return
     }
     if (!this.#closingChunk(fromClient, chunk, chunk.length, false)) from.pause()
+  }
+
+  /**
+   * A read of the client socket, `bytes[0, length)` in the shared relay
+   * buffer: followed by the tracker, then copied to the origin through a
+   * recycled slab. Returns false to pause the client.
+   */
+  relayFromClient(bytes: Buffer, length: number): boolean {
+    if (this.#toOrigin === RELAY) {
+      this.#fromClient?.scan(bytes, 0, length)
+      const origin = this.origin
+      // The origin is gone or has ended its writing half: drop the bytes but keep reading, so the client's FIN is seen.
+      if (origin.destroyed || origin.writableEnded) return true
+      return writeCopy(origin, bytes, length)
+    }
+    return this.#closingChunk(true, bytes, length, true)
   }
 
   /**
@@ -507,6 +530,11 @@ export class Pipe implements CloseFrameListener, OriginSink {
 /** A chunk from one side: write it to the other, and stop reading while that one's buffer is full. */
 function onData(this: PipedSocket, chunk: Buffer): void {
   this[PIPE]!.relayChunk(this, chunk)
+}
+
+/** A read of the client socket into the shared relay buffer (`this` is the socket); false pauses it. */
+function onClientRead(this: PipedSocket, length: number, bytes: Buffer): boolean {
+  return this[PIPE]!.relayFromClient(bytes, length)
 }
 
 /** This side's buffer emptied: the other side may read again. */

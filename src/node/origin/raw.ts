@@ -43,6 +43,17 @@ import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, t
  */
 
 
+/** The reader of an origin socket, set on the socket. */
+const READER = Symbol('wsgate.originReader')
+
+/** An origin socket made by the raw connector. */
+type ReaderSocket = Socket & { [READER]?: OriginReader }
+
+/** The origin sockets' `onread` callback: `this` is the socket that read. */
+function readOrigin(this: ReaderSocket, length: number, buffer: Uint8Array): boolean {
+  return this[READER]!.onRead(length, buffer as Buffer)
+}
+
 /** Who waits for an origin's response head. */
 interface HeadListener {
   /** A complete head; `rest` is what followed it in the same read (copied). */
@@ -67,7 +78,8 @@ class OriginReader implements OriginRelay {
   /** Connects to `url`'s host: TLS for `https:`, verified as `tlsOptions` says (throws when its `ca` is not PEM). */
   constructor(url: URL, tlsOptions: OriginTls | undefined) {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-    const onread = { buffer: SHARED_READ_BUFFER, callback: (length: number, buffer: Uint8Array) => this.#onRead(length, buffer as Buffer) }
+    // A module-level callback (Node calls it with the socket as `this`): a closure here would keep a context per connection.
+    const onread = { buffer: SHARED_READ_BUFFER, callback: readOrigin }
     if (url.protocol === 'https:') {
       // `onread` is a documented tls.connect() option (applied to the socket it creates) that @types/node omits.
       const options: tls.ConnectionOptions & { onread: typeof onread } = { host, port: Number(url.port || 443), onread, ...originTlsOptions(url, tlsOptions) }
@@ -77,6 +89,8 @@ class OriginReader implements OriginRelay {
     } else {
       this.socket = net.connect({ host, port: Number(url.port || 80), noDelay: true, onread })
     }
+    // Before any read can come: the socket connects on a later turn of the event loop.
+    ;(this.socket as ReaderSocket)[READER] = this
   }
 
   /** Sets (or, with undefined, drops) who hears about the response head. */
@@ -92,8 +106,8 @@ class OriginReader implements OriginRelay {
     this.socket.resume()
   }
 
-  /** Returns false to stop reading (backpressure, or nothing more to read yet). */
-  #onRead(length: number, buffer: Buffer): boolean {
+  /** A read into the shared buffer, `buffer[0, length)`. Returns false to stop reading (backpressure, or nothing more to read yet). */
+  onRead(length: number, buffer: Buffer): boolean {
     switch (this.#phase) {
       case 'relay':
         // The pipe reads the frame headers, then copies the bytes to the client through a recycled slab

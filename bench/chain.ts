@@ -19,9 +19,10 @@
  *
  * Variants: `empty` (the stand-in alone), `normalizeHeaders`, `cacheBypass`,
  * `jwtAuth` (ES256 against a JWKS served on 127.0.0.1, the token in
- * `Authorization: Bearer`, as `npm run bench` sends it), `full`
- * (normalizeHeaders, cacheBypass, jwtAuth: the full chain without the WAF),
- * and `verify` (the floor: one `node:crypto` ES256 verify of the token's
+ * `Authorization: Bearer`, as `npm run bench` sends it), `jwtAuth-cached`
+ * (the same with `cache: { max: 10_000 }`: a client reconnecting with the
+ * token it holds), `full` (normalizeHeaders, cacheBypass, jwtAuth: the full
+ * chain without the WAF), `full-cached`, and `verify` (the floor: one `node:crypto` ES256 verify of the token's
  * signature, nothing else).
  *
  * Method: every variant is warmed up, then each round runs one batch of each
@@ -45,7 +46,7 @@ import type { GatewayBindings, GatewayRuntime } from '../src/runtime.ts'
 import { nodeCrypto } from '../src/node/native-crypto.ts'
 import { mint, startJwksServer, testKey } from '../test/helpers/jwks.ts'
 
-const VARIANTS = ['empty', 'normalizeHeaders', 'cacheBypass', 'jwtAuth', 'full', 'verify'] as const
+const VARIANTS = ['empty', 'normalizeHeaders', 'cacheBypass', 'jwtAuth', 'jwtAuth-cached', 'full', 'full-cached', 'verify'] as const
 type Variant = (typeof VARIANTS)[number]
 
 /** The middleware factories a variant is built from: this tree's, or a `--base` checkout's. */
@@ -66,7 +67,7 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds)
 const batch = Number(values.batch)
 const base = values.base ? await loadFactories(resolve(values.base)) : undefined
-const known: string[] = [...VARIANTS, ...(base ? VARIANTS.filter((name) => name !== 'verify').map((name) => `${name}@base`) : [])]
+const known: string[] = [...VARIANTS, ...(base ? VARIANTS.filter((name) => name !== 'verify' && !name.endsWith('-cached')).map((name) => `${name}@base`) : [])]
 const only = values.only ? values.only.split(',') : known
 for (const name of only) if (!known.includes(name)) throw new TypeError(`bench/chain.ts: unknown variant ${name}; expected ${known.join(', ')}`)
 
@@ -134,8 +135,9 @@ const terminal: MiddlewareHandler = async (c) => {
 }
 
 /** jwtAuth as bench/targets/wsgate-routes.ts configures it. */
-function jwt(factories: Factories): MiddlewareHandler {
+function jwt(factories: Factories, cached = false): MiddlewareHandler {
   const options: JwtAuthOptions = { jwksUrl: jwks.url, algorithms: ['ES256'], issuer: 'https://idp.bench.local', audience: 'wsgate-bench' }
+  if (cached) options.cache = { max: 10_000 }
   return factories.jwtAuth(options) as MiddlewareHandler
 }
 
@@ -186,7 +188,9 @@ function runner(name: string): () => Promise<void> {
     normalizeHeaders: () => [f.normalizeHeaders() as MiddlewareHandler],
     cacheBypass: () => [f.cacheBypass() as MiddlewareHandler],
     jwtAuth: () => [jwt(f)],
+    'jwtAuth-cached': () => [jwt(f, true)],
     full: () => [f.normalizeHeaders() as MiddlewareHandler, f.cacheBypass() as MiddlewareHandler, jwt(f)],
+    'full-cached': () => [f.normalizeHeaders() as MiddlewareHandler, f.cacheBypass() as MiddlewareHandler, jwt(f, true)],
   }
   const hono = app(steps[variant]())
   return async () => {

@@ -79,9 +79,31 @@ export function claimChecks(options: ClaimOptions, algorithms: string[]): ClaimC
  * or `JWTExpired`, with jose's message, claim and reason
  */
 export function checkClaims(payload: Uint8Array, checks: ClaimChecks, currentDate: Date | undefined): JWTPayload {
+  return checkClaimsText(claimsText(payload), checks, currentDate)
+}
+
+/**
+ * The claims set's bytes as text, the way jose reads them (strict UTF-8).
+ * @throws jose's `JWTInvalid` when they are not UTF-8
+ */
+export function claimsText(payload: Uint8Array): string {
+  try {
+    return utf8(payload)
+  } catch (cause) {
+    throw new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object', { cause })
+  }
+}
+
+/**
+ * {@link checkClaims} on the claims set as text: parsed afresh (so every
+ * caller gets an object of its own), then checked at `currentDate`.
+ *
+ * @throws as {@link checkClaims}
+ */
+export function checkClaimsText(text: string, checks: ClaimChecks, currentDate: Date | undefined): JWTPayload {
   let claims: unknown
   try {
-    claims = JSON.parse(utf8(payload))
+    claims = JSON.parse(text)
   } catch (cause) {
     throw new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object', { cause })
   }

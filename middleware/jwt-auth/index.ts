@@ -11,12 +11,14 @@ import { checkAlgorithms, keyResolver } from './keys.ts'
 import { usableNodeCrypto, type NodeCrypto } from '../../src/native-crypto.ts'
 import { GatewayError } from '../../src/errors.ts'
 import { findTokens, stripTokens, TOKEN_SOURCES, type TokenLocations, type TokenSource } from './token.ts'
-import { SIGNATURE_BACKENDS, tokenVerifier, type SignatureBackend, type TokenVerifier } from './verifier.ts'
+import { SIGNATURE_BACKENDS, tokenVerifier, type SignatureBackend, type TokenVerifier, type Verified } from './verifier.ts'
+import { cachingVerifier, tokenCacheSize, VerifiedTokenCache, type TokenCacheOptions } from './token-cache.ts'
 import { HTTP_TOKEN } from '../../src/headers.ts'
 
 export type { TokenSource } from './token.ts'
 export type { HmacAlgorithm, HmacSecret } from './hmac-keys.ts'
 export type { SignatureBackend } from './verifier.ts'
+export type { TokenCacheOptions } from './token-cache.ts'
 
 /**
  * Where tokens are looked for when `sources` is not set. The cookie is left
@@ -191,6 +193,24 @@ export interface JwtAuthOptions {
    * @default what the runtime injects (the Node host: `node:crypto`; Workers: none)
    */
   crypto?: NodeCrypto
+  /**
+   * Keep verified tokens, so that a client reconnecting with a token the
+   * gateway has already verified skips the signature check (Envoy's
+   * `jwt_cache_config`). Off by default. An entry is the whole token's
+   * HMAC-SHA-256 (a token with the same claims and another signature is
+   * another entry), and is used only while the key resolver still hands out
+   * the key that verified it (a key rotated out of the JWKS ends its tokens
+   * at the next fetch, as without the cache; every fetch makes each token
+   * verified once more) and while its claims pass at this request's time
+   * (never past `exp`, nor before `nbf`). Where the token came from, its
+   * ambiguity, the required claims and scopes, what is forwarded and
+   * stripped are still worked out at every request. Revocation is what it
+   * is without the cache: a JWT is good until its `exp`.
+   * `{ max }`: most tokens held (about 0.5–1 KB each), least recently used
+   * evicted first.
+   * @default off (`{}` holds up to 10_000 tokens)
+   */
+  cache?: TokenCacheOptions | false
 }
 
 /** What {@link jwtAuth} publishes to later middleware and to `websocket()`. */
@@ -265,10 +285,12 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     throw new TypeError('jwtAuth(): realm must be a string without quotes, backslashes or line breaks')
   }
   if (now !== undefined && typeof now !== 'function') throw new TypeError('jwtAuth(): now must be a function returning ms since the epoch')
-  const verifierFor = verifierSelection(key, claimChecks(options, algorithms), options)
+  const cacheSize = tokenCacheSize(options.cache)
+  const cache = cacheSize === undefined ? undefined : new VerifiedTokenCache(cacheSize)
+  const verifierFor = verifierSelection(key, claimChecks(options, algorithms), options, cache)
   // The frozen clock is read before the key lookup, as it always was; without one the claim checks read the time themselves.
-  const verify = (runtime: GatewayBindings['wsgate'] | undefined, token: string): Promise<JWTPayload> =>
-    verifierFor(runtime?.crypto)(token, now ? new Date(now()) : undefined)
+  const verify = (runtime: GatewayBindings['wsgate'] | undefined, token: string): Promise<Verified> =>
+    verifierFor(runtime?.crypto).verified(token, now ? new Date(now()) : undefined)
 
   const needs = [
     closeOnTokenExpiry && hostNeed('close-frames', 'jwtAuth', 'closeOnTokenExpiry: true'),
@@ -292,15 +314,17 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
       throw malformedToken(realm, found.source, where)
     }
 
-    let payload: JWTPayload
+    let verified: Verified
     try {
-      payload = await verify(runtime, found.token)
+      verified = await verify(runtime, found.token)
     } catch (error) {
       const failure = verificationFailure(error, found.token, realm, found.source, where)
       runtime?.note({ jwt: { source: found.source, error: causeText(failure.cause) } })
       throw failure
     }
-    runtime?.note({ jwt: { source: found.source, sub: payload.sub, iss: payload.iss } })
+    const { payload } = verified
+    // `cached`: the signature was checked at an earlier handshake (the cache is on and held the token).
+    runtime?.note({ jwt: { source: found.source, sub: payload.sub, iss: payload.iss, ...(verified.cached ? { cached: true } : {}) } })
 
     const absentClaim = requiredClaims.find((claim) => !Object.hasOwn(payload, claim))
     if (absentClaim !== undefined) throw insufficientScope(realm, `token lacks the required "${absentClaim}" claim`, [])
@@ -449,7 +473,13 @@ function verifierSelection(
   key: Parameters<typeof tokenVerifier>[0],
   checks: Parameters<typeof tokenVerifier>[1],
   options: Pick<JwtAuthOptions, 'verifyWith' | 'crypto'>,
+  cache: VerifiedTokenCache | undefined,
 ): (injected: NodeCrypto | undefined) => TokenVerifier {
+  // One cache for the route whichever verifier runs: both give the same verdicts, and the entry names are the same HMAC.
+  const build = (backend: SignatureBackend | undefined, crypto: NodeCrypto | undefined): TokenVerifier => {
+    const verifier = tokenVerifier(key, checks, backend, crypto)
+    return cache ? cachingVerifier(verifier, key, checks, cache, crypto) : verifier
+  }
   const backend = options.verifyWith
   if (backend !== undefined && !SIGNATURE_BACKENDS.includes(backend)) {
     throw new TypeError(`jwtAuth(): verifyWith must be ${SIGNATURE_BACKENDS.map((name) => `'${name}'`).join(' or ')}, got ${JSON.stringify(backend)}`)
@@ -457,7 +487,7 @@ function verifierSelection(
   if (options.crypto !== undefined) {
     const crypto = usableNodeCrypto(options.crypto)
     if (!crypto) throw new TypeError("jwtAuth(): crypto must be node:crypto's verify, createHmac, createSecretKey, timingSafeEqual, KeyObject and constants, e.g. nodeCrypto from wsgate/node")
-    const fixed = tokenVerifier(key, checks, backend, crypto)
+    const fixed = build(backend, crypto)
     return () => fixed
   }
   let web: TokenVerifier | undefined
@@ -467,9 +497,12 @@ function verifierSelection(
       if (backend === 'node:crypto') {
         throw new GatewayError(500, 'ERR_INTERNAL', "jwtAuth(): verifyWith 'node:crypto' but nothing injected node:crypto (run under the Node host, or pass crypto: nodeCrypto)")
       }
-      return (web ??= tokenVerifier(key, checks, 'webcrypto', undefined))
+      return (web ??= build('webcrypto', undefined))
     }
-    if (native?.crypto !== injected) native = { crypto: injected, verify: tokenVerifier(key, checks, backend, usableNodeCrypto(injected)) }
+    if (native?.crypto !== injected) {
+      const crypto = usableNodeCrypto(injected)
+      native = { crypto: injected, verify: build(backend, crypto) }
+    }
     return native.verify
   }
 }

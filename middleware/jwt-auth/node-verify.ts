@@ -7,13 +7,13 @@
  * algorithm outside its table) it hands to `jwtVerify` with the key already
  * resolved, so the verdict is jose's either way.
  */
-import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
-import { checkClaims, type ClaimChecks } from './claims.ts'
-import { decodePart, parseCompactJws, signingInput, type CompactJws } from './compact-jws.ts'
+import { base64url, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
+import { checkClaimsText, claimsText, type ClaimChecks } from './claims.ts'
+import { decodePart, parseCompactJws, signingInput, utf8, type CompactJws } from './compact-jws.ts'
 import type { VerificationKey } from './keys.ts'
 import type { NodeCrypto } from '../../src/native-crypto.ts'
 import { NodeSignatures } from './node-signature.ts'
-import type { TokenVerifier } from './verifier.ts'
+import { verifierOf, type TokenVerifier, type Verified } from './verifier.ts'
 
 /**
  * A verifier that checks signatures with `node:crypto`, synchronously.
@@ -30,12 +30,12 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
   const fast = crypto.decodeBase64url
 
   /** The rest of `jwtVerify` once a key is in hand: signature, payload, claims. */
-  function verifyWithKey(token: string, jws: CompactJws, resolved: unknown, currentDate: Date | undefined): JWTPayload | Promise<JWTPayload> {
+  function verifyWithKey(token: string, jws: CompactJws, resolved: unknown, currentDate: Date | undefined): Verified | Promise<Verified> {
     // jose's order: signing input, signature decoding, then the key's own checks.
     const data = signingInput(jws)
     const signature = decodePart(jws.encodedSignature, 'signature', fast)
     const ready = signatures.prepare(jws.alg, resolved)
-    if (!ready) return delegate(token, resolved, checks, currentDate)
+    if (!ready) return delegate(token, jws, resolved, checks, currentDate)
     let verified: boolean
     try {
       verified = signatures.verify(ready, data, signature)
@@ -45,10 +45,11 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
     if (!verified) throw new errors.JWSSignatureVerificationFailed()
     // RFC 7797 `b64: false` passed the signature, but a JWT's claims must be base64url (jwtVerify's rule).
     if (!jws.b64) throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload')
-    return checkClaims(decodePart(jws.encodedPayload, 'payload', fast), checks, currentDate)
+    const text = claimsText(decodePart(jws.encodedPayload, 'payload', fast))
+    return { payload: checkClaimsText(text, checks, currentDate), claimsText: text, header: jws.header, key: resolved }
   }
 
-  async function verifyToken(token: string, currentDate: Date | undefined): Promise<JWTPayload> {
+  async function verified(token: string, currentDate: Date | undefined): Promise<Verified> {
     const jws = parseCompactJws(token, allowed, fast)
     if (typeof key !== 'function') return verifyWithKey(token, jws, key, currentDate)
     let resolved: unknown
@@ -56,10 +57,10 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
       resolved = await key(jws.header, { protected: jws.encodedHeader, payload: jws.encodedPayload, signature: jws.encodedSignature })
     } catch (error) {
       if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error
-      // A kid-less token against a set with several fitting keys: try each (jose's documented way).
+      // A kid-less token against a set with several fitting keys: try each (jose's documented way); no single key to remember.
       for await (const candidate of error as unknown as AsyncIterable<unknown>) {
         try {
-          return await verifyWithKey(token, jws, candidate, currentDate)
+          return { ...(await verifyWithKey(token, jws, candidate, currentDate)), key: undefined }
         } catch (inner) {
           if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
         }
@@ -68,11 +69,12 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
     }
     return verifyWithKey(token, jws, resolved, currentDate)
   }
-  return Object.assign(verifyToken, { backend: 'node:crypto' as const })
+  return verifierOf('node:crypto', verified)
 }
 
 /** jose verifies the token with the key already resolved (no second key lookup). */
-async function delegate(token: string, key: unknown, checks: ClaimChecks, currentDate: Date | undefined): Promise<JWTPayload> {
+async function delegate(token: string, jws: CompactJws, key: unknown, checks: ClaimChecks, currentDate: Date | undefined): Promise<Verified> {
   const options: JWTVerifyOptions = currentDate ? { ...checks, currentDate } : checks
-  return (await jwtVerify(token, key as Uint8Array, options)).payload
+  const { payload } = await jwtVerify(token, key as Uint8Array, options)
+  return { payload, claimsText: utf8(base64url.decode(jws.encodedPayload)), header: jws.header, key }
 }

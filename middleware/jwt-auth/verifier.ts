@@ -4,7 +4,8 @@
  * Workers without `nodejs_compat`). Both give the same verdict and throw the
  * same jose errors.
  */
-import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { base64url, errors, jwtVerify, type CompactJWSHeaderParameters, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { utf8 } from './compact-jws.ts'
 import type { ClaimChecks } from './claims.ts'
 import type { VerificationKey } from './keys.ts'
 import type { NodeCrypto } from '../../src/native-crypto.ts'
@@ -17,11 +18,37 @@ import { nodeTokenVerifier } from './node-verify.ts'
  */
 export type SignatureBackend = 'node:crypto' | 'webcrypto'
 
+/** A token that passed: its claims, and what the verified-token cache keeps of it. */
+export interface Verified {
+  /** The claims set, parsed for this request alone. */
+  readonly payload: JWTPayload
+  /** The claims set as the token carries it (UTF-8 decoded), checked again at each use from the cache. */
+  readonly claimsText: string
+  /** The protected header, as the key resolver was handed it. */
+  readonly header: CompactJWSHeaderParameters
+  /**
+   * The key that checked the signature, as the key resolver (or the option)
+   * handed it out; undefined when the token had no single key (a kid-less
+   * token tried against several), which the cache then leaves out.
+   */
+  readonly key: unknown
+  /** Answered from the verified-token cache: the signature was checked at an earlier request, not this one. */
+  readonly cached?: boolean
+}
+
 /** Verifies a token and returns its claims; `currentDate` is the clock reading for the claim checks (now when undefined). */
 export interface TokenVerifier {
   (token: string, currentDate: Date | undefined): Promise<JWTPayload>
   /** What checks the signatures. */
   readonly backend: SignatureBackend
+  /** The same verdict, with the key that verified the token and the claims as text. */
+  verified(token: string, currentDate: Date | undefined): Promise<Verified>
+}
+
+/** A verifier from its detailed form: the plain call answers the claims only. */
+export function verifierOf(backend: SignatureBackend, verified: TokenVerifier['verified']): TokenVerifier {
+  const verifyToken = async (token: string, currentDate: Date | undefined): Promise<JWTPayload> => (await verified(token, currentDate)).payload
+  return Object.assign(verifyToken, { backend, verified })
 }
 
 /** Every {@link SignatureBackend}, for option checks. */
@@ -58,15 +85,21 @@ export function tokenVerifier(
  * several fitting keys is tried against each (jose's documented way).
  */
 export function joseTokenVerifier(key: VerificationKey, checks: ClaimChecks): TokenVerifier {
-  async function verifyToken(token: string, currentDate: Date | undefined): Promise<JWTPayload> {
+  async function verified(token: string, currentDate: Date | undefined): Promise<Verified> {
     const options: JWTVerifyOptions = currentDate ? { ...checks, currentDate } : checks
+    // jwtVerify asks a key function once and checks the signature with what it returns: that is the key that verified.
+    let used: unknown
+    const capture: VerificationKey =
+      typeof key === 'function' ? async (header, input) => (used = await key(header, input)) : ((used = key), key)
     try {
-      return (await jwtVerify(token, key, options)).payload
+      const result = await jwtVerify(token, capture, options)
+      return { payload: result.payload, header: result.protectedHeader, key: used, claimsText: signedClaimsText(token) }
     } catch (error) {
       if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error
       for await (const candidate of error as AsyncIterable<CryptoKey>) {
         try {
-          return (await jwtVerify(token, candidate, options)).payload
+          const result = await jwtVerify(token, candidate, options)
+          return { payload: result.payload, header: result.protectedHeader, key: undefined, claimsText: signedClaimsText(token) }
         } catch (inner) {
           if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
         }
@@ -74,5 +107,10 @@ export function joseTokenVerifier(key: VerificationKey, checks: ClaimChecks): To
       throw new errors.JWSSignatureVerificationFailed()
     }
   }
-  return Object.assign(verifyToken, { backend: 'webcrypto' as const })
+  return verifierOf('webcrypto', verified)
+}
+
+/** The claims part of a token jwtVerify accepted, as text (jwtVerify checked it decodes to a JSON object). */
+function signedClaimsText(token: string): string {
+  return utf8(base64url.decode(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.'))))
 }

@@ -120,6 +120,7 @@ describe('jwtAuth through a real gateway', () => {
     app.all('/all-sources', route({ sources: ['header', 'protocol', 'query', 'cookie'] }), websocket(origin.url))
     app.all('/mixed', route({ secrets: MIXED_SECRETS, algorithms: ['RS256', 'ES256', 'EdDSA', 'HS256'] }), websocket(origin.url))
     app.all('/oct', route({ allowSymmetricJwks: true, algorithms: ['RS256', 'HS256'] }), websocket(origin.url))
+    app.all('/cached', route({ cache: { max: 100 } }), websocket(origin.url))
     gateway = await startGateway(app)
   })
 
@@ -134,6 +135,26 @@ describe('jwtAuth through a real gateway', () => {
       await gateway.close()
       await Promise.all([origin.close(), jwks.close()])
     }
+  })
+
+  describe('the verified-token cache', () => {
+    it('opens a reconnecting client\'s connection from the cache (logged cached: true) and refuses a forged signature over the same claims', async () => {
+      const token = await mint(ec, claims({ sub: 'dave' }))
+      for (let round = 0; round < 2; round++) await echoAndClose(await open('/cached', undefined, { headers: { authorization: `Bearer ${token}` } }))
+      await waitFor(() => logsWith(gateway, 'handshake accepted').length >= 2, 2_000, "two 'handshake accepted' lines")
+      const [first, second] = logsWith(gateway, 'handshake accepted').filter((line) => line.route === '/cached')
+      expect(first).toMatchObject({ jwt: { source: 'header', sub: 'dave' } })
+      expect(first!.jwt).not.toHaveProperty('cached')
+      expect(second).toMatchObject({ jwt: { source: 'header', sub: 'dave', cached: true } })
+      expect(originSaw.map((saw) => saw.headers['x-auth-sub'])).toEqual(['dave', 'dave'])
+      expect(originSaw.every((saw) => saw.headers.authorization === undefined)).toBe(true)
+
+      // Another P-256 key's signature over the same header and claims.
+      const forgedSignature = (await mint(await testKey('ES256', 'ec-1'), claims({ sub: 'dave' }))).split('.')[2]!
+      const forged = `${token.split('.').slice(0, 2).join('.')}.${forgedSignature}`
+      const response = await rawExchange(gateway.port, handshakeWith('/cached', [['Authorization', `Bearer ${forged}`]]))
+      expectRejection(response, 401, 'ERR_JWT_SIGNATURE_INVALID', /signature/, /error="invalid_token"/, forged)
+    })
   })
 
   describe('tokens in each position', () => {

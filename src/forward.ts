@@ -30,7 +30,8 @@ export function replaceRequest(c: Context, changes: RequestChanges): void {
   const current = c.req.raw
   const init: RequestInit & { duplex?: 'half' } = { headers: changes.headers ?? current.headers }
   if (current.body) init.duplex = 'half'
-  c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body } : init)
+  // A new URL makes a fresh Request: carry the client's abort signal over, or http() would not see the client leave.
+  c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body, signal: current.signal } : init)
 }
 
 /**

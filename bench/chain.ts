@@ -114,7 +114,12 @@ const runtime = {
   crypto: nodeCrypto,
   requestId: '00000000-0000-4000-8000-000000000000',
   handshakeTimeout: 5_000,
-  upgrade: undefined,
+  // A handshake: the chain sees the upgrade path (never taken here: the stand-in answers itself).
+  upgrade: {
+    accept() {
+      throw new Error('bench/chain.ts: no upgrade')
+    },
+  },
   note() {},
   onConnectionClose() {},
   connectOrigin() {

@@ -30,8 +30,16 @@ export function replaceRequest(c: Context, changes: RequestChanges): void {
   const current = c.req.raw
   const init: RequestInit & { duplex?: 'half' } = { headers: changes.headers ?? current.headers }
   if (current.body) init.duplex = 'half'
-  // A new URL makes a fresh Request: carry the client's abort signal over, or http() would not see the client leave.
-  c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body, signal: current.signal } : init)
+  // A plain request's copy carries the client's abort signal (http() watches it to see the client leave).
+  // An upgrade's never fires (the runtime's own signal says the client left): a copy following it would pay
+  // a FinalizationRegistry entry and an abort listener (~5 µs) for nothing, once per middleware that replaces.
+  init.signal = isUpgrade(c) ? null : current.signal
+  c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body } : init)
+}
+
+/** The request arrived as an HTTP upgrade (the wsgate runtime offers its upgrade path). */
+function isUpgrade(c: Context): boolean {
+  return (c.env as { wsgate?: { upgrade?: unknown } } | undefined)?.wsgate?.upgrade !== undefined
 }
 
 /**

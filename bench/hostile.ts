@@ -6,7 +6,7 @@
  * would mean nothing.
  */
 import net from 'node:net'
-import { handshakeRequest, headEnd } from './wire.ts'
+import { freshKey, handshakeRequest, headEnd } from './wire.ts'
 
 /** The hostile query: `?id=1' OR 1=1--`, percent-encoded as a client sends it (a raw space ends the request line). */
 export const HOSTILE_QUERY = '?id=1%27%20OR%201%3D1--'
@@ -19,11 +19,12 @@ const TIMEOUT_MS = 10_000
 
 /**
  * Sends an otherwise ordinary upgrade request for `path` + {@link HOSTILE_QUERY}
- * to 127.0.0.1:`port` and resolves with the status of the answer's head
- * (101 when it went through); rejects when no head comes back.
+ * (a fresh key, as the measured handshakes carry) to 127.0.0.1:`port` and
+ * resolves with the status of the answer's head (101 when it went through);
+ * rejects when no head comes back.
  */
 export function hostileHandshakeStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
-  const request = handshakeRequest(`${path}${HOSTILE_QUERY}`, port, headers)
+  const request = handshakeRequest(`${path}${HOSTILE_QUERY}`, port, headers, freshKey())
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1' }, () => socket.write(request))
     let buffered = Buffer.alloc(0)

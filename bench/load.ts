@@ -1,9 +1,11 @@
 /**
- * The benchmark's load client, on raw sockets: a hand-made handshake,
- * pre-built masked frames, and no frame parsing on the hot path — it counts
- * bytes. The origin echoes every byte, so each mode checks that everything
- * sent came back (exact counts per connection, and each chunk's first and
- * last byte where the repeated frame puts them).
+ * The benchmark's load client, on raw sockets: a hand-made handshake with a
+ * fresh `Sec-WebSocket-Key` each (16 random bytes, as a browser sends; the
+ * 101's `Sec-WebSocket-Accept` must answer that key), pre-built masked
+ * frames, and no frame parsing on the hot path — it counts bytes. The origin
+ * echoes every byte, so each mode checks that everything sent came back
+ * (exact counts per connection, and each chunk's first and last byte where
+ * the repeated frame puts them).
  *
  * Run as its own process by bench/run.ts; one JSON command per stdin line,
  * one JSON answer per stdout line:
@@ -15,7 +17,7 @@
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { CLOCK_TICKS, cpuJiffies, cpuSeconds, cpuTimes, rssBytes, threadCpuSeconds } from './proc.ts'
-import { CLOSE_FRAME, handshakeRequest, headEnd, maskedFrame } from './wire.ts'
+import { acceptFor, acceptIn, CLOSE_FRAME, freshKey, handshakeTemplate, headEnd, maskedFrame } from './wire.ts'
 
 /** Where the client connects. */
 export interface LoadTarget {
@@ -148,8 +150,16 @@ interface Upgraded {
   ms: number
 }
 
-/** Connects, sends the pre-built request and waits for a 101 head; anything else rejects. */
-function upgrade(target: LoadTarget, request: Buffer, localAddress: string | undefined): Promise<Upgraded> {
+/** The target's handshake request with the key given; built once per run (see handshakeTemplate). */
+type RequestWithKey = (key: string) => Buffer
+
+/**
+ * Connects, sends the request with a fresh key and waits for a 101 head
+ * whose `Sec-WebSocket-Accept` answers that key; anything else rejects.
+ */
+function upgrade(target: LoadTarget, requestWithKey: RequestWithKey, localAddress: string | undefined): Promise<Upgraded> {
+  const key = freshKey()
+  const request = requestWithKey(key)
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const socket = net.connect({ port: target.port, host: '127.0.0.1', noDelay: true, ...(localAddress ? { localAddress } : {}) })
@@ -171,13 +181,22 @@ function upgrade(target: LoadTarget, request: Buffer, localAddress: string | und
       socket.removeAllListeners('close')
       socket.removeAllListeners('error')
       clearTimeout(timer)
-      if (!buffered.toString('latin1', 0, 13).startsWith('HTTP/1.1 101 ')) {
+      const ms = performance.now() - started
+      const head = buffered.toString('latin1', 0, end)
+      if (!head.startsWith('HTTP/1.1 101 ')) {
         socket.destroy()
-        reject(new Error(`not upgraded: ${JSON.stringify(buffered.toString('latin1', 0, end).split('\r\n')[0])}`))
+        reject(new Error(`not upgraded: ${JSON.stringify(head.split('\r\n')[0])}`))
+        return
+      }
+      // The key was this handshake's own: an accept for another key (a proxy's cache, a mixed-up connection) fails the run.
+      const accept = acceptIn(head)
+      if (accept !== acceptFor(key)) {
+        socket.destroy()
+        reject(new Error(`101 with Sec-WebSocket-Accept ${JSON.stringify(accept ?? null)}, not ${acceptFor(key)} for the key sent (${key})`))
         return
       }
       socket.pause()
-      resolve({ socket, early: buffered.subarray(end), ms: performance.now() - started })
+      resolve({ socket, early: buffered.subarray(end), ms })
     }
     socket.on('data', onData)
   })
@@ -237,7 +256,7 @@ function closeConnection(socket: net.Socket): Promise<void> {
 
 /** Opens `count` verified connections with at most `concurrency` handshakes in flight. */
 async function openMany(command: CommonCommand, count: number, concurrency: number): Promise<net.Socket[]> {
-  const request = handshakeRequest(command.target.path, command.target.port, command.target.headers)
+  const request = handshakeTemplate(command.target.path, command.target.port, command.target.headers)
   const sockets: net.Socket[] = []
   let next = 0
   let failure: Error | undefined
@@ -567,9 +586,12 @@ async function stream(command: Extract<LoadCommand, { mode: 'stream' }>): Promis
   return { ...result, bytesChecked: sent }
 }
 
-/** `concurrency` loops of: connect, upgrade, one echoed probe frame, close. Handshakes/s. */
+/**
+ * `concurrency` loops of: connect, upgrade (a fresh key each), one echoed
+ * probe frame, close. Handshakes/s.
+ */
 async function handshakes(command: Extract<LoadCommand, { mode: 'handshake' }>): Promise<HandshakeResult> {
-  const request = handshakeRequest(command.target.path, command.target.port, command.target.headers)
+  const request = handshakeTemplate(command.target.path, command.target.port, command.target.headers)
   const histogram = new Histogram()
   let running = true
   let measuring = false

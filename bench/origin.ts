@@ -1,11 +1,11 @@
 /**
  * The benchmark's origin: as cheap as a WebSocket origin can be, so the
  * proxy under test is the bottleneck. It reads the upgrade request, answers
- * a correct 101 (the `Sec-WebSocket-Accept` a gateway checks), then echoes the
- * socket's bytes back as they come (`socket.pipe(socket)`, with backpressure),
- * parsing no frame; a chunk that is exactly the client's close frame is
- * echoed, then the origin closes first, as a WebSocket server does. Run as
- * its own process:
+ * a correct 101 (the `Sec-WebSocket-Accept` for the request's key, which a
+ * gateway and the load client check), then echoes the socket's bytes back as
+ * they come (`socket.pipe(socket)`, with backpressure), parsing no frame; a
+ * chunk that is exactly the client's close frame is echoed, then the origin
+ * closes first, as a WebSocket server does. Run as its own process:
  *
  *   node bench/origin.ts [--port 0]      → prints {"port": N} when listening
  */

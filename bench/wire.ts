@@ -1,15 +1,47 @@
 /**
- * Bytes the load client sends, built once before any measurement: the
- * handshake request and masked client frames (RFC 6455 §5.2, §5.3).
+ * Bytes the load client sends, built once before any measurement where they
+ * can be: the handshake request and masked client frames (RFC 6455 §5.2,
+ * §5.3); each handshake's `Sec-WebSocket-Key` is its own.
  */
-import { createHash } from 'node:crypto'
+import { hash, randomFillSync } from 'node:crypto'
 
-/** A fixed, valid `Sec-WebSocket-Key` (base64 of 16 bytes); every connection may use the same one. */
+/**
+ * A fixed, valid `Sec-WebSocket-Key` (base64 of 16 bytes): for requests
+ * that are not measured, and for in-process costs of one handshake's head.
+ * The load client sends {@link freshKey}s: a WAF caches what it made of a
+ * value it has seen, and with one key for every handshake it would be
+ * measured on cached work that no real client population gives it.
+ */
 export const BENCH_KEY = 'YmVuY2gtd3NnYXRlLWtleQ=='
+
+/** The GUID of RFC 6455 §1.3, appended to the key for the accept value. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 /** The `Sec-WebSocket-Accept` an origin answers to `key` (RFC 6455 §4.2.2, step 5.4). */
 export function acceptFor(key: string): string {
-  return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+  return hash('sha1', `${key}${WEBSOCKET_GUID}`, 'base64')
+}
+
+/** Keys drawn per refill: one randomFillSync() of 64 KiB per 4,096 handshakes keeps the client's own CPU per key well under a µs. */
+const KEY_POOL_KEYS = 4_096
+/** A key's nonce, bytes (RFC 6455 §4.1, client requirement 7). */
+const KEY_BYTES = 16
+const keyPool = Buffer.alloc(KEY_POOL_KEYS * KEY_BYTES)
+let keyOffset = keyPool.length
+
+/**
+ * A new `Sec-WebSocket-Key` as a browser sends one: 16 random bytes, base64
+ * (24 characters), a different value at every call (RFC 6455 §4.1, client
+ * requirement 7).
+ */
+export function freshKey(): string {
+  if (keyOffset === keyPool.length) {
+    randomFillSync(keyPool)
+    keyOffset = 0
+  }
+  const key = keyPool.toString('base64', keyOffset, keyOffset + KEY_BYTES)
+  keyOffset += KEY_BYTES
+  return key
 }
 
 /**
@@ -17,19 +49,46 @@ export function acceptFor(key: string): string {
  * CRS scores a numeric Host), and `User-Agent`/`Accept` are present, as a
  * browser sends them, so the WAF sees an ordinary handshake.
  */
-export function handshakeRequest(path: string, port: number, headers: Record<string, string> = {}): Buffer {
+export function handshakeRequest(path: string, port: number, headers: Record<string, string> = {}, key: string = BENCH_KEY): Buffer {
   const lines = [
     `GET ${path} HTTP/1.1`,
     `Host: localhost:${port}`,
     'Upgrade: websocket',
     'Connection: Upgrade',
-    `Sec-WebSocket-Key: ${BENCH_KEY}`,
+    `Sec-WebSocket-Key: ${key}`,
     'Sec-WebSocket-Version: 13',
     'User-Agent: wsgate-bench/1',
     'Accept: */*',
   ]
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1')
+}
+
+/**
+ * {@link handshakeRequest} for `path`, `port` and `headers`, built once; the
+ * function it returns gives the same bytes with `key` (24 characters, as
+ * {@link freshKey} gives) in place of the template's: a copy and a 24-byte
+ * write per handshake, not a request built again.
+ */
+export function handshakeTemplate(path: string, port: number, headers: Record<string, string> = {}): (key: string) => Buffer {
+  const template = handshakeRequest(path, port, headers, BENCH_KEY)
+  const offset = template.indexOf(`\r\nSec-WebSocket-Key: ${BENCH_KEY}\r\n`, 0, 'latin1') + '\r\nSec-WebSocket-Key: '.length
+  return function withKey(key: string): Buffer {
+    if (key.length !== BENCH_KEY.length) throw new TypeError(`handshakeTemplate: a key is ${BENCH_KEY.length} characters (base64 of 16 bytes), got ${JSON.stringify(key)}`)
+    const request = Buffer.allocUnsafe(template.length)
+    template.copy(request)
+    request.write(key, offset, 'latin1')
+    return request
+  }
+}
+
+/**
+ * The `Sec-WebSocket-Accept` value in a response head (its latin1 text,
+ * blank line included), or undefined. Names are matched without regard to
+ * case (RFC 9110 §5.1): a proxy may send them in lower case.
+ */
+export function acceptIn(head: string): string | undefined {
+  return /\r\nsec-websocket-accept:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(head)?.[1]
 }
 
 /**

@@ -9,6 +9,8 @@
  *   normalizeHeaders, cacheBypass, jwtAuth with ES256), or one middleware
  *   name alone in front of `websocket(origin)`
  * - `BENCH_JWKS_URL`: the harness's JWKS endpoint, for jwtAuth
+ * - `BENCH_JWT_CACHE=<max>`: jwtAuth with its verified-token cache on,
+ *   `cache: { max }` (e.g. 10000); off when unset or empty
  * - `BENCH_CLOSE_FRAMES=0`: the route without its frame-boundary tracker
  *   (`websocket(origin, { closeFrames: false })`), to measure what the
  *   tracker costs
@@ -16,8 +18,9 @@
  *   handshake (performance.now() around it, minus what runs after `next()`)
  *
  * `GET /__bench` answers what the chain holds, whether the WAF is in it (and
- * why not), the timings and `process.memoryUsage()` (after a full GC with
- * `?gc=1` when the target runs with `--expose-gc`).
+ * why not), jwtAuth's token cache (`{ max }` or false), the timings and
+ * `process.memoryUsage()` (after a full GC with `?gc=1` when the target runs
+ * with `--expose-gc`).
  */
 import { Hono, type MiddlewareHandler } from 'hono'
 import { cacheBypass, jwtAuth, normalizeHeaders, websocket, type GatewayBindings } from '../../src/index.ts'
@@ -47,10 +50,20 @@ async function loadWaf(): Promise<{ middleware?: MiddlewareHandler; reason?: str
   }
 }
 
+/** jwtAuth's verified-token cache bound from BENCH_JWT_CACHE, or undefined for no cache. */
+function jwtCache(): { max: number } | undefined {
+  const text = process.env.BENCH_JWT_CACHE
+  if (!text) return undefined
+  const max = Number(text)
+  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError(`wsgate-routes: BENCH_JWT_CACHE must be a positive integer of tokens (e.g. 10000), got ${JSON.stringify(text)}`)
+  return { max }
+}
+const tokenCache = jwtCache()
+
 function jwt(): MiddlewareHandler {
   const jwksUrl = process.env.BENCH_JWKS_URL
   if (!jwksUrl) throw new TypeError('wsgate-routes: set BENCH_JWKS_URL for a chain with jwtAuth')
-  return jwtAuth({ jwksUrl, algorithms: ['ES256'], issuer: 'https://idp.bench.local', audience: 'wsgate-bench' }) as MiddlewareHandler
+  return jwtAuth({ jwksUrl, algorithms: ['ES256'], issuer: 'https://idp.bench.local', audience: 'wsgate-bench', ...(tokenCache ? { cache: tokenCache } : {}) }) as MiddlewareHandler
 }
 
 const steps: [name: string, middleware: MiddlewareHandler][] = []
@@ -108,7 +121,7 @@ app.get('/__bench', (c) => {
   // `?gc=1` under `--expose-gc`: the live heap, not what garbage the last handshakes left.
   const gc = (globalThis as { gc?: () => void }).gc
   if (c.req.query('gc') === '1' && gc) gc()
-  return c.json({ chain: steps.map(([name]) => name), closeFrames, waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() })
+  return c.json({ chain: steps.map(([name]) => name), closeFrames, jwtCache: tokenCache ?? false, waf: steps.some(([name]) => name === 'waf'), wafNote, timings, memory: process.memoryUsage() })
 })
 const closeFrames = process.env.BENCH_CLOSE_FRAMES !== '0'
 const [first, ...rest] = [...handlers, websocket(origin, { closeFrames }) as MiddlewareHandler]

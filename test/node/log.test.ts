@@ -40,6 +40,18 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup()
 })
 
+/** A regular file opened for appending, removed after the test. */
+function logFile(): { file: string; fd: number } {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'wsgate-log-'))
+  const file = join(dir, 'out.log')
+  const fd = fs.openSync(file, 'a')
+  cleanups.push(() => {
+    fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  return { file, fd }
+}
+
 /** `count` JSON lines of about `size` bytes each. */
 function lines(count: number, size = 300): string[] {
   return Array.from({ length: count }, (_, index) => `${JSON.stringify({ n: index, pad: 'x'.repeat(size) })}\n`)
@@ -68,13 +80,7 @@ describe('BatchedWriter', () => {
   })
 
   it('writes a full batch to a regular file at once, and the rest after the flush interval', async () => {
-    const dir = fs.mkdtempSync(join(tmpdir(), 'wsgate-log-'))
-    const file = join(dir, 'out.log')
-    const fd = fs.openSync(file, 'a')
-    cleanups.push(() => {
-      fs.closeSync(fd)
-      fs.rmSync(dir, { recursive: true, force: true })
-    })
+    const { file, fd } = logFile()
     const writer = new BatchedWriter(fd, { batchBytes: 1024, flushInterval: 20 })
     const sent = lines(5)
     for (const line of sent.slice(0, 4)) writer.write(line)
@@ -85,15 +91,8 @@ describe('BatchedWriter', () => {
     expect(writer.bufferedBytes).toBe(0)
   })
 
-
   it('batches up to 64 KiB to a regular file by default, and 4 KiB to a socket', async () => {
-    const dir = fs.mkdtempSync(join(tmpdir(), 'wsgate-log-'))
-    const file = join(dir, 'out.log')
-    const fd = fs.openSync(file, 'a')
-    cleanups.push(() => {
-      fs.closeSync(fd)
-      fs.rmSync(dir, { recursive: true, force: true })
-    })
+    const { file, fd } = logFile()
     const toFile = new BatchedWriter(fd, { flushInterval: 60_000 })
     const sent = lines(250)
     let bytes = 0

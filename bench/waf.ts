@@ -15,8 +15,17 @@
  * (regexes, phrase matches, comparisons) ran on a value per benign
  * handshake, after the prefilter.
  *
- * Run alone: `node bench/waf.ts [--rounds N]`; `npm run bench` includes it.
+ * Run alone: `node bench/waf.ts [--rounds N] [--only pl1,pl2,baseline]`;
+ * `npm run bench` includes it. A/B against another checkout (e.g.
+ * `git archive HEAD | tar -x -C /tmp/waf-base`, with its node_modules
+ * linked): `node bench/waf.ts --base /tmp/waf-base --only pl1 --rounds 15`
+ * builds both trees' `waf()` side by side and times one pass over each
+ * corpus per round for each, in alternating order, and prints per-round
+ * p50s as median [min–max] and the paired difference.
  */
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
 import { waf, type WafOptions } from '../middleware/waf/index.ts'
 import { crsDirectory } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
@@ -41,10 +50,10 @@ export interface WafCost {
 
 const CRS = crsDirectory('/usr/share/modsecurity-crs')
 
-const CONFIGS: [label: string, options: WafOptions][] = [
-  ['CRS 3.3.4, paranoia 1', { crs: CRS, paranoia: 1 }],
-  ['CRS 3.3.4, paranoia 2', { crs: CRS, paranoia: 2 }],
-  ['baseline (no CRS)', {}],
+const CONFIGS: [label: string, options: WafOptions, short: string][] = [
+  ['CRS 3.3.4, paranoia 1', { crs: CRS, paranoia: 1 }, 'pl1'],
+  ['CRS 3.3.4, paranoia 2', { crs: CRS, paranoia: 2 }, 'pl2'],
+  ['baseline (no CRS)', {}, 'baseline'],
 ]
 
 /** The handshake `npm run bench` sends to its `waf()` target (port and path as there), as facts. */
@@ -85,11 +94,12 @@ function summarise(samples: number[], blocked: number, total: number, textHitRat
 }
 
 /** Measures every configuration; `rounds` passes over each corpus after one warm-up pass. */
-export function measureWafCost(rounds = 5): WafCost[] {
+export function measureWafCost(rounds = 5, only?: readonly string[]): WafCost[] {
   // The same guard the gateway runs with: without it some CRS patterns can take seconds on crafted input.
   guardRegExpBacktracking()
   const results: WafCost[] = []
-  for (const [config, options] of CONFIGS) {
+  for (const [config, options, short] of CONFIGS) {
+    if (only && !only.includes(short)) continue
     const middleware = waf(options)
     /** p50 and p99 of `rounds` passes over `make(i)` for i < count, after one warm-up pass. */
     const timed = (count: number, make: (i: number) => HandshakeFacts): { p50: number; p99: number } => {
@@ -158,8 +168,65 @@ export function formatWafCost(results: WafCost[]): string {
   return lines.join('\n')
 }
 
+/** The columns an A/B run compares, each one pass over its corpus per round. */
+const AB_COLUMNS = ['benign', 'fresh keys', 'attacks', 'bench hs'] as const
+
+/**
+ * A/B: this tree's `waf()` against `baseWaf` (another checkout's), per
+ * configuration, the two timed in alternating order round by round; each
+ * column is the p50 of one pass over its corpus.
+ */
+export function compareWafCost(baseWaf: typeof waf, rounds: number, only?: readonly string[]): string {
+  guardRegExpBacktracking()
+  const lines: string[] = []
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2
+  }
+  const fmt = (values: number[]): string => `${median(values).toFixed(1)} [${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}]`
+  for (const [config, options, short] of CONFIGS) {
+    if (only && !only.includes(short)) continue
+    const variants = [
+      { name: 'A (this tree)', middleware: waf(options), key: keyMaker(), samples: AB_COLUMNS.map((): number[] => []) },
+      { name: 'B (base)', middleware: baseWaf(options), key: keyMaker(), samples: AB_COLUMNS.map((): number[] => []) },
+    ]
+    const bench = benchFacts()
+    const corpora = (variant: (typeof variants)[number]): HandshakeFacts[][] => [
+      BENIGN.map((item) => item.facts),
+      BENIGN.map((item) => withKey(item.facts, variant.key())),
+      ATTACKS.map((item) => item.facts),
+      BENIGN.map(() => bench),
+    ]
+    const pass = (variant: (typeof variants)[number], record: boolean): void => {
+      corpora(variant).forEach((corpus, column) => {
+        const samples: number[] = []
+        for (const facts of corpus) {
+          const started = process.hrtime.bigint()
+          variant.middleware.inspect(facts)
+          samples.push(Number(process.hrtime.bigint() - started) / 1_000)
+        }
+        if (record) variant.samples[column]!.push(percentile(samples.sort((a, b) => a - b), 50))
+      })
+    }
+    for (const variant of variants) pass(variant, false)
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse()
+      for (const variant of order) pass(variant, true)
+    }
+    lines.push(`${config}: p50 µs per handshake, median [range] of ${rounds} alternated rounds`)
+    lines.push(`${''.padEnd(16)}${AB_COLUMNS.map((column) => column.padStart(22)).join('')}`)
+    for (const variant of variants) lines.push(`${variant.name.padEnd(16)}${variant.samples.map((values) => fmt(values).padStart(22)).join('')}`)
+    const paired = AB_COLUMNS.map((_, column) => variants[0]!.samples[column]!.map((value, round) => value - variants[1]!.samples[column]![round]!))
+    lines.push(`${'A − B paired'.padEnd(16)}${paired.map((values) => fmt(values).padStart(22)).join('')}`)
+  }
+  return lines.join('\n')
+}
+
 if (import.meta.main) {
-  const at = process.argv.indexOf('--rounds')
-  const rounds = at > 0 ? Number(process.argv[at + 1]) : 5
-  console.log(formatWafCost(measureWafCost(rounds)))
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, only: { type: 'string' }, base: { type: 'string' } } })
+  const only = values.only?.split(',')
+  if (values.base) {
+    const { waf: baseWaf } = (await import(pathToFileURL(resolve(values.base, 'middleware/waf/index.ts')).href)) as { waf: typeof waf }
+    console.log(compareWafCost(baseWaf, Number(values.rounds ?? 15), only))
+  } else console.log(formatWafCost(measureWafCost(Number(values.rounds ?? 5), only)))
 }

@@ -22,6 +22,7 @@ import type {
   RuleSet,
 } from './rule.ts'
 import { parseActions, parseOperator, parseSecLang, parseVariables, SecLangSyntaxError, type Directive, type ParsedAction, type ParsedVariable } from './seclang.ts'
+import { transformationHazards } from './plain-texts.ts'
 import type { HandshakeFacts, OperatorFactory, RequestCollections, Transformation } from './types.ts'
 
 /** The building blocks the compiler looks names up in (`transformations.ts`, `operators.ts`, `regex.ts`, `collections.ts`). */
@@ -499,6 +500,7 @@ class Compiler {
       unionIds: undefined,
       transformIds: [],
       caseOnly: [],
+      hazards: [],
       multiMatch: false,
       capture: false,
       setvars: [],
@@ -587,6 +589,7 @@ class Compiler {
       chainKey += `+${name.toLowerCase()}`
       link.prefixIds.push(internId(this.#prefixIds, chainKey))
       link.caseOnly.push(CASE_ONLY.has(name.toLowerCase()))
+      link.hazards.push((link.hazards.at(-1) ?? 0) | transformationHazards(transformation))
       link.transformIds.push(internId(this.#transformIds, transformation))
     }
 

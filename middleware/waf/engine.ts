@@ -40,6 +40,7 @@ import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_W
 import { foldable, readsOnlyTransaction, TxWrites, type ConstantPlan, type RemovedTarget } from './constant-rules.ts'
 import { containsAny, type LiteralArena, type LiteralMask } from './literal-index.ts'
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
+import { textHazards } from './plain-texts.ts'
 import { ValueCaches, type ValueCacheBounds, type ValueCacheStats } from './value-caches.ts'
 import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from './rule.ts'
 import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
@@ -80,8 +81,8 @@ const MAX_VALUE = 200
 const EMPTY: readonly CollectionItem[] = []
 const EMPTY_VALUES: readonly TargetValue[] = []
 
-/** A value with the offset of its text's cache (`value-caches.ts`), attached on first use. */
-type CachedValue = TargetValue & { cache?: number }
+/** A value with the offset of its text's cache (`value-caches.ts`) and its text's hazards (`plain-texts.ts`), attached on first use. */
+type CachedValue = TargetValue & { cache?: number; hazards?: number }
 
 /**
  * Each rule set's value caches (with the literal arena they point into)
@@ -471,6 +472,8 @@ class Transaction {
       for (let v = 0; v < values.length; v++) {
         const item = values[v]! as CachedValue
         if (link.multiMatch) {
+          // A plain text (every step equal up to case) without the literals: no step can match.
+          if (factorIds !== undefined && !link.negated && this.#plainHolds(link, item, factorIds) === false) continue
           let previous: string | undefined
           const steps = this.#transformSteps(link, item)
           for (let s = 0; s < steps.length; s++) {
@@ -484,6 +487,8 @@ class Transaction {
             break
           }
         } else {
+          // A plain text without the literals is not even transformed.
+          if (factorIds !== undefined && !link.negated && this.#plainHolds(link, item, factorIds) === false) continue
           const value = this.#transform(link, item)
           // A value holding none of the operator's literals cannot match: the operator is not run.
           const captures = factorIds !== undefined && !this.#holdsFactor(link, item, factorIds) ? null : this.#run(operator, value)
@@ -510,6 +515,20 @@ class Transaction {
     return { name: item.name, value, variable: item.variable }
   }
 
+  /**
+   * Whether the chain leaves `item`'s text as it was up to ASCII case
+   * (`plain-texts.ts`) through its step `last` (by default the whole chain):
+   * then the untransformed text's literal set is that step's.
+   */
+  #plain(link: CompiledLink, item: CachedValue, last = link.hazards.length - 1): boolean {
+    return last < 0 || ((item.hazards ??= textHazards(item.value)) & link.hazards[last]!) === 0
+  }
+
+  /** For a plain text, whether it holds one of `factorIds`, without transforming it; undefined when it is not plain. */
+  #plainHolds(link: CompiledLink, item: CachedValue, factorIds: LiteralMask): boolean | undefined {
+    return this.#plain(link, item) ? containsAny(this.#arena!.bits, this.#literalsOf(link, item), factorIds) : undefined
+  }
+
   /** Whether the link's transformed value of `item` holds one of `factorIds` (see {@link #literalsOf}). */
   #holdsFactor(link: CompiledLink, item: CachedValue, factorIds: LiteralMask): boolean {
     return containsAny(this.#arena!.bits, this.#literalsOf(link, item), factorIds)
@@ -528,7 +547,8 @@ class Transaction {
       const sets: number[] = []
       for (let v = 0; v < values.length; v++) {
         const item = values[v]! as CachedValue
-        this.#transform(link, item)
+        // A plain text's set is its untransformed one: no need to transform it.
+        if (!this.#plain(link, item)) this.#transform(link, item)
         const set = this.#literalsOf(link, item)
         if (set !== 0) sets.push(set)
       }
@@ -561,6 +581,8 @@ class Transaction {
     const caches = this.#caches
     const { prefixIds, caseOnly } = link
     const cache = (item.cache ??= caches.of(item.value))
+    // A chain that leaves the text as it was up to case: the untransformed text's set (its prefixes may not have been computed).
+    if (last >= 0 && this.#plain(link, item, last)) last = -1
     let step = last
     const chain = step < 0 ? caches.untransformed : prefixIds[step]!
     let set = caches.literals(cache, chain)

@@ -85,6 +85,12 @@ export interface CompiledLink {
   transformIds: number[]
   /** Per transformation, whether it only changes ASCII case (which the prefilter index ignores). */
   caseOnly: boolean[]
+  /**
+   * Per transformation, the hazards (`plain-texts.ts`) of the chain up to
+   * it: a text holding none of them comes out of that prefix equal up to
+   * ASCII case.
+   */
+  hazards: number[]
   multiMatch: boolean
   capture: boolean
   setvars: CompiledSetVar[]

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import { SHARED_READ_BUFFER, writeCopy } from './origin/relay-buffers.ts'
 import type { NodeOriginTunnel, OriginSink } from './origin/tunnel.ts'
 import { closeFrame, FrameTracker, type CloseFrameListener } from './pipe/frames.ts'
+import { ignoreHandshakeError } from './pipe/handshake-guard.ts'
 import { readInto } from './pipe/shared-read.ts'
 
 export { closeFrame, FrameTracker } from './pipe/frames.ts'
@@ -206,6 +207,9 @@ export class Pipe implements CloseFrameListener, OriginSink {
     origin.on('end', onEnd)
     client.on('error', onError)
     origin.on('error', onError)
+    // The handshake's guards are redundant now; a lone listener is held without an array (pipe/handshake-guard.ts).
+    client.off('error', ignoreHandshakeError)
+    origin.off('error', ignoreHandshakeError)
     client.on('close', onClose)
     origin.on('close', onClose)
     client.on('drain', onDrain)

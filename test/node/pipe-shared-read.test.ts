@@ -77,6 +77,8 @@ describe('readInto: an accepted socket reads into a shared buffer', () => {
     // The bytes sit in the socket's own buffer before the switch.
     await new Promise<void>((resolve) => accepted.once('readable', resolve))
     expect(accepted.readableLength).toBe(early.length)
+    // Neither paused nor flowing, as http.Server hands over an upgraded socket.
+    ;(accepted as { readableFlowing: boolean | null }).readableFlowing = null
     const { chunks, ended, reads } = collect(accepted, Buffer.alloc(64 * 1024))
     const later = pattern(300_000).subarray(1000)
     client.end(later)

@@ -16,6 +16,7 @@ import {
   upgradeTimedOut,
   type OriginRequestHooks,
 } from './request.ts'
+import { ignoreHandshakeError } from '../pipe/handshake-guard.ts'
 import { originTlsOptions } from './tls.ts'
 import { SHARED_READ_BUFFER } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
@@ -257,8 +258,8 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
       hooks.signal?.removeEventListener('abort', onAbort)
       socket.off('error', onError)
       socket.off('close', onClose)
-      // Until the pipe adds its own: an error in between must not crash the process.
-      socket.on('error', ignoreError)
+      // Until the pipe adds its own (and takes this one off): an error in between must not crash the process.
+      socket.on('error', ignoreHandshakeError)
       reader.expectHead(undefined)
     }
     const answered = settleOnce(timeout, () => {
@@ -308,8 +309,6 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
   })
 }
 
-/** The origin socket's error listener between the answer and the pipe's own (module-level: no closure per connection). */
-function ignoreError(): void {}
 
 /** The origin's non-101 answer as a Web Response whose body streams, decoded, from the origin. */
 function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer, timeout: number): Response {

@@ -15,6 +15,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { closeConnection, openMany } from './client.ts'
+import { cpuSeconds } from '../proc.ts'
 import { census, diff } from './heap-diff.ts'
 import { headersFor, parseTarget, pinProcesses, startShared, startTarget, type Running, type Shared, type TargetSpec } from './targets.ts'
 
@@ -26,6 +27,10 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '300' },
     snapshot: { type: 'boolean', default: false },
+    /** wsgate targets: a full GC (`--expose-gc`, GET /__bench?gc=1) before each reading, and the heap's figures printed with it. */
+    gc: { type: 'boolean', default: false },
+    /** wsgate targets: the heap's figures at each reading, without a GC (with --gc, after one). */
+    verbose: { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
     /** The target alone on the last core, the origin and the load on core 0 (as `npm run bench` does). */
     pin: { type: 'boolean', default: false },
@@ -71,12 +76,26 @@ interface Sample {
   anonPerConnection: number
   /** Growth per connection between the last two steps (when there are two or more). */
   marginal: number | undefined
+  /** The target's CPU µs per connection opened (handshake and one echoed frame), over all steps. */
+  cpuMicrosPerOpen: number
 }
 
 async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
   const dir = values.snapshot ? mkdtempSync(join(os.tmpdir(), `wsgate-heap-${target.name}-`)) : undefined
-  const args = dir ? [...nodeArgs, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : nodeArgs
+  const gc = values.gc && target.name !== 'bare'
+  const verbose = (values.verbose || values.gc) && target.name !== 'bare'
+  const args = [...nodeArgs, ...(dir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []), ...(gc ? ['--expose-gc'] : [])]
   const running = await startTarget(target, shared, args)
+  /** With --gc: collects, then prints the heap's figures next to the RSS. */
+  const collect = async (what: string): Promise<void> => {
+    if (!verbose) return
+    const { memory } = (await (await fetch(`http://127.0.0.1:${running.port}/__bench${gc ? '?gc=1' : ''}`)).json()) as { memory: Record<string, number> }
+    if (gc) await sleep(200)
+    const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
+    // With bench/memory/heap-spaces-hook.ts preloaded, the spaces' figures too (printed by the target).
+    process.kill(running.pid, 'SIGWINCH')
+    console.log(`  ${target.label} ${what}: VmRSS ${mib(rss(running.pid).rss)}, ${Object.entries(memory).map(([name, value]) => `${name} ${mib(value)}`).join(', ')} MiB`)
+  }
   const headers = headersFor(target.name, shared)
   try {
     // Warm-up: JIT, the JWKS fetch, the first pools; then closed again, as the bench's handshake warm-up leaves it.
@@ -84,12 +103,17 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
     await Promise.all(warm.map(closeConnection))
     await sleep(settleMs)
     const beforeSnapshot = dir ? await snapshot(running, dir) : undefined
+    await collect('before')
     const before = rss(running.pid)
     const held = []
     const atStep: number[] = []
+    let openCpu = 0
     for (const step of steps) {
+      const cpuBefore = cpuSeconds([running.pid])
       held.push(...(await openMany(step - held.length, 200, running.port, '/bench', headers)))
+      openCpu += cpuSeconds([running.pid]) - cpuBefore
       await sleep(settleMs)
+      await collect(`at ${step}`)
       atStep.push(rss(running.pid).rss)
     }
     const after = rss(running.pid)
@@ -107,6 +131,7 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
       rssAfter: after.rss,
       perConnection: (after.rss - before.rss) / connections,
       anonPerConnection: (after.anon - before.anon) / connections,
+      cpuMicrosPerOpen: (openCpu * 1e6) / connections,
       marginal: steps.length > 1 ? (atStep.at(-1)! - atStep.at(-2)!) / (steps.at(-1)! - steps.at(-2)!) : undefined,
     }
   } finally {
@@ -143,6 +168,7 @@ for (const { label } of targets) {
   const anon = mine.map((sample) => sample.anonPerConnection)
   const idleRss = mine.map((sample) => sample.rssBefore)
   const marginal = mine.map((sample) => sample.marginal).filter((value) => value !== undefined)
-  const marginalText = marginal.length > 0 ? `  marginal ${kib(median(marginal))} [${kib(Math.min(...marginal))}–${kib(Math.max(...marginal))}]` : ''
+  const cpu = mine.map((sample) => sample.cpuMicrosPerOpen)
+  const marginalText = `  CPU ${median(cpu).toFixed(0)} [${Math.min(...cpu).toFixed(0)}–${Math.max(...cpu).toFixed(0)}] µs per connection opened` + (marginal.length > 0 ? `  marginal ${kib(median(marginal))} [${kib(Math.min(...marginal))}–${kib(Math.max(...marginal))}]` : '')
   console.log(`${label.padEnd(6)} ${kib(median(per))} [${kib(Math.min(...per))}–${kib(Math.max(...per))}]  anon ${kib(median(anon))}${marginalText}  idle RSS ${(median(idleRss) / 2 ** 20).toFixed(1)} MiB`)
 }

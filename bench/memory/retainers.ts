@@ -83,3 +83,31 @@ for (const n of matches) {
   shapes.set(shape, (shapes.get(shape) ?? 0) + 1)
 }
 for (const [shape, count] of [...shapes].sort((a, b) => b[1] - a[1]).slice(0, Number(samplesText))) console.log(`${count} ×\n    ${shape}\n`)
+
+/**
+ * With a fourth argument `tree` (or `tree:k`, the k-th match): the objects first reached through the
+ * first match (its subtree in the shortest-path tree), indented, with self
+ * sizes: what one instance (one connection's Pipe, say) holds on its own.
+ */
+const treeArgument = process.argv[5]
+if (treeArgument?.startsWith('tree') && matches.length > 0) {
+  const children = new Map<number, number[]>()
+  for (let n = 0; n < nodeCount; n++) {
+    if (parent[n]! < 0 || n === 0) continue
+    const list = children.get(parent[n]!) ?? []
+    list.push(n)
+    children.set(parent[n]!, list)
+  }
+  const sizeAt = meta.node_fields.indexOf('self_size')
+  let total = 0
+  const print = (n: number, depth: number): void => {
+    const size = nodes[n * nodeWidth + sizeAt]!
+    total += size
+    console.log(`${'  '.repeat(depth)}${depth === 0 ? '' : edgeLabel(parentEdge[n]!)} ${nameOf(n)} ${size}`)
+    for (const child of children.get(n) ?? []) print(child, depth + 1)
+  }
+  // `tree:k` picks the k-th match (default: the middle one).
+  const index = treeArgument.includes(':') ? Number(treeArgument.split(':')[1]) : Math.floor(matches.length / 2)
+  print(matches[index % matches.length]!, 0)
+  console.log(`total self size: ${total} B`)
+}

@@ -20,22 +20,26 @@ const ROOT = join(BENCH, '..')
 export type TargetName = 'bare' | 'empty' | 'full'
 
 /**
- * A target as the command line names it: `empty`, or `empty@/path/to/tree`
+ * A target as the command line names it: `empty`; `empty@/path/to/tree`
  * for the same target run from another checkout (an A/B of a change, both
- * measured in one run).
+ * measured in one run); `empty~--max-semi-space-size=8` with Node flags of
+ * its own (several joined by `~`).
  */
 export interface TargetSpec {
   readonly label: string
   readonly name: TargetName
   /** The repository the target runs from. */
   readonly root: string
+  /** Node flags for this target alone. */
+  readonly nodeArgs: readonly string[]
 }
 
-/** Parses `name` or `name@root`. */
+/** Parses `name[@root][~flag…]`. */
 export function parseTarget(text: string): TargetSpec {
-  const [name, root = ROOT] = text.split('@') as [string, string | undefined]
+  const [where, ...nodeArgs] = text.split('~') as [string, ...string[]]
+  const [name, root = ROOT] = where.split('@') as [string, string | undefined]
   if (name !== 'bare' && name !== 'empty' && name !== 'full') throw new TypeError(`unknown target "${name}": bare, empty or full`)
-  return { label: text, name, root }
+  return { label: text, name, root, nodeArgs }
 }
 
 /** A started process: its PID, the port it listens on, and how to stop it. */
@@ -143,6 +147,7 @@ async function untilReady(port: number, child: ChildProcess): Promise<void> {
  */
 export async function startTarget(target: TargetSpec, shared: Shared, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const { name, root } = target
+  nodeArgs = [...target.nodeArgs, ...nodeArgs]
   if (name === 'bare') return startPrinting([...nodeArgs, join(root, 'bench', 'targets', 'bare-pipe.ts'), '--port', '0', '--origin', String(shared.origin.port)], TARGET_CPU, env)
   const port = await freePort()
   const caps = ['--max-connections', '100000', '--max-connections-per-client', '100000', '--max-handshakes-per-client', '100000', '--max-handshakes-per-route', '100000']

@@ -5,9 +5,21 @@
 // (Node does not strip types under node_modules).
 import { existsSync } from 'node:fs'
 
-const source = new URL('../src/node/cli.ts', import.meta.url)
-const compiled = new URL('../dist/src/node/cli.js', import.meta.url)
-const { main } = await import(existsSync(source) ? source.href : compiled.href)
+const root = existsSync(new URL('../src/node/cli.ts', import.meta.url)) ? '../src/' : '../dist/src/'
+const extension = root === '../src/' ? 'ts' : 'js'
+
+// `wsgate start` runs with V8's young generation capped (DEFAULT_SEMI_SPACE_MIB: why, in src/defaults.ts).
+// Node reads the flag at start only: re-execute once with it, same PID, unless it is set already.
+if (process.argv[2] === 'start' && typeof process.execve === 'function') {
+  const flag = '--max-semi-space-size'
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((arg) => arg.startsWith(flag))
+  if (!given) {
+    const { DEFAULT_SEMI_SPACE_MIB } = await import(new URL(`${root}defaults.${extension}`, import.meta.url).href)
+    process.execve(process.execPath, [process.execPath, `${flag}=${DEFAULT_SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env)
+  }
+}
+
+const { main } = await import(new URL(`${root}node/cli.${extension}`, import.meta.url).href)
 try {
   await main(process.argv.slice(2))
 } catch (error) {

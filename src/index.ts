@@ -154,6 +154,7 @@ export {
   DEFAULT_LOG_MAX_BUFFERED_BYTES,
   DEFAULT_LOG_FLUSH_INTERVAL,
   DEFAULT_LOG_EXIT_FLUSH_TIMEOUT,
+  DEFAULT_SEMI_SPACE_MIB,
 } from './defaults.ts'
 export type {
   GatewayBindings,

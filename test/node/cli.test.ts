@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
-import { websocket, jwtAuth, http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import { DEFAULT_SEMI_SPACE_MIB, websocket, jwtAuth, http as httpRoute, type GatewayBindings } from '../../src/index.ts'
 import { checkReport, listenError, startLine, wantsStartLine } from '../../src/node/cli-report.ts'
 import { formatRoute, summarizeRoutes } from '../../src/node/route-summary.ts'
 import { startCliGateway } from '../helpers/cli-gateway.ts'
@@ -199,6 +199,23 @@ describe('wsgate start', () => {
       expect(gateway.lines.every((line) => typeof line.level === 'number')).toBe(true)
     } finally {
       await gateway.stop()
+    }
+  })
+
+  it.skipIf(!existsSync('/proc/self/cmdline'))("runs with V8's young generation capped, same PID, unless NODE_OPTIONS or the command line sets it", async () => {
+    const commandLine = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+    const file = routesFile('semi-space.ts', GOOD_ROUTES)
+    const capped = await startCliGateway(file, ['--port', '0'])
+    try {
+      expect(commandLine(capped.pid)).toContain(`--max-semi-space-size=${DEFAULT_SEMI_SPACE_MIB}`)
+    } finally {
+      await capped.stop()
+    }
+    const chosen = await startCliGateway(file, ['--port', '0'], { env: { NODE_OPTIONS: '--max-semi-space-size=32' } })
+    try {
+      expect(commandLine(chosen.pid).join(' ')).not.toContain('--max-semi-space-size')
+    } finally {
+      await chosen.stop()
     }
   })
 

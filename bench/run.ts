@@ -3,7 +3,7 @@
  * nginx + ModSecurity and node-http-proxy, on this machine, in one run, as
  * ratios. Method and the committed results: bench/RESULTS.md.
  *
- *   npm run bench                          full run: 3 repetitions, ~14 min
+ *   npm run bench                          full run: 3 repetitions, ~15 min on a quiet 2-core machine (each window other work disturbs adds up to a minute)
  *   npm run bench -- --quick               smoke run: 1 repetition, 1 s windows, 500 idle connections (~2 min)
  *   npm run bench -- --profile             also node --cpu-prof the bare pipe and wsgate; self time per function
  *   npm run bench -- --only bare,wsgate-empty --modes pingpong,stream --reps 5

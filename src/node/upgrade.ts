@@ -15,6 +15,7 @@ import { requestLine } from './access-log.ts'
 import { meterRuntime, metricsOf, type GatewayMetrics } from './metrics/index.ts'
 import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
 import { Pipe } from './pipe.ts'
+import { ignoreHandshakeError } from './pipe/handshake-guard.ts'
 import { readRequestHead, toRequest } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
 import type { ServeSettings } from './settings.ts'
@@ -79,9 +80,6 @@ function runCloseListeners(listeners: (() => void)[], requestId: string, logger:
   }
 }
 
-/** Error listener of a socket whose 'close' does the cleanup. */
-function ignoreError(): void {}
-
 /** 'end' listener of a client socket during its handshake (`this` is the socket): it has left. */
 function destroyOnEnd(this: Socket): void {
   this.destroy()
@@ -102,7 +100,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   const { requestId, note } = scope
   // Until the pipe takes over, a socket error only means the client left; 'close' handles that.
   // A module-level function: a closure made here would keep this handshake's whole scope alive for the connection's life.
-  socket.on('error', ignoreError)
+  socket.on('error', ignoreHandshakeError)
 
   let accepted: Accepted | undefined
   const abort = new AbortController()
@@ -207,7 +205,8 @@ function startPipe(
   // Read now, while the socket is connected; only a line at info needs it (getpeername is a syscall).
   const clientAddress = logger.isLevelEnabled('info') ? runtime.clientAddress : undefined
   const { route, origin } = scope.note
-  const { closeListeners } = scope
+  // A copy of exactly its length: the scope's array grew by push and keeps spare slots for the connection's life.
+  const closeListeners = scope.closeListeners.slice()
   const { onClose, expiresAt, closeOnExpiry, closeFrames } = limits
   let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
   for (const [name, value] of headers) {

@@ -133,6 +133,13 @@ export interface GatewayRuntime {
    * on runtimes without it (Workers).
    */
   readonly crypto?: NodeCrypto | undefined
+  /**
+   * A runtime fact the host injects where it has one: the CPU time, ms, the
+   * thread running the chain has used (Node: `process.threadCpuUsage()`).
+   * `waf()` confirms a wall-clock overrun of its budget on it, so a busy
+   * host's scheduling delays do not refuse handshakes. Absent on Workers.
+   */
+  readonly cpuClock?: (() => number) | undefined
   /** A unique id for this request, also logged and sent back as `x-request-id`. */
   readonly requestId: string
   /** The gateway's handshake timeout, ms; routes may lower or raise it. */

@@ -55,6 +55,15 @@ export interface EvaluateOptions {
   onBudgetExceeded: 'block' | 'pass'
   /** The clock, ms (monotonic). */
   now: () => number
+  /**
+   * The CPU time the thread running the evaluation has used, ms, where the
+   * host offers it (Node's `process.threadCpuUsage`, injected by the Node
+   * host). Once the wall clock has run past the budget, the rest of the
+   * evaluation is timed on it: time the process spent descheduled on a busy
+   * host does not refuse a handshake, and an evaluation still uses at most
+   * twice the budget of CPU. Without it the wall clock alone decides.
+   */
+  cpuNow?: (() => number) | undefined
   /** Skip rules written as functions (the warm-up at start must not call the user's code). @default false */
   skipFunctionRules?: boolean
   /**
@@ -202,6 +211,8 @@ class Transaction {
   #wouldBlock = false
   #blockedBy: number | undefined
   #budgetExceeded = false
+  /** The thread's CPU clock when the wall clock first ran past the budget (see `EvaluateOptions.cpuNow`). */
+  #cpuMark: number | undefined
   #resolvingRule = false
 
   constructor(ruleSet: RuleSet, facts: HandshakeFacts, collections: RequestCollections, options: EvaluateOptions, requestId: string, plan: ConstantPlan | undefined) {
@@ -281,7 +292,7 @@ class Transaction {
         const rule = rules[i]!
         if (planning && !readsOnlyTransaction(rule)) return [p, i]
         // The clock is read only after a rule that ran an operator or a function: reading it costs more than a skipped rule.
-        if (this.#worked && this.#options.now() - this.#started > this.#options.budgetMs) {
+        if (this.#worked && this.#budgetSpent()) {
           this.#budgetExceeded = true
           if (this.#options.onBudgetExceeded === 'block') this.#refuse(undefined)
           return undefined
@@ -443,6 +454,20 @@ class Transaction {
       default:
         return 'continue'
     }
+  }
+
+  /** Whether the budget is spent: on the wall clock, confirmed on the thread's CPU clock where there is one. */
+  #budgetSpent(): boolean {
+    const { budgetMs, cpuNow } = this.#options
+    if (this.#options.now() - this.#started <= budgetMs) return false
+    if (cpuNow === undefined) return true
+    const cpu = cpuNow()
+    // The first overrun on the wall clock starts the CPU count; only CPU this evaluation uses from here counts.
+    if (this.#cpuMark === undefined) {
+      this.#cpuMark = cpu
+      return false
+    }
+    return cpu - this.#cpuMark > budgetMs
   }
 
   #refuse(ruleId: number | undefined): void {

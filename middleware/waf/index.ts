@@ -97,8 +97,12 @@ export interface WafOptions {
    * Time one evaluation may take, ms, checked between rules (a single
    * regex cannot be interrupted; the 16 KiB header limit bounds its input,
    * and the Node host turns on V8's linear-time fallback for runaway
-   * backtracking). On Cloudflare Workers the clock does not advance during
-   * synchronous work, so the budget cannot trigger there.
+   * backtracking). Where the host offers a CPU clock (Node), a wall-clock
+   * overrun is confirmed on it: from there the rules may use `budgetMs` of
+   * CPU more before the handshake is refused, so a busy host's scheduling
+   * delays do not refuse handshakes and an evaluation uses at most twice
+   * the budget of CPU. On Cloudflare Workers the clock does not advance
+   * during synchronous work, so the budget cannot trigger there.
    * @default 50
    */
   budgetMs?: number
@@ -248,6 +252,9 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   const evaluateOptions: EvaluateOptions = { detectionOnly, budgetMs, onBudgetExceeded, now: options.now ?? (() => performance.now()) }
   const stats: WafStats = { handshakes: 0, blocked: 0, detected: 0, budgetExceeded: 0 }
   const inspect = (facts: HandshakeFacts, requestId = ''): Evaluation => evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), evaluateOptions, requestId)
+  // The evaluation options with a host's CPU clock, made once per clock (the Node host hands the same function to every request).
+  let withCpu: EvaluateOptions | undefined
+  const optionsWithCpu = (cpuNow: () => number): EvaluateOptions => (withCpu?.cpuNow === cpuNow ? withCpu : (withCpu = { ...evaluateOptions, cpuNow }))
   warmUp(ruleSet)
 
   const middleware: MiddlewareHandler<{ Bindings: GatewayBindings; Variables: WafVariables }> = async function waf(c, next) {
@@ -270,7 +277,9 @@ export function waf(options: WafOptions = {}): WafMiddleware {
       return
     }
 
-    const evaluation = inspect(facts, runtime?.requestId)
+    // The host's CPU clock confirms a budget overrun (EvaluateOptions.cpuNow), unless a test clock is given.
+    const cpuClock = options.now === undefined ? runtime?.cpuClock : undefined
+    const evaluation = cpuClock ? evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), optionsWithCpu(cpuClock), runtime?.requestId ?? '') : inspect(facts, runtime?.requestId)
     const verdict: WafVerdict = {
       blocked: evaluation.blocked,
       anomalyScore: evaluation.anomalyScore,

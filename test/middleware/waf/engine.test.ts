@@ -356,6 +356,20 @@ describe('time budget', () => {
     expect(run(rules, facts(), { budgetMs: 25, now: ticking(), onBudgetExceeded: 'pass' })).toMatchObject({ budgetExceeded: true, blocked: false, wouldBlock: false })
   })
 
+  it('with a CPU clock, runs on past a wall-clock overrun while the thread uses no CPU (descheduled), and reports no overrun', () => {
+    const evaluation = run(rules, facts(), { budgetMs: 25, now: ticking(), cpuNow: () => 0 })
+    expect(evaluation).toMatchObject({ budgetExceeded: false, blocked: false })
+    expect(ids(evaluation)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  })
+
+  it('with a CPU clock, refuses once the rules have used the budget in CPU since the wall clock ran past it', () => {
+    // Wall: past 25 ms after rule 3 (the CPU count starts there, at 10); CPU then advances 10 ms a read: 20 after
+    // rule 4, 30 after rule 5 (20 ms since the mark), 40 after rule 6 (30 ms > 25): six rules ran.
+    const evaluation = run(rules, facts(), { budgetMs: 25, now: ticking(), cpuNow: ticking() })
+    expect(evaluation).toMatchObject({ budgetExceeded: true, blocked: true })
+    expect(ids(evaluation)).toEqual([1, 2, 3, 4, 5, 6])
+  })
+
   it('reports the evaluation time from the injected clock in microseconds', () => {
     // Read at 10 (start), 20–100 (before rules 2–10, each after a rule that ran its operator) and 110 (end): 100 ms.
     expect(run(rules, facts(), { budgetMs: 1_000, now: ticking() }).micros).toBe(100_000)

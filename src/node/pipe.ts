@@ -303,52 +303,37 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /**
-   * A chunk read from `from`: followed by its direction's tracker, then
-   * written to the other side (which pauses `from` when its buffer is full).
+   * A chunk read from `from` as a `'data'` event (the chunk is its own):
+   * written to the other side, which pauses `from` when its buffer is full.
    */
   relayChunk(from: Socket, chunk: Buffer): void {
-    const fromClient = from === this.client
-    if ((fromClient ? this.#toOrigin : this.#toClient) === RELAY) {
-      ;(fromClient ? this.#fromClient : this.#fromOrigin)?.scan(chunk, 0, chunk.length)
-      const to = fromClient ? this.origin : this.client
-      // The other side is gone or has ended its writing half: nobody can receive these bytes.
-      if (to.writableEnded || to.destroyed) return
-      if (!to.write(chunk)) from.pause()
-      return
-    }
-    if (!this.#closingChunk(fromClient, chunk, chunk.length, false)) from.pause()
+    if (!this.#relay(from === this.client, chunk, chunk.length, false)) from.pause()
   }
 
-  /**
-   * A read of the client socket, `bytes[0, length)` in the shared relay
-   * buffer: followed by the tracker, then copied to the origin through a
-   * recycled slab. Returns false to pause the client.
-   */
+  /** A read of the client socket into the shared relay buffer, `bytes[0, length)`. Returns false to pause the client. */
   relayFromClient(bytes: Buffer, length: number): boolean {
-    if (this.#toOrigin === RELAY) {
-      this.#fromClient?.scan(bytes, 0, length)
-      const origin = this.origin
-      // The origin is gone or has ended its writing half: drop the bytes but keep reading, so the client's FIN is seen.
-      if (origin.destroyed || origin.writableEnded) return true
-      return writeCopy(origin, bytes, length)
-    }
-    return this.#closingChunk(true, bytes, length, true)
+    return this.#relay(true, bytes, length, true)
+  }
+
+  /** A read of the raw connector's origin socket into the shared relay buffer, `bytes[0, length)`. Returns false to pause the origin. */
+  relayFromOrigin(bytes: Buffer, length: number): boolean {
+    return this.#relay(false, bytes, length, true)
   }
 
   /**
-   * A read of the raw connector's origin socket, `bytes[0, length)` in the
-   * shared relay buffer: followed by the tracker, then copied to the client
-   * through a recycled slab. Returns false to pause the origin.
+   * One read in one direction, `bytes[0, length)`: followed by that
+   * direction's tracker, then written to the other side — through a
+   * recycled slab when `copy` (the bytes are in the shared relay buffer and
+   * valid only until this returns). Returns false when the other side's
+   * buffer is full (pause this side).
    */
-  relayFromOrigin(bytes: Buffer, length: number): boolean {
-    if (this.#toClient === RELAY) {
-      this.#fromOrigin?.scan(bytes, 0, length)
-      const client = this.client
-      // The client is gone or has ended its writing half: drop the bytes but keep reading, so the origin's FIN is seen.
-      if (client.destroyed || client.writableEnded) return true
-      return writeCopy(client, bytes, length)
-    }
-    return this.#closingChunk(false, bytes, length, true)
+  #relay(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
+    if ((fromClient ? this.#toOrigin : this.#toClient) !== RELAY) return this.#closingChunk(fromClient, bytes, length, copy)
+    ;(fromClient ? this.#fromClient : this.#fromOrigin)?.scan(bytes, 0, length)
+    const to = fromClient ? this.origin : this.client
+    // The other side is gone or has ended its writing half: drop the bytes but keep reading, so this side's FIN is seen.
+    if (to.destroyed || to.writableEnded) return true
+    return copy ? writeCopy(to, bytes, length) : to.write(bytes)
   }
 
   /** The close-frame listener of both trackers: the first close frame names who closed. */

@@ -5,6 +5,7 @@ import { NodeOriginTunnel } from '../../src/node/origin/tunnel.ts'
 import { Pipe, type PipeSummary } from '../../src/node/pipe.ts'
 import { ignoreHandshakeError } from '../../src/node/pipe/handshake-guard.ts'
 import { readInto } from '../../src/node/pipe/shared-read.ts'
+import { connectedPair } from '../helpers/socket-pair.ts'
 import { pattern } from '../helpers/wire.ts'
 
 /** Everything a test opened, closed after it. */
@@ -15,15 +16,8 @@ afterEach(() => {
 
 /** Two connected TCP sockets on 127.0.0.1: the gateway's end (accepted half-open, as http.Server accepts) and the peer's. */
 async function socketPair(): Promise<{ gatewaySide: net.Socket; peer: net.Socket }> {
-  const server = net.createServer({ allowHalfOpen: true })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  opened.push({ close: () => server.close() })
-  const accepting = once(server, 'connection') as Promise<[net.Socket]>
-  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-  const [gatewaySide] = await accepting
-  opened.push({ close: () => peer.destroy() }, { close: () => gatewaySide.destroy() })
-  return { gatewaySide, peer }
+  const { accepted, peer } = await connectedPair((closable) => opened.push(closable), { allowHalfOpen: true })
+  return { gatewaySide: accepted, peer }
 }
 
 /** A pipe between two accepted sockets, each carrying the handshake's error guard, as the gateway hands them over. */

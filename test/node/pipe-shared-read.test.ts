@@ -5,6 +5,7 @@ import tls from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readInto } from '../../src/node/pipe/shared-read.ts'
 import { issue, makeCa } from '../helpers/certificates.ts'
+import { connectedPair } from '../helpers/socket-pair.ts'
 import { pattern } from '../helpers/wire.ts'
 
 /** Everything a test opened, closed after it. */
@@ -14,16 +15,9 @@ afterEach(() => {
 })
 
 /** A server on 127.0.0.1 and a client connected to it; resolves with both ends. */
-async function connectedPair(): Promise<{ accepted: net.Socket; client: net.Socket }> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  opened.push({ close: () => server.close() })
-  const accepting = once(server, 'connection') as Promise<[net.Socket]>
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-  const [accepted] = await accepting
-  opened.push({ close: () => client.destroy() }, { close: () => accepted.destroy() })
-  return { accepted, client }
+async function connectedSockets(): Promise<{ accepted: net.Socket; client: net.Socket }> {
+  const { accepted, peer } = await connectedPair((closable) => opened.push(closable))
+  return { accepted, client: peer }
 }
 
 /** Reads `socket` through readInto() into `buffer`, copying each read out, until it ends. */
@@ -44,7 +38,7 @@ function collect(socket: net.Socket, buffer: Buffer, onRead: (reads: number) => 
 
 describe('readInto: an accepted socket reads into a shared buffer', () => {
   it('hands every byte of a 4 MiB stream to the callback in the given buffer, in order, then emits end', async () => {
-    const { accepted, client } = await connectedPair()
+    const { accepted, client } = await connectedSockets()
     const buffer = Buffer.alloc(64 * 1024)
     const { chunks, ended, reads } = collect(accepted, buffer)
     const sent = pattern(4 * 1024 * 1024)
@@ -55,7 +49,7 @@ describe('readInto: an accepted socket reads into a shared buffer', () => {
   })
 
   it('stops reading when the callback returns false and goes on, losing nothing, after resume()', async () => {
-    const { accepted, client } = await connectedPair()
+    const { accepted, client } = await connectedSockets()
     const { chunks, ended, reads } = collect(accepted, Buffer.alloc(16 * 1024), (count) => count !== 1)
     const sent = pattern(1024 * 1024)
     client.end(sent)
@@ -70,7 +64,7 @@ describe('readInto: an accepted socket reads into a shared buffer', () => {
   })
 
   it("delivers what the socket had read before the switch as 'data' first, then the rest through the callback", async () => {
-    const { accepted, client } = await connectedPair()
+    const { accepted, client } = await connectedSockets()
     accepted.pause()
     const early = pattern(1000)
     client.write(early)
@@ -125,7 +119,7 @@ describe('readInto: an accepted socket reads into a shared buffer', () => {
   })
 
   it('leaves a socket that already reads into a buffer of its own as it is, and says so', async () => {
-    const { accepted } = await connectedPair()
+    const { accepted } = await connectedSockets()
     expect(readInto(accepted, Buffer.alloc(1024), () => true)).toBe(true)
     expect(readInto(accepted, Buffer.alloc(1024), () => true)).toBe(false)
   })

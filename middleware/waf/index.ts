@@ -251,7 +251,9 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   }
   const evaluateOptions: EvaluateOptions = { detectionOnly, budgetMs, onBudgetExceeded, now: options.now ?? (() => performance.now()) }
   const stats: WafStats = { handshakes: 0, blocked: 0, detected: 0, budgetExceeded: 0 }
-  const inspect = (facts: HandshakeFacts, requestId = ''): Evaluation => evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), evaluateOptions, requestId)
+  const evaluateFacts = (facts: HandshakeFacts, requestId: string, how: EvaluateOptions): Evaluation =>
+    evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), how, requestId)
+  const inspect = (facts: HandshakeFacts, requestId = ''): Evaluation => evaluateFacts(facts, requestId, evaluateOptions)
   // The evaluation options with a host's CPU clock, made once per clock (the Node host hands the same function to every request).
   let withCpu: EvaluateOptions | undefined
   const optionsWithCpu = (cpuNow: () => number): EvaluateOptions => (withCpu?.cpuNow === cpuNow ? withCpu : (withCpu = { ...evaluateOptions, cpuNow }))
@@ -279,7 +281,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
 
     // The host's CPU clock confirms a budget overrun (EvaluateOptions.cpuNow), unless a test clock is given.
     const cpuClock = options.now === undefined ? runtime?.cpuClock : undefined
-    const evaluation = cpuClock ? evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), optionsWithCpu(cpuClock), runtime?.requestId ?? '') : inspect(facts, runtime?.requestId)
+    const evaluation = evaluateFacts(facts, runtime?.requestId ?? '', cpuClock ? optionsWithCpu(cpuClock) : evaluateOptions)
     const verdict: WafVerdict = {
       blocked: evaluation.blocked,
       anomalyScore: evaluation.anomalyScore,

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { HOP_BY_HOP_HEADERS } from './headers.ts'
+import type { GatewayBindings } from './runtime.ts'
 
 /**
  * How handshake middleware hand a changed request down the chain, and how
@@ -39,7 +40,7 @@ export function replaceRequest(c: Context, changes: RequestChanges): void {
 
 /** The request arrived as an HTTP upgrade (the wsgate runtime offers its upgrade path). */
 function isUpgrade(c: Context): boolean {
-  return (c.env as { wsgate?: { upgrade?: unknown } } | undefined)?.wsgate?.upgrade !== undefined
+  return (c.env as Partial<GatewayBindings> | undefined)?.wsgate?.upgrade !== undefined
 }
 
 /**

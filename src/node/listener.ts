@@ -240,7 +240,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // its route) is a failed handshake: it gets the handshake line, at once, instead of the access line.
       if (scope.note.route !== undefined && code?.startsWith('ERR_HANDSHAKE_')) {
         outgoing.access = undefined
-        logHandshake(logger, runtime, scope.note, response.status, code, started)
+        logHandshake(state, runtime, scope.note, response.status, code, started)
       } else if (record) record.code = code
       return last ? withHeader(response, 'connection', 'close') : response
     },

@@ -12,7 +12,7 @@ import { fetchOrigin } from './origin/fetch.ts'
 import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
 import { requestLine } from './access-log.ts'
-import { meterRuntime, metricsOf, type GatewayMetrics } from './metrics/index.ts'
+import type { GatewayMetrics } from './metrics/index.ts'
 import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
 import { Pipe } from './pipe.ts'
 import { ignoreHandshakeError } from './pipe/handshake-guard.ts'
@@ -171,7 +171,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   if (accepted && state.draining) response = drainingError(settings.retryAfter).getResponse()
   if (accepted && response.headers.get(UPGRADE_MARKER) === requestId && !socket.destroyed) {
     startPipe(state, socket, head, accepted, response.headers, runtime, scope)
-    logHandshake(state.logger, runtime, note, 101, null, started)
+    logHandshake(state, runtime, note, 101, null, started)
     return
   }
   if (accepted) {
@@ -180,7 +180,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     accepted.settings.onClose?.()
   }
   endScope(scope, state.logger)
-  logHandshake(state.logger, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
+  logHandshake(state, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
   await writeResponse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
 }
 
@@ -257,21 +257,19 @@ export function runtimeFor(
   targets: RequestTargets,
   paths: RuntimePaths,
 ): GatewayRuntime {
-  const runtime = new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
-  if (state.metrics) meterRuntime(runtime, state.metrics)
-  return runtime
+  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
 }
 
-/** The one log line per handshake decision. */
+/** The one log line per handshake decision, and its count in the gateway's metrics when they are on. */
 export function logHandshake(
-  logger: Logger,
+  { logger, metrics }: Pick<GatewayState, 'logger' | 'metrics'>,
   runtime: GatewayRuntime,
   note: HandshakeNote,
   status: number,
   code: string | null,
   started: number,
 ): void {
-  metricsOf(runtime)?.handshake(runtime.target, note, status, code, started)
+  metrics?.handshake(runtime.target, note, status, code, started)
   // Below info (LOG_LEVEL=warn) the line is dropped: do not build it.
   if (!logger.isLevelEnabled('info')) return
   // The path tells which route a middleware refused before websocket() could note it (see requestLine()).

@@ -434,20 +434,3 @@ export class GatewayMetrics {
     return down
   }
 }
-
-/** The metrics of each request's runtime (set by the upgrade path when the gateway has metrics), for `logHandshake()`. */
-const runtimeMetrics = new WeakMap<object, GatewayMetrics>()
-
-/**
- * Ties a request's runtime to its gateway's metrics, so that the one
- * handshake log call (`logHandshake(logger, runtime, …)`) can count it
- * without a new parameter.
- */
-export function meterRuntime(runtime: object, metrics: GatewayMetrics): void {
-  runtimeMetrics.set(runtime, metrics)
-}
-
-/** The metrics {@link meterRuntime} tied to `runtime`, if any. */
-export function metricsOf(runtime: object): GatewayMetrics | undefined {
-  return runtimeMetrics.get(runtime)
-}

@@ -117,11 +117,15 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
   // Slowloris guard: the headers of every request must be complete in time; this answers the
   // first request's own timer (armed when the connection's bytes are HTTP: on 'connection', over TLS on
   // 'secureConnection') and Node's deadline for keep-alive ones alike.
+  /** A refusal before any request reached the app (the header deadline, Node's parser): its handshake line and count, with no route. */
+  function refusedBeforeApp(socket: Socket, status: number, code: string): void {
+    logger.info({ client: socket.remoteAddress, status, code }, 'handshake rejected')
+    state.metrics?.handshake(undefined, {}, status, code, performance.now())
+  }
+
   function headersTimedOut(socket: Socket): void {
     const error = new GatewayError(408, 'ERR_HANDSHAKE_TIMEOUT', `request headers not received within ${settings.handshakeTimeout} ms`)
-    logger.info({ client: socket.remoteAddress, status: 408, code: error.code }, 'handshake rejected')
-    // Counted as the handshake log line counts it: no route, since no request reached the app.
-    state.metrics?.handshake(undefined, {}, 408, error.code, performance.now())
+    refusedBeforeApp(socket, 408, error.code)
     // A request whose headers complete in the moment before the close is not run.
     refused.add(socket)
     socket.end(rawErrorResponse(error), () => socket.destroy())
@@ -187,8 +191,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     // Node's header deadline of a keep-alive request: the same 408 the first request gets.
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
     const rejection = parserRejection(error as ParserError, settings)
-    logger.info({ client: socket.remoteAddress, status: rejection.status, code: rejection.code }, 'handshake rejected')
-    state.metrics?.handshake(undefined, {}, rejection.status, rejection.code, performance.now())
+    refusedBeforeApp(socket, rejection.status, rejection.code)
     socket.write(rawErrorResponse(rejection))
     endSocket(socket, settings.halfCloseTimeout)
   }

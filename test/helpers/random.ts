@@ -9,3 +9,19 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
 }
+
+/**
+ * `count` texts of 0 to `maxLength` characters, each drawn from `alphabet`
+ * by a {@link mulberry32} generator seeded with `seed`: the same texts on
+ * every run.
+ */
+export function randomTexts(seed: number, alphabet: readonly string[], count: number, maxLength: number): string[] {
+  const random = mulberry32(seed)
+  const out: string[] = []
+  for (let i = 0; i < count; i++) {
+    let text = ''
+    for (let j = 0, length = Math.floor(random() * (maxLength + 1)); j < length; j++) text += alphabet[Math.floor(random() * alphabet.length)]
+    out.push(text)
+  }
+  return out
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { cmdLine, normalisePath, normalisePathWin, normalizePath } from '../../../middleware/waf/transformations/path.ts'
-import { corpusValues, seededRandom } from './crs-patterns.ts'
+import { randomTexts } from '../../helpers/random.ts'
+import { corpusValues } from './crs-patterns.ts'
 
 /** `t:cmdLine` char by char, as it was before its shortcut for values with nothing to delete or squeeze. */
 function cmdLineByChar(input: string): string {
@@ -30,28 +31,16 @@ function cmdLineByChar(input: string): string {
   return out
 }
 
-/** Random strings over an alphabet heavy in what the transformations treat specially. */
-function randomStrings(seed: number, alphabet: readonly string[], count: number): string[] {
-  const random = seededRandom(seed)
-  const out: string[] = []
-  for (let i = 0; i < count; i++) {
-    let text = ''
-    for (let j = 0, length = Math.floor(random() * 12); j < length; j++) text += alphabet[Math.floor(random() * alphabet.length)]
-    out.push(text)
-  }
-  return out
-}
-
 describe('transformation shortcuts give what the full transformation gives', () => {
   const corpus = corpusValues()
 
   it('cmdLine: lower-casing alone where there is nothing to delete or squeeze', () => {
-    const texts = [...corpus, ...randomStrings(1, ['a', 'B', '/', '(', ' ', ',', ';', '\t', '\n', '"', "'", '\\', '^', 'É', 'x'], 50_000)]
+    const texts = [...corpus, ...randomTexts(1, ['a', 'B', '/', '(', ' ', ',', ';', '\t', '\n', '"', "'", '\\', '^', 'É', 'x'], 50_000, 11)]
     expect(texts.filter((text) => cmdLine(text) !== cmdLineByChar(text))).toEqual([])
   })
 
   it('normalisePath and normalisePathWin: the path itself where it has no dot segment, doubled slash or backslash', () => {
-    const texts = [...corpus, ...randomStrings(2, ['a', 'b', '/', '.', '\\', ':', '?'], 100_000)]
+    const texts = [...corpus, ...randomTexts(2, ['a', 'b', '/', '.', '\\', ':', '?'], 100_000, 11)]
     expect(texts.filter((text) => normalisePath(text) !== normalizePath(text, false))).toEqual([])
     expect(texts.filter((text) => normalisePathWin(text) !== normalizePath(text, true))).toEqual([])
   })

@@ -2,8 +2,9 @@
  * wsgate's portable core: route handlers, the handshake middleware and the
  * types that run on any runtime. The Node host lives in `wsgate/node`.
  *
- * Every name is listed (no `export *`), so this list is the public surface,
- * and no module here has a side effect at import (`"sideEffects": false`):
+ * Every name is listed, here or in the barrel of the subpath re-exported
+ * whole (`wsgate/origins`, the middleware's), so these lists are the public
+ * surface; no module here has a side effect at import (`"sideEffects": false`):
  * a bundle keeps only what it uses, e.g. `websocket()` and `jwtAuth()`
  * without the WAF. Each middleware is also its own subpath
  * (`wsgate/jwt-auth`, `wsgate/waf`, …; see package.json "exports").
@@ -12,62 +13,10 @@
 export { websocket, type WebSocketOptions } from './websocket.ts'
 export { http, type HttpOptions } from './http.ts'
 export { proxy, type ProxyOptions } from './proxy.ts'
-export {
-  origins,
-  OriginPool,
-  type OriginChange,
-  type OriginHealth,
-  type OriginPoolHost,
-  type OriginProbeOptions,
-  type OriginsOptions,
-  type OriginStatus,
-  type OriginStrategy,
-  type OriginTarget,
-  type OriginTargetOptions,
-  type PoolTimers,
-  type ProbeRequest,
-  type ProbeResult,
-} from './origins/index.ts'
+// The pools' and the middleware's names are listed in their own barrels, each the list of its subpath.
+export * from './origins/index.ts'
 export type { TargetOptions } from './target.ts'
-export {
-  normalizeHeaders,
-  originCheck,
-  cacheBypass,
-  cache,
-  jwtAuth,
-  DEFAULT_PROTOCOL_PREFIX,
-  DEFAULT_TOKEN_NAME,
-  DEFAULT_TOKEN_SOURCES,
-  rateLimit,
-  waf,
-  formatReport,
-  type NormalizeHeadersOptions,
-  type OriginCheckOptions,
-  type CacheBypassOptions,
-  type CacheOptions,
-  type CacheStatus,
-  type JwtAuthOptions,
-  type JwtAuthVariables,
-  type TokenSource,
-  type RateLimitKey,
-  type RateLimitOptions,
-  type CrsDirectory,
-  type CrsFileSystem,
-  type CrsFiles,
-  type CustomRuleFunction,
-  type HandshakeFacts,
-  type RuleMatch,
-  type UnsupportedItem,
-  type WafCustomRule,
-  type WafEvaluation,
-  type WafMiddleware,
-  type WafOptions,
-  type WafReport,
-  type WafRuleObject,
-  type WafStats,
-  type WafVariables,
-  type WafVerdict,
-} from '../middleware/index.ts'
+export * from '../middleware/index.ts'
 export { cidrMatcher, type CidrMatcher } from './cidr.ts'
 export {
   MemoryStore,

@@ -38,7 +38,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -744,7 +744,10 @@ async function profileTarget(spec: TargetSpec, mode: 'pingpong' | 'stream' | 'ha
   } finally {
     await running.stop()
   }
-  const written = readdirSync(profileDir).find((file) => file.endsWith('.cpuprofile'))
+  // The largest profile: a process that only started and handed over (e.g. a re-exec) writes a small one too.
+  const written = readdirSync(profileDir)
+    .filter((file) => file.endsWith('.cpuprofile'))
+    .sort((a, b) => statSync(join(profileDir, b)).size - statSync(join(profileDir, a)).size)[0]
   if (!written) throw new Error(`${spec.name} wrote no CPU profile`)
   const file = join(dir, `${name}.cpuprofile`)
   writeFileSync(file, readFileSync(join(profileDir, written)))

@@ -96,8 +96,8 @@ const RETRY_AFTER_EAGAIN = 10
  * (`Buffer.byteLength` flattens it: a copy of up to 16 KiB per line),
  * encodes each batch twice (once for the write, once more to count what
  * was written), and writes an empty string every flush interval even when
- * idle. Here a line costs one `push` and its own byte length; a batch is
- * joined and encoded once. To a pipe, a socket or a terminal it is written
+ * idle. Here a line is encoded once, straight into the batch it goes out
+ * in (a slab reused from batch to batch), and its string dies young. To a pipe, a socket or a terminal it is written
  * with `fs.write` from libuv's thread pool, so a slow reader (a full pipe)
  * never stalls the event loop: the lines wait in memory instead, up to
  * `maxBufferedBytes`. To a regular file, which never waits for a reader,
@@ -122,10 +122,16 @@ export class BatchedWriter {
   readonly #batchBytes: number
   readonly #flushInterval: number
   readonly #maxBufferedBytes: number
-  /** Lines not yet handed to a write, oldest first from `#head`, and their byte lengths. */
-  #lines: string[] = []
-  #sizes: number[] = []
-  #head = 0
+  /** Batches not yet handed to a write, oldest first: whole lines, each at most `batchBytes` (a longer line alone). */
+  #batches: Buffer[] = []
+  /** The batch being filled, and how many of its bytes hold lines. */
+  #filling: Buffer | undefined
+  #filled = 0
+  /** A batch buffer whose write has completed, for the next batch to fill (one slab goes round instead of one allocation per batch). */
+  #spare: Buffer | undefined
+  /** The slabs this writer allocated: only those are reused (a long line's own buffer may be a slice of Node's shared pool). */
+  readonly #slabs = new WeakSet<ArrayBufferLike>()
+  /** Bytes in `#batches` and in `#filling`. */
   #bufferedBytes = 0
   /** The batch being written (the part not written yet), while a write is in flight or waits after EAGAIN. */
   #inFlight: Buffer | undefined
@@ -165,13 +171,62 @@ export class BatchedWriter {
       return false
     }
     if (this.#dropped > 0) this.#noteDropped()
-    this.#lines.push(line)
-    this.#sizes.push(size)
-    this.#bufferedBytes += size
+    this.#append(line, size)
     if (this.#inFlight) return true
-    if (this.#bufferedBytes >= this.#batchBytes) this.#writeNext()
+    if (this.#batches.length > 0) this.#writeNext()
     else this.#timer ??= setTimeout(this.#onInterval, this.#flushInterval).unref()
     return true
+  }
+
+  /**
+   * Encodes the line into the batch being filled at once, rather than
+   * holding the string until its batch is written: a held string outlives
+   * one or two young-generation collections, each of which copies it (and
+   * the last promotes it to the old generation, for a full collection to
+   * find), where a line encoded now dies young; and a full batch is already
+   * the bytes to write, with no join and no second encoding.
+   */
+  #append(line: string, size: number): void {
+    this.#bufferedBytes += size
+    if (size > this.#batchBytes) {
+      this.#seal()
+      this.#batches.push(Buffer.from(line))
+      return
+    }
+    if (this.#filled + size > this.#batchBytes) this.#seal()
+    if (!this.#filling) {
+      this.#filling = this.#spare ?? this.#newSlab()
+      this.#spare = undefined
+    }
+    this.#filled += this.#filling.write(line, this.#filled)
+    if (this.#filled === this.#batchBytes) this.#seal()
+  }
+
+  #newSlab(): Buffer {
+    // Not Buffer.allocUnsafe: a 4 KiB batch would be a slice of Node's shared pool, which cannot be handed round.
+    const slab = Buffer.allocUnsafeSlow(this.#batchBytes)
+    this.#slabs.add(slab.buffer)
+    return slab
+  }
+
+  /** Closes the batch being filled: it joins the batches to write. */
+  #seal(): void {
+    if (this.#filled === 0) return
+    this.#batches.push(this.#filling!.subarray(0, this.#filled))
+    this.#filling = undefined
+    this.#filled = 0
+  }
+
+  /** The next batch to write, taken out of the held bytes. */
+  #takeBatch(): Buffer {
+    const batch = this.#batches.shift()!
+    this.#bufferedBytes -= batch.length
+    return batch
+  }
+
+  /** A batch is written out: its slab, if it is one of ours, fills the next batch. */
+  #written(batch: Buffer): void {
+    if (this.#spare === undefined && this.#slabs.has(batch.buffer)) this.#spare = Buffer.from(batch.buffer, 0, this.#batchBytes)
   }
 
   /** Writes out what is held; `callback` runs once it is written (or could not be). */
@@ -193,7 +248,8 @@ export class BatchedWriter {
     // A batch waiting to be tried again after EAGAIN goes first; one in libuv's pool is written there.
     const pending = this.#waitingRetry ? [this.#waitingRetry] : []
     this.#inFlight = this.#waitingRetry = undefined
-    while (this.#head < this.#lines.length) pending.push(this.#takeBatch())
+    this.#seal()
+    while (this.#batches.length > 0) pending.push(this.#takeBatch())
     const deadline = performance.now() + DEFAULT_LOG_EXIT_FLUSH_TIMEOUT
     for (let buffer of pending) {
       while (buffer.length > 0) {
@@ -218,35 +274,19 @@ export class BatchedWriter {
   #writeNext(): void {
     clearTimeout(this.#timer)
     this.#timer = undefined
-    if (this.#head === this.#lines.length) {
-      this.#draining = false
-      this.#settleFlushes()
-      return
-    }
-    if (this.#bufferedBytes < this.#batchBytes && !this.#draining) {
-      this.#timer = setTimeout(this.#onInterval, this.#flushInterval).unref()
-      return
+    if (this.#batches.length === 0) {
+      if (this.#filled === 0) {
+        this.#draining = false
+        this.#settleFlushes()
+        return
+      }
+      if (!this.#draining) {
+        this.#timer = setTimeout(this.#onInterval, this.#flushInterval).unref()
+        return
+      }
+      this.#seal()
     }
     this.#send(this.#takeBatch())
-  }
-
-  /** Takes the oldest lines, whole, up to one batch (at least one line), as one buffer. */
-  #takeBatch(): Buffer {
-    const lines = this.#lines
-    const sizes = this.#sizes
-    const first = this.#head
-    let end = first
-    let bytes = 0
-    while (end < lines.length && (end === first || bytes + sizes[end]! <= this.#batchBytes)) bytes += sizes[end++]!
-    const text = end === first + 1 ? lines[first]! : lines.slice(first, end).join('')
-    this.#bufferedBytes -= bytes
-    if (end === lines.length) {
-      // Emptied: start the arrays afresh rather than shifting them (a backlog can hold thousands of lines).
-      this.#lines = []
-      this.#sizes = []
-      this.#head = 0
-    } else this.#head = end
-    return Buffer.from(text)
   }
 
   #send(buffer: Buffer): void {
@@ -266,18 +306,20 @@ export class BatchedWriter {
       }
       if (written < buffer.length) return this.#send(buffer.subarray(written))
       this.#inFlight = undefined
+      this.#written(buffer)
       this.#writeNext()
     })
   }
 
   /** A regular file's write: on the event loop, where it costs a system call and no hand-over to another thread. */
-  #sendSync(buffer: Buffer): void {
+  #sendSync(batch: Buffer): void {
     try {
-      while (buffer.length > 0) buffer = buffer.subarray(fs.writeSync(this.#fd, buffer))
+      for (let buffer = batch; buffer.length > 0; ) buffer = buffer.subarray(fs.writeSync(this.#fd, buffer))
     } catch (error) {
       this.#fail(error as Error)
       return
     }
+    this.#written(batch)
     this.#writeNext()
   }
 
@@ -285,9 +327,9 @@ export class BatchedWriter {
   #fail(error: Error): void {
     this.#broken = true
     this.#inFlight = undefined
-    this.#lines = []
-    this.#sizes = []
-    this.#head = 0
+    this.#batches = []
+    this.#filling = this.#spare = undefined
+    this.#filled = 0
     this.#bufferedBytes = 0
     this.#settleFlushes(error)
   }
@@ -300,9 +342,7 @@ export class BatchedWriter {
   #noteDropped(): void {
     const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, name: 'wsgate', dropped: this.#dropped, msg: 'log lines dropped: stdout did not keep up' })}\n`
     this.#dropped = 0
-    this.#lines.push(line)
-    this.#sizes.push(line.length)
-    this.#bufferedBytes += line.length
+    this.#append(line, line.length)
   }
 }
 

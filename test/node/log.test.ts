@@ -20,7 +20,9 @@ async function socketPair(): Promise<{ fd: number; reader: net.Socket; received:
   await once(client, 'connect')
   const [reader] = await accepted
   let text = ''
-  reader.on('data', (chunk: Buffer) => (text += chunk.toString()))
+  // Decoded as a stream: a multi-byte character may be split between two reads.
+  reader.setEncoding('utf8')
+  reader.on('data', (chunk: string) => (text += chunk))
   const fd = (client as net.Socket & { _handle: { fd: number } })._handle.fd
   return {
     fd,
@@ -77,6 +79,25 @@ describe('BatchedWriter', () => {
     expect(pair.received()).toBe(sent.join(''))
     expect(writes.length).toBeGreaterThan(1)
     expect(Math.max(...writes)).toBeLessThanOrEqual(4096)
+  })
+
+  it('keeps every byte and the order of lines of every size, multi-byte text included, across many batches', async () => {
+    // Lines shorter and longer than a batch, with UTF-8 text: the batches are encoded in place and their buffers reused.
+    const sent = Array.from({ length: 400 }, (_, index) => `${JSON.stringify({ n: index, text: 'é✓'.repeat(index % 7 === 0 ? 900 : index % 50) })}\n`)
+    const { file, fd } = logFile()
+    const toFile = new BatchedWriter(fd, { batchBytes: 1024, flushInterval: 60_000 })
+    const pair = await socketPair()
+    cleanups.push(pair.close)
+    const toSocket = new BatchedWriter(pair.fd, { batchBytes: 1024, flushInterval: 60_000 })
+    for (const line of sent) {
+      toFile.write(line)
+      toSocket.write(line)
+    }
+    await Promise.all([toFile, toSocket].map((writer) => new Promise<void>((resolve) => writer.flush(() => resolve()))))
+    expect(fs.readFileSync(file, 'utf8')).toBe(sent.join(''))
+    await waitFor(() => pair.received().length === sent.join('').length, 5_000, 'every line to reach the socket')
+    expect(pair.received()).toBe(sent.join(''))
+    expect(toFile.bufferedBytes + toSocket.bufferedBytes).toBe(0)
   })
 
   it('writes a full batch to a regular file at once, and the rest after the flush interval', async () => {

@@ -35,6 +35,7 @@
  *
  * Portable: no `node:` import.
  */
+import { absentPlan, presentCollections } from './absent-targets.ts'
 import { inRanges } from './compile.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../src/defaults.ts'
 import { foldable, readsOnlyTransaction, TxWrites, type ConstantPlan, type RemovedTarget } from './constant-rules.ts'
@@ -73,6 +74,13 @@ export interface EvaluateOptions {
    * @default false
    */
   noPrefilter?: boolean
+  /**
+   * Evaluate every rule, even one whose first link reads only request
+   * collections this handshake has empty (`absent-targets.ts`), which cannot
+   * match: for the tests that prove that step-over changes nothing.
+   * @default false
+   */
+  everyRule?: boolean
 }
 
 /** A verdict with what detection-only mode hides. */
@@ -277,9 +285,13 @@ class Transaction {
     if (this.#mode === 'off') return undefined
     const { phases } = this.#ruleSet
     const jumps = this.#plan?.jumps
+    // Rules whose first link reads only collections this handshake has empty cannot match (absent-targets.ts).
+    const absent = this.#options.everyRule ? undefined : absentPlan(this.#ruleSet)
+    const present = absent === undefined ? 0 : presentCollections(absent, this.#collections)
     for (let p = phase; p < phases.length; p++) {
       const rules = phases[p]!
       const jump = jumps?.[p]
+      const reads = absent?.reads[p]
       let i = p === phase ? index : 0
       while (i < rules.length) {
         if (jump !== undefined && jump[i]! >= 0 && this.#pristine()) {
@@ -290,7 +302,13 @@ class Transaction {
           continue
         }
         const rule = rules[i]!
-        if (planning && !readsOnlyTransaction(rule)) return [p, i]
+        // Planning stops at the first rule that reads the request, whatever it would find there.
+        if (planning) {
+          if (!readsOnlyTransaction(rule)) return [p, i]
+        } else if (reads !== undefined && reads[i] !== 0 && (reads[i]! & present) === 0) {
+          i++
+          continue
+        }
         // The clock is read only after a rule that ran an operator or a function: reading it costs more than a skipped rule.
         if (this.#worked && this.#budgetSpent()) {
           this.#budgetExceeded = true

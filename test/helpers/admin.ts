@@ -10,9 +10,10 @@ export interface AdminResponse {
 /**
  * One request to an admin listener (or any HTTP server), on a connection of
  * its own (no keep-alive pool outlives the test), with `Authorization:
- * Bearer <token>` when a token is given, and another `Host` when one is.
+ * Bearer <token>` when a token is given, another `Host` when one is, and a
+ * body when one is.
  */
-export function adminRequest(baseUrl: string, path: string, options: { method?: string; token?: string; host?: string } = {}): Promise<AdminResponse> {
+export function adminRequest(baseUrl: string, path: string, options: { method?: string; token?: string; host?: string; body?: string } = {}): Promise<AdminResponse> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }
     if (options.host !== undefined) headers.host = options.host
@@ -23,7 +24,7 @@ export function adminRequest(baseUrl: string, path: string, options: { method?: 
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
     })
     request.on('error', reject)
-    request.end()
+    request.end(options.body)
   })
 }
 

@@ -10,7 +10,7 @@ import type { ConnectionPage, Readiness } from '../../src/node/index.ts'
 import { adminOptions } from '../../src/node/cli.ts'
 import { resolveServeSettings, serveWarnings } from '../../src/node/settings.ts'
 import { adminJson, adminRequest, sample, scrape } from '../helpers/admin.ts'
-import { closedLines, waitFor } from '../helpers/gateway.ts'
+import { closedLines, logsWith, waitFor } from '../helpers/gateway.ts'
 import { mint } from '../helpers/jwks.ts'
 import { freePort } from '../helpers/ports.ts'
 import { openClient, useResources } from '../helpers/resources.ts'
@@ -135,7 +135,8 @@ describe('admin API: its own listener and token', () => {
 
   it('with a token, answers 401 to every request without it or with another, and 200 with it', async () => {
     const { gateway } = await adminGateway({ token: 'the-admin-token' })
-    for (const [path, method] of [['/metrics', 'GET'], ['/healthz', 'GET'], ['/readyz', 'GET'], ['/connections', 'GET'], ['/connections/x', 'DELETE']] as const) {
+    const everyEndpoint = [['/metrics', 'GET'], ['/healthz', 'GET'], ['/readyz', 'GET'], ['/connections', 'GET'], ['/connections/x', 'DELETE'], ['/log-level', 'GET'], ['/log-level', 'PUT']] as const
+    for (const [path, method] of everyEndpoint) {
       const missing = await adminRequest(gateway.adminUrl!, path, { method })
       expect([path, missing.status, missing.headers['www-authenticate']]).toEqual([path, 401, 'Bearer realm="wsgate admin"'])
       expect((await adminRequest(gateway.adminUrl!, path, { method, token: 'the-admin-tokeN' })).status).toBe(401)
@@ -166,6 +167,48 @@ describe('admin API: its own listener and token', () => {
     const { adminUrl } = gateway
     await gateway.close()
     await expect(adminRequest(adminUrl!, '/healthz')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+  })
+})
+
+describe('admin API: /log-level', () => {
+  /** PUT /log-level with a raw body. */
+  const putLevel = (adminUrl: string, body: string) => adminRequest(adminUrl, '/log-level', { method: 'PUT', body })
+
+  it('answers the level in force, and sets another live: info lines stop at warn and come back at info, each change logged', async () => {
+    const { gateway } = await adminGateway()
+    expect(await adminJson<{ level: string }>(gateway.adminUrl!, '/log-level')).toEqual({ level: 'debug' })
+
+    const quiet = await putLevel(gateway.adminUrl!, '{"level":"warn"}')
+    expect([quiet.status, JSON.parse(quiet.body)]).toEqual([200, { level: 'warn', previous: 'debug' }])
+    expect(await adminJson<{ level: string }>(gateway.adminUrl!, '/log-level')).toEqual({ level: 'warn' })
+    const handshakeLines = (): number => logsWith(gateway, 'handshake accepted').length
+    ;(await client(`${gateway.wsUrl}/echo`)).close()
+    await waitFor(() => gateway.connections === 0, 5_000, 'the first connection to end')
+    expect(handshakeLines()).toBe(0)
+
+    const loud = await putLevel(gateway.adminUrl!, '{"level":"info"}')
+    expect([loud.status, JSON.parse(loud.body)]).toEqual([200, { level: 'info', previous: 'warn' }])
+    ;(await client(`${gateway.wsUrl}/echo`)).close()
+    await waitFor(() => handshakeLines() === 1, 5_000, 'the second handshake line')
+    expect(logsWith(gateway, 'log level changed').map((line) => [line.level, line.logLevel, line.previousLogLevel])).toEqual([
+      [40, 'warn', 'debug'],
+      [40, 'info', 'warn'],
+    ])
+
+    // A level that hides warn lines is announced before it takes effect.
+    expect((await putLevel(gateway.adminUrl!, '{"level":"error"}')).status).toBe(200)
+    expect(logsWith(gateway, 'log level changed').at(-1)).toMatchObject({ level: 40, logLevel: 'error', previousLogLevel: 'info' })
+  })
+
+  it('answers 400 to an unknown level, a body that is not JSON or one without a level, and keeps the level it had', async () => {
+    const { gateway } = await adminGateway()
+    for (const body of ['{"level":"verbose"}', '{"level":30}', 'level=warn', '{}', '']) {
+      const refused = await putLevel(gateway.adminUrl!, body)
+      expect([body, refused.status]).toEqual([body, 400])
+      expect(JSON.parse(refused.body).error).toMatch(/^send \{"level": …\} with one of fatal, error, warn, info, debug, trace, silent$/)
+    }
+    expect(await adminJson<{ level: string }>(gateway.adminUrl!, '/log-level')).toEqual({ level: 'debug' })
+    expect(logsWith(gateway, 'log level changed')).toEqual([])
   })
 })
 

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Hono, type MiddlewareHandler } from 'hono'
+import type { Logger } from '../log.ts'
 import type { GatewayMetrics } from '../metrics/index.ts'
 import { dashboard } from './dashboard.ts'
 
@@ -27,12 +28,18 @@ export interface AdminSource {
   readonly metrics: GatewayMetrics
   /** The gateway's readiness now. */
   readiness(): Readiness
+  /** The gateway's logger, whose level `PUT /log-level` sets; without it `/log-level` is not served. */
+  readonly logger?: Logger | undefined
 }
+
+/** The levels `PUT /log-level` takes: pino's, most severe first, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /**
  * The admin API's routes, without authentication: `GET /metrics`,
  * `GET /healthz`, `GET /readyz`, `GET /connections`,
- * `DELETE /connections/:id`. `GET /` is left free for the dashboard (see
+ * `DELETE /connections/:id`, and with the source's logger `GET /log-level`
+ * and `PUT /log-level`. `GET /` is left free for the dashboard (see
  * {@link adminApp}).
  *
  * @example
@@ -63,7 +70,37 @@ export function adminRoutes(source: AdminSource): Hono {
     if (!metrics.closeConnection(c.req.param('id'))) return c.json({ error: 'no open connection has this id' }, 404)
     return c.body(null, 204)
   })
+  const { logger } = source
+  if (logger) {
+    routes.get('/log-level', (c) => c.json({ level: logger.level }))
+    // Live, without a restart or a reload: an operator turns on debug lines while a problem shows, and off again.
+    routes.put('/log-level', async (c) => {
+      const level = await requestedLevel(c.req.raw)
+      if (level === undefined) return c.json({ error: `send {"level": …} with one of ${LOG_LEVELS.join(', ')}` }, 400)
+      const previous = logger.level
+      // Said at warn, under whichever of the two levels shows it: before the change when the new level hides warn lines.
+      // Not `level`: pino's own field of every line.
+      const fields = { logLevel: level, previousLogLevel: previous }
+      const hidesWarn = level === 'error' || level === 'fatal' || level === 'silent'
+      if (hidesWarn) logger.warn(fields, 'log level changed')
+      logger.level = level
+      if (!hidesWarn) logger.warn(fields, 'log level changed')
+      return c.json({ level, previous })
+    })
+  }
   return routes
+}
+
+/** The level a `PUT /log-level` body names (`{"level":"debug"}`), or undefined when the body is not that. */
+async function requestedLevel(request: Request): Promise<(typeof LOG_LEVELS)[number] | undefined> {
+  let body: unknown
+  try {
+    body = await request.json()
+  } catch {
+    return undefined
+  }
+  const level = typeof body === 'object' && body !== null ? (body as { level?: unknown }).level : undefined
+  return LOG_LEVELS.find((known) => known === level)
 }
 
 /** A paging parameter: `fallback` when absent, undefined when not a non-negative integer. */

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts'
 import { adminApp, type AdminSource } from './app.ts'
 import type { AdminSettings } from './options.ts'
 
-export { adminApp, adminRoutes, adminToken, type AdminSource, type Readiness } from './app.ts'
+export { adminApp, adminRoutes, adminToken, LOG_LEVELS, type AdminSource, type Readiness } from './app.ts'
 export { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettings } from './options.ts'
 
 /** A running admin listener. */
@@ -32,7 +32,7 @@ export interface AdminListener {
  * admin.url // 'http://127.0.0.1:9090'
  */
 export async function startAdmin(settings: AdminSettings, source: AdminSource, logger: Logger): Promise<AdminListener> {
-  const app = adminApp(source, { token: settings.token })
+  const app = adminApp({ ...source, logger: source.logger ?? logger }, { token: settings.token })
   app.onError((error, c) => {
     logger.error({ err: error, path: c.req.path }, 'admin request failed')
     return c.json({ error: 'internal error' }, 500)

@@ -510,7 +510,11 @@ class Transaction {
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!
       // No value of the target holds one of the operator's literals: none can match, none is looked at.
-      if (unionIds !== undefined && unionIds[t]! >= 0 && dynamic === undefined && !this.#unionHolds(link, target, unionIds[t]!, factorIds!)) continue
+      if (unionIds !== undefined && dynamic === undefined) {
+        const unionId = unionIds[t]!
+        // A union already found empty (most of a benign handshake's): no literal to look for.
+        if (unionId >= 0 && (this.#unions[unionId] === 0 || !this.#unionHolds(link, target, unionId, factorIds!))) continue
+      }
       const values = this.#select(target, dynamic)
       for (let v = 0; v < values.length; v++) {
         const item = values[v]! as CachedValue

@@ -15,7 +15,9 @@
  * anchor), http-proxy, wsgate-empty, wsgate-full, wsgate-full-cached (the
  * full chain with jwtAuth's verified-token cache on, handshakes only; the
  * client sends one token throughout: a reconnecting client), wsgate-empty-info,
- * wsgate-empty-notracker (the empty chain with the frame-boundary tracker
+ * wsgate-log-levels (handshakes only: windows at warn and at info in one
+ * process, the level switched through the admin API's PUT /log-level: what
+ * the info level costs without two processes' spread), wsgate-empty-notracker (the empty chain with the frame-boundary tracker
  * off: `closeFrames: false`), wsgate-empty-metrics (the empty chain with the
  * Prometheus metrics on and the admin listener open: `--admin-port`), and
  * (handshakes only) nginx-modsec (nginx + ModSecurity + the CRS at PL1, the
@@ -153,6 +155,15 @@ interface TargetSpec {
   /** wsgate: jwtAuth's verified-token cache, `cache: { max }` (BENCH_JWT_CACHE); off unless set. */
   jwtCache?: number
   /**
+   * wsgate with `admin`: its handshake mode measures the log levels in one
+   * process: LEVEL_PAIRS pairs of windows per repetition, one at warn and one
+   * at info (set through the admin API's `PUT /log-level`), their order
+   * alternating. Two processes differ by ±10 % in CPU per handshake from
+   * placement and JIT alone, far more than two log lines cost; one process
+   * switching levels leaves only the lines' cost between its windows.
+   */
+  levelPairs?: boolean
+  /**
    * A WAF target: must refuse a hostile handshake (bench/hostile.ts) with 403
    * at start, or it is not measured. wsgate: when its chain holds the WAF.
    */
@@ -181,6 +192,8 @@ const TARGETS: TargetSpec[] = [
     modes: ['handshake'],
   },
   { name: 'wsgate-empty-info', label: 'wsgate, empty chain, LOG_LEVEL=info', kind: 'wsgate', chain: 'empty', logLevel: 'info', modes: ['handshake'] },
+  // The cost of the info level in one process: warn and info windows alternating (the metrics are on in both: the admin API sets the level).
+  { name: 'wsgate-log-levels', label: 'wsgate, empty chain, metrics on, info vs warn in one process', kind: 'wsgate', chain: 'empty', admin: true, levelPairs: true, modes: ['handshake'] },
   // The same relay without the frame-boundary tracker: what reading the frame headers costs.
   { name: 'wsgate-empty-notracker', label: 'wsgate, empty chain, no frame tracker', kind: 'wsgate', chain: 'empty', closeFrames: false, modes: ['pingpong', 'stream', 'stream4'] },
   // The same with the Prometheus metrics on (counted per handshake and per connection end): what they cost.
@@ -338,6 +351,18 @@ function getJson<T>(port: number, path: string): Promise<T> {
   })
 }
 
+/** PUT of a JSON body that must answer 200. */
+function putJson(port: number, path: string, body: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path, method: 'PUT', agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
+      response.resume()
+      response.on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`PUT ${path}: ${response.statusCode}`))))
+    })
+    request.on('error', reject)
+    request.end(JSON.stringify(body))
+  })
+}
+
 // ---------------------------------------------------------------- the load client
 
 interface Pending {
@@ -391,6 +416,8 @@ class LoadClient {
 interface Running {
   port: number
   path: string
+  /** wsgate with `admin`: the admin listener's port. */
+  adminPort?: number
   /** The proxy's processes (empty for direct). */
   pids: number[]
   /** wsgate's GET /__bench answer. */
@@ -471,7 +498,7 @@ async function startTarget(spec: TargetSpec, shared: Shared, extra: { env?: Reco
       const info = await whenReady(child, spec.name, () => getJson<NonNullable<Running['info']>>(port, '/__bench'))
       // The metrics are on when the admin listener answers (it is up once the gateway listens).
       if (adminPort !== undefined) await whenReady(child, spec.name, () => getJson(adminPort, '/healthz'))
-      return { port, path: '/bench', pids: processTree(child.pid!), info, stop: () => stopChild(child) }
+      return { port, path: '/bench', pids: processTree(child.pid!), info, ...(adminPort !== undefined ? { adminPort } : {}), stop: () => stopChild(child) }
     }
   }
 }
@@ -499,6 +526,8 @@ interface RepResult {
   /** A WAF target: the status its hostile handshake got (HOSTILE_STATUS, or it was not measured). */
   hostileStatus?: number
   handshake?: HandshakeResult
+  /** A `levelPairs` target: its windows at warn and at info, pair by pair. */
+  logLevels?: { warn: HandshakeResult; info: HandshakeResult }[]
   idle?: IdleResult & { rssBefore: number; rssAfter: number; rssPerConnection: number }
   /** wsgate: what its chain held. */
   chain?: { chain: string[]; waf: boolean; wafNote?: string }
@@ -575,6 +604,8 @@ async function measureTarget(spec: TargetSpec, client: LoadClient, shared: Share
         } else if (mode === 'stream') {
           result.stream = await measure<StreamResult>(`${spec.name} stream`, { ...base, mode, ...config.stream, ...window })
           result.streamPaced = await measure<StreamResult>(`${spec.name} paced stream`, { ...base, mode, ...config.stream, rateMiBps: config.pacedMiBps, ...window })
+        } else if (spec.levelPairs && running.adminPort !== undefined) {
+          result.logLevels = await measureLogLevels(running.adminPort, (level) => measure<HandshakeResult>(`${spec.name} handshake at ${level}`, { ...base, mode, ...config.handshake, ...window }))
         } else result.handshake = await measure<HandshakeResult>(`${spec.name} handshake`, { ...base, mode, ...config.handshake, ...window })
       } catch (error) {
         result.errors.push(`${mode}: ${(error as Error).message}`)
@@ -653,6 +684,45 @@ async function undisturbed<T extends { cpu: WindowCpu; seconds: number }>(what: 
 async function waitForQuiet(): Promise<void> {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline && (await machineBusy()) > 0.1);
+}
+
+/** The proxy's CPU per handshake in a handshake window, µs. */
+function handshakeCpuMicros(result: HandshakeResult): number {
+  return (result.cpu.proxy / result.handshakes) * 1e6
+}
+
+/** Every pair of warn and info windows of a `levelPairs` target's repetitions: the info window's extra CPU per handshake, µs and as a ratio. */
+function logLevelCosts(reps: RepResult[]): { micros: number[]; ratios: number[] } {
+  const pairs = reps.flatMap((rep) => rep.logLevels ?? [])
+  return {
+    micros: pairs.map((pair) => handshakeCpuMicros(pair.info) - handshakeCpuMicros(pair.warn)),
+    ratios: pairs.map((pair) => handshakeCpuMicros(pair.info) / handshakeCpuMicros(pair.warn)),
+  }
+}
+
+/** Pairs of windows per repetition of a `levelPairs` target: even, so that each level comes first in as many pairs as the other. */
+const LEVEL_PAIRS = 4
+
+/**
+ * LEVEL_PAIRS pairs of handshake windows, at warn and at info, switched
+ * through `PUT /log-level`; the order alternates. One window at warn goes
+ * first, not kept: a process's first window costs more than its later ones
+ * (10–20 % in trial runs: the JIT is still settling), which would charge
+ * whichever level came first.
+ */
+async function measureLogLevels(adminPort: number, window: (level: 'warn' | 'info') => Promise<HandshakeResult>): Promise<NonNullable<RepResult['logLevels']>> {
+  await putJson(adminPort, '/log-level', { level: 'warn' })
+  await window('warn')
+  const pairs: NonNullable<RepResult['logLevels']> = []
+  for (let pair = 0; pair < LEVEL_PAIRS; pair++) {
+    const results: Partial<Record<'warn' | 'info', HandshakeResult>> = {}
+    for (const level of pair % 2 === 0 ? (['warn', 'info'] as const) : (['info', 'warn'] as const)) {
+      await putJson(adminPort, '/log-level', { level })
+      results[level] = await window(level)
+    }
+    pairs.push({ warn: results.warn!, info: results.info! })
+  }
+  return pairs
 }
 
 async function measureIdle(client: LoadClient, base: Omit<LoadCommand, 'id' | 'mode'>, running: Running): Promise<NonNullable<RepResult['idle']>> {
@@ -830,7 +900,7 @@ function summarise(reps: RepResult[]): TargetSummary {
     multiRssPeakAboveIdle: pick((rep) => (rep.stream4?.rss ? rep.stream4.rss.peak - rep.stream4.rss.idle : undefined)),
     handshakesPerSec: pick((rep) => rep.handshake?.rate),
     handshakeP50Ms: pick((rep) => rep.handshake?.p50Ms),
-    cpuMicrosPerHandshake: pick((rep) => (rep.handshake ? (rep.handshake.cpu.proxy / rep.handshake.handshakes) * 1e6 : undefined)),
+    cpuMicrosPerHandshake: pick((rep) => (rep.handshake ? handshakeCpuMicros(rep.handshake) : undefined)),
     systemShareHandshake: pick((rep) => (rep.handshake ? rep.handshake.cpu.proxySystem / rep.handshake.cpu.proxy : undefined)),
     systemSharePingPong: pick((rep) => (rep.pingpong ? rep.pingpong.cpu.proxySystem / rep.pingpong.cpu.proxy : undefined)),
     systemShareStream: pick((rep) => (rep.stream ? rep.stream.cpu.proxySystem / rep.stream.cpu.proxy : undefined)),
@@ -1004,6 +1074,11 @@ async function main(): Promise<void> {
         const result = await withFreshOrigin(shared, (fresh) => measureTarget(spec, client, fresh, rep))
         reps.get(spec.name)!.push(result)
         const s = summarise([result])
+        if (result.logLevels) {
+          const pairs = result.logLevels.map((pair) => `${fmt(handshakeCpuMicros(pair.warn))} → ${fmt(handshakeCpuMicros(pair.info))}`)
+          log(`  ${spec.name.padEnd(18)} µs CPU/hs at warn → at info, pair by pair: ${pairs.join(', ')}${result.errors.length ? `\n    errors: ${result.errors.join('; ')}` : ''}`)
+          continue
+        }
         log(
           `  ${spec.name.padEnd(18)} ${fmt(s.roundTripsPerSec)} rt/s, ${fmt(s.cpuMicrosPerRoundTrip)} µs CPU/rt (${fmt(s.pacedRoundTripsPerSec)}/s), ${fmt(s.mibPerSec)} MiB/s, ${fmt(s.cpuMsPerMiB)} ms CPU/MiB (${fmt(s.pacedMiBPerSec)} MiB/s), ${fmt(s.handshakesPerSec)} hs/s (${fmt(s.cpuMicrosPerHandshake)} µs CPU/hs, ${fmt(s.systemShareHandshake * 100, 2)} % sys), ` +
             `${fmt(s.rssPerIdleConnection / 1024)} KiB/idle conn, 4 streams ${fmt(s.multiMiBPerSec)} MiB/s +${fmt(s.multiRssPeakAboveIdle / 2 ** 20)} MiB peak (${((Date.now() - t0) / 1000).toFixed(1)} s)${result.errors.length ? `\n    errors: ${result.errors.join('; ')}` : ''}`,
@@ -1241,7 +1316,11 @@ function report(run: RunRecord): {
   const issue14 = { issue: 14 }
   if (summaries['wsgate-empty'] && summaries.bare) check('CPU per handshake, wsgate-empty ÷ bare pipe', paired('wsgate-empty', 'bare', cpuPerHandshake), 1.25, true, issue14)
   if (summaries['wsgate-full'] && summaries['wsgate-empty']) check('CPU per handshake, wsgate-full ÷ wsgate-empty', paired('wsgate-full', 'wsgate-empty', cpuPerHandshake), 2, true, issue14)
-  if (summaries['wsgate-empty-info'] && summaries['wsgate-empty']) {
+  const levelCosts = logLevelCosts(run.reps['wsgate-log-levels'] ?? [])
+  if (levelCosts.ratios.length > 0) {
+    // One process switching levels: only the lines' cost between the windows (the two-process pair below carries ±10 % of placement).
+    check('CPU per handshake, logging at info ÷ at warn, one process (wsgate-log-levels)', median(levelCosts.ratios), 1.05, true, issue14)
+  } else if (summaries['wsgate-empty-info'] && summaries['wsgate-empty']) {
     check('CPU per handshake, logging at info: wsgate-empty-info ÷ wsgate-empty', paired('wsgate-empty-info', 'wsgate-empty', cpuPerHandshake), 1.05, true, issue14)
   }
   if (ratioTable['wsgate-empty']?.bare) {
@@ -1359,6 +1438,13 @@ function report(run: RunRecord): {
       `Logging at info (2 lines per connection): +${fmt(median(differences))} µs CPU per handshake, ${fmt((share - 1) * 100, 2)} % ` +
         `(median of ${differences.length} paired repetitions; range ${fmt(Math.min(...differences))} to ${fmt(Math.max(...differences))} µs; ` +
         `${fmt(summaries['wsgate-empty-info'].handshakesPerSec)} vs ${fmt(summaries['wsgate-empty'].handshakesPerSec)} handshakes/s)`,
+    )
+  }
+  if (levelCosts.micros.length > 0) {
+    out.push(
+      `Logging at info, one process (wsgate-log-levels: windows at warn and at info alternating, the level set through PUT /log-level): ` +
+        `+${fmt(median(levelCosts.micros))} µs CPU per handshake, ${fmt((median(levelCosts.ratios) - 1) * 100, 2)} % ` +
+        `(median of ${levelCosts.micros.length} pairs; range ${fmt(Math.min(...levelCosts.micros))} to ${fmt(Math.max(...levelCosts.micros))} µs)`,
     )
   }
   for (const [title, cost] of [['Request head parse', run.headCost], ['WAF engine', run.wafCost]] as const) {

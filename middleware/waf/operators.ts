@@ -5,13 +5,12 @@
  * cannot; the operator it returns compares byte strings (see `bytes.ts`)
  * and returns the captures when it matches, `null` otherwise.
  *
+ * `@detectSQLi` and `@detectXSS` (CRS 942100 / 942101 and 941100 / 941101,
+ * where ModSecurity calls libinjection) are wsgate's own tokenizer-based
+ * detectors (`detect/`), not a port of libinjection.
+ *
  * Deliberately absent, so that the engine reports the rules using them as
  * unsupported rather than letting them silently pass:
- * - `@detectSQLi`, `@detectXSS`: libinjection's tokenizers and fingerprint
- *   tables (C) have no faithful portable port; the CRS uses them in 942100 /
- *   942101 (SQL injection in cookies, args, User-Agent, Referer, basename)
- *   and 941100 / 941101 (XSS in the same places and Referer), paranoia
- *   levels 1–2, where its regex rules cover much but not all of the same.
  * - `@rbl` (DNS lookups; CRS 910 rules that only run when configured),
  *   `@geoLookup` (needs a GeoIP database), `@inspectFile`, `@fuzzyHash`,
  *   `@verifyCC`, `@verifySSN`, `@verifyCPF`, `@gsbLookup`, `@validateDTD`,
@@ -19,6 +18,7 @@
  *   request phases, or need what a handshake does not have.
  */
 import type { OperatorFactory } from './types.ts'
+import { detectSqli, detectXss } from './operators/detect.ts'
 import { ipMatch, ipMatchFromFile } from './operators/ip.ts'
 import { eq, ge, gt, le, lt, ne } from './operators/numeric.ts'
 import { pm, pmFromFile } from './operators/pm.ts'
@@ -59,4 +59,6 @@ export const OPERATORS: Readonly<Record<string, OperatorFactory>> = Object.freez
   validateutf8encoding: validateUtf8Encoding,
   unconditionalmatch: unconditionalMatch,
   nomatch: noMatch,
+  detectsqli: detectSqli,
+  detectxss: detectXss,
 }))

@@ -27,7 +27,8 @@ describe('waf() options', () => {
     [{ allow: ['10.0.0.0/33'] }, 'waf(): allow: "10.0.0.0/33" is not an IP address or CIDR range'],
     [{ rules: 'SecRule ARGS "@rx a" "id:1"' }, 'waf(): rules must be an array of SecRule strings, rule objects or functions'],
     [{ rules: [{ variables: 'ARGS', operator: '@rx a', message: 'x' }] }, 'waf(): a rule object needs a positive integer id, got undefined'],
-    [{ rules: ['SecRule ARGS "@detectSQLi" "id:1,deny"'] }, 'waf(): custom rule 1 uses unsupported operator @detectsqli'],
+    [{ rules: ['SecRule ARGS "@rbl bl.example.org" "id:1,deny"'] }, 'waf(): custom rule 1 uses unsupported operator @rbl'],
+    [{ rules: ['SecRule ARGS "@detectSQLi x" "id:1,deny"'] }, '@detectSQLi takes no parameter'],
     [{ rules: ['SecRule ARGS "@rx a" "deny"'] }, 'every rule needs an id (id:N)'],
   ])('refuses %j at start with a TypeError naming the option', (options, message) => {
     expect(() => waf(options as WafOptions)).toThrow(message)

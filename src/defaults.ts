@@ -170,6 +170,15 @@ export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_TLS_PORT = 8443
 
 /**
+ * Whether the TLS listener offers HTTP/2 (ALPN `h2`, WebSockets over
+ * HTTP/2 by RFC 8441) beside HTTP/1.1 when `tls.http2` / `--h2` / `--no-h2`
+ * do not say. Off for now: with h2 offered, a client that offers h2 by
+ * ALPN but speaks HTTP/1.1 (test/node/tls-server.test.ts has one) would
+ * get h2.
+ */
+export const DEFAULT_TLS_HTTP2 = false
+
+/**
  * After a watched certificate or key file changes, how long to wait for
  * further changes before reloading (ms). Renewal tools write the
  * certificate and the key as two files, often through a rename each: one
@@ -348,3 +357,12 @@ export const DEFAULT_LOG_EXIT_FLUSH_TIMEOUT = 2_000
  * `NODE_OPTIONS` sets it already.
  */
 export const DEFAULT_SEMI_SPACE_MIB = 16
+
+/**
+ * Streams one HTTP/2 client connection may have open at once on the TLS
+ * listener (SETTINGS_MAX_CONCURRENT_STREAMS): WebSockets and requests
+ * together. RFC 9113 §6.5.2 asks for no fewer than 100; the gateway's
+ * per-client caps (`maxConnectionsPerClient`) still apply to the
+ * WebSockets among them.
+ */
+export const DEFAULT_H2_MAX_CONCURRENT_STREAMS = 256

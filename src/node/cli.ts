@@ -3,7 +3,7 @@ import cluster from 'node:cluster'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
-import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../defaults.ts'
+import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_HTTP2, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, flushLogger, type Logger } from './log.ts'
 import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
 import { checkReport, listenError, packageVersion, startLine, wantsStartLine, type ListenPorts } from './cli-report.ts'
@@ -34,6 +34,8 @@ Options:
   --tls-key <file>           the certificate's private key (PEM); one per --tls-cert, in the same order
   --tls-port <n>             TLS port (default ${DEFAULT_TLS_PORT}); SIGHUP or a change of the files reloads
                              the certificates without a restart
+  --h2, --no-h2              offer HTTP/2 on the TLS port (ALPN h2; WebSockets over HTTP/2, RFC 8441) beside
+                             HTTP/1.1, or not (default ${DEFAULT_TLS_HTTP2 ? 'on' : 'off'})
   --max-connections <n>      concurrent WebSocket connections (default 3000)
   --max-connections-per-client <n|off>
                              connections one client address may hold (default 10 % of --max-connections)
@@ -76,6 +78,8 @@ const FLAGS = {
   'tls-cert': { type: 'string', multiple: true },
   'tls-key': { type: 'string', multiple: true },
   'tls-port': { type: 'string' },
+  h2: { type: 'boolean' },
+  'no-h2': { type: 'boolean' },
   'max-connections': { type: 'string' },
   'max-connections-per-client': { type: 'string' },
   'max-handshakes-per-client': { type: 'string' },
@@ -246,6 +250,9 @@ export function serveOptions(values: StartFlags, logger: Logger, { store: withSt
   const port = values.port ?? process.env.PORT
   if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber('--port', port)
   const tls = tlsOptions(values['tls-cert'] ?? [], values['tls-key'] ?? [], values['tls-port'])
+  if (values.h2 && values['no-h2']) throw new TypeError('give --h2 or --no-h2, not both')
+  if (tls && (values.h2 || values['no-h2'])) tls.http2 = values.h2 === true
+  else if (values.h2 || values['no-h2']) throw new TypeError(`--${values.h2 ? 'h2' : 'no-h2'} needs --tls-cert and --tls-key`)
   if (tls) options.tls = tls
   if (values['max-connections']) options.maxConnections = toNumber('--max-connections', values['max-connections'])
   if (values['max-connections-per-client']) options.maxConnectionsPerClient = toCap('--max-connections-per-client', values['max-connections-per-client'])

@@ -10,7 +10,8 @@ import type { RequestHead } from '../request-head.ts'
 import { accessLogger, AccessResponse, type AccessRecord } from './access-log.ts'
 import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
-import type { Pipe } from './pipe.ts'
+import type { Pipe, PipeEndpoint } from './pipe.ts'
+import { h2Listener, type H2Listener } from './h2/listener.ts'
 import { fetchOrigin } from './origin/fetch.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
@@ -42,7 +43,11 @@ export interface GatewayListeners {
   readonly state: GatewayState
   /** Every socket the gateway holds, client or origin side, on either listener. */
   readonly sockets: ReadonlySet<Socket>
-  /** Attaches the handlers to a server; `https.Server`s also get the TLS handshake's. */
+  /**
+   * Attaches the handlers to a server; `https.Server`s also get the TLS
+   * handshake's, and with `tls.http2` the sockets that negotiated `h2` go
+   * to the HTTP/2 half (`h2/listener.ts`) instead of Node's HTTP/1.1 server.
+   */
   attach(server: ListeningServer, tls?: boolean): void
   /**
    * Begins a drain: from now on new handshakes and plain requests get 503
@@ -131,7 +136,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     socket.end(rawErrorResponse(error), () => socket.destroy())
   }
   // Open pipes: a drain or a close waits until the last one has ended (and logged its line).
-  const pipes = new WatchedSet<Pipe>()
+  const pipes = new WatchedSet<Pipe<PipeEndpoint>>()
   const state: GatewayState = {
     app,
     settings,
@@ -305,6 +310,27 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     void handleUpgrade(state, incoming, socket, head)
   }
 
+  // HTTP/2 on the TLS listener, when offered (its ALPN offers h2 only then).
+  const h2: H2Listener | undefined = settings.tls?.http2 ? h2Listener(state) : undefined
+
+  /**
+   * Splits a TLS listener's connections by ALPN: `h2` to the HTTP/2 half;
+   * everything else (`http/1.1`, no ALPN) to Node's own HTTP/1.1 listener
+   * and the header timer, in that order, exactly as without HTTP/2.
+   */
+  function splitByAlpn(server: ListeningServer): void {
+    const http1 = server.listeners('secureConnection') as ((this: ListeningServer, socket: TLSSocket) => void)[]
+    server.removeAllListeners('secureConnection')
+    server.on('secureConnection', function onSecureConnection(this: ListeningServer, socket: TLSSocket) {
+      if (socket.alpnProtocol === 'h2') {
+        h2!.accept(socket)
+        return
+      }
+      for (const listener of http1) listener.call(this, socket)
+      onHttpConnection(socket)
+    })
+  }
+
   const servers: ListeningServer[] = []
   return {
     state,
@@ -312,9 +338,11 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     beginDrain() {
       state.draining = true
       for (const server of servers) server.closeIdleConnections()
+      h2?.beginDrain()
     },
     closeIdleConnections() {
       for (const server of servers) server.closeIdleConnections()
+      h2?.closeIdleSessions()
     },
     whenNoPipes: () => pipes.whenEmpty(),
     whenNoSockets: () => sockets.whenEmpty(),
@@ -327,7 +355,8 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       servers.push(server)
       if (tls) {
         server.on('connection', onTcpConnection)
-        server.on('secureConnection', onHttpConnection)
+        if (h2) splitByAlpn(server)
+        else server.on('secureConnection', onHttpConnection)
         server.on('tlsClientError', onTlsClientError)
       } else server.on('connection', onHttpConnection)
       server.on('clientError', onClientError)

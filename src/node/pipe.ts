@@ -84,11 +84,44 @@ export interface PipeCloseOptions {
   closeReason?: string
 }
 
+/**
+ * The client side of a pipe: what the pipe really uses of it. A `net.Socket`
+ * (an HTTP/1.1 upgrade, plain or TLS) is one as it is; an HTTP/2 stream
+ * (RFC 8441) is one through its adapter (`h2/stream-endpoint.ts`), so the
+ * pipe has one code path and no `instanceof`. Events the pipe listens to,
+ * with the endpoint as `this`: `'data'`, `'end'` (the client's FIN, or its
+ * END_STREAM), `'error'`, `'close'`, `'drain'`, `'timeout'`.
+ */
+export interface PipeEndpoint {
+  /** Bytes handed to {@link write} so far (a socket's own counter). */
+  readonly bytesWritten: number
+  readonly destroyed: boolean
+  readonly writableEnded: boolean
+  readonly readableEnded: boolean
+  /** The client's address (undefined once a socket has closed and forgotten it). */
+  readonly remoteAddress?: string | undefined
+  write(chunk: Uint8Array | string, callback?: (error?: Error | null) => void): boolean
+  /** Ends the writing half after what is queued (FIN; END_STREAM). */
+  end(): unknown
+  /** Drops the endpoint at once (a reset; RST_STREAM). */
+  destroy(): unknown
+  pause(): unknown
+  resume(): unknown
+  setNoDelay(noDelay?: boolean): unknown
+  /** The inactivity timer both directions refresh; `'timeout'` when it fires, 0 turns it off. */
+  setTimeout(ms: number): unknown
+  on(event: 'data', listener: (this: never, chunk: Buffer) => void): unknown
+  on(event: 'error', listener: (this: never, error: NodeJS.ErrnoException) => void): unknown
+  on(event: 'end' | 'close' | 'drain' | 'timeout', listener: (this: never) => void): unknown
+  off(event: 'error', listener: (this: never, error: NodeJS.ErrnoException) => void): unknown
+  off(event: 'end' | 'close', listener: (this: never) => void): unknown
+}
+
 /** The pipe a socket belongs to, set on both of its sockets. */
 const PIPE = Symbol('wsgate.pipe')
 
-/** A socket of a pipe. */
-type PipedSocket = Socket & { [PIPE]?: Pipe }
+/** A socket (or the client endpoint) of a pipe. */
+type PipedSocket = (Socket | PipeEndpoint) & { [PIPE]?: Pipe<PipeEndpoint> }
 
 /**
  * A direction's state: relaying; relaying the origin's frames up to its
@@ -149,8 +182,8 @@ function roundedLifetime(lifetime: number): number {
  * socket: an idle connection holds two sockets and this object, not a dozen
  * closures (it is what 100,000 idle connections are made of).
  */
-export class Pipe implements CloseFrameListener, OriginSink {
-  readonly client: Socket
+export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameListener, OriginSink {
+  readonly client: Client
   readonly origin: Socket
   readonly #options: PipeOptions
   readonly #startedAt = performance.now()
@@ -183,7 +216,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
    * Starts relaying. `clientHead` and `originHead` are bytes each side sent
    * together with its handshake; they are forwarded first, so order holds.
    */
-  constructor(client: Socket, tunnel: NodeOriginTunnel, clientHead: Buffer, options: PipeOptions) {
+  constructor(client: Client, tunnel: NodeOriginTunnel, clientHead: Buffer, options: PipeOptions) {
     const { socket: origin, head: originHead, relay } = tunnel
     this.client = client
     this.origin = origin
@@ -229,7 +262,8 @@ export class Pipe implements CloseFrameListener, OriginSink {
 
     // The client's reads land in the shared relay buffer too (pipe/shared-read.ts), not in a fresh 64 KiB
     // buffer each; 'data' still brings what the socket had read before the switch (normally nothing).
-    readInto(client, SHARED_READ_BUFFER, onClientRead)
+    // (An endpoint that is not a socket, an HTTP/2 stream, has no handle there: it reads 'data' events.)
+    readInto(client as unknown as Socket, SHARED_READ_BUFFER, onClientRead)
     client.on('data', onData)
     // A raw-connector origin reads into the shared relay buffer and hands each read to relayFromOrigin().
     if (relay) relay.start(this)
@@ -306,7 +340,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
    * A chunk read from `from` as a `'data'` event (the chunk is its own):
    * written to the other side, which pauses `from` when its buffer is full.
    */
-  relayChunk(from: Socket, chunk: Buffer): void {
+  relayChunk(from: Socket | PipeEndpoint, chunk: Buffer): void {
     if (!this.#relay(from === this.client, chunk, chunk.length, false)) from.pause()
   }
 
@@ -330,10 +364,11 @@ export class Pipe implements CloseFrameListener, OriginSink {
   #relay(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
     if ((fromClient ? this.#toOrigin : this.#toClient) !== RELAY) return this.#closingChunk(fromClient, bytes, length, copy)
     ;(fromClient ? this.#fromClient : this.#fromOrigin)?.scan(bytes, 0, length)
-    const to = fromClient ? this.origin : this.client
+    const to: Socket | PipeEndpoint = fromClient ? this.origin : this.client
     // The other side is gone or has ended its writing half: drop the bytes but keep reading, so this side's FIN is seen.
     if (to.destroyed || to.writableEnded) return true
-    return copy ? writeCopy(to, bytes, length) : to.write(bytes)
+    // writeCopy() only calls write(): an endpoint that is not a socket takes the slab as well.
+    return copy ? writeCopy(to as Socket, bytes, length) : to.write(bytes)
   }
 
   /** The close-frame listener of both trackers: the first close frame names who closed. */
@@ -350,7 +385,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /** One side sent FIN: end the other's writing side after what is queued, and bound how long it may stay half-open. */
-  ended(side: Socket): void {
+  ended(side: Socket | PipeEndpoint): void {
     if (this.#closing) {
       this.#checkClosing()
       return
@@ -359,14 +394,14 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /** A side failed (a reset, a TLS error): when nothing else ended the connection first, that side did, with this error. */
-  failed(side: Socket, error: NodeJS.ErrnoException): void {
+  failed(side: Socket | PipeEndpoint, error: NodeJS.ErrnoException): void {
     if (this.#closedBy !== undefined) return
     this.#closedBy = side === this.client ? 'client' : 'origin'
     this.#error = `${this.#closedBy} ${error.code ?? error.message}`
   }
 
   /** One socket is gone: flush and end the other, which then has the half-close timeout to finish. */
-  sideClosed(side: Socket): void {
+  sideClosed(side: Socket | PipeEndpoint): void {
     if (this.#closing) {
       // The other side may still answer the gateway's close frame; what it sends is read and dropped.
       const other = this.#other(side)
@@ -393,8 +428,8 @@ export class Pipe implements CloseFrameListener, OriginSink {
   /** Writes the gateway's close frame one way (unless that side's peer already sent one through), and holds that direction. */
   #sendClose(towardOrigin: boolean): void {
     const tracker = towardOrigin ? this.#fromClient! : this.#fromOrigin!
-    const to = towardOrigin ? this.origin : this.client
-    const from = towardOrigin ? this.client : this.origin
+    const to: Socket | PipeEndpoint = towardOrigin ? this.origin : this.client
+    const from: Socket | PipeEndpoint = towardOrigin ? this.client : this.origin
     if (towardOrigin) this.#toOrigin = HELD
     else this.#toClient = HELD
     // RFC 6455 §5.5.1: one close frame per direction. The gateway speaks as a server to the client (unmasked) and as a client to the origin (masked, §5.3).
@@ -414,7 +449,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
    */
   #closingChunk(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
     const tracker = fromClient ? this.#fromClient! : this.#fromOrigin!
-    const to = fromClient ? this.origin : this.client
+    const to: Socket | PipeEndpoint = fromClient ? this.origin : this.client
     let at = 0
     let keepReading = true
     if (!fromClient && this.#toClient === AWAIT_ORIGIN) {
@@ -438,9 +473,9 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /** Writes `bytes[0, length)` to `to` (through a slab when the bytes are the shared relay buffer); false when its buffer is full. */
-  #write(to: Socket, bytes: Buffer, length: number, copy: boolean): boolean {
+  #write(to: Socket | PipeEndpoint, bytes: Buffer, length: number, copy: boolean): boolean {
     if (to.destroyed || to.writableEnded) return true
-    if (copy) return writeCopy(to, bytes, length)
+    if (copy) return writeCopy(to as Socket, bytes, length)
     return to.write(length === bytes.length ? bytes : bytes.subarray(0, length))
   }
 
@@ -457,7 +492,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
     this.#settleSide(this.origin, this.#toOrigin, this.#fromOrigin!, this.#toClient, this.client)
   }
 
-  #settleSide(side: Socket, toSide: Direction, fromSide: FrameTracker, fromSideState: Direction, other: Socket): void {
+  #settleSide(side: Socket | PipeEndpoint, toSide: Direction, fromSide: FrameTracker, fromSideState: Direction, other: Socket | PipeEndpoint): void {
     if (side.destroyed) {
       // Its pending close toward the other side can never come: end the other after what is queued.
       if (fromSideState === PENDING && !other.destroyed && !other.writableEnded) other.end()
@@ -469,7 +504,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
   }
 
   /** `side` is done sending: record who ended first, end the other's writing half, start the half-close bound. */
-  #endOther(side: Socket): Socket {
+  #endOther(side: Socket | PipeEndpoint): Socket | PipeEndpoint {
     this.#closedBy ??= side === this.client ? 'client' : 'origin'
     const other = this.#other(side)
     if (!other.destroyed && !other.writableEnded) other.end()
@@ -477,7 +512,7 @@ export class Pipe implements CloseFrameListener, OriginSink {
     return other
   }
 
-  #other(side: Socket): Socket {
+  #other(side: Socket | PipeEndpoint): Socket | PipeEndpoint {
     return side === this.client ? this.origin : this.client
   }
 
@@ -549,15 +584,15 @@ function onIdle(this: PipedSocket): void {
   this[PIPE]!.close('idle')
 }
 
-function onDeadline(pipe: Pipe): void {
+function onDeadline(pipe: Pipe<PipeEndpoint>): void {
   pipe.deadline()
 }
 
-function onOriginSilent(pipe: Pipe): void {
+function onOriginSilent(pipe: Pipe<PipeEndpoint>): void {
   pipe.originSilent()
 }
 
-function destroyBoth(pipe: Pipe): void {
+function destroyBoth(pipe: Pipe<PipeEndpoint>): void {
   pipe.client.destroy()
   pipe.origin.destroy()
 }

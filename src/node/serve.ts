@@ -168,7 +168,7 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
   if (certificates) {
     // The TLS handshake gets the same deadline as the request headers. Node's timer restarts only on bytes that
     // reach JavaScript, which a handshake's never do: a client dribbling its ClientHello is closed on time too.
-    secure = https.createServer({ ...listenerOptions(settings), ...certificates.serverOptions(), handshakeTimeout: settings.handshakeTimeout })
+    secure = https.createServer({ ...listenerOptions(settings), ...certificates.serverOptions(settings.tls!.http2), handshakeTimeout: settings.handshakeTimeout })
     certificates.attach(secure)
     listeners.attach(secure, true)
     servers.push(secure)

@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_URI_LENGTH,
   DEFAULT_PORT,
   DEFAULT_RETRY_AFTER,
+  DEFAULT_TLS_HTTP2,
   DEFAULT_TLS_PORT,
 } from '../defaults.ts'
 import { assertLimitStore, type LimitStore } from '../limit-store.ts'
@@ -34,7 +35,8 @@ export type { AdminOptions, AdminSettings } from './admin/options.ts'
  * hold the name it asked for by SNI, a wildcard `*.example.com` standing
  * for one label; the first certificate goes to clients without SNI or
  * with a name none holds. Each PEM is text (a string containing
- * `-----BEGIN`) or a file path. ALPN offers `http/1.1` only.
+ * `-----BEGIN`) or a file path. ALPN offers `http/1.1`, and `h2` first
+ * with `http2: true`.
  *
  * @example
  * await serve(app, { port: 'off', tls: { cert: '/etc/wsgate/cert.pem', key: '/etc/wsgate/key.pem', port: 443 } })
@@ -54,6 +56,14 @@ export interface TlsOptions {
    * either way. @default true
    */
   watch?: boolean
+  /**
+   * Serve HTTP/2 beside HTTP/1.1 (ALPN `h2`): WebSockets over HTTP/2 (RFC
+   * 8441, extended CONNECT with `:protocol = websocket`) run the same
+   * handshake chain and pipe as HTTP/1.1 upgrades, and plain requests
+   * reach the same routes. `false` offers `http/1.1` only, as before.
+   * @default false
+   */
+  http2?: boolean
 }
 
 /** TlsOptions checked, with every default filled in. */
@@ -64,6 +74,8 @@ export interface TlsSettings {
   /** The option that gave each certificate (`tls`, `tls.certificates[1]`), for error messages. */
   readonly options: readonly string[]
   readonly watch: boolean
+  /** Whether ALPN offers `h2` (see {@link TlsOptions.http2}). */
+  readonly http2: boolean
 }
 
 /** Options of `serve()`: where to listen and the gateway-wide limits. Durations in ms. */
@@ -257,6 +269,7 @@ function resolveTls(tls: TlsOptions | undefined): TlsSettings | undefined {
   const port = tls.port ?? DEFAULT_TLS_PORT
   assertPort('tls.port', port)
   if (tls.watch !== undefined && typeof tls.watch !== 'boolean') throw new TypeError(`serve(): tls.watch must be a boolean, got ${String(tls.watch)}`)
+  if (tls.http2 !== undefined && typeof tls.http2 !== 'boolean') throw new TypeError(`serve(): tls.http2 must be a boolean, got ${String(tls.http2)}`)
   const single = tls.cert !== undefined || tls.key !== undefined
   if (single && tls.certificates !== undefined) {
     throw new TypeError('serve(): give tls.cert and tls.key, or tls.certificates, not both')
@@ -275,7 +288,7 @@ function resolveTls(tls: TlsOptions | undefined): TlsSettings | undefined {
       }
     }
   })
-  return { port, certificates: certificates as TlsCertificate[], options, watch: tls.watch ?? true }
+  return { port, certificates: certificates as TlsCertificate[], options, watch: tls.watch ?? true, http2: tls.http2 ?? DEFAULT_TLS_HTTP2 }
 }
 
 /** `share` of a cap, rounded up, at least 1: the default of a cap that is a share of `maxConnections`. */

@@ -126,16 +126,17 @@ export class TlsCertificates {
 
   /**
    * Options for `https.createServer()`: the first certificate as the
-   * default, an `SNICallback` that reads the current contexts, and ALPN
-   * `http/1.1` only (no HTTP/2: an upgrade needs HTTP/1.1).
+   * default, an `SNICallback` that reads the current contexts, and ALPN:
+   * `h2` then `http/1.1` with `http2` (a client offering both gets h2, whose
+   * WebSockets are RFC 8441's extended CONNECT), else `http/1.1` only.
    */
-  serverOptions(): { cert: string; key: string; SNICallback: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void; ALPNProtocols: string[] } {
+  serverOptions(http2 = false): { cert: string; key: string; SNICallback: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void; ALPNProtocols: string[] } {
     const { fallback } = this.#set()
     return {
       cert: fallback.cert,
       key: fallback.key,
       SNICallback: (servername, callback) => callback(null, this.contextFor(servername)),
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
     }
   }
 

@@ -14,7 +14,7 @@ import type { Logger } from './log.ts'
 import { requestLine } from './access-log.ts'
 import type { GatewayMetrics } from './metrics/index.ts'
 import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
-import { Pipe } from './pipe.ts'
+import { Pipe, type PipeEndpoint } from './pipe.ts'
 import { ignoreHandshakeError } from './pipe/handshake-guard.ts'
 import { readRequestHead, toRequest } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
@@ -38,7 +38,7 @@ export interface GatewayState {
   readonly settings: ServeSettings
   readonly logger: Logger
   /** Open pipes, for the connection cap and for shutdown. */
-  readonly pipes: Set<Pipe>
+  readonly pipes: Set<Pipe<PipeEndpoint>>
   /** Accounts for a socket until it closes (leak checks, shutdown). */
   readonly track: (socket: Socket) => void
   /** Handshakes between the upgrade event and their answer; they count against the cap. */
@@ -81,8 +81,44 @@ function runCloseListeners(listeners: (() => void)[], requestId: string, logger:
 }
 
 /** 'end' listener of a client socket during its handshake (`this` is the socket): it has left. */
-function destroyOnEnd(this: Socket): void {
+function destroyOnEnd(this: PipeEndpoint): void {
   this.destroy()
+}
+
+/**
+ * What the runtime reads of a request: Node's `IncomingMessage` on
+ * HTTP/1.1, the same three facts of an HTTP/2 stream otherwise (its
+ * translated header lines, `1.1`, its session's socket).
+ */
+export type RequestFacts = Pick<IncomingMessage, 'httpVersion' | 'rawHeaders'> & { readonly socket: { readonly remoteAddress?: string | undefined } }
+
+/**
+ * The transport-specific half of a handshake: how its client is answered.
+ * {@link runHandshake} runs the rest (head decision, admission, the
+ * chain, the pipe, the log line) the same for every transport; HTTP/1.1
+ * answers on the upgraded socket ({@link HTTP1_UPGRADE}), HTTP/2 on the
+ * extended CONNECT stream (`h2/transport.ts`).
+ */
+export interface HandshakeTransport<Client extends PipeEndpoint> {
+  /** Written into the handshake's note (so its handshake and connection lines carry it): `'2'` for HTTP/2; HTTP/1.1 adds nothing. */
+  readonly http: '2' | undefined
+  /** The success answer (101 on HTTP/1.1, 200 on HTTP/2) with the origin's headers as the chain left them, before the pipe starts. */
+  accept(client: Client, headers: Headers, requestId: string): void
+  /** Any other answer (a refusal, an origin's non-101), after which the client is ended. */
+  refuse(client: Client, response: Response, halfCloseTimeout: number): Promise<void>
+}
+
+/** HTTP/1.1: the 101 and the refusals are written raw onto the upgraded socket, which closes after a refusal. */
+export const HTTP1_UPGRADE: HandshakeTransport<Socket> = {
+  http: undefined,
+  accept(socket, headers, requestId) {
+    let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
+    for (const [name, value] of headers) {
+      if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
+    }
+    socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
+  },
+  refuse: writeResponse,
 }
 
 /** Accepted origin upgrade waiting for the chain to finish. */
@@ -93,25 +129,46 @@ type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: P
  * either writes the 101 and starts the pipe, or writes the chain's answer
  * and closes. Logs one line for the decision.
  */
-export async function handleUpgrade(state: GatewayState, incoming: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+export function handleUpgrade(state: GatewayState, incoming: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  // One parse of the head decides, before any admission or route, what is refused and the URL everyone sees.
+  let parsed: RequestHead | GatewayError
+  try {
+    parsed = readRequestHead(incoming, true, state.settings)
+  } catch (error) {
+    parsed = asGatewayError(error)
+  }
+  return runHandshake(state, HTTP1_UPGRADE, socket, incoming, incoming.method ?? 'GET', incoming.url ?? '', parsed, head)
+}
+
+/**
+ * One handshake on any transport: `parsed` is the edge's head decision
+ * (the head, or the refusal), `method` and `rawTarget` as the client sent
+ * them, `head` the bytes the client sent after its head. Admission, the
+ * app's chain and the decision's log line, then either the transport's
+ * success answer and the pipe, or its other answer.
+ */
+export async function runHandshake<Client extends PipeEndpoint>(
+  state: GatewayState,
+  transport: HandshakeTransport<Client>,
+  socket: Client,
+  incoming: RequestFacts,
+  method: string,
+  rawTarget: string,
+  parsed: RequestHead | GatewayError,
+  head: Buffer,
+): Promise<void> {
   const { settings } = state
   const started = performance.now()
   const scope = newScope()
   const { requestId, note } = scope
+  if (transport.http) note.http = transport.http
   // Until the pipe takes over, a socket error only means the client left; 'close' handles that.
   // A module-level function: a closure made here would keep this handshake's whole scope alive for the connection's life.
   socket.on('error', ignoreHandshakeError)
 
   let accepted: Accepted | undefined
   const abort = new AbortController()
-  // One parse of the head decides, before any admission or route, what is refused and the URL everyone sees.
-  let parsed: RequestHead | GatewayError
-  try {
-    parsed = readRequestHead(incoming, true, settings)
-  } catch (error) {
-    parsed = asGatewayError(error)
-  }
-  const runtime = runtimeFor(state, incoming, scope, { raw: incoming.url ?? '', normalised: parsed instanceof GatewayError ? undefined : parsed.target }, {
+  const runtime = runtimeFor(state, incoming, scope, { raw: rawTarget, normalised: parsed instanceof GatewayError ? undefined : parsed.target }, {
     upgrade: {
       accept(answer, pipeSettings) {
         accepted = { answer, settings: pipeSettings }
@@ -156,7 +213,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
     socket.on('close', clientGone)
     socket.on('end', destroyOnEnd)
     try {
-      response = await state.app.fetch(toRequest(incoming.method ?? 'GET', parsed), { wsgate: runtime })
+      response = await state.app.fetch(toRequest(method, parsed), { wsgate: runtime })
     } catch (error) {
       response = toErrorResponse(error, state.logger)
     } finally {
@@ -170,7 +227,7 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   // A handshake in flight when the drain began: its origin said 101, but no new pipe may start now.
   if (accepted && state.draining) response = drainingError(settings.retryAfter).getResponse()
   if (accepted && response.headers.get(UPGRADE_MARKER) === requestId && !socket.destroyed) {
-    startPipe(state, socket, head, accepted, response.headers, runtime, scope)
+    startPipe(state, transport, socket, head, accepted, response.headers, runtime, scope)
     logHandshake(state, runtime, note, 101, null, started)
     return
   }
@@ -181,13 +238,14 @@ export async function handleUpgrade(state: GatewayState, incoming: IncomingMessa
   }
   endScope(scope, state.logger)
   logHandshake(state, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
-  await writeResponse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
+  await transport.refuse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
 }
 
 /** Writes the client's 101 (the origin's headers as the chain left them) and joins the two sockets. */
-function startPipe(
+function startPipe<Client extends PipeEndpoint>(
   state: GatewayState,
-  socket: Socket,
+  transport: HandshakeTransport<Client>,
+  socket: Client,
   head: Buffer,
   accepted: Accepted,
   headers: Headers,
@@ -204,15 +262,11 @@ function startPipe(
   const { logger } = state
   // Read now, while the socket is connected; only a line at info needs it (getpeername is a syscall).
   const clientAddress = logger.isLevelEnabled('info') ? runtime.clientAddress : undefined
-  const { route, origin } = scope.note
+  const { route, origin, http } = scope.note
   // A copy of exactly its length: the scope's array grew by push and keeps spare slots for the connection's life.
   const closeListeners = scope.closeListeners.slice()
   const { onClose, expiresAt, closeOnExpiry, closeFrames } = limits
-  let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
-  for (const [name, value] of headers) {
-    if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
-  }
-  socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
+  transport.accept(socket, headers, requestId)
   const { metrics } = state
   // After the 101, before the pipe relays anything: the listing counts bytes from the same point as the pipe.
   const record = metrics?.connectionStarting({ id: requestId, note: scope.note, client: runtime.clientAddress, clientSocket: socket, originSocket: tunnel.socket })
@@ -237,6 +291,7 @@ function startPipe(
           origin,
           // The level may have been raised since the 101; then the socket's cached address, if any.
           client: clientAddress ?? socket.remoteAddress,
+          http,
           ...summary,
           // pino leaves out undefined fields: no second object just to omit one.
           expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined,
@@ -252,12 +307,13 @@ function startPipe(
 /** The runtime a request's chain sees in `c.env.wsgate`. */
 export function runtimeFor(
   state: GatewayState,
-  incoming: IncomingMessage,
+  incoming: RequestFacts,
   scope: RequestScope,
   targets: RequestTargets,
   paths: RuntimePaths,
 ): GatewayRuntime {
-  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
+  // NodeGatewayRuntime reads only these facts of its IncomingMessage (httpVersion, rawHeaders, socket.remoteAddress).
+  return new NodeGatewayRuntime(incoming as IncomingMessage, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
 }
 
 /** The one log line per handshake decision, and its count in the gateway's metrics when they are on. */

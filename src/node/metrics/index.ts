@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { poolsOf, type OriginPool } from '../../origins/pool.ts'
 import type { HandshakeNote } from '../../runtime.ts'
-import type { Pipe, PipeSummary } from '../pipe.ts'
+import type { Pipe, PipeEndpoint, PipeSummary } from '../pipe.ts'
 import { blockFamily, isWafBlock } from './waf-family.ts'
 
 export { blockFamily, ruleFamily } from './waf-family.ts'
@@ -80,7 +80,7 @@ export interface ConnectionRecord {
   readonly startedAt: number
   readonly clientWrittenAtStart: number
   readonly originWrittenAtStart: number
-  pipe: Pipe | undefined
+  pipe: Pipe<PipeEndpoint> | undefined
 }
 
 /** What a connection record is made from, at the moment the pipe starts. */
@@ -88,8 +88,8 @@ export interface ConnectionStart {
   id: string
   note: HandshakeNote
   client: string
-  /** The client's socket and the origin's, before the pipe writes to them. */
-  clientSocket: Socket
+  /** The client's socket (or HTTP/2 stream endpoint) and the origin's, before the pipe writes to them. */
+  clientSocket: Pick<Socket, 'bytesWritten'>
   originSocket: Socket
 }
 
@@ -351,7 +351,7 @@ export class GatewayMetrics {
   }
 
   /** The pipe of `record` has started: it is listed and counted as open. */
-  connectionOpened(record: ConnectionRecord, pipe: Pipe): void {
+  connectionOpened(record: ConnectionRecord, pipe: Pipe<PipeEndpoint>): void {
     record.pipe = pipe
     this.#open.set(record.id, record)
   }

@@ -1,0 +1,97 @@
+import { Readable } from 'node:stream'
+import type { ServerHttp2Stream } from 'node:http2'
+import { GatewayError } from '../../errors.ts'
+import { toErrorResponse, withHeader } from '../../responses.ts'
+import { CLIENT_CLOSED_STATUS, requestLine } from '../access-log.ts'
+import { drainingError } from '../drain.ts'
+import { fetchOrigin } from '../origin/fetch.ts'
+import { appendHeaders } from '../../request-head.ts'
+import { endScope, logHandshake, newScope, runtimeFor, type GatewayState, type RequestFacts } from '../upgrade.ts'
+import type { H2RequestHead } from './request-head.ts'
+import { respond } from './respond.ts'
+
+/**
+ * A plain HTTP/2 request (not an extended CONNECT) through the app: what
+ * the HTTP/1.1 listener does with @hono/node-server, done on the stream
+ * itself (Node's compatibility layer would also take the CONNECT streams).
+ * The same head decision and refusals, the same runtime (`http()` and
+ * `proxy()` reach their origins over HTTP/1.1 as ever), `x-request-id` on
+ * every answer, and the same `request` access line, with `http: '2'`.
+ */
+export async function servePlainH2(state: GatewayState, stream: ServerHttp2Stream, head: H2RequestHead, facts: RequestFacts): Promise<void> {
+  const { logger, settings } = state
+  const { parsed, method } = head
+  if (parsed instanceof GatewayError || state.draining) {
+    const error = parsed instanceof GatewayError ? parsed : drainingError(settings.retryAfter)
+    // Never the target or a header: a refused head may carry anything, credentials included.
+    logger.info({ client: facts.socket.remoteAddress, method, status: error.status, code: error.code, http: '2' }, 'request rejected')
+    await respondOn(stream, error.getResponse(), method, true)
+    return
+  }
+  const started = performance.now()
+  const scope = newScope()
+  scope.note.http = '2'
+  const runtime = runtimeFor(state, facts, scope, { raw: head.rawTarget, normalised: parsed.target }, {
+    upgrade: undefined,
+    connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
+    fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
+  })
+  // The access line names the client even when it has left by then.
+  const info = logger.isLevelEnabled('info')
+  if (info) void runtime.clientAddress
+  const abort = new AbortController()
+  const aborted = (): void => abort.abort()
+  stream.once('close', aborted)
+  let response: Response
+  try {
+    const headers = new Headers()
+    appendHeaders(headers, parsed.headers)
+    const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: abort.signal }
+    if (method !== 'GET' && method !== 'HEAD') {
+      init.body = Readable.toWeb(stream) as ReadableStream<Uint8Array>
+      init.duplex = 'half'
+    }
+    // state.app, read per request: a routes reload swaps it for the next request.
+    response = await state.app.fetch(new Request(parsed.url, init), { wsgate: runtime })
+  } catch (error) {
+    response = toErrorResponse(error, logger)
+  } finally {
+    endScope(scope, logger)
+  }
+  // An origin's own x-request-id is relayed as it came, as on HTTP/1.1.
+  if (!response.headers.has('x-request-id')) response = withHeader(response, 'x-request-id', runtime.requestId)
+  const code = response.headers.get('x-wsgate-error')
+  // A request websocket() refused is a failed handshake: the handshake line, at once, instead of the access line.
+  if (scope.note.route !== undefined && code?.startsWith('ERR_HANDSHAKE_')) {
+    logHandshake(state, runtime, scope.note, response.status, code, started)
+    await respondOn(stream, response, method, false)
+    return
+  }
+  const headSent = !stream.destroyed && !stream.closed
+  const bytes = await respondOn(stream, response, method, false)
+  if (!info) return
+  const line = requestLine(runtime, scope.note, headSent ? response.status : CLIENT_CLOSED_STATUS, code, started, method)
+  line.bytes = bytes
+  if (!stream.writableFinished) {
+    await new Promise<void>((resolve) => {
+      if (stream.closed || stream.destroyed) resolve()
+      else {
+        stream.once('finish', resolve)
+        stream.once('close', resolve)
+      }
+    })
+  }
+  if (!stream.writableFinished) line.incomplete = true
+  logger.info(line, 'request')
+  stream.off('close', aborted)
+}
+
+/** Writes a response; a stream that fails meanwhile (the client reset it) ends the matter. */
+async function respondOn(stream: ServerHttp2Stream, response: Response, method: string, closeRequest: boolean): Promise<number> {
+  try {
+    return await respond(stream, response, { method, closeRequest })
+  } catch {
+    if (!stream.destroyed) stream.destroy()
+    return 0
+  }
+}

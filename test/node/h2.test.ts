@@ -1,0 +1,388 @@
+import { once } from 'node:events'
+import http2, { type ClientHttp2Session } from 'node:http2'
+import tls from 'node:tls'
+import { Hono } from 'hono'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
+import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
+import { expectNoOpenSockets, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
+import { connectH2, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
+import { startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
+import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { frame, pattern } from '../helpers/wire.ts'
+
+/**
+ * WebSocket over HTTP/2 (RFC 8441) on the TLS listener: extended CONNECT
+ * through the same handshake chain and pipe as an HTTP/1.1 upgrade, many
+ * WebSockets on one connection, backpressure both ways, plain h2 requests,
+ * the RFC's errors, and HTTP/1.1 beside it as before. Real sockets, real
+ * TLS with a private CA.
+ */
+
+const NAME = 'h2.gateway.test'
+const MiB = 1024 * 1024
+
+let ca: CertificatePair
+let leaf: CertificatePair
+beforeAll(() => {
+  ca = makeCa()
+  leaf = issue(ca, [NAME])
+})
+
+const cleanups: (() => Promise<unknown> | unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+afterAll(() => undefined)
+
+async function startH2Gateway(app: Hono<{ Bindings: GatewayBindings }>, options: GatewayOptions = {}): Promise<TestGateway> {
+  const gateway = await startGateway(app, { ...options, tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: true, ...options.tls } })
+  cleanups.push(() => gateway.close())
+  return gateway
+}
+
+async function session(gateway: TestGateway): Promise<ClientHttp2Session> {
+  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+  cleanups.push(() => client.destroy())
+  return client
+}
+
+async function echoOrigin(): Promise<WsOrigin> {
+  const origin = await startWsOrigin(undefined, { handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false) })
+  cleanups.push(() => origin.close())
+  return origin
+}
+
+function echoApp(origin: WsOrigin): Hono<{ Bindings: GatewayBindings }> {
+  const app = new Hono<{ Bindings: GatewayBindings }>()
+  app.all('/echo', websocket(origin.url))
+  return app
+}
+
+describe('WebSocket over HTTP/2', () => {
+  it('negotiates h2, advertises extended CONNECT, and echoes through the chain with a 200; the log says http 2', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin))
+    const client = await session(gateway)
+    expect((client.socket as tls.TLSSocket).alpnProtocol).toBe('h2')
+    expect(client.remoteSettings.enableConnectProtocol).toBe(true)
+
+    const ws = await openH2WebSocket(client, '/echo?room=1', { 'sec-websocket-protocol': 'chat.v1, other' })
+    expect(ws.headers[':status']).toBe(200)
+    expect(ws.headers['sec-websocket-protocol']).toBe('chat.v1')
+    expect(ws.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(ws.headers['sec-websocket-accept']).toBeUndefined()
+
+    await ws.send(0x1, 'hello over h2')
+    expect(await ws.next()).toMatchObject({ opcode: 0x1, payload: Buffer.from('hello over h2') })
+    const binary = pattern(200_000, 7)
+    await ws.send(0x2, binary)
+    const echoed = await ws.next()
+    expect(echoed.opcode).toBe(0x2)
+    expect(echoed.payload.equals(binary)).toBe(true)
+
+    // The origin saw an HTTP/1.1 upgrade with a key of the gateway's (checked against its accept value).
+    const upgrade = origin.server.clients.size
+    expect(upgrade).toBe(1)
+
+    // A clean close: the client's close frame, the origin's answer, both halves ended.
+    const close = Buffer.alloc(2)
+    close.writeUInt16BE(1000)
+    await ws.send(0x8, close)
+    const answer = await ws.next()
+    expect(answer.opcode).toBe(0x8)
+    expect(answer.payload.readUInt16BE(0)).toBe(1000)
+    ws.stream.end()
+    await once(ws.stream, 'close')
+    expect(ws.stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR)
+
+    await waitFor(() => gateway.logs.some((line) => line.msg === 'connection closed'))
+    const accepted = gateway.logs.find((line) => line.msg === 'handshake accepted')
+    expect(accepted).toMatchObject({ route: '/echo', status: 101, http: '2', path: '/echo' })
+    const closed = gateway.logs.find((line) => line.msg === 'connection closed')
+    expect(closed).toMatchObject({ route: '/echo', http: '2', closedBy: 'client', closeCode: 1000 })
+    expect(closed!.bytesFromClient).toBeGreaterThan(binary.length)
+    expect(closed!.bytesFromOrigin).toBeGreaterThan(binary.length)
+    expect(gateway.connections).toBe(0)
+  })
+
+  it('gives the origin an HTTP/1.1 upgrade with a key of its own and the client\'s fields, and checks the accept value', async () => {
+    let answered = 0
+    const origin: RawOrigin = await startRawOrigin((connection) => {
+      answered++
+      // The first answer has a wrong accept value: the gateway must refuse it (502), as on HTTP/1.1.
+      if (answered === 1) connection.socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n')
+      else connection.socket.write(switchingProtocols(connection))
+    })
+    cleanups.push(() => origin.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/raw', websocket(origin.url))
+    const gateway = await startH2Gateway(app)
+    const client = await session(gateway)
+    const refused = await openH2WebSocket(client, '/raw', { 'sec-websocket-extensions': 'permessage-deflate' })
+    expect(refused.headers[':status']).toBe(502)
+    expect(refused.headers['x-wsgate-error']).toBe('ERR_ORIGIN_BAD_HANDSHAKE')
+    const ws = await openH2WebSocket(client, '/raw', { 'sec-websocket-key': 'AAAAAAAAAAAAAAAAAAAAAA==' })
+    expect(ws.headers[':status']).toBe(200)
+    const seen = origin.connections[1]!
+    expect(seen.requestHead.startsWith('GET /raw HTTP/1.1\r\n')).toBe(true)
+    expect(seen.headers.upgrade).toBe('websocket')
+    expect(seen.headers.connection?.toLowerCase()).toBe('upgrade')
+    expect(seen.headers['sec-websocket-version']).toBe('13')
+    expect(seen.headers['sec-websocket-key']).toMatch(/^[A-Za-z0-9+/]{22}==$/)
+    // The client's own key (none is due on h2) is not what the origin sees.
+    expect(seen.headers['sec-websocket-key']).not.toBe('AAAAAAAAAAAAAAAAAAAAAA==')
+    expect(origin.connections[0]!.headers['sec-websocket-extensions']).toBe('permessage-deflate')
+  })
+
+  it('refuses on h2 with the status, headers and body HTTP/1.1 gets', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin))
+    const client = await session(gateway)
+    const cases: [headers: Record<string, string>, path: string][] = [
+      [{ 'sec-websocket-version': '8' }, '/echo'],
+      [{}, '/nowhere'],
+      [{}, '/a/%2e%2e%2F..%2Fecho'],
+    ]
+    for (const [headers, path] of cases) {
+      const ws = await openH2WebSocket(client, path, headers, { read: false })
+      const body = await readBody(ws.stream)
+      const h1 = await h1Refusal(gateway, path, headers)
+      expect(ws.headers[':status'], path).toBe(h1.status)
+      expect(ws.headers['x-wsgate-error'], path).toBe(h1.headers['x-wsgate-error'])
+      expect(ws.headers['sec-websocket-version'], path).toBe(h1.headers['sec-websocket-version'])
+      expect(body, path).toBe(h1.body)
+    }
+    // Each h2 refusal has its handshake line, marked http 2, beside the HTTP/1.1 one's.
+    const lines = gateway.logs.filter((line) => line.msg === 'handshake rejected')
+    expect(lines.filter((line) => line.http === '2').map((line) => line.status)).toEqual(lines.filter((line) => line.http === undefined).map((line) => line.status))
+    expect(lines.some((line) => line.status === 426 && line.code === 'ERR_HANDSHAKE_VERSION' && line.http === '2')).toBe(true)
+  })
+
+  it('carries 100 WebSockets on one connection, each byte-exact; resetting one leaves the others running', async () => {
+    const origin = await echoOrigin()
+    // 100 handshakes at once from one address: above the default per-client cap of handshakes in flight (30), as on HTTP/1.1.
+    const gateway = await startH2Gateway(echoApp(origin), { maxHandshakesPerClient: 100 })
+    const client = await session(gateway)
+    const sockets = await Promise.all(Array.from({ length: 100 }, () => openH2WebSocket(client, '/echo')))
+    expect(sockets.map((ws) => Number(ws.headers[':status'])).filter((status) => status !== 200)).toEqual([])
+    await waitFor(() => gateway.connections === 100)
+    await Promise.all(
+      sockets.map(async (ws, index) => {
+        const payload = pattern(1000 + index * 97, index)
+        await ws.send(0x2, payload)
+        const echoed = await ws.next()
+        expect(echoed.payload.equals(payload)).toBe(true)
+      }),
+    )
+    const [reset, ...others] = sockets
+    reset!.stream.close(http2.constants.NGHTTP2_CANCEL)
+    await waitFor(() => gateway.connections === 99)
+    await Promise.all(
+      others.map(async (ws, index) => {
+        const payload = pattern(5000 + index, index + 1)
+        await ws.send(0x2, payload)
+        const echoed = await ws.next()
+        expect(echoed.payload.equals(payload)).toBe(true)
+      }),
+    )
+    const closed = gateway.logs.filter((line) => line.msg === 'connection closed')
+    expect(closed).toHaveLength(1)
+    expect(closed[0]).toMatchObject({ http: '2', closedBy: 'client' })
+    expect(client.destroyed).toBe(false)
+  })
+
+  it('pauses the origin while the client does not read (origin → client backpressure), and delivers everything once it does', async () => {
+    const total = 32 * MiB
+    const chunk = frame(0x2, pattern(64 * 1024, 3))
+    let flushedWhenStalled = -1
+    let writing: Promise<void> | undefined
+    const origin = await startRawOrigin((connection) => {
+      const { socket } = connection
+      socket.write(switchingProtocols(connection))
+      writing = (async () => {
+        let sent = 0
+        while (sent < total) {
+          sent += chunk.length
+          if (!socket.write(chunk)) {
+            if (flushedWhenStalled < 0) flushedWhenStalled = -2
+            await once(socket, 'drain')
+          }
+        }
+      })()
+    })
+    cleanups.push(() => origin.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/flood', websocket(origin.url))
+    const gateway = await startH2Gateway(app)
+    const client = await session(gateway)
+    const ws = await openH2WebSocket(client, '/flood', {}, { read: false })
+    expect(ws.headers[':status']).toBe(200)
+    // The origin's writes back up: its socket stops draining, far below what it has to send.
+    const originSocket = (): import('node:net').Socket => origin.connections[0]!.socket
+    await waitFor(() => origin.connections.length === 1 && originSocket().writableLength > 0 && flushedWhenStalled === -2, 10_000, 'the origin to see backpressure')
+    let last = -1
+    // The bytes the kernel has taken from the origin stop growing: the gateway stopped reading it.
+    await waitFor(
+      () => {
+        const flushed = originSocket().bytesWritten - originSocket().writableLength
+        const still = flushed === last
+        last = flushed
+        return still
+      },
+      10_000,
+      'the origin socket to stall',
+    )
+    expect(last).toBeLessThan(total / 2)
+    let received = 0
+    ws.stream.on('data', (data: Buffer) => (received += data.length))
+    await waitFor(() => received >= Math.ceil(total / chunk.length) * chunk.length, 30_000, 'every byte to arrive')
+    await writing
+  })
+
+  it('pauses the client stream while the origin does not read (client → origin backpressure)', async () => {
+    const origin = await startRawOrigin((connection) => {
+      connection.socket.write(switchingProtocols(connection))
+      connection.socket.pause()
+    })
+    cleanups.push(() => origin.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/sink', websocket(origin.url))
+    const gateway = await startH2Gateway(app)
+    const client = await session(gateway)
+    const ws = await openH2WebSocket(client, '/sink')
+    const total = 24 * MiB
+    const big = frame(0x2, pattern(256 * 1024), { mask: Buffer.from([1, 2, 3, 4]) })
+    let queued = 0
+    while (queued < total) {
+      ws.stream.write(big)
+      queued += big.length
+    }
+    // The gateway stops taking DATA (no WINDOW_UPDATE) once the origin's socket is full: the client's queue stops shrinking.
+    let previous = -1
+    await waitFor(
+      () => {
+        const left = ws.stream.writableLength
+        const still = left === previous
+        previous = left
+        return still
+      },
+      10_000,
+      'the client stream to stall',
+    )
+    expect(ws.stream.writableLength).toBeGreaterThan(total / 2)
+    // Once the origin reads, everything arrives.
+    let received = 0
+    const socket = origin.connections[0]!.socket
+    socket.on('data', (chunk: Buffer) => (received += chunk.length))
+    socket.resume()
+    await waitFor(() => received === queued, 30_000, 'every byte at the origin')
+  })
+
+  it('answers a plain CONNECT and another :protocol with 501, as HTTP/1.1 answers CONNECT', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin))
+    const client = await session(gateway)
+    const tunnel = client.request({ ':method': 'CONNECT', ':authority': 'example.com:443' }, { endStream: false })
+    const [tunnelHead] = (await once(tunnel, 'response')) as [http2.IncomingHttpHeaders]
+    expect(tunnelHead[':status']).toBe(501)
+    expect(tunnelHead['x-wsgate-error']).toBe('ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED')
+    expect(await readBody(tunnel)).toBe('method CONNECT is not served\n')
+    const other = client.request({ ':method': 'CONNECT', ':protocol': 'connect-udp', ':scheme': 'https', ':path': '/echo', ':authority': NAME }, { endStream: false })
+    const [otherHead] = (await once(other, 'response')) as [http2.IncomingHttpHeaders]
+    expect(otherHead[':status']).toBe(501)
+    expect(await readBody(other)).toBe('extended CONNECT for protocol connect-udp is not served\n')
+    // A malformed request (:protocol without CONNECT) is nghttp2's: RST_STREAM PROTOCOL_ERROR (RFC 9113 §8.1.1).
+    const malformed = client.request({ ':method': 'GET', ':protocol': 'websocket', ':path': '/echo' })
+    malformed.on('error', () => {})
+    await new Promise((resolve) => malformed.on('close', resolve))
+    expect(malformed.rstCode).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR)
+    expect(client.destroyed).toBe(false)
+    const rejected = gateway.logs.filter((line) => line.msg === 'request rejected')
+    expect(rejected).toHaveLength(2)
+    expect(rejected[0]).toMatchObject({ method: 'CONNECT', status: 501, http: '2' })
+  })
+
+  it('serves plain h2 requests through http() with the access line', async () => {
+    const originServer: HttpOrigin = await startHttpOrigin((request, response, seen) =>
+      response.end(`${request.method} ${request.url} ${seen.body.toString()} ${request.headers.cookie ?? ''}`),
+    )
+    cleanups.push(() => originServer.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/api/*', httpRoute(originServer.url))
+    const gateway = await startH2Gateway(app)
+    const client = await session(gateway)
+    const get = client.request({ ':path': '/api/hello?x=1', cookie: 'a=1' })
+    get.end()
+    const [getHead] = (await once(get, 'response')) as [http2.IncomingHttpHeaders]
+    expect(getHead[':status']).toBe(200)
+    expect(await readBody(get)).toBe('GET /api/hello?x=1  a=1')
+    const post = client.request({ ':method': 'POST', ':path': '/api/items' })
+    post.end('payload')
+    const [postHead] = (await once(post, 'response')) as [http2.IncomingHttpHeaders]
+    expect(postHead[':status']).toBe(200)
+    expect(postHead['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(await readBody(post)).toBe('POST /api/items payload ')
+    const missing = client.request({ ':path': '/none' })
+    missing.end()
+    const [missingHead] = (await once(missing, 'response')) as [http2.IncomingHttpHeaders]
+    expect(missingHead[':status']).toBe(404)
+    await readBody(missing)
+    const refused = client.request({ ':path': '/a/%zz' })
+    refused.end()
+    const [refusedHead] = (await once(refused, 'response')) as [http2.IncomingHttpHeaders]
+    expect(refusedHead[':status']).toBe(400)
+    expect(refusedHead['x-wsgate-error']).toBe('ERR_HANDSHAKE_TARGET')
+    await readBody(refused)
+    await waitFor(() => gateway.logs.filter((line) => line.msg === 'request').length === 3)
+    const lines = gateway.logs.filter((line) => line.msg === 'request')
+    expect(lines[0]).toMatchObject({ method: 'GET', path: '/api/hello', status: 200, http: '2', bytes: 'GET /api/hello?x=1  a=1'.length })
+    expect(lines[1]).toMatchObject({ method: 'POST', status: 200, http: '2' })
+  })
+
+  it('serves HTTP/1.1 WebSockets beside h2 on the same listener', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin))
+    const ws = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/echo`, { ca: ca.cert, servername: NAME } as WebSocket.ClientOptions)
+    await once(ws, 'open')
+    const reply = once(ws, 'message')
+    ws.send('over http/1.1')
+    expect(String((await reply)[0])).toBe('over http/1.1')
+    ws.close()
+    await once(ws, 'close')
+    await waitFor(() => gateway.logs.some((line) => line.msg === 'connection closed'))
+    expect(gateway.logs.find((line) => line.msg === 'handshake accepted')?.http).toBeUndefined()
+  })
+
+  it('with http2: false offers http/1.1 only: an h2-only client is refused by ALPN', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin), { tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: false } })
+    const both = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['h2', 'http/1.1'] })
+    await once(both, 'secureConnect')
+    expect(both.alpnProtocol).toBe('http/1.1')
+    both.destroy()
+    const h2Only = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['h2'] })
+    const [error] = (await once(h2Only, 'error')) as [NodeJS.ErrnoException]
+    expect(error.code).toBe('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL')
+    await expectNoOpenSockets(gateway)
+  })
+})
+
+/** The same WebSocket handshake over HTTP/1.1 on the TLS listener: status, headers, body. */
+async function h1Refusal(gateway: TestGateway, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const socket = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['http/1.1'] })
+  await once(socket, 'secureConnect')
+  const lines = [`GET ${path} HTTP/1.1`, `Host: ${NAME}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13']
+  const version = headers['sec-websocket-version']
+  if (version) lines[5] = `Sec-WebSocket-Version: ${version}`
+  socket.end(`${lines.join('\r\n')}\r\n\r\n`)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('latin1')
+  const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)]
+  const [statusLine, ...headerLines] = head.split('\r\n')
+  const parsed: Record<string, string> = {}
+  for (const line of headerLines) parsed[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim()
+  return { status: Number(statusLine!.split(' ')[1]), headers: parsed, body }
+}

@@ -165,13 +165,13 @@ export class BatchedWriter {
   /** Takes one line (pino's JSON and its newline). Returns false when the line was dropped. */
   write(line: string): boolean {
     if (this.#broken) return false
-    const size = Buffer.byteLength(line)
-    if (this.#bufferedBytes + size > this.#maxBufferedBytes) {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: far from the bound, the line is held without measuring it first.
+    if (this.#bufferedBytes + line.length * 3 > this.#maxBufferedBytes && this.#bufferedBytes + Buffer.byteLength(line) > this.#maxBufferedBytes) {
       this.#dropped++
       return false
     }
     if (this.#dropped > 0) this.#noteDropped()
-    this.#append(line, size)
+    this.#append(line)
     if (this.#inFlight) return true
     if (this.#batches.length > 0) this.#writeNext()
     else this.#timer ??= setTimeout(this.#onInterval, this.#flushInterval).unref()
@@ -186,19 +186,25 @@ export class BatchedWriter {
    * find), where a line encoded now dies young; and a full batch is already
    * the bytes to write, with no join and no second encoding.
    */
-  #append(line: string, size: number): void {
-    this.#bufferedBytes += size
-    if (size > this.#batchBytes) {
-      this.#seal()
-      this.#batches.push(Buffer.from(line))
-      return
+  #append(line: string): void {
+    // The line's byte length is only measured when it might not fit: otherwise the encoding itself says it.
+    if (this.#filled + line.length * 3 > this.#batchBytes) {
+      const size = Buffer.byteLength(line)
+      if (size > this.#batchBytes) {
+        this.#seal()
+        this.#batches.push(Buffer.from(line))
+        this.#bufferedBytes += size
+        return
+      }
+      if (this.#filled + size > this.#batchBytes) this.#seal()
     }
-    if (this.#filled + size > this.#batchBytes) this.#seal()
     if (!this.#filling) {
       this.#filling = this.#spare ?? this.#newSlab()
       this.#spare = undefined
     }
-    this.#filled += this.#filling.write(line, this.#filled)
+    const written = this.#filling.write(line, this.#filled)
+    this.#filled += written
+    this.#bufferedBytes += written
     if (this.#filled === this.#batchBytes) this.#seal()
   }
 
@@ -342,7 +348,7 @@ export class BatchedWriter {
   #noteDropped(): void {
     const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, name: 'wsgate', dropped: this.#dropped, msg: 'log lines dropped: stdout did not keep up' })}\n`
     this.#dropped = 0
-    this.#append(line, line.length)
+    this.#append(line)
   }
 }
 

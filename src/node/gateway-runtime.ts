@@ -4,6 +4,13 @@ import type { IncomingMessage } from 'node:http'
 import type { LimitStore } from '../limit-store.ts'
 import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, OriginTls, UpgradeSlot } from '../runtime.ts'
 
+/**
+ * What the runtime reads of a request: Node's `IncomingMessage` on
+ * HTTP/1.1, the same three facts of an HTTP/2 stream otherwise (its
+ * translated header lines, `1.1`, its session's socket).
+ */
+export type RequestFacts = Pick<IncomingMessage, 'httpVersion' | 'rawHeaders'> & { readonly socket: { readonly remoteAddress?: string | undefined } }
+
 /** Per-request state the runtime's callbacks write into. */
 export interface RequestScope {
   readonly requestId: string
@@ -46,12 +53,12 @@ export class NodeGatewayRuntime implements GatewayRuntime {
   readonly connectOrigin: RuntimePaths['connectOrigin']
   readonly fetchOrigin: RuntimePaths['fetchOrigin']
   readonly limitStore: LimitStore | undefined
-  readonly #incoming: IncomingMessage
+  readonly #incoming: RequestFacts
   readonly #scope: RequestScope
   #clientAddress: string | undefined
   #rawHeaders: [string, string][] | undefined
 
-  constructor(incoming: IncomingMessage, scope: RequestScope, targets: RequestTargets, handshakeTimeout: number, paths: RuntimePaths, limitStore?: LimitStore) {
+  constructor(incoming: RequestFacts, scope: RequestScope, targets: RequestTargets, handshakeTimeout: number, paths: RuntimePaths, limitStore?: LimitStore) {
     this.#incoming = incoming
     this.#scope = scope
     this.httpVersion = incoming.httpVersion

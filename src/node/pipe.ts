@@ -367,8 +367,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     const to: Socket | PipeEndpoint = fromClient ? this.origin : this.client
     // The other side is gone or has ended its writing half: drop the bytes but keep reading, so this side's FIN is seen.
     if (to.destroyed || to.writableEnded) return true
-    // writeCopy() only calls write(): an endpoint that is not a socket takes the slab as well.
-    return copy ? writeCopy(to as Socket, bytes, length) : to.write(bytes)
+    return copy ? writeCopy(to, bytes, length) : to.write(bytes)
   }
 
   /** The close-frame listener of both trackers: the first close frame names who closed. */
@@ -475,7 +474,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   /** Writes `bytes[0, length)` to `to` (through a slab when the bytes are the shared relay buffer); false when its buffer is full. */
   #write(to: Socket | PipeEndpoint, bytes: Buffer, length: number, copy: boolean): boolean {
     if (to.destroyed || to.writableEnded) return true
-    if (copy) return writeCopy(to as Socket, bytes, length)
+    if (copy) return writeCopy(to, bytes, length)
     return to.write(length === bytes.length ? bytes : bytes.subarray(0, length))
   }
 

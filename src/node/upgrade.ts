@@ -9,7 +9,7 @@ import type { GatewayBindings, GatewayRuntime, HandshakeNote, OriginAnswer, Pipe
 import { drainingError } from './drain.ts'
 import { connectOrigin, type NodeOriginTunnel } from './origin/connect.ts'
 import { fetchOrigin } from './origin/fetch.ts'
-import { NodeGatewayRuntime, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
+import { NodeGatewayRuntime, type RequestFacts, type RequestScope, type RequestTargets, type RuntimePaths } from './gateway-runtime.ts'
 import type { Logger } from './log.ts'
 import { requestLine } from './access-log.ts'
 import type { GatewayMetrics } from './metrics/index.ts'
@@ -85,12 +85,7 @@ function destroyOnEnd(this: PipeEndpoint): void {
   this.destroy()
 }
 
-/**
- * What the runtime reads of a request: Node's `IncomingMessage` on
- * HTTP/1.1, the same three facts of an HTTP/2 stream otherwise (its
- * translated header lines, `1.1`, its session's socket).
- */
-export type RequestFacts = Pick<IncomingMessage, 'httpVersion' | 'rawHeaders'> & { readonly socket: { readonly remoteAddress?: string | undefined } }
+export type { RequestFacts } from './gateway-runtime.ts'
 
 /**
  * The transport-specific half of a handshake: how its client is answered.
@@ -312,8 +307,7 @@ export function runtimeFor(
   targets: RequestTargets,
   paths: RuntimePaths,
 ): GatewayRuntime {
-  // NodeGatewayRuntime reads only these facts of its IncomingMessage (httpVersion, rawHeaders, socket.remoteAddress).
-  return new NodeGatewayRuntime(incoming as IncomingMessage, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
+  return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
 }
 
 /** The one log line per handshake decision, and its count in the gateway's metrics when they are on. */

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net'
 
 /**
  * Memory for the origin → client direction of the pipe, allocated once and
@@ -47,12 +46,17 @@ function newSlab(): Slab {
   return slab
 }
 
+/** What {@link writeCopy} writes to: a socket, or a pipe's client endpoint (an HTTP/2 stream). */
+export interface SlabWriter {
+  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean
+}
+
 /**
  * Writes `source[0, length)` to `socket` through a recycled slab. Returns
  * what `socket.write()` returns: false means the socket's buffer is full and
  * the reader should pause until `'drain'`.
  */
-export function writeCopy(socket: Socket, source: Buffer, length: number): boolean {
+export function writeCopy(socket: SlabWriter, source: Buffer, length: number): boolean {
   const slab = freeSlabs.pop() ?? newSlab()
   source.copy(slab.bytes, 0, 0, length)
   return socket.write(slab.bytes.subarray(0, length), slab.release)

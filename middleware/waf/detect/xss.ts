@@ -23,6 +23,15 @@ function urlThreat(text: string): string | null {
   return null
 }
 
+/** Whether `text` holds a char every threat needs ('<', '=', ':' or '&'). */
+function mayThreaten(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 0x3c || code === 0x3d || code === 0x3a || code === 0x26) return true
+  }
+  return false
+}
+
 /**
  * What in `text` would run script (`tag script`, `handler onerror`,
  * `scheme javascript:`, …), or null when nothing would.
@@ -32,7 +41,9 @@ function urlThreat(text: string): string | null {
  * xssThreat('Tom & Jerry <3') // null
  */
 export function xssThreat(text: string): string | null {
-  // Cheap exits first: no markup char and no scheme letter means nothing to find.
+  // Every threat needs one of these: a tag or PI '<', an attribute's '=', a scheme's ':' (or '&' spelling it).
+  // Most benign values (ids, tokens, user agents) hold none and cost one scan per char.
+  if (!mayThreaten(text)) return null
   const threat = htmlThreat(text, HtmlContext.Text) ?? urlThreat(text) ?? htmlThreat(text, HtmlContext.Unquoted)
   if (threat !== null) return threat
   if (text.includes('"')) {

@@ -29,12 +29,11 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import v8 from 'node:v8'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { compileRules, type Primitives, type RuleUnit } from '../middleware/waf/compile.ts'
-import { crsOptionsRule, loadCrs } from '../middleware/waf/crs.ts'
+import { compileRules, type Primitives } from '../middleware/waf/compile.ts'
 import { waf } from '../middleware/waf/index.ts'
 import { PRIMITIVES } from '../middleware/waf/primitives.ts'
 import type { CompiledLink } from '../middleware/waf/rule.ts'
-import { SUBSTITUTES } from '../middleware/waf/substitutes.ts'
+import { crsUnits } from '../middleware/waf/crs-units.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
 import { crsDirectory } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
@@ -69,17 +68,7 @@ export function crsRxLinks(crs = CRS): RxLink[] {
       },
     },
   }
-  const layout = loadCrs(crs)
-  const rules: RuleUnit[] = layout.rules.map((file) => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
-  const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
-  const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(PRIMITIVES.operators, substitute.operator))
-  rules.splice(blocking < 0 ? rules.length : blocking, 0, ...standIns.map((substitute): RuleUnit => ({ file: `stand-in for ${substitute.replaces}`, text: substitute.text })))
-  const units: RuleUnit[] = [
-    { file: layout.setup.file, text: layout.setup.text, readDataFile: layout.setup.readDataFile },
-    { file: 'options', text: crsOptionsRule(PARANOIA, 5) },
-    ...rules,
-  ]
-  const { ruleSet } = compileRules(units, primitives)
+  const { ruleSet } = compileRules(crsUnits(crs, PARANOIA, 5).units, primitives)
   const links: RxLink[] = []
   for (const phase of ruleSet.phases) {
     for (const rule of phase) {

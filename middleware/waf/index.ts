@@ -7,11 +7,12 @@ import { GatewayError } from '../../src/errors.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
 import { BASELINE_RULES } from './baseline.ts'
 import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './compile.ts'
-import { crsOptionsRule, loadCrs, type CrsDirectory, type CrsFiles } from './crs.ts'
+import { crsOptionsRule, type CrsDirectory, type CrsFiles } from './crs.ts'
+import { COMPLEMENTS } from './complements.ts'
+import { crsUnits } from './crs-units.ts'
 import { evaluate, valueCacheStats, type EvaluateOptions, type Evaluation } from './engine.ts'
 import { PRIMITIVES } from './primitives.ts'
 import { formatReport, type WafReport } from './report.ts'
-import { SUBSTITUTES } from './substitutes.ts'
 import type { CustomRuleFunction, RuleSet } from './rule.ts'
 import type { HandshakeFacts, WafVerdict } from './types.ts'
 import type { ValueCacheStats } from './value-caches.ts'
@@ -211,20 +212,13 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   const deny = options.deny ? cidrMatcher(options.deny, 'waf(): deny') : undefined
 
   const custom = customUnits(options.rules)
-  const settings: RuleUnit = { file: 'waf() options', text: crsOptionsRule(paranoia, threshold) }
+  let settings: RuleUnit = { file: 'waf() options', text: crsOptionsRule(paranoia, threshold) }
   let units: RuleUnit[]
   let ruleSetKind: WafReport['ruleSet']
-  const substitutes: WafReport['substitutes'] = []
+  const complements: WafReport['complements'] = []
   if (options.crs !== undefined) {
-    const layout = loadCrs(options.crs)
-    const { setup } = layout
-    const rules = layout.rules.map((file): RuleUnit => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
-    // Stand-ins for rules whose operator is missing run in phase 2 before the blocking evaluation (REQUEST-949).
-    const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
-    const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(PRIMITIVES.operators, substitute.operator))
-    rules.splice(blocking < 0 ? rules.length : blocking, 0, ...standIns.map((substitute): RuleUnit => ({ file: `wsgate stand-in for ${substitute.replaces}`, text: substitute.text })))
-    for (const substitute of standIns) substitutes.push({ replaces: substitute.replaces, by: substitute.ids })
-    units = [{ file: setup.file, text: setup.text, readDataFile: setup.readDataFile }, settings, ...custom, ...rules]
+    ;({ units, options: settings } = crsUnits(options.crs, paranoia, threshold, custom))
+    for (const complement of COMPLEMENTS) complements.push({ rule: complement.complements, by: complement.ids })
     ruleSetKind = 'crs'
   } else if (options.baseline !== false) {
     units = [settings, ...custom, { file: 'wsgate baseline', text: BASELINE_RULES }]
@@ -244,7 +238,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
     rulesDisabled: summary.rulesDisabled,
     markers: summary.markers,
     unsupported: summary.unsupported,
-    substitutes,
+    complements,
     paranoia,
     threshold,
     detectionOnly,

@@ -64,8 +64,8 @@ export interface WafReport extends RuleCounts {
   version?: string
   /** Files read, in load order. */
   files: string[]
-  /** CRS rules that cannot run as written and the wsgate rules loaded in their place (see `substitutes.ts`). */
-  substitutes: { replaces: number; by: number[] }[]
+  /** CRS rules that run as written with wsgate rules loaded beside them, for what they miss (see `complements.ts`). */
+  complements: { rule: number; by: number[] }[]
   paranoia: number
   threshold: number
   detectionOnly: boolean
@@ -107,7 +107,7 @@ export function formatReport(report: WafReport): string[] {
     `${name}: ${report.rulesLoaded} rules loaded (${report.customRules} custom; paranoia ${report.paranoia}, threshold ${report.threshold}${report.detectionOnly ? ', detection only' : ''}), ` +
       `${naTotal} not applicable to a handshake (${na.response} response, ${na.laterPhase} phase 3-5, ${na.bodyOnly} body only), ${report.rulesDisabled} disabled`,
   ]
-  for (const { replaces, by } of report.substitutes) lines.push(`  rule ${replaces} replaced by wsgate rules ${by.join(', ')}`)
+  for (const { rule, by } of report.complements) lines.push(`  rule ${rule} complemented by wsgate rules ${by.join(', ')}`)
   for (const item of report.unsupported) {
     lines.push(`  unsupported ${item.kind} ${item.name} x${item.count}: ${item.effect}${item.rules.length ? ` (rules ${item.rules.join(', ')})` : ''}${item.detail ? ` - ${item.detail}` : ''}`)
   }

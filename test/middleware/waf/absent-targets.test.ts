@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { absentPlan, presentCollections } from '../../../middleware/waf/absent-targets.ts'
-import { compileRules, type RuleUnit } from '../../../middleware/waf/compile.ts'
-import { crsOptionsRule, loadCrs } from '../../../middleware/waf/crs.ts'
+import { compileRules } from '../../../middleware/waf/compile.ts'
 import { evaluate, type EvaluateOptions, type Evaluation } from '../../../middleware/waf/engine.ts'
 import { PRIMITIVES } from '../../../middleware/waf/primitives.ts'
 import { parsePattern } from '../../../middleware/waf/regex-ast.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex.ts'
-import { SUBSTITUTES } from '../../../middleware/waf/substitutes.ts'
+import { crsUnits } from '../../../middleware/waf/crs-units.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
 import { crsDirectory } from '../../../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
@@ -76,13 +75,7 @@ SecMarker END
 
 /** The CRS at paranoia 4 (every rule), compiled as `waf({ crs })` compiles it. */
 function crsRuleSet() {
-  const layout = loadCrs(crsDirectory('/usr/share/modsecurity-crs'))
-  const rules = layout.rules.map((file): RuleUnit => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
-  const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
-  const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(PRIMITIVES.operators, substitute.operator))
-  rules.splice(blocking, 0, ...standIns.map((substitute): RuleUnit => ({ file: `stand-in for ${substitute.replaces}`, text: substitute.text })))
-  const units: RuleUnit[] = [{ file: layout.setup.file, text: layout.setup.text, readDataFile: layout.setup.readDataFile }, { file: 'options', text: crsOptionsRule(4, 5) }, ...rules]
-  return compileRules(units, PRIMITIVES).ruleSet
+  return compileRules(crsUnits(crsDirectory('/usr/share/modsecurity-crs'), 4, 5).units, PRIMITIVES).ruleSet
 }
 
 describe('stepping over rules whose collections are empty, on the CRS', () => {

@@ -79,7 +79,7 @@ describe('loading the CRS as Debian packages it', () => {
 
   it('runs 942100 and 941100 as written and names the wsgate rules still kept beside 942100', () => {
     const { report, reportLines } = crsWaf()
-    expect(report.substitutes).toEqual([{ replaces: 942100, by: [9942102, 9942103, 9942105] }])
+    expect(report.complements).toEqual([{ rule: 942100, by: [9942102, 9942103, 9942105] }])
     expect(reportLines[0]).toBe(
       'CRS OWASP_CRS/3.3.4: 530 rules loaded (0 custom; paranoia 1, threshold 5), 106 not applicable to a handshake (90 response, 8 phase 3-5, 8 body only), 2 disabled',
     )

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules, type Primitives, type RuleUnit } from '../../../middleware/waf/compile.ts'
-import { crsOptionsRule, loadCrs } from '../../../middleware/waf/crs.ts'
+import { compileRules, type Primitives } from '../../../middleware/waf/compile.ts'
 import { evaluate, type Evaluation } from '../../../middleware/waf/engine.ts'
 import { PRIMITIVES } from '../../../middleware/waf/primitives.ts'
 import { parsePattern } from '../../../middleware/waf/regex-ast.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex.ts'
-import { SUBSTITUTES } from '../../../middleware/waf/substitutes.ts'
+import { crsUnits } from '../../../middleware/waf/crs-units.ts'
 import type { HandshakeFacts, OperatorFactory } from '../../../middleware/waf/types.ts'
 import { crsDirectory } from '../../../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
@@ -30,13 +29,7 @@ const UNFILTERED: Primitives = {
 
 /** The CRS at paranoia 4 (every rule), compiled as `waf({ crs })` compiles it, with the given primitives. */
 function crsRuleSet(primitives: Primitives) {
-  const layout = loadCrs(crsDirectory('/usr/share/modsecurity-crs'))
-  const rules = layout.rules.map((file): RuleUnit => ({ file: file.file, text: file.text, readDataFile: file.readDataFile }))
-  const blocking = layout.rules.findIndex((file) => /(?:^|\/)REQUEST-949-/.test(file.file))
-  const standIns = SUBSTITUTES.filter((substitute) => !Object.hasOwn(primitives.operators, substitute.operator))
-  rules.splice(blocking, 0, ...standIns.map((substitute): RuleUnit => ({ file: `stand-in for ${substitute.replaces}`, text: substitute.text })))
-  const units: RuleUnit[] = [{ file: layout.setup.file, text: layout.setup.text, readDataFile: layout.setup.readDataFile }, { file: 'options', text: crsOptionsRule(4, 5) }, ...rules]
-  return compileRules(units, primitives).ruleSet
+  return compileRules(crsUnits(crsDirectory('/usr/share/modsecurity-crs'), 4, 5).units, primitives).ruleSet
 }
 
 /** What must not differ between the prefiltered and the plain engine. */

@@ -93,7 +93,7 @@ describe('the time budget', () => {
 describe('the embedded baseline', () => {
   it('compiles with nothing unsupported', () => {
     const { report } = waf()
-    expect(report).toMatchObject({ ruleSet: 'baseline', version: 'wsgate-baseline/1', rulesDisabled: 0, unsupported: [], substitutes: [], files: ['wsgate baseline'] })
+    expect(report).toMatchObject({ ruleSet: 'baseline', version: 'wsgate-baseline/1', rulesDisabled: 0, unsupported: [], complements: [], files: ['wsgate baseline'] })
     expect(report.rulesLoaded).toBeGreaterThanOrEqual(50)
   })
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { deriveFingerprints } from '../../../../middleware/waf/detect/derive.ts'
 import { detectSqli } from '../../../../middleware/waf/detect/sqli.ts'
 import { detectXss } from '../../../../middleware/waf/detect/xss.ts'
-import { SUBSTITUTES } from '../../../../middleware/waf/substitutes.ts'
+import { COMPLEMENTS } from '../../../../middleware/waf/complements.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../../middleware/waf/regex.ts'
 import { parsePattern } from '../../../../middleware/waf/regex-ast.ts'
 import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations.ts'
@@ -94,8 +94,8 @@ describe('the retired stand-ins', () => {
       if ('error' in translated) throw new Error(translated.error)
       expect(missed(rule.sqli, translated.regex, rule.t), `stand-in ${rule.id}`).toEqual([])
     }
-    // The kept rules each catch something the detector does not (substitutes.ts says what).
-    for (const line of SUBSTITUTES[0]!.text.split('\n')) {
+    // The kept rules each catch something the detector does not (complements.ts says what).
+    for (const line of COMPLEMENTS[0]!.text.split('\n')) {
       const pattern = /"@rx (.*?)" "id:/.exec(line)![1]!
       const translated = translateRegex(pattern, MODSECURITY_RX)
       if ('error' in translated) throw new Error(translated.error)

@@ -5,7 +5,7 @@
  * (`detect/`). Before those existed, regex stand-ins 9942101–9942107 and
  * 9941101–9941103 ran in their place. Each was retired once a test showed
  * the detector flags every value it matches, among the attack corpus's
- * values and the CRS pattern samples (test/middleware/waf/detect/standins.test.ts):
+ * values and the CRS pattern samples (test/middleware/waf/detect/corpora.test.ts):
  * all three XSS stand-ins and 9942101, 9942104, 9942106, 9942107.
  *
  * Kept, because the fingerprint detector misses some of what they match:
@@ -17,26 +17,24 @@
  *   values such as `rgb(255)`;
  * - 9942105 (system catalogs): a lone `information_schema` is one word.
  *
- * They load always (the `operator` below is none the engine has), over the
- * targets, transformations, tags and scores of 942100, and count as its
- * substitutes in the load report. Ids 9942100–9942199. Portable: no `node:` import.
+ * They load with the CRS, over the targets, transformations, tags and
+ * scores of 942100, and the load report lists them as its complements.
+ * Ids 9942100–9942199. Portable: no `node:` import.
  */
 
-/** A CRS rule replaced, and the rules replacing it. */
-export interface Substitute {
-  /** The CRS rule that cannot run. */
-  replaces: number
-  /** The operator whose absence calls for the rules (lower-cased, without `@`); a name no operator has loads them always. */
-  operator: string
-  /** Ids of the stand-in rules. */
+/** wsgate rules loaded beside a CRS rule that runs as written. */
+export interface Complement {
+  /** The CRS rule they complement. */
+  complements: number
+  /** Ids of the wsgate rules. */
   ids: number[]
-  /** The stand-in rules, SecLang. */
+  /** The rules, SecLang. */
   text: string
 }
 
 /** 942100's targets: cookies (not Google Analytics'), their names, User-Agent, Referer, argument names and values. */
 const SQLI_TARGETS = 'REQUEST_COOKIES|!REQUEST_COOKIES:/__utm/|REQUEST_COOKIES_NAMES|REQUEST_HEADERS:User-Agent|REQUEST_HEADERS:Referer|ARGS_NAMES|ARGS'
-const SQLI_TAGS = "tag:'application-multi',tag:'language-multi',tag:'platform-multi',tag:'attack-sqli',tag:'paranoia-level/1',tag:'OWASP_CRS',tag:'capec/1000/152/248/66',tag:'wsgate-substitute'"
+const SQLI_TAGS = "tag:'application-multi',tag:'language-multi',tag:'platform-multi',tag:'attack-sqli',tag:'paranoia-level/1',tag:'OWASP_CRS',tag:'capec/1000/152/248/66',tag:'wsgate-complement'"
 
 const sqli = (id: number, what: string, pattern: string, extra = ''): string =>
   `SecRule ${SQLI_TARGETS} "@rx ${pattern}" "id:${id},phase:2,block,capture,t:none,t:utf8toUnicode,t:urlDecodeUni,t:removeNulls,t:lowercase,t:compressWhitespace${extra},` +
@@ -44,11 +42,9 @@ const sqli = (id: number, what: string, pattern: string, extra = ''): string =>
   `${SQLI_TAGS},severity:'CRITICAL',setvar:'tx.sql_injection_score=+%{tx.critical_anomaly_score}',setvar:'tx.anomaly_score_pl1=+%{tx.critical_anomaly_score}'"`
 
 /** The rules kept beside 942100 (see the module comment). */
-export const SUBSTITUTES: readonly Substitute[] = [
+export const COMPLEMENTS: readonly Complement[] = [
   {
-    replaces: 942100,
-    // No operator has this name: the rules load beside 942100's @detectSQLi, not instead of it.
-    operator: 'detectsqli-complement',
+    complements: 942100,
     ids: [9942102, 9942103, 9942105],
     text: [
       sqli(9942102, 'UNION SELECT', String.raw`\bunion(?:\s+all|\s+distinct)?[\s(]+select\b`, ',t:replaceComments,t:compressWhitespace'),

@@ -21,27 +21,48 @@ export async function writeResponse(socket: Socket, response: Response, halfClos
   if (!response.body && !headers.has('content-length')) headers.set('content-length', '0')
   socket.write(closingHead(response.status, response.statusText, headers), 'latin1')
 
-  if (response.body) {
-    const reader = response.body.getReader()
-    const stop = (): void => void reader.cancel().catch(() => {})
-    socket.once('close', stop)
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done || socket.destroyed) break
-        if (!socket.write(value)) await new Promise<void>((resolve) => {
-          socket.once('drain', resolve)
-          socket.once('close', resolve)
+  // The origin broke off mid-body: the close tells the client the body is cut.
+  if (response.body && (await pumpBody(response.body, socket)).broken) socket.destroy()
+  endSocket(socket, halfCloseTimeout)
+}
+
+/** Where {@link pumpBody} writes: a socket, or an HTTP/2 stream. */
+export interface BodySink {
+  readonly destroyed: boolean
+  write(chunk: Uint8Array): boolean
+  once(event: 'drain' | 'close', listener: () => void): unknown
+  off(event: 'close', listener: () => void): unknown
+}
+
+/**
+ * Writes a response body to `sink` with backpressure (waiting for 'drain'
+ * when it is full), until the body ends or the sink is gone; a sink that
+ * closes cancels the body. Resolves with the bytes written, and whether
+ * the body broke off mid-way (the caller then cuts the response short its
+ * transport's way).
+ */
+export async function pumpBody(body: ReadableStream<Uint8Array>, sink: BodySink): Promise<{ bytes: number; broken: boolean }> {
+  const reader = body.getReader()
+  const stop = (): void => void reader.cancel().catch(() => {})
+  sink.once('close', stop)
+  let bytes = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done || sink.destroyed) return { bytes, broken: false }
+      bytes += value.byteLength
+      if (!sink.write(value)) {
+        await new Promise<void>((resolve) => {
+          sink.once('drain', resolve)
+          sink.once('close', resolve)
         })
       }
-    } catch {
-      // The origin broke off mid-body: the close tells the client the body is cut.
-      socket.destroy()
-    } finally {
-      socket.off('close', stop)
     }
+  } catch {
+    return { bytes, broken: true }
+  } finally {
+    sink.off('close', stop)
   }
-  endSocket(socket, halfCloseTimeout)
 }
 
 /**

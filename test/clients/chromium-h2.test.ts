@@ -1,7 +1,7 @@
-import { createHash, createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../helpers/chromium.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GatewayBindings } from '../../src/index.ts'
 import { adminJson, adminRequest } from '../helpers/admin.ts'
@@ -22,11 +22,6 @@ const HOST = 'gateway.test'
 const ADMIN_TOKEN = 'chromium-h2-admin-token'
 const PAGE = readFileSync(new URL('../fixtures/clients/browser-client.html', import.meta.url), 'utf8')
 
-function spkiHash(certificate: string): string {
-  const spki = createPublicKey(certificate).export({ type: 'spki', format: 'der' })
-  return createHash('sha256').update(spki).digest('base64')
-}
-
 let ca: CertificatePair
 let leaf: CertificatePair
 let browser: Browser | undefined
@@ -40,11 +35,7 @@ beforeAll(async () => {
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.get('/', (c) => c.html(PAGE))
   started = await startClientGateway({ tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: true }, admin: { port: 0, token: ADMIN_TOKEN } }, app)
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`, `--host-resolver-rules=MAP ${HOST} 127.0.0.1`],
-  })
+  browser = await launchChromium(leaf.cert, HOST)
   page = await browser.newPage()
   const response = await page.goto(`https://${HOST}:${started.gateway.tlsPort}/`)
   pageProtocol = (await response?.request().response())?.status() === 200 ? await page.evaluate('performance.getEntriesByType("navigation")[0].nextHopProtocol') : undefined

@@ -1,7 +1,7 @@
-import { createHash, createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../helpers/chromium.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GatewayBindings } from '../../src/index.ts'
 import { adminJson, adminRequest } from '../helpers/admin.ts'
@@ -51,12 +51,6 @@ interface Closed {
   wasClean: boolean
 }
 
-/** `--ignore-certificate-errors-spki-list`'s format: base64 of the SHA-256 of the DER SubjectPublicKeyInfo. */
-function spkiHash(certificate: string): string {
-  const spki = createPublicKey(certificate).export({ type: 'spki', format: 'der' })
-  return createHash('sha256').update(spki).digest('base64')
-}
-
 let ca: CertificatePair
 let leaf: CertificatePair
 let browser: Browser | undefined
@@ -74,11 +68,7 @@ beforeAll(async () => {
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.get('/', (c) => c.html(PAGE))
   started = await startClientGateway({ tls: { cert: leaf.cert, key: leaf.key, port: 0 }, admin: { port: 0, token: ADMIN_TOKEN }, drainTimeout: 1_000 }, app)
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`, `--host-resolver-rules=MAP ${HOST} 127.0.0.1`],
-  })
+  browser = await launchChromium(leaf.cert, HOST)
   page = await browser.newPage()
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
   page.on('console', (message) => {

@@ -1,4 +1,5 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
+import { pumpBody } from '../write-response.ts'
 
 /**
  * Writing the gateway's answers onto HTTP/2 streams: a Web `Response` as
@@ -73,29 +74,14 @@ export async function respond(stream: ServerHttp2Stream, response: Response, opt
   stream.respond(h2Headers(response.status, response.headers), { endStream: noBody })
   let bytes = 0
   if (!noBody) {
-    const reader = response.body!.getReader()
-    const stop = (): void => void reader.cancel().catch(() => {})
-    stream.once('close', stop)
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done || stream.destroyed) break
-        bytes += value.byteLength
-        if (!stream.write(value)) {
-          await new Promise<void>((resolve) => {
-            stream.once('drain', resolve)
-            stream.once('close', resolve)
-          })
-        }
-      }
-      if (!stream.destroyed) stream.end()
-    } catch {
-      // The body broke off mid-way: the reset tells the client the response is cut.
+    const { bytes: written, broken } = await pumpBody(response.body!, stream)
+    // A body that broke off mid-way: the reset tells the client the response is cut.
+    if (broken) {
       if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR)
-      return bytes
-    } finally {
-      stream.off('close', stop)
+      return written
     }
+    bytes = written
+    if (!stream.destroyed) stream.end()
   }
   if (options.closeRequest) closeRequestAfter(stream)
   return bytes

@@ -5,14 +5,13 @@ import { detectSqli } from '../../../../middleware/waf/detect/sqli.ts'
 import { detectXss } from '../../../../middleware/waf/detect/xss.ts'
 import { COMPLEMENTS } from '../../../../middleware/waf/complements.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../../middleware/waf/regex.ts'
-import { parsePattern } from '../../../../middleware/waf/regex-ast.ts'
 import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations.ts'
 import { buildCollections } from '../../../../middleware/waf/collections.ts'
 import { fingerprintsModule, FINGERPRINTS_FILE } from '../../../../bench/waf-fingerprints.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2 } from '../../../fixtures/waf/attacks.ts'
 import { BENIGN } from '../../../fixtures/waf/benign.ts'
 import { sqliDerivationInput, sqliTargets } from '../../../fixtures/waf/detect-corpora.ts'
-import { crsPatterns, sampleOf, seededRandom } from '../crs-patterns.ts'
+import { crsPatternTrees, sampleOf, seededRandom } from '../crs-patterns.ts'
 
 const apply = (value: string, names: readonly string[]): string => names.reduce((text, name) => TRANSFORMATIONS[name]!(text), value)
 const XSS_T = ['utf8tounicode', 'urldecodeuni', 'htmlentitydecode', 'jsdecode', 'cssdecode', 'removenulls']
@@ -75,10 +74,7 @@ function standInValues(): string[] {
     for (const item of collections.get('REQUEST_HEADERS') ?? []) if (/^(?:user-agent|referer)$/i.test(item.name)) values.add(item.value)
   }
   const random = seededRandom(0xe9e1)
-  for (const pattern of crsPatterns()) {
-    const translated = translateRegex(pattern, MODSECURITY_RX)
-    if ('error' in translated || pattern.includes('){63}')) continue
-    const tree = parsePattern(translated.regex.source)
+  for (const { tree } of crsPatternTrees()) {
     for (let i = 0; i < 3; i++) values.add(sampleOf(tree, random).slice(0, 80))
   }
   return [...values]

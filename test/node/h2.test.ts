@@ -370,6 +370,66 @@ describe('WebSocket over HTTP/2', () => {
 })
 
 /** The same WebSocket handshake over HTTP/1.1 on the TLS listener: status, headers, body. */
+describe('WebSocket over HTTP/2: the lifecycle shared with HTTP/1.1', () => {
+  /** A close frame's code and reason. */
+  const closeOf = (payload: Buffer): [number, string] => [payload.readUInt16BE(0), payload.subarray(2).toString()]
+
+  it('closes an idle WebSocket with 1001 idle timeout, and the session\'s other WebSocket keeps running', async () => {
+    const origin = await echoOrigin()
+    const app = echoApp(origin)
+    app.all('/quiet', websocket(origin.url, { idleTimeout: 300 }))
+    const gateway = await startH2Gateway(app)
+    const client = await session(gateway)
+    const quiet = await openH2WebSocket(client, '/quiet')
+    const busy = await openH2WebSocket(client, '/echo')
+    expect([quiet.headers[':status'], busy.headers[':status']]).toEqual([200, 200])
+
+    const closing = await quiet.next()
+    expect(closing.opcode).toBe(0x8)
+    expect(closeOf(closing.payload)).toEqual([1001, 'idle timeout'])
+    // Answered as a browser answers a close: its close frame, then the end of its half of the stream.
+    await quiet.send(0x8, closing.payload.subarray(0, 2))
+    quiet.stream.end()
+    await busy.send(0x1, 'still here')
+    expect(await busy.next()).toMatchObject({ opcode: 0x1, payload: Buffer.from('still here') })
+    await waitFor(() => gateway.logs.some((line) => line.msg === 'connection closed' && line.route === '/quiet'))
+    expect(gateway.logs.find((line) => line.msg === 'connection closed' && line.route === '/quiet')).toMatchObject({ http: '2', closedBy: 'gateway', closeCause: 'idle', closeCode: 1001 })
+    expect(gateway.connections).toBe(1)
+  })
+
+  it('holds the gateway\'s connection cap per WebSocket: a stream over it gets 503 ERR_CONNECTION_LIMIT, as an HTTP/1.1 upgrade does', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin), { maxConnections: 1 })
+    const client = await session(gateway)
+    const first = await openH2WebSocket(client, '/echo')
+    const second = await openH2WebSocket(client, '/echo')
+    expect(first.headers[':status']).toBe(200)
+    expect([second.headers[':status'], second.headers['x-wsgate-error']]).toEqual([503, 'ERR_CONNECTION_LIMIT'])
+    await first.send(0x1, 'first still echoes')
+    expect(await first.next()).toMatchObject({ opcode: 0x1, payload: Buffer.from('first still echoes') })
+  })
+
+  it('on a drain, closes its WebSockets with 1001 gateway draining and tells the session to go away', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin), { drainTimeout: 200, closeGrace: 1_000 })
+    const client = await session(gateway)
+    const ws = await openH2WebSocket(client, '/echo')
+    expect(ws.headers[':status']).toBe(200)
+    const goaway = once(client, 'goaway')
+    const closed = gateway.close({ drain: true })
+    const closing = await ws.next()
+    expect(closing.opcode).toBe(0x8)
+    expect(closeOf(closing.payload)).toEqual([1001, 'gateway draining'])
+    await goaway
+    // The client answers as a WebSocket client does, and the drain completes.
+    const answer = Buffer.alloc(2)
+    answer.writeUInt16BE(1001)
+    await ws.send(0x8, answer).catch(() => {})
+    await closed
+    expect(gateway.logs.find((line) => line.msg === 'connection closed')).toMatchObject({ http: '2', closedBy: 'gateway', closeCause: 'drain', closeCode: 1001 })
+  })
+})
+
 async function h1Refusal(gateway: TestGateway, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const socket = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['http/1.1'] })
   await once(socket, 'secureConnect')

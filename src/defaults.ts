@@ -366,3 +366,14 @@ export const DEFAULT_SEMI_SPACE_MIB = 16
  * WebSockets among them.
  */
 export const DEFAULT_H2_MAX_CONCURRENT_STREAMS = 256
+
+/**
+ * How long an HTTP/2 connection closed for want of a stream (no first
+ * stream within the handshake timeout, or none open for the keep-alive
+ * time) may take to go after its GOAWAY, ms. A graceful close waits for
+ * what is in flight, and a header block whose CONTINUATION frames trickle
+ * in would hold the connection for as long as its sender likes; past this
+ * the connection is dropped. A client whose stream was really under way
+ * has had its GOAWAY (and its stream refused) by then anyway.
+ */
+export const DEFAULT_H2_GOAWAY_GRACE = 1_000

@@ -8,6 +8,7 @@ import { http as httpRoute, websocket, type GatewayBindings } from '../../src/in
 import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
 import { expectNoOpenSockets, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { connectH2, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
+import { connectRawH2, FLAG, FRAME, h2Frame, hpackLiteral, type RawH2Connection } from '../helpers/h2-frames.ts'
 import { startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOrigin, type WsOrigin } from '../helpers/origins.ts'
 import { frame, pattern } from '../helpers/wire.ts'
@@ -427,6 +428,86 @@ describe('WebSocket over HTTP/2: the lifecycle shared with HTTP/1.1', () => {
     await ws.send(0x8, answer).catch(() => {})
     await closed
     expect(gateway.logs.find((line) => line.msg === 'connection closed')).toMatchObject({ http: '2', closedBy: 'gateway', closeCause: 'drain', closeCode: 1001 })
+  })
+})
+
+describe('WebSocket over HTTP/2: a header block that trickles', () => {
+  /** An extended CONNECT's header block for `path`, as HPACK literals. */
+  const connectBlock = (path: string): Buffer =>
+    Buffer.concat([
+      hpackLiteral(':method', 'CONNECT'),
+      hpackLiteral(':protocol', 'websocket'),
+      hpackLiteral(':scheme', 'https'),
+      hpackLiteral(':authority', NAME),
+      hpackLiteral(':path', path),
+      hpackLiteral('sec-websocket-version', '13'),
+    ])
+
+  /**
+   * Sends HEADERS without END_HEADERS for `streamId`, then one CONTINUATION
+   * every `everyMs` (each one more header field), until the connection
+   * closes or `maxMs` passes; resolves with how long the connection lived
+   * from the first frame.
+   */
+  async function trickle(connection: RawH2Connection, streamId: number, everyMs: number, maxMs: number): Promise<number> {
+    const started = performance.now()
+    connection.send(h2Frame(FRAME.HEADERS, 0, streamId, connectBlock('/echo')))
+    let closed = false
+    void connection.closed.then(() => (closed = true))
+    for (let i = 0; !closed && performance.now() - started < maxMs; i++) {
+      await new Promise((resolve) => setTimeout(resolve, everyMs))
+      connection.send(h2Frame(FRAME.CONTINUATION, 0, streamId, hpackLiteral(`x-trickle-${i}`, 'a')))
+    }
+    await Promise.race([connection.closed, new Promise((resolve) => setTimeout(resolve, 1_000))])
+    return performance.now() - started
+  }
+
+  /**
+   * nghttp2 itself ends a header block of more than 8 CONTINUATION frames,
+   * with a GOAWAY carrying an error code; a frame every 500 ms stays under
+   * that for 4 s. A connection that ended with GOAWAYs of NO_ERROR only was
+   * closed by the gateway's own timers (GOAWAY, then the drop after
+   * DEFAULT_H2_GOAWAY_GRACE: a graceful close alone would wait for the
+   * header block).
+   */
+  function expectClosedByTheGateway(connection: RawH2Connection): void {
+    const goaways = connection.frames.filter((frame) => frame.type === FRAME.GOAWAY)
+    expect(goaways.length).toBeGreaterThan(0)
+    expect(goaways.map((frame) => frame.errorCode)).toEqual(goaways.map(() => http2.constants.NGHTTP2_NO_ERROR))
+    expect(connection.socket.destroyed || connection.socket.readableEnded).toBe(true)
+  }
+
+  it('closes a connection whose first header block never ends, with GOAWAY, at the handshake timeout, and serves others meanwhile', async () => {
+    const origin = await echoOrigin()
+    const gateway = await startH2Gateway(echoApp(origin), { handshakeTimeout: 800 })
+    const slow = await connectRawH2(gateway.tlsPort!, ca.cert, NAME)
+    cleanups.push(() => slow.socket.destroy())
+    const lived = trickle(slow, 1, 500, 10_000)
+    // Another client is served while the first one trickles.
+    const client = await session(gateway)
+    const ws = await openH2WebSocket(client, '/echo')
+    expect(ws.headers[':status']).toBe(200)
+    expect(await lived).toBeLessThan(10_000)
+    expectClosedByTheGateway(slow)
+  })
+
+  it('on a connection with an open WebSocket, a header block that never ends stalls only that connection, which closes once its WebSocket has gone idle', async () => {
+    const origin = await echoOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/echo', websocket(origin.url, { idleTimeout: 300 }))
+    const gateway = await startH2Gateway(app, { handshakeTimeout: 800, closeGrace: 400 })
+    const slow = await connectRawH2(gateway.tlsPort!, ca.cert, NAME)
+    cleanups.push(() => slow.socket.destroy())
+    // Stream 1: a whole extended CONNECT, answered (a HEADERS frame on stream 1), so the WebSocket is open.
+    slow.send(h2Frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, connectBlock('/echo')))
+    await waitFor(() => slow.frames.some((frame) => frame.type === FRAME.HEADERS && frame.streamId === 1), 5_000, 'the answer on stream 1')
+    expect(gateway.connections).toBe(1)
+    // Stream 3: a header block that never ends. The WebSocket on stream 1 goes idle, is closed, then the session.
+    const lived = await trickle(slow, 3, 500, 15_000)
+    expect(lived).toBeLessThan(15_000)
+    expectClosedByTheGateway(slow)
+    await waitFor(() => gateway.connections === 0, 5_000, 'the idle WebSocket to end')
+    expect(gateway.logs.find((line) => line.msg === 'connection closed')).toMatchObject({ http: '2', closedBy: 'gateway', closeCause: 'idle' })
   })
 })
 

@@ -1,6 +1,6 @@
 import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
-import { DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../../defaults.ts'
+import { DEFAULT_H2_GOAWAY_GRACE, DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../../defaults.ts'
 import { GatewayError } from '../../errors.ts'
 import { runHandshake, type GatewayState, type HandshakeTransport, type RequestFacts } from '../upgrade.ts'
 import { servePlainH2 } from './plain.ts'
@@ -161,7 +161,17 @@ const EMPTY = Buffer.alloc(0)
 
 function ignore(): void {}
 
-/** A session without a stream for too long: GOAWAY, and the socket closes once it has gone. */
+/**
+ * A session without a stream for too long: GOAWAY, and the socket closes
+ * once it has gone, or after {@link DEFAULT_H2_GOAWAY_GRACE} at the latest
+ * (a header block still coming in holds a graceful close open).
+ */
 function closeSession(session: TrackedSession): void {
-  if (session[SESSION_STATE].streams === 0 && !session.closed && !session.destroyed) session.close()
+  if (session[SESSION_STATE].streams !== 0 || session.closed || session.destroyed) return
+  session.close()
+  setTimeout(dropSession, DEFAULT_H2_GOAWAY_GRACE, session).unref()
+}
+
+function dropSession(session: TrackedSession): void {
+  if (!session.destroyed) session.destroy()
 }

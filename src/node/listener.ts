@@ -12,11 +12,10 @@ import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
 import type { Pipe, PipeEndpoint } from './pipe.ts'
 import { h2Listener, type H2Listener } from './h2/listener.ts'
-import { fetchOrigin } from './origin/fetch.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
 import { asGatewayError, toErrorResponse, withHeader } from '../responses.ts'
-import { endScope, handleUpgrade, logHandshake, newScope, runtimeFor, type FetchApp, type GatewayState } from './upgrade.ts'
+import { endScope, handleUpgrade, logHandshake, newScope, plainRuntime, type FetchApp, type GatewayState } from './upgrade.ts'
 import { endSocket, rawErrorResponse } from './write-response.ts'
 
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
@@ -210,11 +209,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       const { head, rawTarget } = requestHeads.get(bindings.incoming)!
       const started = performance.now()
       const scope = newScope()
-      const runtime = runtimeFor(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target }, {
-        upgrade: undefined,
-        connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
-        fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
-      })
+      const runtime = plainRuntime(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target })
       // Every plain response carries its request id, the one in its log line (an origin's own x-request-id is
       // relayed as it came: Node lets the response's headers win over this one).
       const outgoing = bindings.outgoing as AccessResponse

@@ -263,7 +263,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     // The client's reads land in the shared relay buffer too (pipe/shared-read.ts), not in a fresh 64 KiB
     // buffer each; 'data' still brings what the socket had read before the switch (normally nothing).
     // (An endpoint that is not a socket, an HTTP/2 stream, has no handle there: it reads 'data' events.)
-    readInto(client as unknown as Socket, SHARED_READ_BUFFER, onClientRead)
+    readInto(client, SHARED_READ_BUFFER, onClientRead)
     client.on('data', onData)
     // A raw-connector origin reads into the shared relay buffer and hands each read to relayFromOrigin().
     if (relay) relay.start(this)

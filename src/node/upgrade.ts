@@ -310,6 +310,23 @@ export function runtimeFor(
   return new NodeGatewayRuntime(incoming, scope, targets, state.settings.handshakeTimeout, paths, state.fairShare.store)
 }
 
+/**
+ * The runtime of a plain request (HTTP/1.1 or HTTP/2, not an upgrade): no
+ * upgrade slot, and `connectOrigin` refuses with 400 `ERR_HANDSHAKE_UPGRADE`;
+ * `http()` reaches its origins through `fetchOrigin`.
+ */
+export function plainRuntime(state: GatewayState, incoming: RequestFacts, scope: RequestScope, targets: RequestTargets): GatewayRuntime {
+  return runtimeFor(state, incoming, scope, targets, {
+    upgrade: undefined,
+    connectOrigin: notAnUpgrade,
+    fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
+  })
+}
+
+function notAnUpgrade(): Promise<never> {
+  return Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade'))
+}
+
 /** The one log line per handshake decision, and its count in the gateway's metrics when they are on. */
 export function logHandshake(
   { logger, metrics }: Pick<GatewayState, 'logger' | 'metrics'>,

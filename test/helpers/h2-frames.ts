@@ -49,6 +49,9 @@ export async function connectRawH2(port: number, ca: string, servername: string)
   if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN gave ${String(socket.alpnProtocol)}, not h2`)
   const frames: { type: number; streamId: number; errorCode?: number }[] = []
   let pending = Buffer.alloc(0)
+  // The server's settings (ENABLE_CONNECT_PROTOCOL among them) apply once this side has acknowledged them.
+  let acknowledged!: () => void
+  const settled = new Promise<void>((resolve) => (acknowledged = resolve))
   socket.on('data', (chunk: Buffer) => {
     pending = Buffer.concat([pending, chunk])
     while (pending.length >= 9) {
@@ -59,17 +62,17 @@ export async function connectRawH2(port: number, ca: string, servername: string)
       const streamId = pending.readUInt32BE(5) & 0x7fffffff
       const errorCode = type === FRAME.GOAWAY ? pending.readUInt32BE(9 + 4) : type === FRAME.RST_STREAM ? pending.readUInt32BE(9) : undefined
       frames.push(errorCode === undefined ? { type, streamId } : { type, streamId, errorCode })
-      if (type === FRAME.SETTINGS && (flags & FLAG.ACK) === 0 && !socket.destroyed) socket.write(h2Frame(FRAME.SETTINGS, FLAG.ACK, 0))
+      if (type === FRAME.SETTINGS && (flags & FLAG.ACK) === 0 && !socket.destroyed) {
+        socket.write(h2Frame(FRAME.SETTINGS, FLAG.ACK, 0))
+        acknowledged()
+      }
       pending = pending.subarray(9 + length)
     }
   })
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
   socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
   socket.write(h2Frame(FRAME.SETTINGS, 0, 0))
-  // The server's settings (ENABLE_CONNECT_PROTOCOL among them) apply once this side has acknowledged them.
-  const settled = Date.now() + 5_000
-  while (!frames.some((frame) => frame.type === FRAME.SETTINGS) && Date.now() < settled) await new Promise((resolve) => setTimeout(resolve, 5))
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  await settled
   return {
     socket,
     frames,

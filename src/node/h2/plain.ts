@@ -4,9 +4,8 @@ import { GatewayError } from '../../errors.ts'
 import { toErrorResponse, withHeader } from '../../responses.ts'
 import { CLIENT_CLOSED_STATUS, requestLine } from '../access-log.ts'
 import { drainingError } from '../drain.ts'
-import { fetchOrigin } from '../origin/fetch.ts'
 import { appendHeaders } from '../../request-head.ts'
-import { endScope, logHandshake, newScope, runtimeFor, type GatewayState, type RequestFacts } from '../upgrade.ts'
+import { endScope, logHandshake, newScope, plainRuntime, type GatewayState, type RequestFacts } from '../upgrade.ts'
 import type { H2RequestHead } from './request-head.ts'
 import { respond } from './respond.ts'
 
@@ -31,11 +30,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   const started = performance.now()
   const scope = newScope()
   scope.note.http = '2'
-  const runtime = runtimeFor(state, facts, scope, { raw: head.rawTarget, normalised: parsed.target }, {
-    upgrade: undefined,
-    connectOrigin: () => Promise.reject(new GatewayError(400, 'ERR_HANDSHAKE_UPGRADE', 'request did not arrive as an HTTP upgrade')),
-    fetchOrigin: (request, timeout, tls) => fetchOrigin(request, timeout, { tls, onSocket: state.track, note: scope.note }),
-  })
+  const runtime = plainRuntime(state, facts, scope, { raw: head.rawTarget, normalised: parsed.target })
   // The access line names the client even when it has left by then.
   const info = logger.isLevelEnabled('info')
   if (info) void runtime.clientAddress

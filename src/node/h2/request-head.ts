@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { GatewayError } from '../../errors.ts'
 import { parseRequestHead, type RequestHead } from '../../request-head.ts'
+import { asGatewayError } from '../../responses.ts'
 import type { HeadLimits } from '../request.ts'
 
 /**
@@ -83,14 +84,19 @@ export function readH2RequestHead(raw: readonly string[], websocket: boolean, li
   } else {
     try {
       // The connection's scheme (the TLS listener's), never the client's claim, as on HTTP/1.1.
-      parsed = parseRequestHead({ method, target: path, httpVersion: '1.1', rawHeaders, scheme: 'https', upgrade: websocket, ...pick(limits) })
+      parsed = parseRequestHead({
+        method,
+        target: path,
+        httpVersion: '1.1',
+        rawHeaders,
+        scheme: 'https',
+        upgrade: websocket,
+        maxUriLength: limits.maxUriLength,
+        maxHeaderSize: limits.maxHeaderSize,
+      })
     } catch (error) {
-      parsed = error instanceof GatewayError ? error : new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed request head', { cause: error })
+      parsed = asGatewayError(error)
     }
   }
   return { method, rawTarget: path, rawHeaders, parsed }
-}
-
-function pick(limits: HeadLimits): { maxUriLength: number; maxHeaderSize: number } {
-  return { maxUriLength: limits.maxUriLength, maxHeaderSize: limits.maxHeaderSize }
 }

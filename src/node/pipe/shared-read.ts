@@ -33,7 +33,7 @@ interface OnreadSymbols {
 /** Looked up on the first socket (undefined until then); null when this Node has no such slots. */
 let symbols: OnreadSymbols | null | undefined
 
-function onreadSymbols(socket: Socket): OnreadSymbols | null {
+function onreadSymbols(socket: object): OnreadSymbols | null {
   if (symbols !== undefined) return symbols
   const byName = new Map<string | undefined, symbol>()
   for (const symbol of Object.getOwnPropertySymbols(socket)) byName.set(symbol.description, symbol)
@@ -56,7 +56,8 @@ interface ReadHandle {
  * socket had already read before still come as `'data'` events once it
  * flows, so keep a `'data'` listener too. Returns false, changing nothing,
  * when Node offers no way to do it (the caller then reads `'data'` events
- * only) or the socket already reads into a buffer of its own.
+ * only), the socket already reads into a buffer of its own, or it is not a
+ * socket at all (a pipe's HTTP/2 endpoint: no handle).
  *
  * `buffer` may be shared by many sockets: the event loop runs one read
  * callback at a time, and each must copy out what it keeps before it
@@ -66,8 +67,8 @@ interface ReadHandle {
  * readInto(client, SHARED_READ_BUFFER, function onClientRead(length, bytes) { return writeCopy(origin, bytes, length) })
  * client.on('data', (chunk) => origin.write(chunk)) // what was read before the switch
  */
-export function readInto(socket: Socket, buffer: Buffer, callback: (this: Socket, length: number, bytes: Buffer) => boolean): boolean {
-  const handle = (socket as Socket & { _handle?: ReadHandle | null })._handle
+export function readInto(socket: object, buffer: Buffer, callback: (this: Socket, length: number, bytes: Buffer) => boolean): boolean {
+  const handle = (socket as { _handle?: ReadHandle | null })._handle
   if (typeof handle?.useUserBuffer !== 'function') return false
   const slots = onreadSymbols(socket)
   if (!slots) return false

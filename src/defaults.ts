@@ -38,6 +38,17 @@ export const DEFAULT_KEEP_ALIVE_TIMEOUT = 5_000
  */
 export const DEFAULT_HEADERS_CHECK_INTERVAL = 1_000
 
+/**
+ * Time a plain HTTP request (not a WebSocket handshake) has to arrive in
+ * full, head and body, from its first byte (ms): Node's own default, 5 min,
+ * or the handshake timeout when that is longer. Past it the request gets
+ * 408 `ERR_REQUEST_TIMEOUT` (or, once its response has begun, is cut off),
+ * so that a client trickling a body cannot hold a connection, an HTTP/2
+ * stream and the origin request behind it for ever. Raise it for routes
+ * that take long uploads.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = 300_000
+
 /** Concurrent WebSocket connections per gateway process; beyond it 503. Azure Front Door: 3,000 per profile. */
 export const DEFAULT_MAX_CONNECTIONS = 3_000
 

@@ -3,7 +3,7 @@ import cluster from 'node:cluster'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
-import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_HTTP2, DEFAULT_TLS_PORT } from '../defaults.ts'
+import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TLS_HTTP2, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, flushLogger, type Logger } from './log.ts'
 import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
 import { checkReport, listenError, packageVersion, startLine, wantsStartLine, type ListenPorts } from './cli-report.ts'
@@ -46,6 +46,8 @@ Options:
   --idle-timeout <ms>        close after this long without data (default 300000)
   --max-lifetime <ms>        recycle connections after this long (default 14400000)
   --handshake-timeout <ms>   client headers / origin answer deadline (default 10000)
+  --request-timeout <ms>     time a plain request (not a handshake) has to arrive in full, head and body;
+                             then 408 (default ${DEFAULT_REQUEST_TIMEOUT}, at least --handshake-timeout)
   --workers <n|auto>         run n gateway processes on the same port(s) (auto: one per core); a dead
                              one is replaced; signals go to every worker
   --redis <url>              keep the connection caps and rateLimit()'s buckets in Redis, shared by every
@@ -87,6 +89,7 @@ const FLAGS = {
   'idle-timeout': { type: 'string' },
   'max-lifetime': { type: 'string' },
   'handshake-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'close-grace': { type: 'string' },
   'admin-port': { type: 'string' },
@@ -261,6 +264,7 @@ export function serveOptions(values: StartFlags, logger: Logger, { store: withSt
   if (values['idle-timeout']) options.idleTimeout = toNumber('--idle-timeout', values['idle-timeout'])
   if (values['max-lifetime']) options.maxLifetime = toNumber('--max-lifetime', values['max-lifetime'])
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])
+  if (values['request-timeout']) options.requestTimeout = toNumber('--request-timeout', values['request-timeout'])
   if (values['drain-timeout']) options.drainTimeout = toNumber('--drain-timeout', values['drain-timeout'])
   if (values['close-grace']) options.closeGrace = toNumber('--close-grace', values['close-grace'])
   // `wsgate check` validates the store's flags without connecting to it.

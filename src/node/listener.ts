@@ -7,16 +7,17 @@ import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../d
 import { GatewayError } from '../errors.ts'
 import { FairShare } from '../fair-share.ts'
 import type { RequestHead } from '../request-head.ts'
-import { accessLogger, AccessResponse, type AccessRecord } from './access-log.ts'
+import { accessLogger, AccessResponse, requestLine, type AccessRecord } from './access-log.ts'
 import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
 import type { Pipe, PipeEndpoint } from './pipe.ts'
 import { h2Listener, type H2Listener } from './h2/listener.ts'
+import { requestTimeoutError } from './h2/request-deadline.ts'
 import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
 import { asGatewayError, toErrorResponse, withHeader } from '../responses.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, plainRuntime, type FetchApp, type GatewayState } from './upgrade.ts'
-import { endSocket, rawErrorResponse } from './write-response.ts'
+import { closingHead, endSocket, rawErrorResponse } from './write-response.ts'
 
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
 const REQUEST_LINE_ALLOWANCE = 64
@@ -89,7 +90,8 @@ export function listenerOptions(settings: ServeSettings): http.ServerOptions {
     connectionsCheckingInterval: Math.max(1, Math.min(DEFAULT_HEADERS_CHECK_INTERVAL, Math.ceil(settings.handshakeTimeout / 10))),
     // Idle between requests: closed (without an answer, nothing was asked) no later than a new connection would be.
     keepAliveTimeout: Math.min(DEFAULT_KEEP_ALIVE_TIMEOUT, settings.handshakeTimeout),
-    requestTimeout: Math.max(300_000, settings.handshakeTimeout),
+    // The whole request, head and body, from its first byte; answered 408 ERR_REQUEST_TIMEOUT by the clientError handler.
+    requestTimeout: settings.requestTimeout,
     // Counts each response's body bytes for the access line.
     ServerResponse: AccessResponse,
   }
@@ -134,6 +136,27 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     refused.add(socket)
     socket.end(rawErrorResponse(error), () => socket.destroy())
   }
+  /**
+   * A plain request not in full within `requestTimeout` (its head was in
+   * time, its body is not): 408 `ERR_REQUEST_TIMEOUT` and the connection
+   * closed. The app's answer, whenever it comes, finds the socket gone; the
+   * request's access line says 408 now.
+   */
+  function requestTimedOut(socket: Socket, response: AccessResponse): void {
+    const error = requestTimeoutError(settings.requestTimeout)
+    const record = response.access
+    if (record) {
+      response.access = undefined
+      const line = requestLine(record.runtime, record.note, error.status, error.code, record.started, response.req.method)
+      line.bytes = Buffer.byteLength(error.body())
+      logger.info(line, 'request')
+    }
+    refused.add(socket)
+    // The request id the app's answer would have carried (set before the chain ran).
+    const requestId = response.getHeader('x-request-id')
+    socket.end(timeoutResponse(error, typeof requestId === 'string' ? requestId : undefined), () => socket.destroy())
+  }
+
   // Open pipes: a drain or a close waits until the last one has ended (and logged its line).
   const pipes = new WatchedSet<Pipe<PipeEndpoint>>()
   const state: GatewayState = {
@@ -192,8 +215,13 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     }
     // Already answered: what the parser choked on is the rest of a refused request.
     if (refused.has(socket)) return
-    // Node's header deadline of a keep-alive request: the same 408 the first request gets.
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return headersTimedOut(socket)
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // Node's request deadline: a request whose head came but whose body is still coming.
+      const response = responseOf(socket)
+      if (response && !response.req.complete) return requestTimedOut(socket, response)
+      // Node's header deadline of a keep-alive request: the same 408 the first request gets.
+      return headersTimedOut(socket)
+    }
     const rejection = parserRejection(error as ParserError, settings)
     refusedBeforeApp(socket, rejection.status, rejection.code)
     socket.write(rawErrorResponse(rejection))
@@ -362,13 +390,28 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
   }
 }
 
+/** {@link rawErrorResponse} with the request's id, when it reached the app and has one. */
+function timeoutResponse(error: GatewayError, requestId: string | undefined): string {
+  if (requestId === undefined) return rawErrorResponse(error)
+  const body = error.body()
+  const headers = error.responseHeaders()
+  headers.set('content-length', String(Buffer.byteLength(body)))
+  headers.set('x-request-id', requestId)
+  return closingHead(error.status, '', headers) + body
+}
+
 /**
- * Whether a response has started on the socket (its head sent), so nothing
- * else may be written to it. `_httpMessage` is the response Node's server
- * is writing; its default clientError handling makes the same check.
+ * The response Node's server is writing on the socket (`_httpMessage`; its
+ * default clientError handling reads it too): the one of the request whose
+ * head came last, until it has been written.
  */
+function responseOf(socket: Socket): AccessResponse | undefined {
+  return (socket as Socket & { _httpMessage?: AccessResponse | null })._httpMessage ?? undefined
+}
+
+/** Whether a response has started on the socket (its head sent), so nothing else may be written to it. */
 function responseUnderWay(socket: Socket): boolean {
-  return (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage?.headersSent === true
+  return responseOf(socket)?.headersSent === true
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_LIFETIME,
   DEFAULT_MAX_URI_LENGTH,
   DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_RETRY_AFTER,
   DEFAULT_TLS_HTTP2,
   DEFAULT_TLS_PORT,
@@ -90,6 +91,17 @@ export interface ServeOptions {
   host?: string
   /** Time a client has to send its request headers, and an origin to answer an upgrade. @default 10 s */
   handshakeTimeout?: number
+  /**
+   * Time a plain HTTP request (any request but a WebSocket handshake) has to
+   * arrive in full, head and body: on HTTP/1.1 from its first byte, on
+   * HTTP/2 from its header block. A request still arriving then gets 408
+   * `ERR_REQUEST_TIMEOUT` and its connection is closed (on HTTP/2 only its
+   * stream ends); one whose response has already begun is cut off (the
+   * connection closed; on HTTP/2 its stream reset). Its headers alone are
+   * bounded by `handshakeTimeout`, which it may not be shorter than.
+   * @default 5 min, or `handshakeTimeout` when that is longer
+   */
+  requestTimeout?: number
   /** Largest request header section, bytes; beyond it 431. @default 16 KiB */
   maxHeaderSize?: number
   /** Longest request-target (path and query), bytes; beyond it 414. @default 8 KiB */
@@ -204,6 +216,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     port: options.port ?? DEFAULT_PORT,
     host: options.host ?? DEFAULT_HOST,
     handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    requestTimeout: options.requestTimeout ?? Math.max(DEFAULT_REQUEST_TIMEOUT, options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT),
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
     maxUriLength: options.maxUriLength ?? DEFAULT_MAX_URI_LENGTH,
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -235,8 +248,12 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
   if (settings.tls && settings.tls.port !== 0 && settings.tls.port === settings.port) {
     throw new TypeError(`serve(): tls.port and port are both ${settings.port}; give the TLS listener a port of its own`)
   }
-  for (const name of ['handshakeTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout', 'drainTimeout', 'closeGrace'] as const) {
+  for (const name of ['handshakeTimeout', 'requestTimeout', 'idleTimeout', 'maxLifetime', 'halfCloseTimeout', 'drainTimeout', 'closeGrace'] as const) {
     assertDuration(name, settings[name], 'serve()')
+  }
+  // The whole request cannot be due before its headers (Node refuses such a server, and the 408 would lie).
+  if (settings.requestTimeout < settings.handshakeTimeout) {
+    throw new TypeError(`serve(): requestTimeout (${settings.requestTimeout} ms) is shorter than handshakeTimeout (${settings.handshakeTimeout} ms), which bounds a request's headers alone; give it at least as much`)
   }
   for (const name of ['maxHeaderSize', 'maxUriLength', 'maxConnections', 'retryAfter'] as const) {
     if (!Number.isInteger(settings[name]) || settings[name] < 1) {

@@ -68,7 +68,7 @@ describe('wsgate --version and --help', () => {
   it('lists the commands and every option in --help, and answers a missing command with the usage and exit code 2', async () => {
     const help = await wsgate(['--help'])
     expect(help.code).toBe(0)
-    for (const text of ['wsgate start <routes-module>', 'wsgate check <routes-module>', '--version', '--admin-port', 'SIGHUP imports <routes-module> again', 'LOG_FORMAT']) {
+    for (const text of ['wsgate start <routes-module>', 'wsgate check <routes-module>', '--version', '--admin-port', '--request-timeout <ms>', '--h2, --no-h2', 'SIGHUP imports <routes-module> again', 'LOG_FORMAT']) {
       expect(help.stdout).toContain(text)
     }
     const bare = await wsgate([])

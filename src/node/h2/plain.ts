@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { ServerHttp2Stream } from 'node:http2'
+import { constants, type ServerHttp2Stream } from 'node:http2'
 import { GatewayError } from '../../errors.ts'
 import { toErrorResponse, withHeader } from '../../responses.ts'
 import { CLIENT_CLOSED_STATUS, requestLine } from '../access-log.ts'
@@ -7,6 +7,7 @@ import { drainingError } from '../drain.ts'
 import { appendHeaders } from '../../request-head.ts'
 import { endScope, logHandshake, newScope, plainRuntime, type GatewayState, type RequestFacts } from '../upgrade.ts'
 import type { H2RequestHead } from './request-head.ts'
+import { armRequestDeadline, REQUEST_TIMEOUT_CODE, requestTimeoutError } from './request-deadline.ts'
 import { respond } from './respond.ts'
 
 /**
@@ -16,6 +17,9 @@ import { respond } from './respond.ts'
  * The same head decision and refusals, the same runtime (`http()` and
  * `proxy()` reach their origins over HTTP/1.1 as ever), `x-request-id` on
  * every answer, and the same `request` access line, with `http: '2'`.
+ * A request whose body is still arriving at `requestTimeout` gets 408
+ * `ERR_REQUEST_TIMEOUT` (or its stream reset, once its response has begun),
+ * as Node's `requestTimeout` answers on HTTP/1.1.
  */
 export async function servePlainH2(state: GatewayState, stream: ServerHttp2Stream, head: H2RequestHead, facts: RequestFacts): Promise<void> {
   const { logger, settings } = state
@@ -37,6 +41,20 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   const abort = new AbortController()
   const aborted = (): void => abort.abort()
   stream.once('close', aborted)
+  // A request still arriving at requestTimeout: 408 if nothing was answered yet (the stream then closes, which
+  // aborts the app), else the stream is reset (NO_ERROR after a complete response, RFC 9113 §8.1; CANCEL mid-way).
+  let timedOut = false
+  let cutShort = false
+  armRequestDeadline(stream, settings.requestTimeout, () => {
+    timedOut = true
+    if (!stream.headersSent) {
+      const error = requestTimeoutError(settings.requestTimeout)
+      void respondOn(stream, withHeader(error.getResponse(), 'x-request-id', runtime.requestId), method, true)
+    } else {
+      cutShort = !stream.writableFinished
+      stream.close(cutShort ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_NO_ERROR)
+    }
+  })
   let response: Response
   try {
     const headers = new Headers()
@@ -52,6 +70,14 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     response = toErrorResponse(error, logger)
   } finally {
     endScope(scope, logger)
+  }
+  // Answered 408 meanwhile (only the 408 can have been sent yet): that is the request's line; what the app made
+  // of the cut-off request is dropped.
+  if (timedOut) {
+    await response.body?.cancel().catch(() => {})
+    if (info) logger.info({ ...requestLine(runtime, scope.note, 408, REQUEST_TIMEOUT_CODE, started, method), bytes: Buffer.byteLength(requestTimeoutError(settings.requestTimeout).body()) }, 'request')
+    stream.off('close', aborted)
+    return
   }
   // An origin's own x-request-id is relayed as it came, as on HTTP/1.1.
   if (!response.headers.has('x-request-id')) response = withHeader(response, 'x-request-id', runtime.requestId)
@@ -76,7 +102,9 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
       }
     })
   }
-  if (!stream.writableFinished) line.incomplete = true
+  // The deadline passed during the response, which it cut short.
+  if (cutShort) line.code = REQUEST_TIMEOUT_CODE
+  if (cutShort || !stream.writableFinished) line.incomplete = true
   logger.info(line, 'request')
   stream.off('close', aborted)
 }

@@ -183,11 +183,13 @@ export const DEFAULT_TLS_PORT = 8443
 /**
  * Whether the TLS listener offers HTTP/2 (ALPN `h2`, WebSockets over
  * HTTP/2 by RFC 8441) beside HTTP/1.1 when `tls.http2` / `--h2` / `--no-h2`
- * do not say. Off for now: with h2 offered, a client that offers h2 by
- * ALPN but speaks HTTP/1.1 (test/node/tls-server.test.ts has one) would
- * get h2.
+ * do not say. On: a browser whose page came from the gateway over h2 opens
+ * its WebSockets on that same connection, and a client that offers only
+ * `http/1.1` (or no ALPN at all, as `ws` and Node's `https` do) is served
+ * HTTP/1.1 exactly as without it. Turn it off for a client that offers
+ * `h2` by ALPN and then speaks HTTP/1.1 anyway.
  */
-export const DEFAULT_TLS_HTTP2 = false
+export const DEFAULT_TLS_HTTP2 = true
 
 /**
  * After a watched certificate or key file changes, how long to wait for

@@ -36,8 +36,8 @@ export type { AdminOptions, AdminSettings } from './admin/options.ts'
  * hold the name it asked for by SNI, a wildcard `*.example.com` standing
  * for one label; the first certificate goes to clients without SNI or
  * with a name none holds. Each PEM is text (a string containing
- * `-----BEGIN`) or a file path. ALPN offers `http/1.1`, and `h2` first
- * with `http2: true`.
+ * `-----BEGIN`) or a file path. ALPN offers `h2` first, then `http/1.1`;
+ * `http2: false` offers `http/1.1` only.
  *
  * @example
  * await serve(app, { port: 'off', tls: { cert: '/etc/wsgate/cert.pem', key: '/etc/wsgate/key.pem', port: 443 } })
@@ -61,8 +61,10 @@ export interface TlsOptions {
    * Serve HTTP/2 beside HTTP/1.1 (ALPN `h2`): WebSockets over HTTP/2 (RFC
    * 8441, extended CONNECT with `:protocol = websocket`) run the same
    * handshake chain and pipe as HTTP/1.1 upgrades, and plain requests
-   * reach the same routes. `false` offers `http/1.1` only, as before.
-   * @default false
+   * reach the same routes. A client that offers only `http/1.1`, or no
+   * ALPN, is served HTTP/1.1 either way. `false` (`--no-h2`) offers
+   * `http/1.1` only: for clients that offer `h2` but speak HTTP/1.1.
+   * @default true
    */
   http2?: boolean
 }

@@ -67,7 +67,8 @@ beforeAll(async () => {
   // The page is served by the gateway itself, on the TLS listener beside the route.
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.get('/', (c) => c.html(PAGE))
-  started = await startClientGateway({ tls: { cert: leaf.cert, key: leaf.key, port: 0 }, admin: { port: 0, token: ADMIN_TOKEN }, drainTimeout: 1_000 }, app)
+  // HTTP/1.1 on purpose (h2 is on by default, and Chromium would take it): chromium-h2.test.ts runs the same page over h2.
+  started = await startClientGateway({ tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: false }, admin: { port: 0, token: ADMIN_TOKEN }, drainTimeout: 1_000 }, app)
   browser = await launchChromium(leaf.cert, HOST)
   page = await browser.newPage()
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
@@ -119,6 +120,8 @@ describe('Chromium through wsgate over wss://, with a JWT in Sec-WebSocket-Proto
     expect(pageStatus).toBe(200)
     expect(page!.url()).toBe(pageUrl())
     expect(await page!.evaluate('location.protocol')).toBe('https:')
+    // With http2: false the TLS listener offers http/1.1 only, so the page and its WebSockets run on HTTP/1.1.
+    expect(await page!.evaluate('performance.getEntriesByType("navigation")[0].nextHopProtocol')).toBe('http/1.1')
     expect(await page!.evaluate('typeof openSocket')).toBe('function')
   })
 

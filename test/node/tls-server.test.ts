@@ -16,7 +16,7 @@ import WebSocket from 'ws'
 import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
 import { serve, type FetchApp, type Gateway, type ServeOptions } from '../../src/node/index.ts'
 import { resolveServeSettings } from '../../src/node/settings.ts'
-import { tlsOptions } from '../../src/node/cli.ts'
+import { serveOptions, tlsOptions } from '../../src/node/cli.ts'
 import { normalizeHeaders } from '../../middleware/normalize-headers.ts'
 import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
 import { expectNoOpenSockets, waitFor, type LogLine } from '../helpers/gateway.ts'
@@ -127,6 +127,17 @@ async function servedSerial(port: number, servername?: string): Promise<string> 
   }
 }
 
+/** The protocol the TLS listener on `port` agrees by ALPN with a client offering `offer` (none: no ALPN extension). */
+async function negotiated(port: number, offer?: string[]): Promise<string | false> {
+  const socket = tls.connect({ port, host: '127.0.0.1', servername: NAME_A, ca: ca.cert, ...(offer ? { ALPNProtocols: offer } : {}) })
+  try {
+    await once(socket, 'secureConnect')
+    return socket.alpnProtocol ?? false
+  } finally {
+    socket.destroy()
+  }
+}
+
 /** Writes a certificate pair to files (new names each time, then renamed into place, as renewal tools do). */
 function writePair(pair: Pick<CertificatePair, 'cert' | 'key'>, certPath: string, keyPath: string): void {
   writeFileSync(certPath, pair.cert)
@@ -185,7 +196,8 @@ describe('serve() with tls: wss:// and https:// beside ws://', () => {
         path: '/api/hello',
         servername: NAME_A,
         ca: ca.cert,
-        ALPNProtocols: ['h2', 'http/1.1'],
+        // What Node's https client offers when asked for ALPN at all: HTTP/1.1 only (h2 is on by default, and would win an offer of both).
+        ALPNProtocols: ['http/1.1'],
         agent: false,
         headers: { host: NAME_A },
       }
@@ -206,6 +218,23 @@ describe('serve() with tls: wss:// and https:// beside ws://', () => {
     expect(alpn).toBe('http/1.1')
     expect(origin.requests[0]?.headers.forwarded).toBe(`for=127.0.0.1;host=${NAME_A};proto=https`)
     await expectNoOpenSockets(gateway)
+  })
+
+  it('offers h2 by default, and http/1.1 to a client that offers only it or no ALPN; tls.http2: false offers http/1.1 only', async () => {
+    const { app } = await echoApp()
+    expect(resolveServeSettings({ tls: { cert: leafA.cert, key: leafA.key } }).tls?.http2).toBe(true)
+    const gateway = await startTls(app, { tls: { cert: leafA.cert, key: leafA.key } })
+    expect(await negotiated(gateway.tlsPort!, ['h2', 'http/1.1'])).toBe('h2')
+    expect(await negotiated(gateway.tlsPort!, ['http/1.1'])).toBe('http/1.1')
+    expect(await negotiated(gateway.tlsPort!)).toBe(false)
+    // A client without ALPN (ws) is served HTTP/1.1 as ever.
+    const client = await openWss(gateway)
+    await roundTrip(client, 'no alpn')
+    await closeClient(client, 1000)
+    const off = await startTls(app, { tls: { cert: leafA.cert, key: leafA.key, http2: false } })
+    expect(await negotiated(off.tlsPort!, ['h2', 'http/1.1'])).toBe('http/1.1')
+    await expectNoOpenSockets(gateway)
+    await expectNoOpenSockets(off)
   })
 
   it('serves TLS only with port off: url and port are the TLS listener\'s', async () => {
@@ -482,6 +511,18 @@ describe('serve() with tls: bad options fail at start with a TypeError naming th
 })
 
 describe('wsgate start with TLS flags', () => {
+  it('turns h2 off with --no-h2 (and on with --h2, the default), and refuses both at once or either without TLS', () => {
+    const logger = pino({ level: 'silent' })
+    const certs = { 'tls-cert': ['a.pem'], 'tls-key': ['a.key'] }
+    expect(serveOptions(certs, logger).tls).toEqual({ cert: 'a.pem', key: 'a.key' })
+    expect(serveOptions({ ...certs, 'no-h2': true }, logger).tls).toMatchObject({ http2: false })
+    expect(serveOptions({ ...certs, h2: true }, logger).tls).toMatchObject({ http2: true })
+    expect(resolveServeSettings(serveOptions({ ...certs, 'no-h2': true }, logger)).tls?.http2).toBe(false)
+    expect(resolveServeSettings(serveOptions(certs, logger)).tls?.http2).toBe(true)
+    expect(() => serveOptions({ ...certs, h2: true, 'no-h2': true }, logger)).toThrow('give --h2 or --no-h2, not both')
+    expect(() => serveOptions({ 'no-h2': true }, logger)).toThrow('--no-h2 needs --tls-cert and --tls-key')
+  })
+
   it('pairs --tls-cert and --tls-key in order, and refuses unpaired ones', () => {
     expect(tlsOptions(['a.pem'], ['a.key'], '8443')).toEqual({ cert: 'a.pem', key: 'a.key', port: 8443 })
     expect(tlsOptions(['a.pem', 'b.pem'], ['a.key', 'b.key'], undefined)).toEqual({ certificates: [{ cert: 'a.pem', key: 'a.key' }, { cert: 'b.pem', key: 'b.key' }] })
@@ -509,6 +550,8 @@ describe('wsgate start with TLS flags', () => {
     expect(listening.port).toBeUndefined()
     const port = listening.tlsPort as number
 
+    // h2 is on by default from the command line too.
+    expect(await negotiated(port, ['h2', 'http/1.1'])).toBe('h2')
     const old = resources.track(await openClient(`wss://127.0.0.1:${port}/echo`, { ...wssOptions(NAME_A), ignoreErrors: true }))
     await roundTrip(old, 'before SIGHUP')
     const reloads = (): Record<string, unknown>[] => lines.filter((line) => line.msg === 'certificates reloaded')

@@ -24,8 +24,15 @@ import { H2StreamEndpoint } from './stream-endpoint.ts'
  * - any other request goes through the app as a plain request.
  *
  * A malformed request (RFC 9113 §8.1.1: `:protocol` without CONNECT, a
- * CONNECT with `:path` but no `:protocol`, connection-specific fields) is
- * reset by nghttp2 itself with PROTOCOL_ERROR before it reaches here.
+ * CONNECT with `:path` but no `:protocol`, connection-specific fields, a
+ * `:path` that is not origin-form, userinfo in `:authority`) is reset by
+ * nghttp2 itself with PROTOCOL_ERROR before it reaches here, and a field
+ * whose value holds CR, LF or NUL is dropped by it.
+ *
+ * A stream is taken once what came with its header block has been read
+ * (`setImmediate`), so that one reset in the same breath (rapid reset,
+ * CVE-2023-44487) never runs the chain; nghttp2's own reset rate limit
+ * then bounds the streams a connection may open and reset.
  *
  * Sessions are bounded like HTTP/1.1 connections: one that opens no stream
  * within `handshakeTimeout` of its start, or stays without a stream for
@@ -110,6 +117,18 @@ export function h2Listener(state: GatewayState): H2Listener {
         if (--record.streams === 0 && !session.closed && !session.destroyed) idle(session, keepAlive)
       })
     }
+    // A reset while the stream waits is its end; its errors are no one's.
+    stream.on('error', ignore)
+    // Rapid reset (CVE-2023-44487): a client can open a stream and reset it in the same breath, at no cost of
+    // its own, hundreds of times a connection before nghttp2's rate limit answers. The chain (a WAF, a JWT
+    // check, an origin connect) runs only for a stream still open once the bytes that came with it are read.
+    setImmediate(takeStream, stream, headers, rawHeaders)
+  })
+
+  /** A stream whose header block came, once the rest of what came with it has been read: served unless reset meanwhile. */
+  function takeStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    if (stream.destroyed || stream.closed) return
+    const session = stream.session
     const facts: RequestFacts = { httpVersion: '1.1', rawHeaders: [], socket: { remoteAddress: session?.socket?.remoteAddress } }
     const method = headers[constants.HTTP2_HEADER_METHOD]
     if (method === 'CONNECT') {
@@ -123,11 +142,10 @@ export function h2Listener(state: GatewayState): H2Listener {
       void runHandshake(state, HTTP2_CONNECT, endpoint, { ...facts, rawHeaders: head.rawHeaders }, head.method, head.rawTarget, head.parsed, EMPTY)
       return
     }
-    // A plain request's stream errors (a reset) end it; its answer is dropped.
-    stream.on('error', ignore)
+    // A plain request's stream errors (a reset) end it (the listener above ignores them); its answer is dropped.
     const head = readH2RequestHead(rawHeaders, false, settings)
     void servePlainH2(state, stream, head, { ...facts, rawHeaders: head.rawHeaders })
-  })
+  }
 
   /** A CONNECT the gateway does not serve: a tunnel (no `:protocol`), or another protocol than WebSocket. */
   function refuseConnect(stream: ServerHttp2Stream, facts: RequestFacts, protocol: string | undefined): void {
@@ -137,7 +155,6 @@ export function h2Listener(state: GatewayState): H2Listener {
       protocol === undefined ? 'method CONNECT is not served' : `extended CONNECT for protocol ${protocol} is not served`,
     )
     logger.info({ client: facts.socket.remoteAddress, method: 'CONNECT', status: error.status, code: error.code, http: '2' }, 'request rejected')
-    stream.on('error', ignore)
     void respond(stream, error.getResponse(), { closeRequest: true }).catch(() => stream.destroy())
   }
 

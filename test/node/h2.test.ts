@@ -1,10 +1,11 @@
 import { once } from 'node:events'
+import http from 'node:http'
 import http2, { type ClientHttp2Session } from 'node:http2'
 import tls from 'node:tls'
 import { Hono } from 'hono'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
+import { http as httpRoute, proxy, websocket, type GatewayBindings } from '../../src/index.ts'
 import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
 import { expectNoOpenSockets, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { connectH2, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
@@ -342,6 +343,45 @@ describe('WebSocket over HTTP/2', () => {
     expect(lines[1]).toMatchObject({ method: 'POST', status: 200, http: '2' })
   })
 
+  it('serves proxy() over h2, its plain requests and its WebSockets on one route, counted in the same metrics as over HTTP/1.1', async () => {
+    const originServer = http.createServer((request, response) => response.end(`plain ${request.url}`))
+    const origin = await startWsOrigin(undefined, { server: originServer })
+    cleanups.push(() => origin.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/live/*', proxy(origin.url, { appendPath: true }))
+    const gateway = await startH2Gateway(app, { metrics: true })
+    const client = await session(gateway)
+    const plain = client.request({ ':path': '/live/page?x=1' })
+    plain.end()
+    const [plainHead] = (await once(plain, 'response')) as [http2.IncomingHttpHeaders]
+    expect(plainHead[':status']).toBe(200)
+    expect(await readBody(plain)).toBe('plain /live/page?x=1')
+    const ws = await openH2WebSocket(client, '/live/socket')
+    expect(ws.headers[':status']).toBe(200)
+    await ws.send(0x1, 'through proxy() over h2')
+    expect(await ws.next()).toMatchObject({ opcode: 0x1, payload: Buffer.from('through proxy() over h2') })
+    const refused = await openH2WebSocket(client, '/live/socket', { 'sec-websocket-version': '8' }, { read: false })
+    expect(refused.headers[':status']).toBe(426)
+    await readBody(refused.stream)
+
+    // The same upgrade and refusal over HTTP/1.1, beside them.
+    const h1 = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/live/socket`, { ca: ca.cert, servername: NAME } as WebSocket.ClientOptions)
+    await once(h1, 'open')
+    await h1Refusal(gateway, '/live/socket', { 'sec-websocket-version': '8' })
+    const text = await gateway.metrics!.metrics()
+    // Both protocols in one series each: the protocol is no label (the log lines' http field tells them apart).
+    expect(sample(text, 'wsgate_handshakes_total', { route: '/live/*', status: '101', code: '' })).toBe(2)
+    expect(sample(text, 'wsgate_handshakes_total', { route: '/live/*', status: '426', code: 'ERR_HANDSHAKE_VERSION' })).toBe(2)
+    expect(sample(text, 'wsgate_connections_open', { route: '/live/*' })).toBe(2)
+    h1.close()
+    ws.stream.close(http2.constants.NGHTTP2_CANCEL)
+    await waitFor(() => gateway.connections === 0, 5_000, 'both connections to end')
+    const after = await gateway.metrics!.metrics()
+    expect(sample(after, 'wsgate_connections_open', { route: '/live/*' }) ?? 0).toBe(0)
+    expect(sample(after, 'wsgate_bytes_total', { route: '/live/*', direction: 'client_to_origin' })).toBeGreaterThan(0)
+    expect(gateway.logs.filter((line) => line.msg === 'connection closed').map((line) => line.http).sort()).toEqual(['2', undefined])
+  })
+
   it('serves HTTP/1.1 WebSockets beside h2 on the same listener', async () => {
     const origin = await echoOrigin()
     const gateway = await startH2Gateway(echoApp(origin))
@@ -526,4 +566,15 @@ async function h1Refusal(gateway: TestGateway, path: string, headers: Record<str
   const parsed: Record<string, string> = {}
   for (const line of headerLines) parsed[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim()
   return { status: Number(statusLine!.split(' ')[1]), headers: parsed, body }
+}
+
+/** The value of one Prometheus sample whose labels include `labels` (undefined when there is none). */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line)
+    if (!match || match[1] !== name) continue
+    const seen = Object.fromEntries([...match[2]!.matchAll(/([a-z_]+)="([^"]*)"/g)].map((pair) => [pair[1], pair[2]]))
+    if (Object.entries(labels).every(([key, value]) => seen[key] === value)) return Number(match[3])
+  }
+  return undefined
 }

@@ -65,11 +65,28 @@ export interface WafRuleObject {
   action?: 'deny' | 'pass'
 }
 
-/** A piece of a rule set, in load order: a rules file, a rule object, or rules already compiled (functions). */
+/**
+ * A target exclusion with a grammar, by rule id (the handshake profile's,
+ * `profile.ts`): like `SecRuleUpdateTargetById <rules> "!<collection>:<key>"`,
+ * it applies to the rules loaded before it, but an item is excluded only
+ * when its value matches `grammar`. SecLang has no syntax for it.
+ */
+export interface GrammarExclusion {
+  /** Ids of the rules it applies to, inclusive ranges. */
+  rules: readonly (readonly [from: number, to: number])[]
+  /** Upper-cased collection: `ARGS`, `REQUEST_HEADERS`. */
+  collection: string
+  /** Lower-cased key. */
+  key: string
+  grammar: RegExp
+}
+
+/** A piece of a rule set, in load order: a rules file, a rule object, rules already compiled (functions), or grammar exclusions. */
 export type RuleUnit =
   | { file: string; text: string; custom?: boolean; readDataFile?: (name: string) => string }
   | { file: string; rule: WafRuleObject }
   | { file: string; compiled: CompiledRule[] }
+  | { file: string; exclusions: readonly GrammarExclusion[] }
 
 /** What compiling produced, for the load report. */
 export interface CompileSummary extends RuleCounts {
@@ -195,6 +212,7 @@ export function compileRules(units: RuleUnit[], primitives: Primitives): { ruleS
   const compiler = new Compiler(primitives)
   for (const unit of units) {
     if ('compiled' in unit) compiler.addCompiled(unit.compiled)
+    else if ('exclusions' in unit) compiler.addExclusions(unit.exclusions)
     else if ('rule' in unit) compiler.addObject(unit.rule, unit.file)
     else compiler.addText(unit.text, unit.file, unit.custom ?? false, unit.readDataFile)
   }
@@ -268,6 +286,22 @@ class Compiler {
       this.#phases[rule.phase - 1]!.push(rule)
       this.#loaded++
       this.#custom++
+    }
+  }
+
+  /** Adds grammar exclusions to the rules loaded so far (not the user's own), on every link that reads the collection. */
+  addExclusions(exclusions: readonly GrammarExclusion[]): void {
+    for (const entries of this.#phases) {
+      for (const entry of entries) {
+        if ('marker' in entry || entry.custom) continue
+        for (const exclusion of exclusions) {
+          if (!inRanges(entry.id, exclusion.rules as [number, number][])) continue
+          for (const link of entry.links) {
+            if (!link.targets.some((target) => target.collection === exclusion.collection && !target.count)) continue
+            link.exclusions.push({ collection: exclusion.collection, key: exclusion.key, keyPattern: undefined, grammar: exclusion.grammar })
+          }
+        }
+      }
     }
   }
 
@@ -824,7 +858,7 @@ function internId<K>(ids: Map<K, number>, key: K): number {
 
 /** A selection as text: equal texts select the same items. */
 function selectionSignature(selection: CompiledExclusion): string {
-  return JSON.stringify([selection.collection, selection.key ?? null, selection.keyPattern?.source ?? null, selection.keyPattern?.flags ?? null])
+  return JSON.stringify([selection.collection, selection.key ?? null, selection.keyPattern?.source ?? null, selection.keyPattern?.flags ?? null, ...(selection.grammar ? [selection.grammar.source, selection.grammar.flags] : [])])
 }
 
 function parseWith<T>(parse: () => T, location: { file: string; line: number }): T {

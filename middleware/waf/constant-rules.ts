@@ -132,10 +132,18 @@ export interface ConstantPlan {
   /**
    * Per phase and rule, where a folded rule sends the evaluation (past the
    * folded rules it leads to), or -1 for a rule that runs; undefined when
-   * nothing is folded. Only valid while no `ctl` has removed a rule or a
-   * target and the engine mode is `mode`: a removal could take a gate away.
+   * nothing is folded. Only valid while no `ctl` has removed one of
+   * {@link folded} or a TX target and the engine mode is `mode`: such a
+   * removal could take a gate away.
    */
   jumps: readonly Int32Array[] | undefined
+  /**
+   * The rules the jumps pass over (each reads only TX): a `ctl` that removes
+   * none of them and no TX target leaves the jumps valid, so an exclusion
+   * decided per request (the handshake profile's, a user's) does not cost
+   * every later paranoia gate its jump.
+   */
+  folded: readonly CompiledRule[]
   /** Per phase and rule with a jump: MATCHED_VAR and its name as the rules jumped over leave them, when one of them matched a value. */
   hits: readonly (readonly (readonly [value: string, name: string] | undefined)[])[] | undefined
 }

@@ -209,6 +209,8 @@ class Transaction {
   /** MATCHED_VARS: what the previous link of the current chain matched. */
   #matchedVars: readonly TargetValue[] = EMPTY_VALUES
   #removedIds: [number, number][] = []
+  /** Whether a `ctl` removed a rule the plan's jumps pass over, or a TX target: the jumps no longer hold. */
+  #foldsBroken = false
   readonly #removedTags: Set<string>
   readonly #removedTargets: RemovedTarget[]
   #mode: 'on' | 'off' | 'detectiononly'
@@ -330,9 +332,14 @@ class Transaction {
     return planning ? [phases.length, 0] : undefined
   }
 
-  /** Whether nothing has changed what the plan's jumps assume: no rule or target removed, the engine mode the plan's. */
+  /** Whether nothing has changed what the plan's jumps assume: no folded rule or TX target removed, the engine mode the plan's. */
   #pristine(): boolean {
-    return this.#removedIds.length === 0 && this.#removedTags.size === 0 && this.#removedTargets.length === 0 && this.#mode === this.#plan!.mode
+    return !this.#foldsBroken && this.#mode === this.#plan!.mode
+  }
+
+  /** Notes a `ctl` removal that takes away a rule the jumps pass over (or could: a TX target), so the jumps stop. */
+  #checkFolds(rule: (folded: CompiledRule) => boolean): void {
+    if (!this.#foldsBroken && this.#plan?.jumps !== undefined && this.#plan.folded.some(rule)) this.#foldsBroken = true
   }
 
   #giveBackCaches(): void {
@@ -369,7 +376,8 @@ class Transaction {
     }
     const folds = state.done || this.#mode === 'off' || state.removedIds.length > 0 || state.removedTags.length > 0 || state.removedTargets.length > 0 ? undefined : this.#folds(phase, index)
     this.#giveBackCaches()
-    return { ...state, jumps: folds?.jumps, hits: folds?.hits }
+    const folded = folds === undefined ? [] : this.#ruleSet.phases.flatMap((rules, p) => rules.filter((_, i) => folds.jumps[p]![i]! >= 0))
+    return { ...state, jumps: folds?.jumps, hits: folds?.hits, folded }
   }
 
   /** The jumps over the rules from (`phase`, `index`) on whose answers the current state fixes. */
@@ -681,15 +689,20 @@ class Transaction {
       switch (ctl.kind) {
         case 'removeById':
           this.#removedIds = this.#removedIds.concat(ctl.ranges)
+          this.#checkFolds((rule) => rule.id !== 0 && inRanges(rule.id, ctl.ranges))
           break
         case 'removeByTag':
           this.#removedTags.add(ctl.tag)
+          this.#checkFolds((rule) => rule.tagSet.has(ctl.tag))
           break
         case 'removeTargetById':
           this.#removedTargets.push({ ranges: ctl.ranges, exclusion: ctl.exclusion })
+          // Folded rules read only TX: removing another collection's target cannot change their answers.
+          if (ctl.exclusion.collection === 'TX') this.#checkFolds((rule) => rule.id !== 0 && inRanges(rule.id, ctl.ranges))
           break
         case 'removeTargetByTag':
           this.#removedTargets.push({ tag: ctl.tag, exclusion: ctl.exclusion })
+          if (ctl.exclusion.collection === 'TX') this.#checkFolds((rule) => rule.tagSet.has(ctl.tag))
           break
         case 'ruleEngine':
           // Detection-only set by the operator stays detection-only.
@@ -911,9 +924,9 @@ function excluded(collection: string, item: CollectionItem, exclusions: readonly
   let lower: string | undefined
   for (const exclusion of exclusions) {
     if (exclusion.collection !== collection) continue
-    if (exclusion.keyPattern) {
-      if (exclusion.keyPattern.test(item.name)) return true
-    } else if (exclusion.key === undefined || exclusion.key === (lower ??= item.name.toLowerCase())) return true
+    const named = exclusion.keyPattern ? exclusion.keyPattern.test(item.name) : exclusion.key === undefined || exclusion.key === (lower ??= item.name.toLowerCase())
+    // A profile exclusion lets go of a value only when its grammar holds; anything else is inspected as usual.
+    if (named && (exclusion.grammar === undefined || exclusion.grammar.test(item.value))) return true
   }
   return false
 }

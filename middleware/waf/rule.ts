@@ -40,6 +40,13 @@ export interface CompiledExclusion {
   /** Lower-cased key; undefined with no pattern excludes the whole collection. */
   key: string | undefined
   keyPattern: RegExp | undefined
+  /**
+   * The grammar an item's value must match to be excluded (the handshake
+   * profile's, `profile.ts`): a value outside it is inspected as if the
+   * exclusion were not there. Undefined for SecLang's exclusions, which
+   * exclude by name alone.
+   */
+  grammar?: RegExp
 }
 
 /** `setvar` on TX: set, add, subtract or delete; name and value may hold macros. */

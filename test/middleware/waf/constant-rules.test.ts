@@ -48,6 +48,22 @@ describe('rules whose answers are fixed', () => {
     expect(results.map((evaluation) => evaluation.blockedBy)).toEqual([4, undefined, 4, undefined])
   })
 
+  it('decides as if every rule ran when a ctl removes rules and targets no jump passes over (a per-request exclusion)', () => {
+    // Rule 5 reads the request and is removed per request; the gate (3) still skips rule 4 on every evaluation.
+    const text = `${GATED(`SecRule REQUEST_HEADERS:X-Remove "@streq five" "id:2,phase:1,pass,nolog,ctl:ruleRemoveById=5,ctl:ruleRemoveTargetById=6;ARGS:a"`)}
+SecRule REQUEST_URI "@contains ws" "id:5,phase:1,deny,msg:'rule 5'"
+SecRule ARGS:a "@streq x" "id:6,phase:1,deny,msg:'rule 6'"`
+    const results = evaluations(text, [facts('/ws?a=x', [['X-Remove', 'five']]), facts('/ws?a=x'), facts('/ws?a=y', [['X-Remove', 'five']])])
+    expect(results.map((evaluation) => evaluation.blockedBy)).toEqual([undefined, 5, undefined, undefined, 5, undefined])
+  })
+
+  it('stops jumping over a gate once a ctl has removed it by tag, or removed the TX target it reads', () => {
+    const tagged = GATED(`SecRule REQUEST_HEADERS:X-Remove "@streq gate" "id:2,phase:1,pass,nolog,ctl:ruleRemoveByTag=gate"`).replace('skipAfter:END-LEVEL-2"', 'skipAfter:END-LEVEL-2,tag:gate"')
+    expect(evaluations(tagged, [facts('/ws', [['X-Remove', 'gate']]), facts('/ws')]).map((evaluation) => evaluation.blockedBy)).toEqual([4, undefined, 4, undefined])
+    const target = GATED(`SecRule REQUEST_HEADERS:X-Remove "@streq gate" "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;TX:level"`)
+    expect(evaluations(target, [facts('/ws', [['X-Remove', 'gate']]), facts('/ws')]).map((evaluation) => evaluation.blockedBy)).toEqual([4, undefined, 4, undefined])
+  })
+
   it('leaves MATCHED_VAR as a gate that matched a value would leave it', () => {
     const text = `
 SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=alpha"

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { HandshakeFacts } from '../../middleware/waf/types.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2 } from '../fixtures/waf/attacks.ts'
 import { BENIGN, CRS_FALSE_POSITIVES } from '../fixtures/waf/benign.ts'
+import { REALTIME } from '../fixtures/waf/realtime.ts'
 import { rawExchange } from '../helpers/raw-client.ts'
 
 /** The bytes a client sends for `facts`: request line, headers in order, blank line. */
@@ -25,7 +26,7 @@ describe('the WAF corpora on the wire', () => {
     await once(server, 'listening')
     const port = (server.address() as net.AddressInfo).port
     try {
-      const cases = [...ATTACKS, ...ATTACKS_PARANOIA_2, ...BENIGN, ...CRS_FALSE_POSITIVES]
+      const cases = [...ATTACKS, ...ATTACKS_PARANOIA_2, ...BENIGN, ...CRS_FALSE_POSITIVES, ...REALTIME]
       const refused: string[] = []
       for (const { id, facts } of cases) {
         // The id rides in an extra last header so the server side can tell the cases apart.

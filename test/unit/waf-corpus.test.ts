@@ -4,6 +4,7 @@ import type { HandshakeFacts } from '../../middleware/waf/types.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase } from '../fixtures/waf/attacks.ts'
 import { BENIGN, CRS_FALSE_POSITIVES } from '../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../fixtures/waf/handshake.ts'
+import { REALTIME, REALTIME_PLAIN } from '../fixtures/waf/realtime.ts'
 
 const CATEGORIES = ['sqli', 'xss', 'lfi', 'rfi', 'rce', 'php', 'java', 'nodejs', 'scanner', 'protocol'] as const
 const PLACEMENTS = ['path', 'query', 'header', 'cookie', 'request-line'] as const
@@ -174,5 +175,68 @@ describe('the benign corpus', () => {
   it('consists of valid WebSocket handshakes only', () => {
     expect(problems(BENIGN)).toEqual([])
     expect(problems(CRS_FALSE_POSITIVES)).toEqual([])
+  })
+})
+
+describe('the realtime benign corpus', () => {
+  const header = (c: (typeof REALTIME)[number], name: string): string | undefined => c.facts.headers.find(([n]) => n.toLowerCase() === name)?.[1]
+  const query = (c: (typeof REALTIME)[number]): URLSearchParams => new URLSearchParams(c.facts.rawTarget.split('?')[1] ?? '')
+
+  it('has at least 500 cases with unique ids, apart from the other benign corpus', () => {
+    expect(REALTIME.length).toBeGreaterThanOrEqual(500)
+    const ids = [...REALTIME, ...BENIGN, ...CRS_FALSE_POSITIVES].map((c) => c.id)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
+  it('keeps a plain subset of ordinary handshakes, most of the corpus, apart from the tricky ones', () => {
+    expect(REALTIME_PLAIN.length).toBeGreaterThanOrEqual(500)
+    expect(REALTIME_PLAIN).toEqual(REALTIME.filter((c) => c.plain))
+    expect(new Set(REALTIME.filter((c) => !c.plain).map((c) => c.app))).toEqual(new Set(['graphql-in-url', 'chat-room-words', 'live-search']))
+  })
+
+  it('imitates the realtime frameworks with their own URL grammar and subprotocols', () => {
+    const apps = new Set(REALTIME.map((c) => c.app))
+    for (const app of ['socket.io', 'signalr', 'graphql-ws', 'phoenix', 'phoenix-liveview', 'actioncable', 'jupyter', 'vite-hmr', 'webpack-hmr', 'mqtt', 'stomp', 'trading', 'chat']) expect(apps.has(app), app).toBe(true)
+    const some = (predicate: (c: (typeof REALTIME)[number]) => boolean): number => REALTIME.filter(predicate).length
+    expect(some((c) => /^[34]$/.test(query(c).get('EIO') ?? '') && query(c).get('transport') === 'websocket')).toBeGreaterThan(30)
+    expect(some((c) => query(c).has('sid') && query(c).has('EIO'))).toBeGreaterThan(10)
+    expect(some((c) => query(c).has('t') && query(c).has('EIO'))).toBeGreaterThan(10)
+    expect(some((c) => query(c).has('id') && query(c).has('access_token'))).toBeGreaterThan(10)
+    expect(some((c) => query(c).get('negotiateVersion') === '1')).toBeGreaterThan(5)
+    expect(some((c) => query(c).has('vsn'))).toBeGreaterThan(20)
+    expect(some((c) => query(c).has('_csrf_token'))).toBeGreaterThan(10)
+    expect(some((c) => query(c).has('session_id') && c.facts.rawTarget.includes('/api/kernels/'))).toBeGreaterThan(10)
+    expect(some((c) => c.app === 'vite-hmr' && query(c).has('token'))).toBeGreaterThan(5)
+    for (const protocol of ['graphql-transport-ws', 'graphql-ws', 'mqtt', 'v12.stomp', 'vite-hmr', 'actioncable-v1-json', 'v1.kernel.websocket.jupyter.org']) {
+      expect(some((c) => (header(c, 'sec-websocket-protocol') ?? '').split(/\s*,\s*/).includes(protocol)), protocol).toBeGreaterThanOrEqual(3)
+    }
+    expect(some((c) => c.app === 'trading' && /symbols=|streams=|channels=/.test(c.facts.rawTarget))).toBeGreaterThan(10)
+  })
+
+  it('carries real browser header sets, cookies of real sites, and Origin and Referer present and absent', () => {
+    const some = (predicate: (c: (typeof REALTIME)[number]) => boolean): number => REALTIME.filter(predicate).length
+    for (const agent of ['Firefox/', 'Edg/', 'Chrome/', 'Version/1', 'Mobile Safari', 'okhttp/', 'websockets/', 'Go-http-client/']) {
+      expect(some((c) => header(c, 'user-agent')?.includes(agent) ?? false), agent).toBeGreaterThan(3)
+    }
+    expect(some((c) => header(c, 'sec-fetch-mode') === 'websocket')).toBeGreaterThan(20)
+    for (const cookie of [/\b_ga=GA1\./, /\b__utma=/, /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/, /\b(?:connect\.sid|PHPSESSID|JSESSIONID|sessionid|_session_id)=/, /--/, /CookieConsent=/]) {
+      expect(some((c) => cookie.test(header(c, 'cookie') ?? '')), String(cookie)).toBeGreaterThan(3)
+    }
+    expect(some((c) => header(c, 'origin') === undefined)).toBeGreaterThan(50)
+    expect(some((c) => header(c, 'origin') !== undefined)).toBeGreaterThan(300)
+    expect(some((c) => header(c, 'referer') !== undefined)).toBeGreaterThan(0)
+  })
+
+  it('is the same on every load (seeded, no clock)', async () => {
+    vi.resetModules()
+    const again = await import('../fixtures/waf/realtime.ts')
+    expect(again.REALTIME).not.toBe(REALTIME)
+    expect(JSON.stringify(again.REALTIME)).toBe(JSON.stringify(REALTIME))
+  })
+
+  it('consists of valid WebSocket handshakes only, each with its own key', () => {
+    expect(problems(REALTIME)).toEqual([])
+    const keys = REALTIME.map((c) => header(c, 'sec-websocket-key'))
+    expect(new Set(keys).size).toBe(keys.length)
   })
 })

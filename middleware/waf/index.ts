@@ -10,6 +10,7 @@ import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from '.
 import { crsOptionsRule, type CrsDirectory, type CrsFiles } from './crs.ts'
 import { COMPLEMENTS } from './complements.ts'
 import { crsUnits } from './crs-units.ts'
+import { HANDSHAKE_PROFILE } from './profile.ts'
 import { evaluate, valueCacheStats, type EvaluateOptions, type Evaluation } from './engine.ts'
 import { PRIMITIVES } from './primitives.ts'
 import { formatReport, type WafReport } from './report.ts'
@@ -47,6 +48,21 @@ export interface WafOptions {
    * waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1 })
    */
   crs?: CrsDirectory | CrsFiles
+  /**
+   * With `crs`: load the handshake profile, exclusions that know what a
+   * WebSocket handshake is (README, "Handshake profile"; `profile.ts`): the
+   * `Sec-WebSocket-Key`/`-Version`/`-Extensions`/`-Protocol` headers and
+   * the query parameters of realtime frameworks (socket.io's `EIO`,
+   * `transport`, `sid`, `t`; SignalR's `id`, `negotiateVersion`; Phoenix's
+   * `vsn`, `_csrf_token`; Jupyter's `session_id`; HMR `token`s; JWTs in
+   * `token`/`access_token`) taken from the rule families that misread
+   * them, each only while its value matches its strict grammar; and 943120
+   * (session id without a Referer) and 920300 (no Accept) relaxed for
+   * WebSocket upgrades, which never carry a Referer and need no Accept.
+   * `false` runs the CRS exactly as written. No effect without `crs`.
+   * @default true
+   */
+  handshakeProfile?: boolean
   /**
    * Use the embedded baseline rules when no `crs` is given. `false` leaves
    * only `rules` (and `allow`/`deny`).
@@ -171,6 +187,7 @@ const OPTION_NAMES: readonly string[] = [
   'deny',
   'budgetMs',
   'onBudgetExceeded',
+  'handshakeProfile',
   'now',
 ]
 
@@ -203,11 +220,12 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   if (typeof budgetMs !== 'number' || !(budgetMs > 0) || !Number.isFinite(budgetMs)) throw new TypeError(`waf(): budgetMs must be a positive number of milliseconds, got ${JSON.stringify(options.budgetMs)}`)
   const onBudgetExceeded = options.onBudgetExceeded ?? 'block'
   if (onBudgetExceeded !== 'block' && onBudgetExceeded !== 'pass') throw new TypeError(`waf(): onBudgetExceeded must be 'block' or 'pass', got ${JSON.stringify(options.onBudgetExceeded)}`)
-  for (const name of ['detectionOnly', 'baseline'] as const) {
+  for (const name of ['detectionOnly', 'baseline', 'handshakeProfile'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean') throw new TypeError(`waf(): ${name} must be true or false, got ${JSON.stringify(options[name])}`)
   }
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('waf(): now must be a function returning milliseconds')
   const detectionOnly = options.detectionOnly ?? false
+  const handshakeProfile = options.crs !== undefined && (options.handshakeProfile ?? true)
   const allow = options.allow ? cidrMatcher(options.allow, 'waf(): allow') : undefined
   const deny = options.deny ? cidrMatcher(options.deny, 'waf(): deny') : undefined
 
@@ -217,7 +235,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   let ruleSetKind: WafReport['ruleSet']
   const complements: WafReport['complements'] = []
   if (options.crs !== undefined) {
-    ;({ units, options: settings } = crsUnits(options.crs, paranoia, threshold, custom))
+    ;({ units, options: settings } = crsUnits(options.crs, paranoia, threshold, custom, handshakeProfile))
     for (const complement of COMPLEMENTS) complements.push({ rule: complement.complements, by: complement.ids })
     ruleSetKind = 'crs'
   } else if (options.baseline !== false) {
@@ -239,6 +257,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
     markers: summary.markers,
     unsupported: summary.unsupported,
     complements,
+    handshakeProfile: handshakeProfile ? HANDSHAKE_PROFILE.map((exclusion) => exclusion.name) : [],
     paranoia,
     threshold,
     detectionOnly,

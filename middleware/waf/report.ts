@@ -66,6 +66,8 @@ export interface WafReport extends RuleCounts {
   files: string[]
   /** CRS rules that run as written with wsgate rules loaded beside them, for what they miss (see `complements.ts`). */
   complements: { rule: number; by: number[] }[]
+  /** The handshake profile's exclusions in force (`profile.ts`), by name (`<target>/<rule or family>`); empty when it is off or there is no CRS. */
+  handshakeProfile: string[]
   paranoia: number
   threshold: number
   detectionOnly: boolean
@@ -108,6 +110,7 @@ export function formatReport(report: WafReport): string[] {
       `${naTotal} not applicable to a handshake (${na.response} response, ${na.laterPhase} phase 3-5, ${na.bodyOnly} body only), ${report.rulesDisabled} disabled`,
   ]
   for (const { rule, by } of report.complements) lines.push(`  rule ${rule} complemented by wsgate rules ${by.join(', ')}`)
+  if (report.handshakeProfile.length) lines.push(`  handshake profile: ${report.handshakeProfile.length} exclusions (waf({ handshakeProfile: false }) runs the CRS as written)`)
   for (const item of report.unsupported) {
     lines.push(`  unsupported ${item.kind} ${item.name} x${item.count}: ${item.effect}${item.rules.length ? ` (rules ${item.rules.join(', ')})` : ''}${item.detail ? ` - ${item.detail}` : ''}`)
   }

@@ -204,3 +204,36 @@ describe('HTTP/2: :authority, host and the route', () => {
     expect(api.requests.map((request) => request.url)).toEqual(['/api/route', '/api/same'])
   })
 })
+
+describe('HTTP/2: what an origin answers', () => {
+  it('leaves out the connection-specific fields HTTP/2 cannot carry (te among them), from a 101 and from a plain answer, instead of losing the answer', async () => {
+    const extra = ['TE: gzip', 'Keep-Alive: timeout=5', 'Proxy-Connection: keep-alive', 'X-Kept: yes']
+    const ws = await startRawOrigin((connection) => connection.socket.write(switchingProtocols(connection, extra)))
+    cleanups.push(() => ws.close())
+    const api = await startHttpOrigin((_request, response) => {
+      response.setHeader('te', 'gzip')
+      response.setHeader('x-kept', 'yes')
+      response.end('plain')
+    })
+    cleanups.push(() => api.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/echo', websocket(ws.url))
+    app.all('/api/*', httpRoute(api.url))
+    const gateway = await startGateway(app, { tls: { cert: leaf.cert, key: leaf.key, port: 0 } })
+    cleanups.push(() => gateway.close())
+    const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+    cleanups.push(() => client.destroy())
+    const upgrade = client.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/echo', 'sec-websocket-version': '13' }, { endStream: false })
+    upgrade.on('error', () => {})
+    const [upgradeHead] = (await once(upgrade, 'response')) as [IncomingHttpHeaders]
+    expect(upgradeHead[':status']).toBe(200)
+    expect(upgradeHead['x-kept']).toBe('yes')
+    expect(upgradeHead.te).toBeUndefined()
+    expect(gateway.connections).toBe(1)
+    const plain = client.request({ ':path': '/api/a' })
+    plain.end()
+    const [plainHead] = (await once(plain, 'response')) as [IncomingHttpHeaders]
+    expect([plainHead[':status'], plainHead['x-kept'], plainHead.te]).toEqual([200, 'yes', undefined])
+    expect(await readBody(plain)).toBe('plain')
+  })
+})

@@ -43,7 +43,13 @@ import { H2StreamEndpoint } from './stream-endpoint.ts'
 export const HTTP2_CONNECT: HandshakeTransport<H2StreamEndpoint> = {
   http: '2',
   accept(endpoint, headers, requestId) {
-    acceptConnect(endpoint.stream, headers, requestId)
+    try {
+      acceptConnect(endpoint.stream, headers, requestId)
+    } catch {
+      // A stream that can take no answer (closed by the client a moment ago): reset, so the pipe about to
+      // start on it hears its close and ends, rather than a rejection no one handles.
+      endpoint.destroy()
+    }
   },
   async refuse(endpoint, response) {
     await respond(endpoint.stream, response, { closeRequest: true }).catch(() => endpoint.destroy())

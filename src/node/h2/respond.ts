@@ -9,9 +9,11 @@ import { pumpBody } from '../write-response.ts'
 
 /**
  * Header fields HTTP/2 forbids (RFC 9113 §8.2.2: connection-specific; Node
- * refuses to send them) or that have no meaning on an HTTP/2 WebSocket
+ * refuses to send them, throwing, so one left in an origin's answer would
+ * lose that answer) or that have no meaning on an HTTP/2 WebSocket
  * (`sec-websocket-accept` answers a key the client never sent, RFC 8441
- * §5), and the upgrade path's internal marker.
+ * §5), and the upgrade path's internal marker. `te` has no meaning in a
+ * response at all (a request's `te: trailers` is the only one HTTP/2 knows).
  */
 const NOT_ON_H2: ReadonlySet<string> = new Set([
   'connection',
@@ -19,6 +21,7 @@ const NOT_ON_H2: ReadonlySet<string> = new Set([
   'proxy-connection',
   'transfer-encoding',
   'upgrade',
+  'te',
   'http2-settings',
   'sec-websocket-accept',
   'x-wsgate-upgrade',

@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../helpers/chromium.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { GatewayBindings } from '../../src/index.ts'
+import { websocket, type GatewayBindings } from '../../src/index.ts'
 import { adminJson, adminRequest } from '../helpers/admin.ts'
 import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
 import { ECHO_ROUTE, startClientGateway, type ClientGateway } from '../helpers/client-gateway.ts'
@@ -28,6 +28,8 @@ import { closedLines, logsWith, startGateway, waitFor, type LogLine } from '../h
 
 const HOST = 'gateway.test'
 const ADMIN_TOKEN = 'chromium-clients-admin-token'
+/** maxLifetime of the /recycled route: long enough for the echoes first, and the test waits for the page's close event, never for the time itself. */
+const RECYCLE_AFTER = 3_000
 const PAGE = readFileSync(new URL('../fixtures/clients/browser-client.html', import.meta.url), 'utf8')
 
 /** The admin API's view of one open connection (the fields used here). */
@@ -67,6 +69,8 @@ beforeAll(async () => {
   // The page is served by the gateway itself, on the TLS listener beside the route.
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.get('/', (c) => c.html(PAGE))
+  // The same origin with a short lifetime, no token: the gateway recycles its connections soon (the origin exists once started).
+  app.all('/recycled', (c, next) => websocket(started!.origin.url, { maxLifetime: RECYCLE_AFTER })(c as never, next))
   // HTTP/1.1 on purpose (h2 is on by default, and Chromium would take it): chromium-h2.test.ts runs the same page over h2.
   started = await startClientGateway({ tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: false }, admin: { port: 0, token: ADMIN_TOKEN }, drainTimeout: 1_000 }, app)
   browser = await launchChromium(leaf.cert, HOST)
@@ -158,6 +162,15 @@ describe('Chromium through wsgate over wss://, with a JWT in Sec-WebSocket-Proto
     expect(logsWith(gateway, 'handshake accepted').find((accepted) => accepted.reqId === connection.id)).toMatchObject({
       jwt: { source: 'protocol', sub: 'browser-prefix' },
     })
+  })
+
+  it('sees 1001 with a clean close when the gateway recycles its connection at the route\'s maxLifetime', async () => {
+    const { gateway } = started!
+    await call<Opened>('openSocket', 'recycled', '/recycled', [])
+    expectEchoed(await call<PortableMessage[]>('exchange', 'recycled', PORTABLE_MESSAGES))
+    expect(await pageSeesClose('recycled')).toEqual({ code: 1001, reason: 'max lifetime', wasClean: true })
+    await waitFor(() => closedLines(gateway, '/recycled').length === 1, 5_000, "the recycled connection's line")
+    expect(closedLines(gateway, '/recycled')[0]).toMatchObject({ closedBy: 'gateway', closeCause: 'lifetime', closeCode: 1001 })
   })
 
   it("with ['access_token', <jwt>]: the page sees the marker selected (the origin chose none), permessage-deflate, byte-exact echoes, and 1001 when the gateway drains", async () => {

@@ -272,7 +272,8 @@ function parseTarget(target: string): TargetParts {
  * characters a path may not hold percent-encoded, repeated slashes merged
  * (as nginx's `merge_slashes`), and dot-segments removed (§5.2.4). `%2F` and
  * `%5C` stay encoded, but a segment that an origin decoding them (or
- * dropping `;` parameters, as Java servers do) would read as `.` or `..` is
+ * dropping `;` parameters, as Java servers do, also when spelt `%3B`, or
+ * ending a segment at a `%00`) would read as `.` or `..` is
  * refused, so no origin can resolve a path the router did not see.
  *
  * @example
@@ -308,7 +309,7 @@ export function normalizePath(path: string): string {
     const segment = segments[i]!
     if (segment === '..') kept.pop()
     else if (segment !== '' && segment !== '.') {
-      if (hidesDotSegment(segment)) throw invalidTarget('a dot-segment hidden behind an encoded slash or a ";" parameter')
+      if (hidesDotSegment(segment)) throw invalidTarget('a dot-segment hidden behind an encoded slash, a ";" parameter or a NUL')
       kept.push(segment)
       continue
     }
@@ -318,11 +319,17 @@ export function normalizePath(path: string): string {
   return `/${kept.join('/')}`
 }
 
-/** Whether a segment holds a `.` or `..` once `%2F`/`%5C` split it or a `;` parameter is dropped. */
+/**
+ * Whether a segment holds a `.` or `..` once `%2F`/`%5C` split it or a `;`
+ * parameter is dropped. The parameter may be spelt `%3B` (an origin that
+ * decodes before it drops parameters reads `..%3B` as `..;`), and a `%00`
+ * ends the name for an origin that stops at a NUL (Jetty's `/.%00/`,
+ * CVE-2021-34429). Escapes are upper-case here (normalizePath wrote them).
+ */
 function hidesDotSegment(segment: string): boolean {
   if (!segment.includes('.')) return false
   for (const piece of segment.split(/%2F|%5C/)) {
-    const name = piece.split(';', 1)[0]!
+    const name = piece.split(/;|%3B|%00/, 1)[0]!
     if (name === '.' || name === '..') return true
   }
   return false

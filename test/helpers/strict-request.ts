@@ -189,6 +189,10 @@ export function judgeTarget(target: string): TargetVerdict {
     const isDot = (piece: string): boolean => piece === '.' || piece === '..'
     if (pieces.length > 1 && pieces.some(isDot)) return { kind: 'refuse', reason: 'dot-segment behind an encoded slash' }
     if (segment.includes(';') && isDot(beforeParameter)) return { kind: 'refuse', reason: 'dot-segment behind a ; parameter' }
+    // An origin that decodes before it drops `;` parameters reads %3B as one; one written in C ends a segment at a NUL.
+    if (!isDot(segment) && segment.split(/%2F|%5C/).some((piece) => isDot(piece.split(/;|%3B|%00/, 1)[0]!))) {
+      return { kind: 'refuse', reason: 'dot-segment behind %3B or %00' }
+    }
   }
   if (unnamed) return { kind: 'either', reason: 'a character RFC 3986 forbids that issue 9 does not name' }
   // Merging slashes before or after removing dot-segments differs on `/a//../b`: the rule does not say which comes first.

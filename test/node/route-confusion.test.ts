@@ -87,6 +87,14 @@ const PATHS = [
   '/public/x/..;/..;/admin',
   '/admin;/x',
   '/public;x=/../admin',
+  // `;` parameters spelt %3B, and NUL: an origin that decodes before it drops parameters, or ends a segment at a NUL, reads `..`.
+  '/public/..%3B/admin',
+  '/public/..%3b/admin',
+  '/public/%2e%2e%3bx/admin',
+  '/public/.%3B/../admin',
+  '/public/..%00/admin',
+  '/public/.%00/../admin',
+  '/public/x/..%3B/..%3B/admin',
   // Doubled slashes.
   '//admin',
   '///admin',

@@ -64,7 +64,8 @@ const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
  *   IPv6 node quoted as `for="[2001:db8::1]"`). Each is a list with one entry
  *   per hop, the original client's first: from a trusted proxy the gateway
  *   appends its entry to the proxy's, from anyone else the client's values
- *   are dropped;
+ *   are dropped, and so are their underscore spellings (`X_Forwarded_For`),
+ *   which CGI, WSGI and Rack origins read as the same header;
  * - sets `X-Real-IP` to the client address, keeping a trusted proxy's own;
  * - with `preserveHost: true`, has the handlers send the client's `Host` to
  *   the origin (`c.set('preserveHost', true)`).
@@ -184,6 +185,8 @@ interface Seen {
  * (meant for a proxy on the way: Proxy-Authorization is this gateway's, not
  * the origin's) and `Proxy` itself (httpoxy's vector, CVE-2016-5385, and no
  * standard header), and the forwarding headers, which are written afresh.
+ * Underscore spellings of the forwarding headers (`X_Forwarded_For`) go
+ * too: a CGI-style origin reads them as the gateway's own.
  * Only the fixed list: what the client's Connection named was removed by the
  * gateway's head parse before the chain ran, and what Connection names now
  * may be a header an earlier middleware set on purpose.
@@ -211,7 +214,10 @@ function sortHeader(name: string, value: string, seen: Seen): boolean {
     seen.forwarding[name] = value
     return true
   }
-  return false
+  // CGI, WSGI, Rack and PHP hand an origin `X_Forwarded_For` and `X-Forwarded-For` as one HTTP_X_FORWARDED_FOR:
+  // an underscore spelling of a forwarding header would be read as (or joined to) the gateway's own. Dropped
+  // from everyone, as nginx drops names with underscores: no proxy writes its forwarding headers that way.
+  return name.includes('_') && FORWARDING_HEADERS.has(name.replace(/_/g, '-'))
 }
 
 /** Throws the 400 for a header section a proxy must refuse rather than forward (names and values were checked in the pass). */

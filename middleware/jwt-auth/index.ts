@@ -154,7 +154,8 @@ export interface JwtAuthOptions {
    * name, e.g. `{ sub: 'X-Auth-Sub' }`. Strings go as they are, other values
    * as JSON; values with characters outside printable ASCII are
    * percent-encoded. Headers of these names sent by the client are always
-   * removed first, so they cannot be forged.
+   * removed first, so they cannot be forged; so are their spellings with `_`
+   * for `-` (`X-Auth_Sub`), which CGI-style origins read as the same header.
    * @default {} (none)
    */
   forwardClaims?: Record<string, string>
@@ -273,6 +274,7 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
   const key = keyResolver(options, algorithms)
   const where = tokenLocations(options)
   const forwardClaims = checkForwardClaims(options.forwardClaims)
+  const forgeable = new Set(forwardClaims.map(([, header]) => dashed(header)))
   const requiredClaims = checkNames('requiredClaims', options.requiredClaims)
   const requiredScopes = checkNames('requiredScopes', options.requiredScopes)
   const scopeClaim = options.scopeClaim ?? 'scope'
@@ -348,8 +350,8 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     }
 
     const { url, headers } = stripTokens(request, where)
+    if (forwardClaims.length > 0) removeForgeable(headers, forgeable)
     for (const [claim, header] of forwardClaims) {
-      headers.delete(header)
       const value = Object.hasOwn(payload, claim) ? headerValue(payload[claim]) : undefined
       if (value !== undefined) headers.set(header, value)
     }
@@ -438,6 +440,24 @@ function checkNames(option: string, names: string[] | undefined): string[] {
     throw new TypeError(`jwtAuth(): ${option} must be an array of non-empty strings`)
   }
   return [...names]
+}
+
+/**
+ * Removes the client's copies of the `forwardClaims` headers (`forgeable`:
+ * their names, dashed), and their spellings with `_` for `-` (`X-Auth_Sub`):
+ * CGI, WSGI, Rack and PHP hand an origin both as one `HTTP_X_AUTH_SUB`, so a
+ * client's `X_Auth_Sub` would be read as (or joined to) the identity the
+ * gateway vouches for.
+ */
+function removeForgeable(headers: Headers, forgeable: ReadonlySet<string>): void {
+  const names: string[] = []
+  for (const [name] of headers) if (forgeable.has(dashed(name))) names.push(name)
+  for (const name of names) headers.delete(name)
+}
+
+/** A lower-case header name with every `_` read as `-`, as a CGI-style origin reads it. */
+function dashed(name: string): string {
+  return name.includes('_') ? name.replace(/_/g, '-') : name
 }
 
 /** Scopes granted by the scope claim: RFC 8693 §4.2's space-separated string, or an array of strings. */

@@ -167,6 +167,14 @@ describe('jwtAuth through a real gateway', () => {
       expect(JSON.stringify(saw!.headers)).not.toContain(token)
     })
 
+    it('removes client-sent underscore spellings of a forwardClaims header (X-Auth_Sub), which a CGI-style origin reads as X-Auth-Sub', async () => {
+      const token = await mint(rsa, claims({ sub: 'alice' }))
+      await echoAndClose(await open('/chat', undefined, { headers: { authorization: `Bearer ${token}`, 'x-auth_sub': 'admin', x_auth_sub: 'admin', 'X_Auth-Sub': 'admin' } }))
+      const [saw] = originSaw
+      expect(saw!.headers['x-auth-sub']).toBe('alice')
+      expect(Object.keys(saw!.headers).filter((name) => name.replace(/_/g, '-') === 'x-auth-sub')).toEqual(['x-auth-sub'])
+    })
+
     it('opens a connection with the [access_token, jwt] subprotocol pair and answers access_token, not the token', async () => {
       const token = await mint(rsa, claims())
       const client = new WebSocket(`${gateway.wsUrl}/chat`, ['access_token', token])

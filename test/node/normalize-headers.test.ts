@@ -149,6 +149,34 @@ describe('normalizeHeaders() in a real gateway', () => {
       expect(headerLines(connection, 'forwarded')).toEqual(['for=6.6.6.6;proto=https, for=127.0.0.1;host=public.example;proto=http'])
     })
 
+    // CGI, WSGI and Rack hand an origin its headers as HTTP_X_FORWARDED_FOR: an underscore spelling lands in the
+    // same variable as the gateway's own header (joined with it, or in its place), so it is as forged as the original.
+    const underscored = {
+      X_Forwarded_For: '6.6.6.6',
+      'X-Forwarded_Proto': 'https',
+      'x_forwarded-host': 'admin.internal',
+      'X-Real_IP': '6.6.6.6',
+    }
+
+    for (const path of ['/raw-untrusted', '/raw-trusted']) {
+      it(`drops client-sent underscore spellings of the forwarding headers (${path}), which a CGI-style origin reads as the gateway's own`, async () => {
+        const response = await headOf(gateway.port, handshakeRequest(path, { Host: 'public.example', ...underscored }))
+        expect(response.status, response.statusLine).toBe(101)
+        const connection = rawOrigin.connections[0]!
+        const names = connection.requestHead.split('\r\n').slice(1).map((line) => line.slice(0, line.indexOf(':')).toLowerCase())
+        expect(names.filter((name) => name.includes('_'))).toEqual([])
+        expect(headerLines(connection, 'x-forwarded-for')).toEqual(['127.0.0.1'])
+        expect(headerLines(connection, 'x-real-ip')).toEqual(['127.0.0.1'])
+      })
+    }
+
+    it('keeps other client headers whose names hold an underscore', async () => {
+      const response = await headOf(gateway.port, handshakeRequest('/raw', { X_Trace_Id: 'abc', 'X-Forwarded_Forx': 'kept' }))
+      expect(response.status, response.statusLine).toBe(101)
+      expect(headerLines(rawOrigin.connections[0]!, 'x_trace_id')).toEqual(['abc'])
+      expect(headerLines(rawOrigin.connections[0]!, 'x-forwarded_forx')).toEqual(['kept'])
+    })
+
     it('appends to every X-Forwarded-For line a trusted proxy sent, in order', async () => {
       const request = handshakeRequest('/raw-trusted').replace('\r\n\r\n', '\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n')
       const response = await headOf(gateway.port, request)

@@ -10,6 +10,7 @@ import { DEFAULT_JWKS_CACHE_MAX_AGE, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_TIMEOUT
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   errors,
   importSPKI,
   type CryptoKey,
@@ -227,6 +228,7 @@ function remoteKeySet(options: KeySourceOptions): { resolve: JWTVerifyGetKey; se
     cacheMaxAge: options.jwksCacheMaxAge ?? DEFAULT_JWKS_CACHE_MAX_AGE,
     cooldownDuration: options.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN,
     timeoutDuration: options.jwksTimeout ?? DEFAULT_JWKS_TIMEOUT,
+    [customFetch]: boundedFetch,
   })
   // jose matches a set's keys to asymmetric algorithms by kty, so an oct member never serves them; HMAC keys are matched in hmac-keys.ts.
   async function jwksKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
@@ -313,6 +315,61 @@ function publicKeyResolver(pem: string, algorithms: readonly string[]): JWTVerif
       throw new KeyMismatch(alg, cause)
     }
   }
+}
+
+/**
+ * The largest JWKS response body read, in bytes. Key sets are a few KiB (a
+ * dozen RSA keys with certificate chains stay well under 100 KiB); without a
+ * bound, jose reads and parses whatever arrives within `jwksTimeout`, and a
+ * broken or hostile endpoint on a fast link sends hundreds of MiB in that
+ * time: gigabytes of memory and seconds of a blocked event loop for every
+ * connection of the gateway.
+ */
+export const MAX_JWKS_BYTES = 1024 * 1024
+
+/**
+ * jose's fetch of the remote key set (same URL, init, redirect: 'manual' and
+ * deadline), reading at most {@link MAX_JWKS_BYTES} of a 200's body: a
+ * larger one (announced by Content-Length or not) is cancelled and the fetch
+ * fails, which the resolver answers with 503 `ERR_JWKS_UNAVAILABLE`. Other
+ * statuses are handed back unread; jose refuses them.
+ */
+async function boundedFetch(url: string, init: Parameters<typeof fetch>[1]): Promise<Response> {
+  const response = await fetch(url, init)
+  const body = response.body
+  if (response.status !== 200 || body === null) {
+    await body?.cancel().catch(() => {})
+    return response
+  }
+  const declared = Number(response.headers.get('content-length') ?? 0)
+  if (declared > MAX_JWKS_BYTES) {
+    await body.cancel().catch(() => {})
+    throw tooLarge()
+  }
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_JWKS_BYTES) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  const whole = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    whole.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return new Response(whole, { status: 200, headers: response.headers })
+}
+
+function tooLarge(): Error {
+  return new Error(`JWKS response over ${MAX_JWKS_BYTES / 1024} KiB`)
 }
 
 function isLoopback(hostname: string): boolean {

@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import http from 'node:http'
+import net from 'node:net'
 import { Hono } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -562,6 +564,46 @@ describe('hostile requests against a gateway with WebSocket, full-chain and plai
         await refused(request, extra.includes('\u000b') ? 400 : status, extra.includes('\u000b') ? [MALFORMED, code] : code)
       })
     }
+  })
+
+  describe('bytes pipelined after a handshake are never read as a second request', () => {
+    const second = plainRequest('/plain', { extra: ['X-Pipelined: yes'] })
+
+    it('hands a request pipelined after an accepted handshake to the origin as WebSocket bytes after the 101: no route runs it, no second answer', async () => {
+      const before = originCounts()
+      const socket = net.connect(gateway.port, '127.0.0.1')
+      socket.on('error', () => {})
+      let received = Buffer.alloc(0)
+      socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])))
+      try {
+        await once(socket, 'connect')
+        socket.write(upgradeRequest('/echo') + second, 'latin1')
+        // The origin reads the pipelined bytes as a frame, finds it is none (unmasked, reserved opcode) and closes
+        // with 1002: the close frame is the first thing after the 101, and it is WebSocket, not HTTP.
+        const headEnd = (): number => received.indexOf('\r\n\r\n')
+        while (headEnd() < 0 || received.length < headEnd() + 4 + 4) await once(socket, 'data')
+        const head = received.subarray(0, headEnd()).toString('latin1')
+        const after = received.subarray(headEnd() + 4)
+        expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
+        expect(after[0], 'a close frame from the origin').toBe(0x88)
+        expect(after.readUInt16BE(2), 'close code 1002 (protocol error)').toBe(1002)
+        expect(after.toString('latin1')).not.toContain('HTTP/1.1')
+      } finally {
+        socket.destroy()
+      }
+      // One WebSocket connection at the echo origin; /plain's origin never heard of the request behind it.
+      expect(originCounts()).toEqual({ echo: before.echo + 1, dual: before.dual })
+      expect(echoUrls.at(-1)).toBe('/echo')
+    })
+
+    it('refuses a handshake with a pipelined request behind it once, closes, and runs nothing of the request behind', async () => {
+      const exchange = await refused(upgradeRequest('/echo', { extra: ['Sec-WebSocket-Version: 8'] }).replace('Sec-WebSocket-Version: 13\r\n', '') + second, 426, 'ERR_HANDSHAKE_VERSION')
+      expect(exchange.extra.length).toBe(0)
+    })
+
+    it('refuses a handshake jwtAuth turns away with a pipelined request behind it once, and nothing reaches the origin', async () => {
+      await refused(upgradeRequest('/chain') + second, 401, 'ERR_JWT_MISSING')
+    })
   })
 
   describe('credentials never reach a log line', () => {

@@ -342,6 +342,28 @@ describe('jwtAuth through a real gateway', () => {
     }
   })
 
+  it("ignores keys a token brings along (jwk, jku, x5u, x5c; RFC 8725 §3.10): the attacker's own key set is never fetched and its key never verifies", async () => {
+    const attacker = await testKey('RS256', 'attacker-1')
+    const attackerSet = await startJwksServer([attacker.publicJwk])
+    try {
+      const brought = { jwk: attacker.publicJwk, jku: attackerSet.url, x5u: attackerSet.url, x5c: ['MIIBfake'] }
+      for (const [kid, code] of [
+        [attacker.kid, 'ERR_JWT_KEY_UNKNOWN'],
+        [rsa.kid, 'ERR_JWT_SIGNATURE_INVALID'],
+        [undefined, 'ERR_JWT_SIGNATURE_INVALID'],
+      ] as const) {
+        const token = await mint(attacker, claims({ sub: 'admin' }), { ...brought, kid })
+        const response = await rawExchange(gateway.port, handshakeRequest('/chat', { Authorization: `Bearer ${token}` }))
+        expect(response.status, `kid ${String(kid)}: ${response.statusLine}`).toBe(401)
+        expect(response.headers['x-wsgate-error'], `kid ${String(kid)}`).toBe(code)
+      }
+      expect(attackerSet.requests, "requests to the token's jku/x5u").toBe(0)
+      expect(origin.sockets).toHaveLength(0)
+    } finally {
+      await attackerSet.close()
+    }
+  })
+
   it('answers 503 ERR_JWKS_UNAVAILABLE with Retry-After when the JWKS endpoint fails, and recovers when it is back', async () => {
     jwks.mode = 'error'
     const response = await rawExchange(gateway.port, handshakeRequest('/chat', { Authorization: `Bearer ${await mint(rsa, claims())}` }))

@@ -15,15 +15,21 @@
  * handshake with a new key each time, which is what `npm run bench`'s
  * load client sends (the figure the gateway pays). "ops/hs" is how many operators
  * (regexes, phrase matches, comparisons) ran on a value per benign
- * handshake, after the prefilter.
+ * handshake, after the prefilter. "realtime" is the realtime benign corpus
+ * (test/fixtures/waf/realtime.ts, 657 handshakes of realtime apps), with its
+ * blocked count. The "profile off" rows are the CRS with
+ * `handshakeProfile: false`, the rule set as written: the handshake
+ * profile's cost (or saving) is the difference to the row above.
  *
- * Run alone: `node bench/waf.ts [--rounds N] [--only pl1,pl2,baseline]`;
+ * Run alone: `node bench/waf.ts [--rounds N] [--only pl1,pl1-off,pl2,pl2-off,baseline]`;
  * `npm run bench` includes it. A/B against another checkout (e.g.
  * `git archive HEAD | tar -x -C /tmp/waf-base`, with its node_modules
  * linked): `node bench/waf.ts --base /tmp/waf-base --only pl1 --rounds 15`
  * builds both trees' `waf()` side by side and times one pass over each
  * corpus per round for each, in alternating order, and prints per-round
- * p50s as median [min–max] and the paired difference.
+ * p50s as median [min–max] and the paired difference. A base tree from
+ * before the handshake profile knows no `handshakeProfile` option: compare
+ * it with `--only pl1,pl2` (this tree with its profile, the base as it was).
  */
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -34,6 +40,7 @@ import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
 import { ATTACKS } from '../test/fixtures/waf/attacks.ts'
 import { BENIGN } from '../test/fixtures/waf/benign.ts'
+import { REALTIME } from '../test/fixtures/waf/realtime.ts'
 import { handshakeRequest } from './wire.ts'
 
 /** One configuration's cost, µs per handshake. */
@@ -42,6 +49,8 @@ export interface WafCost {
   rulesLoaded: number
   benign: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
   attacks: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
+  /** The realtime benign corpus. */
+  realtime: { p50: number; p99: number; mean: number; blocked: number; total: number; textHitRate: number }
   /** The benign corpus with a fresh `Sec-WebSocket-Key` in each handshake. */
   freshKeys: { p50: number; p99: number }
   /** The handshake `npm run bench` sends, again and again. */
@@ -56,7 +65,9 @@ const CRS = crsDirectory('/usr/share/modsecurity-crs')
 
 const CONFIGS: [label: string, options: WafOptions, short: string][] = [
   ['CRS 3.3.4, paranoia 1', { crs: CRS, paranoia: 1 }, 'pl1'],
+  ['  profile off', { crs: CRS, paranoia: 1, handshakeProfile: false }, 'pl1-off'],
   ['CRS 3.3.4, paranoia 2', { crs: CRS, paranoia: 2 }, 'pl2'],
+  ['  profile off', { crs: CRS, paranoia: 2, handshakeProfile: false }, 'pl2-off'],
   ['baseline (no CRS)', {}, 'baseline'],
 ]
 
@@ -146,12 +157,13 @@ export function measureWafCost(rounds = 5, only?: readonly string[]): WafCost[] 
     const after = middleware.textCacheStats()?.operatorRuns
     if (before !== undefined && after !== undefined) operatorsPerHandshake = Math.round(((after - before) / ((rounds + 1) * BENIGN.length)) * 10) / 10
     const attacks = run(ATTACKS.map((item) => item.facts))
+    const realtime = run(REALTIME.map((item) => item.facts))
     const key = keyMaker()
     const freshKeys = timed(BENIGN.length, (i) => withKey(BENIGN[i]!.facts, key()))
     const bench = benchFacts()
     const benchHandshake = timed(BENIGN.length, () => bench)
     const benchFreshKeys = timed(BENIGN.length, () => withKey(bench, key()))
-    results.push({ config, rulesLoaded: middleware.report.rulesLoaded, benign, attacks, freshKeys, benchHandshake, benchFreshKeys, operatorsPerHandshake })
+    results.push({ config, rulesLoaded: middleware.report.rulesLoaded, benign, attacks, realtime, freshKeys, benchHandshake, benchFreshKeys, operatorsPerHandshake })
   }
   return results
 }
@@ -164,18 +176,19 @@ export function formatWafCost(results: WafCost[]): string {
     ' "fresh keys": the benign corpus with a new Sec-WebSocket-Key per handshake; "bench hs": the handshake npm run bench sends',
     ' (one key throughout; "+key": a new key each time, as npm run bench sends it);',
     ' "ops/hs": operators run on a value per benign handshake)',
-    `${'configuration'.padEnd(24)} ${'rules'.padStart(5)}  ${'benign p50'.padStart(10)} ${'p99'.padStart(7)}  ${'attack p50'.padStart(10)} ${'p99'.padStart(7)}  ${'fresh keys p50'.padStart(14)} ${'p99'.padStart(7)}  ${'bench hs p50'.padStart(12)} ${'+key p50'.padStart(8)} ${'ops/hs'.padStart(6)}  blocked (benign / attacks)  text hits (benign / attacks)`,
+    ' "realtime": the realtime benign corpus; "profile off": the CRS as written, handshakeProfile: false)',
+    `${'configuration'.padEnd(24)} ${'rules'.padStart(5)}  ${'benign p50'.padStart(10)} ${'p99'.padStart(7)}  ${'attack p50'.padStart(10)} ${'p99'.padStart(7)}  ${'realtime p50'.padStart(12)} ${'p99'.padStart(7)}  ${'fresh keys p50'.padStart(14)} ${'p99'.padStart(7)}  ${'bench hs p50'.padStart(12)} ${'+key p50'.padStart(8)} ${'ops/hs'.padStart(6)}  blocked (benign / attacks / realtime)  text hits (benign / attacks)`,
   ]
   for (const r of results) {
     lines.push(
-      `${r.config.padEnd(24)} ${String(r.rulesLoaded).padStart(5)}  ${String(r.benign.p50).padStart(10)} ${String(r.benign.p99).padStart(7)}  ${String(r.attacks.p50).padStart(10)} ${String(r.attacks.p99).padStart(7)}  ${String(r.freshKeys.p50).padStart(14)} ${String(r.freshKeys.p99).padStart(7)}  ${String(r.benchHandshake.p50).padStart(12)} ${String(r.benchFreshKeys.p50).padStart(8)} ${String(r.operatorsPerHandshake ?? '-').padStart(6)}  ${r.benign.blocked}/${r.benign.total} / ${r.attacks.blocked}/${r.attacks.total}  ${r.benign.textHitRate} % / ${r.attacks.textHitRate} %`,
+      `${r.config.padEnd(24)} ${String(r.rulesLoaded).padStart(5)}  ${String(r.benign.p50).padStart(10)} ${String(r.benign.p99).padStart(7)}  ${String(r.attacks.p50).padStart(10)} ${String(r.attacks.p99).padStart(7)}  ${String(r.realtime.p50).padStart(12)} ${String(r.realtime.p99).padStart(7)}  ${String(r.freshKeys.p50).padStart(14)} ${String(r.freshKeys.p99).padStart(7)}  ${String(r.benchHandshake.p50).padStart(12)} ${String(r.benchFreshKeys.p50).padStart(8)} ${String(r.operatorsPerHandshake ?? '-').padStart(6)}  ${r.benign.blocked}/${r.benign.total} / ${r.attacks.blocked}/${r.attacks.total} / ${r.realtime.blocked}/${r.realtime.total}  ${r.benign.textHitRate} % / ${r.attacks.textHitRate} %`,
     )
   }
   return lines.join('\n')
 }
 
 /** The columns an A/B run compares, each one pass over its corpus per round. */
-const AB_COLUMNS = ['benign', 'fresh keys', 'attacks', 'bench hs', 'bench hs +key'] as const
+const AB_COLUMNS = ['benign', 'fresh keys', 'attacks', 'realtime', 'bench hs', 'bench hs +key'] as const
 
 /**
  * A/B: this tree's `waf()` against `baseWaf` (another checkout's), per
@@ -201,6 +214,7 @@ export function compareWafCost(baseWaf: typeof waf, rounds: number, only?: reado
       BENIGN.map((item) => item.facts),
       BENIGN.map((item) => withKey(item.facts, variant.key())),
       ATTACKS.map((item) => item.facts),
+      REALTIME.map((item) => item.facts),
       BENIGN.map(() => bench),
       BENIGN.map(() => withKey(bench, variant.key())),
     ]

@@ -289,7 +289,13 @@ class Compiler {
     }
   }
 
-  /** Adds grammar exclusions to the rules loaded so far (not the user's own), on every link that reads the collection. */
+  /**
+   * Adds grammar exclusions to the rules loaded so far (not the user's
+   * own), on every link with a target that can select the excluded name:
+   * a link reading only other keys keeps its exclusion list, so its
+   * targets keep sharing their selections and prefilter unions with the
+   * rest of the rule set.
+   */
   addExclusions(exclusions: readonly GrammarExclusion[]): void {
     for (const entries of this.#phases) {
       for (const entry of entries) {
@@ -297,7 +303,9 @@ class Compiler {
         for (const exclusion of exclusions) {
           if (!inRanges(entry.id, exclusion.rules as [number, number][])) continue
           for (const link of entry.links) {
-            if (!link.targets.some((target) => target.collection === exclusion.collection && !target.count)) continue
+            const selects = (target: CompiledTarget): boolean =>
+              target.collection === exclusion.collection && !target.count && (target.keyPattern ? target.keyPattern.test(exclusion.key) : target.key === undefined || target.key === exclusion.key)
+            if (!link.targets.some(selects)) continue
             link.exclusions.push({ collection: exclusion.collection, key: exclusion.key, keyPattern: undefined, grammar: exclusion.grammar })
           }
         }

@@ -21,21 +21,21 @@ export const WEBSOCKET_VERSION = /^13$/
 /**
  * A subprotocol as real ones are named (`graphql-transport-ws`,
  * `v12.stomp`, `v1.kernel.websocket.jupyter.org`, `mqttv3.1`, a JWT): an
- * RFC 7230 token narrowed to letters, digits and `_ ~ + -`, with single
+ * RFC 7230 token narrowed to letters, digits and `_ + -`, with single
  * dots between runs, so no `..`, and never starting with a dot.
  */
-const PROTOCOL_TOKEN = String.raw`[A-Za-z0-9][A-Za-z0-9_~+\-]*(?:\.[A-Za-z0-9_~+\-]+)*`
+const PROTOCOL_TOKEN = String.raw`[A-Za-z0-9][A-Za-z0-9_+\-]*(?:\.[A-Za-z0-9_+\-]+)*`
 
-/** RFC 6455 §4.1 `Sec-WebSocket-Protocol`: a comma-separated list of {@link PROTOCOL_TOKEN}s. */
-export const WEBSOCKET_PROTOCOL = new RegExp(`^${PROTOCOL_TOKEN}(?:[ \\t]*,[ \\t]*${PROTOCOL_TOKEN})*$`)
+/** RFC 6455 §4.1 `Sec-WebSocket-Protocol`: a comma-separated list of {@link PROTOCOL_TOKEN}s (spaces around commas; a tab, legal but sent by no client, leaves the value to the rules). */
+export const WEBSOCKET_PROTOCOL = new RegExp(`^${PROTOCOL_TOKEN}(?: *, *${PROTOCOL_TOKEN})*$`)
 
 const EXTENSION_TOKEN = '[A-Za-z0-9_-]+'
 /** An extension parameter: a token, optionally `=` a token or a quoted token (RFC 6455 §9.1 requires the unquoted value to be a token). */
 const EXTENSION_PARAM = `${EXTENSION_TOKEN}(?:=(?:${EXTENSION_TOKEN}|"${EXTENSION_TOKEN}"))?`
-const EXTENSION = `${EXTENSION_TOKEN}(?:[ \\t]*;[ \\t]*${EXTENSION_PARAM})*`
+const EXTENSION = `${EXTENSION_TOKEN}(?: *; *${EXTENSION_PARAM})*`
 
 /** RFC 6455 §9.1 `Sec-WebSocket-Extensions` (`permessage-deflate; client_max_window_bits=15, x-webkit-deflate-frame`), tokens without dots. */
-export const WEBSOCKET_EXTENSIONS = new RegExp(`^${EXTENSION}(?:[ \\t]*,[ \\t]*${EXTENSION})*$`)
+export const WEBSOCKET_EXTENSIONS = new RegExp(`^${EXTENSION}(?: *, *${EXTENSION})*$`)
 
 /** An opaque id in the base64url alphabet (socket.io's `sid`, SignalR's connection `id`, Phoenix's `_csrf_token`). */
 export const OPAQUE_ID = /^[A-Za-z0-9_-]{1,128}$/

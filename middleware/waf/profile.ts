@@ -51,11 +51,9 @@ export interface RuleFamily {
 
 /** Application-attack families of CRS 3.3.4 that the profile takes targets from. */
 export const FAMILIES = {
-  lfi: { name: 'local file inclusion (930xxx)', rules: [930000, 930999] },
   rce: { name: 'remote command execution (932xxx)', rules: [932000, 932999] },
-  php: { name: 'PHP injection (933xxx)', rules: [933000, 933999] },
+  xss: { name: 'cross-site scripting (941xxx)', rules: [941000, 941999] },
   sqli: { name: 'SQL injection (942xxx)', rules: [942000, 942999] },
-  java: { name: 'Java injection (944xxx)', rules: [944000, 944999] },
 } as const satisfies Record<string, RuleFamily>
 
 /** One exclusion of the profile (see the module comment). */
@@ -82,14 +80,24 @@ export type ProfileExclusion =
       reason: string
     }
 
-/** The `Sec-WebSocket-*` headers: their grammars and the families that read every request header in CRS 3.3.4. */
-const HEADERS: readonly [key: string, grammar: RegExp, families: readonly RuleFamily[], reason: string][] = [
-  ['Sec-WebSocket-Key', WEBSOCKET_KEY, [FAMILIES.lfi, FAMILIES.rce, FAMILIES.php, FAMILIES.java], 'a base64 nonce (RFC 6455 §4.1) the origin only hashes; every fresh key is a new text for these rules to scan'],
-  ['Sec-WebSocket-Version', WEBSOCKET_VERSION, [FAMILIES.lfi, FAMILIES.rce, FAMILIES.php, FAMILIES.java], 'the protocol version, 13'],
-  ['Sec-WebSocket-Extensions', WEBSOCKET_EXTENSIONS, [FAMILIES.lfi, FAMILIES.rce, FAMILIES.php, FAMILIES.java], 'extension tokens and parameters (RFC 6455 §9.1); the grammar has no dot, slash, colon, quote or parenthesis these families need'],
-  // Not from 944xxx: a dotted token can spell a Java class name, which is what 944130 looks for.
-  ['Sec-WebSocket-Protocol', WEBSOCKET_PROTOCOL, [FAMILIES.lfi, FAMILIES.rce, FAMILIES.php], 'subprotocol tokens (RFC 6455 §4.1); the grammar has no slash, colon, quote, parenthesis or leading dot these families need'],
+/**
+ * The `Sec-WebSocket-*` headers and their grammars, taken from the
+ * injection families (SQLi, XSS, RCE). In CRS 3.3.4 only RCE's 932170/932171
+ * (Shellshock) read every request header; its SQLi and XSS rules read
+ * User-Agent and Referer by name, so for them the exclusion holds for rule
+ * sets whose rules read more. Not from LFI, PHP or Java (930/933/944), which
+ * also read every header: a dotted protocol token can spell a Java class,
+ * and the handshake pays for every target list that differs from the
+ * others' (its own selection and prefilter union), for no false positive
+ * seen there.
+ */
+const HEADERS: readonly [key: string, grammar: RegExp, reason: string][] = [
+  ['Sec-WebSocket-Key', WEBSOCKET_KEY, 'a base64 nonce (RFC 6455 §4.1) the origin only hashes, never interprets'],
+  ['Sec-WebSocket-Version', WEBSOCKET_VERSION, 'the protocol version, 13 (RFC 6455 §4.2.1)'],
+  ['Sec-WebSocket-Extensions', WEBSOCKET_EXTENSIONS, 'extension tokens and parameters (RFC 6455 §9.1); the grammar has no quote, parenthesis, angle bracket, slash or dot an injection needs'],
+  ['Sec-WebSocket-Protocol', WEBSOCKET_PROTOCOL, 'subprotocol tokens (RFC 6455 §4.1); the grammar has no quote, parenthesis, angle bracket, space inside a token or leading dot an injection needs'],
 ]
+const HEADER_FAMILIES: readonly RuleFamily[] = [FAMILIES.sqli, FAMILIES.xss, FAMILIES.rce]
 
 /** Query parameters of realtime frameworks, their grammars, and why each is what it is. */
 const PARAMETERS: readonly [key: string, grammar: RegExp, reason: string][] = [
@@ -124,8 +132,8 @@ export const HANDSHAKE_PROFILE: readonly ProfileExclusion[] = [
     target: { rule: true, reads: '&REQUEST_HEADERS:Accept' },
     reason: "920300 (PL2) expects an Accept header, which content negotiation needs and a 101 response does not; Chrome, Safari and most non-browser WebSocket clients send none",
   },
-  ...HEADERS.flatMap(([key, grammar, families, reason]) =>
-    families.map((family): ProfileExclusion => ({ kind: 'grammar', name: `REQUEST_HEADERS:${key}/${family.rules[0] / 1000}xxx`, family, collection: 'REQUEST_HEADERS', key, grammar, reason })),
+  ...HEADERS.flatMap(([key, grammar, reason]) =>
+    HEADER_FAMILIES.map((family): ProfileExclusion => ({ kind: 'grammar', name: `REQUEST_HEADERS:${key}/${family.rules[0] / 1000}xxx`, family, collection: 'REQUEST_HEADERS', key, grammar, reason })),
   ),
   ...PARAMETERS.map(([key, grammar, reason]): ProfileExclusion => ({ kind: 'grammar', name: `ARGS:${key}/942xxx${grammar === JWT ? ' (JWT)' : ''}`, family: FAMILIES.sqli, collection: 'ARGS', key, grammar, reason })),
 ]
@@ -144,8 +152,9 @@ function upgradeRule(id: number, exclusion: Extract<ProfileExclusion, { kind: 'u
     'rule' in target
       ? // 920300 runs from PL2 on: at PL1 there is nothing to remove, and the chain stops at its first link.
         ['TX:EXECUTING_PARANOIA_LEVEL "@ge 2"', ...upgrade]
-      : // Once, so that a second occurrence (`?session_id=<uuid>&session_id=<attack>`) leaves the target in place.
-        [...upgrade, `&ARGS:${target.key} "@eq 1"`, `ARGS:${target.key} "@rx ${target.grammar.source}"`]
+      : // The value first: a handshake without query arguments steps over the whole rule (absent-targets.ts), one without
+        // the name stops at once. Once only, so that a second occurrence (`?session_id=<uuid>&session_id=<attack>`) leaves the target in place.
+        [`ARGS:${target.key} "@rx ${target.grammar.source}"`, `&ARGS:${target.key} "@eq 1"`, ...upgrade]
   const ctl = 'rule' in target ? `ctl:ruleRemoveById=${exclusion.rule}` : `ctl:ruleRemoveTargetById=${exclusion.rule};${target.collection}:${target.key}`
   return conditions
     .map((condition, index) => {

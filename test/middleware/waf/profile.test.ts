@@ -34,7 +34,7 @@ function outcome(instance: WafMiddleware, facts: HandshakeFacts): { blocked: boo
 const ruleIds = (instance: WafMiddleware, facts: HandshakeFacts): number[] => instance.inspect(facts).matches.map((match) => match.id)
 
 /** The attack categories of the corpus that a rule family's rules look for. */
-const CATEGORY: Record<string, AttackCategory> = { 930000: 'lfi', 932000: 'rce', 933000: 'php', 942000: 'sqli', 944000: 'java' }
+const CATEGORY: Record<string, AttackCategory> = { 932000: 'rce', 941000: 'xss', 942000: 'sqli' }
 
 /** The payload of an attack placed in a query argument (`/chat/socket?room=lobby&<name>=<payload>`), as sent (percent-encoded). */
 function queryPayload(attack: AttackCase): string | undefined {
@@ -108,17 +108,20 @@ describe.each(GRAMMAR_EXCLUSIONS.map((exclusion) => [exclusion.name, exclusion] 
 
   it.each([1, 2] as const)('so at PL%i each is inspected as without the profile, and blocked as it was', (paranoia) => {
     const differing: string[] = []
-    let blocked = 0
+    const blocked = { on: 0, off: 0 }
     for (const { id, facts } of placed) {
       const on = outcome(crs(paranoia, true), facts)
       const off = outcome(crs(paranoia, false), facts)
       // 920300 is the profile's other business (relaxed for upgrades); what this exclusion decides is the rest.
       const strip = (result: typeof on): typeof on => ({ ...result, score: result.score - (result.matches.some((match) => match.startsWith('920300 ')) ? 2 : 0), matches: result.matches.filter((match) => !/^(?:920300|949110) /.test(match)) })
       if (JSON.stringify(strip(on)) !== JSON.stringify(strip(off)) || on.blocked !== off.blocked) differing.push(id)
-      if (on.blocked) blocked++
+      if (on.blocked) blocked.on++
+      if (off.blocked) blocked.off++
     }
     expect(differing).toEqual([])
-    expect(blocked).toBeGreaterThan(0)
+    expect(blocked.on).toBe(blocked.off)
+    // Query arguments are read by every rule of the family; of the handshake headers, CRS 3.3.4 reads every one only in RCE (932170/932171).
+    if (exclusion.collection === 'ARGS' || exclusion.family.rules[0] === 932000) expect(blocked.on).toBeGreaterThan(0)
   })
 })
 

@@ -22,6 +22,7 @@ export type GatewayErrorCode =
   | 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED'
   | 'ERR_HANDSHAKE_HEADERS_TOO_LARGE'
   | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_CONNECTION_LIMIT'
   // serve() draining: close({ drain: true }), SIGTERM, SIGINT
   | 'ERR_GATEWAY_DRAINING'

@@ -9,7 +9,7 @@ import { GatewayError, type GatewayErrorCode } from '../../errors.ts'
  */
 
 /** The stable code of a request not in full within `requestTimeout`, on either protocol. */
-export const REQUEST_TIMEOUT_CODE = 'ERR_REQUEST_TIMEOUT' as GatewayErrorCode
+export const REQUEST_TIMEOUT_CODE: GatewayErrorCode = 'ERR_REQUEST_TIMEOUT'
 
 /**
  * The 408 of a request not in full within `ms`.

@@ -3,6 +3,7 @@ import { randomBytes, X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEach, beforeAll } from 'vitest'
 
 /**
  * Certificates for TLS tests, made with the `openssl` CLI (Debian package
@@ -122,4 +123,54 @@ function inTempDir<T>(run: (dir: string) => T): T {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** A suite's private CA and a server certificate it issued; read them inside tests (they are made in `beforeAll`). */
+export interface SuiteCertificates {
+  readonly ca: CertificatePair
+  readonly leaf: CertificatePair
+}
+
+/**
+ * Makes a private CA and a leaf for `name` once for the suite (in
+ * `beforeAll`): the TLS suites' common start.
+ *
+ * @example
+ * const certificates = useServerCertificate('h2.gateway.test')
+ * it('…', async () => startGateway(app, { tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0 } }))
+ */
+export function useServerCertificate(name: string): SuiteCertificates {
+  let made: SuiteCertificates | undefined
+  beforeAll(() => {
+    const ca = makeCa()
+    made = { ca, leaf: issue(ca, [name]) }
+  })
+  const get = (): SuiteCertificates => {
+    if (!made) throw new Error('useServerCertificate(): read the certificates inside a test or hook')
+    return made
+  }
+  return {
+    get ca() {
+      return get().ca
+    },
+    get leaf() {
+      return get().leaf
+    },
+  }
+}
+
+/**
+ * A list of clean-ups for the current test, run last-first after it (the
+ * `afterEach` is registered here): push a closer for whatever a test starts.
+ *
+ * @example
+ * const cleanups = useCleanups()
+ * cleanups.push(() => gateway.close())
+ */
+export function useCleanups(): (() => Promise<unknown> | unknown)[] {
+  const cleanups: (() => Promise<unknown> | unknown)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  return cleanups
 }

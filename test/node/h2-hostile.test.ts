@@ -1,9 +1,9 @@
 import { once } from 'node:events'
 import http2, { type IncomingHttpHeaders } from 'node:http2'
 import { Hono } from 'hono'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
-import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
+import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { connectH2, readBody } from '../helpers/h2-websocket.ts'
 import { connectRawH2, FLAG, FRAME, h2Frame, hpackLiteral, rstStream, type RawH2Connection } from '../helpers/h2-frames.ts'
@@ -22,17 +22,8 @@ import { startRawOrigin, switchingProtocols, type RawOrigin } from '../helpers/o
 
 const NAME = 'h2-hostile.gateway.test'
 
-let ca: CertificatePair
-let leaf: CertificatePair
-beforeAll(() => {
-  ca = makeCa()
-  leaf = issue(ca, [NAME])
-})
-
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const certificates = useServerCertificate(NAME)
+const cleanups = useCleanups()
 
 /** A gateway with a WebSocket route to a raw origin and an http() route, and a count of the requests its chain saw. */
 interface Setup {
@@ -57,13 +48,13 @@ async function setup(options: GatewayOptions = {}): Promise<Setup> {
   app.all('/echo', websocket(ws.url))
   app.all('/api/*', httpRoute(api.url))
   app.get('/seen', (c) => c.text(`url host ${new URL(c.req.url).host}, host ${c.req.header('host')}`))
-  const gateway = await startGateway(app, { ...options, tls: { cert: leaf.cert, key: leaf.key, port: 0 } })
+  const gateway = await startGateway(app, { ...options, tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0 } })
   cleanups.push(() => gateway.close())
   return { gateway, ws, api, chained: () => chained }
 }
 
 async function raw(gateway: TestGateway): Promise<RawH2Connection> {
-  const connection = await connectRawH2(gateway.tlsPort!, ca.cert, NAME)
+  const connection = await connectRawH2(gateway.tlsPort!, certificates.ca.cert, NAME)
   cleanups.push(() => connection.socket.destroy())
   return connection
 }
@@ -176,7 +167,7 @@ describe('HTTP/2: malformed requests (RFC 9113 §8.1.1, §8.2, §8.3; RFC 8441 �
 describe('HTTP/2: :authority, host and the route', () => {
   it('chooses the route by :path alone, takes Host from :authority, and refuses a host field that disagrees with 400 ERR_HANDSHAKE_HOST, as two Hosts on HTTP/1.1', async () => {
     const { gateway, api } = await setup()
-    const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+    const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
     cleanups.push(() => client.destroy())
     const elsewhere = client.request({ ':path': '/api/route', ':authority': 'elsewhere.example' })
     elsewhere.end()
@@ -219,9 +210,9 @@ describe('HTTP/2: what an origin answers', () => {
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/echo', websocket(ws.url))
     app.all('/api/*', httpRoute(api.url))
-    const gateway = await startGateway(app, { tls: { cert: leaf.cert, key: leaf.key, port: 0 } })
+    const gateway = await startGateway(app, { tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0 } })
     cleanups.push(() => gateway.close())
-    const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+    const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
     cleanups.push(() => client.destroy())
     const upgrade = client.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/echo', 'sec-websocket-version': '13' }, { endStream: false })
     upgrade.on('error', () => {})

@@ -3,10 +3,10 @@ import http from 'node:http'
 import http2, { type ClientHttp2Session } from 'node:http2'
 import tls from 'node:tls'
 import { Hono } from 'hono'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { http as httpRoute, proxy, websocket, type GatewayBindings } from '../../src/index.ts'
-import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
+import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { expectNoOpenSockets, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { connectH2, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
 import { connectRawH2, FLAG, FRAME, h2Frame, hpackLiteral, type RawH2Connection } from '../helpers/h2-frames.ts'
@@ -25,27 +25,17 @@ import { frame, pattern } from '../helpers/wire.ts'
 const NAME = 'h2.gateway.test'
 const MiB = 1024 * 1024
 
-let ca: CertificatePair
-let leaf: CertificatePair
-beforeAll(() => {
-  ca = makeCa()
-  leaf = issue(ca, [NAME])
-})
-
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(() => undefined)
+const certificates = useServerCertificate(NAME)
+const cleanups = useCleanups()
 
 async function startH2Gateway(app: Hono<{ Bindings: GatewayBindings }>, options: GatewayOptions = {}): Promise<TestGateway> {
-  const gateway = await startGateway(app, { ...options, tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: true, ...options.tls } })
+  const gateway = await startGateway(app, { ...options, tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0, http2: true, ...options.tls } })
   cleanups.push(() => gateway.close())
   return gateway
 }
 
 async function session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
   cleanups.push(() => client.destroy())
   return client
 }
@@ -365,7 +355,7 @@ describe('WebSocket over HTTP/2', () => {
     await readBody(refused.stream)
 
     // The same upgrade and refusal over HTTP/1.1, beside them.
-    const h1 = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/live/socket`, { ca: ca.cert, servername: NAME } as WebSocket.ClientOptions)
+    const h1 = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/live/socket`, { ca: certificates.ca.cert, servername: NAME } as WebSocket.ClientOptions)
     await once(h1, 'open')
     await h1Refusal(gateway, '/live/socket', { 'sec-websocket-version': '8' })
     const text = await gateway.metrics!.metrics()
@@ -385,7 +375,7 @@ describe('WebSocket over HTTP/2', () => {
   it('serves HTTP/1.1 WebSockets beside h2 on the same listener', async () => {
     const origin = await echoOrigin()
     const gateway = await startH2Gateway(echoApp(origin))
-    const ws = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/echo`, { ca: ca.cert, servername: NAME } as WebSocket.ClientOptions)
+    const ws = new WebSocket(`wss://127.0.0.1:${gateway.tlsPort}/echo`, { ca: certificates.ca.cert, servername: NAME } as WebSocket.ClientOptions)
     await once(ws, 'open')
     const reply = once(ws, 'message')
     ws.send('over http/1.1')
@@ -398,12 +388,12 @@ describe('WebSocket over HTTP/2', () => {
 
   it('with http2: false offers http/1.1 only: an h2-only client is refused by ALPN', async () => {
     const origin = await echoOrigin()
-    const gateway = await startH2Gateway(echoApp(origin), { tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: false } })
-    const both = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['h2', 'http/1.1'] })
+    const gateway = await startH2Gateway(echoApp(origin), { tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0, http2: false } })
+    const both = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: certificates.ca.cert, ALPNProtocols: ['h2', 'http/1.1'] })
     await once(both, 'secureConnect')
     expect(both.alpnProtocol).toBe('http/1.1')
     both.destroy()
-    const h2Only = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['h2'] })
+    const h2Only = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: certificates.ca.cert, ALPNProtocols: ['h2'] })
     const [error] = (await once(h2Only, 'error')) as [NodeJS.ErrnoException]
     expect(error.code).toBe('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL')
     await expectNoOpenSockets(gateway)
@@ -520,7 +510,7 @@ describe('WebSocket over HTTP/2: a header block that trickles', () => {
   it('closes a connection whose first header block never ends, with GOAWAY, at the handshake timeout, and serves others meanwhile', async () => {
     const origin = await echoOrigin()
     const gateway = await startH2Gateway(echoApp(origin), { handshakeTimeout: 800 })
-    const slow = await connectRawH2(gateway.tlsPort!, ca.cert, NAME)
+    const slow = await connectRawH2(gateway.tlsPort!, certificates.ca.cert, NAME)
     cleanups.push(() => slow.socket.destroy())
     const lived = trickle(slow, 1, 500, 10_000)
     // Another client is served while the first one trickles.
@@ -536,7 +526,7 @@ describe('WebSocket over HTTP/2: a header block that trickles', () => {
     const app = new Hono<{ Bindings: GatewayBindings }>()
     app.all('/echo', websocket(origin.url, { idleTimeout: 300 }))
     const gateway = await startH2Gateway(app, { handshakeTimeout: 800, closeGrace: 400 })
-    const slow = await connectRawH2(gateway.tlsPort!, ca.cert, NAME)
+    const slow = await connectRawH2(gateway.tlsPort!, certificates.ca.cert, NAME)
     cleanups.push(() => slow.socket.destroy())
     // Stream 1: a whole extended CONNECT, answered (a HEADERS frame on stream 1), so the WebSocket is open.
     slow.send(h2Frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, connectBlock('/echo')))
@@ -552,7 +542,7 @@ describe('WebSocket over HTTP/2: a header block that trickles', () => {
 })
 
 async function h1Refusal(gateway: TestGateway, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const socket = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: ca.cert, ALPNProtocols: ['http/1.1'] })
+  const socket = tls.connect({ port: gateway.tlsPort!, host: '127.0.0.1', servername: NAME, ca: certificates.ca.cert, ALPNProtocols: ['http/1.1'] })
   await once(socket, 'secureConnect')
   const lines = [`GET ${path} HTTP/1.1`, `Host: ${NAME}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13']
   const version = headers['sec-websocket-version']

@@ -1,12 +1,12 @@
 import { once } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
 import { Hono } from 'hono'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
 import { resolveServeSettings } from '../../src/node/settings.ts'
 import { serveOptions } from '../../src/node/cli.ts'
 import { DEFAULT_REQUEST_TIMEOUT } from '../../src/defaults.ts'
-import { issue, makeCa, type CertificatePair } from '../helpers/certificates.ts'
+import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { logsWith, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { connectH2, readBody } from '../helpers/h2-websocket.ts'
 import { openWire, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
@@ -26,17 +26,8 @@ const NAME = 'request-timeout.gateway.test'
 /** Short, so the tests wait little; the waits themselves are generous. */
 const REQUEST_TIMEOUT = 400
 
-let ca: CertificatePair
-let leaf: CertificatePair
-beforeAll(() => {
-  ca = makeCa()
-  leaf = issue(ca, [NAME])
-})
-
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const certificates = useServerCertificate(NAME)
+const cleanups = useCleanups()
 
 /** An origin that echoes the method and the body it read in full. */
 async function bodyOrigin(): Promise<HttpOrigin> {
@@ -62,7 +53,7 @@ async function gatewayWith(app: Hono<{ Bindings: GatewayBindings }>, options: Ga
   const gateway = await startGateway(app, {
     handshakeTimeout: REQUEST_TIMEOUT / 2,
     requestTimeout: REQUEST_TIMEOUT,
-    tls: { cert: leaf.cert, key: leaf.key, port: 0, http2: true },
+    tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0, http2: true },
     ...options,
   })
   cleanups.push(() => gateway.close())
@@ -70,7 +61,7 @@ async function gatewayWith(app: Hono<{ Bindings: GatewayBindings }>, options: Ga
 }
 
 async function h2Session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, ca.cert, NAME)
+  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
   cleanups.push(() => client.destroy())
   return client
 }

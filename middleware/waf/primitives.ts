@@ -8,7 +8,7 @@
 import { buildCollections, COLLECTION_NAMES } from './collections.ts'
 import type { Primitives } from './compile.ts'
 import { OPERATORS } from './operators.ts'
-import { translateRegex } from './regex.ts'
+import { translateRegex } from './regex/regex.ts'
 import { TRANSFORMATIONS } from './transformations.ts'
 
 /** The real primitives. */

@@ -4,7 +4,7 @@
  * to nine groups are the captures (`capture` action: TX.0–TX.9).
  */
 import type { Operator, OperatorContext } from '../types.ts'
-import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../regex.ts'
+import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../regex/regex.ts'
 import { prefilterFactors } from '../regex-factors.ts'
 
 /** Expanded patterns kept per rule when the parameter holds a macro; older ones are dropped first. */

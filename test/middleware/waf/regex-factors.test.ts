@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { containsAny, LiteralArena, literalIndex, literalMask, representative } from '../../../middleware/waf/literal-index.ts'
-import { parsePattern } from '../../../middleware/waf/regex-ast.ts'
+import { parsePattern } from '../../../middleware/waf/regex/regex-ast.ts'
 import { prefilterFactors, requiredFactors } from '../../../middleware/waf/regex-factors.ts'
-import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex.ts'
+import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex/regex.ts'
 import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
 import { corpusValues, crsPatterns, holdsFactor, sampleOf, seededRandom } from './crs-patterns.ts'
 

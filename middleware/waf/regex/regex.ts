@@ -51,7 +51,7 @@
  * it quadratic. `bench/redos.ts` measures the worst cases.
  * Portable: no `node:` import.
  */
-import { toByteString } from './bytes.ts'
+import { toByteString } from '../bytes.ts'
 import { linearRewrite, moveStartBack } from './regex-linear.ts'
 import { POSIX_CLASSES, SPACE, HORIZONTAL_SPACE, VERTICAL_SPACE, classSource, complement, literal, rangesSource, type CodeRange } from './regex-classes.ts'
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../../../middleware/waf/regex.ts'
+import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../../../../middleware/waf/regex/regex.ts'
 
 function translate(pcre: string, rewrite = true): TranslatedRegex {
   const result = translateRegex(pcre, MODSECURITY_RX, rewrite)

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex.ts'
+import { MODSECURITY_RX, translateRegex } from '../../../../middleware/waf/regex/regex.ts'
 
 /** Where Debian's modsecurity-crs package (CRS 3.3.4) installs the rules; CI installs it with apt. */
 const CRS_RULES = '/usr/share/modsecurity-crs/rules'

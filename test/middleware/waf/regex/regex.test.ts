@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MODSECURITY_RX, translateRegex, type RegexOptions, type TranslatedRegex } from '../../../middleware/waf/regex.ts'
+import { MODSECURITY_RX, translateRegex, type RegexOptions, type TranslatedRegex } from '../../../../middleware/waf/regex/regex.ts'
 
 /** Translates or fails the test with the translator's reason. */
 function translate(pcre: string, options?: RegexOptions): TranslatedRegex {

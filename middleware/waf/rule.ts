@@ -7,7 +7,7 @@
  *
  * Portable: no `node:` import.
  */
-import type { LiteralIndex, LiteralMask } from './literal-index.ts'
+import type { LiteralIndex, LiteralMask } from './prefilter/literal-index.ts'
 import type { MacroRef, Template } from './macros.ts'
 import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from './types.ts'
 

@@ -10,7 +10,7 @@
  */
 import type { Operator, OperatorContext } from '../types.ts'
 import { toByteString } from '../bytes.ts'
-import { worthPrefiltering } from '../literal-rates.ts'
+import { worthPrefiltering } from '../prefilter/literal-rates.ts'
 import { phraseMatcher, type PhraseMatcher } from './aho-corasick.ts'
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Operator, OperatorContext } from '../types.ts'
 import { MODSECURITY_RX, matchStart, translateRegex, type TranslatedRegex } from '../regex/regex.ts'
-import { prefilterFactors } from '../regex-factors.ts'
+import { prefilterFactors } from '../prefilter/regex-factors.ts'
 
 /** Expanded patterns kept per rule when the parameter holds a macro; older ones are dropped first. */
 const EXPANDED_CACHE_SIZE = 32

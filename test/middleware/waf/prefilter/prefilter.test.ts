@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules, type Primitives } from '../../../middleware/waf/compile.ts'
-import { evaluate, type Evaluation } from '../../../middleware/waf/engine.ts'
-import { PRIMITIVES } from '../../../middleware/waf/primitives.ts'
-import { crsUnits } from '../../../middleware/waf/crs-units.ts'
-import type { HandshakeFacts, OperatorFactory } from '../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../src/node/crs-directory.ts'
-import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
-import { handshakeFacts } from '../../fixtures/waf/handshake.ts'
-import { crsPatternTrees, sampleOf, seededRandom } from './crs-patterns.ts'
+import { compileRules, type Primitives } from '../../../../middleware/waf/compile.ts'
+import { evaluate, type Evaluation } from '../../../../middleware/waf/engine.ts'
+import { PRIMITIVES } from '../../../../middleware/waf/primitives.ts'
+import { crsUnits } from '../../../../middleware/waf/crs-units.ts'
+import type { HandshakeFacts, OperatorFactory } from '../../../../middleware/waf/types.ts'
+import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { guardRegExpBacktracking } from '../../../../src/node/regexp-guard.ts'
+import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
+import { crsPatternTrees, sampleOf, seededRandom } from '../crs-patterns.ts'
 
 guardRegExpBacktracking()
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { harmlessChars, textHazards, transformationHazards } from '../../../middleware/waf/plain-texts.ts'
-import { TRANSFORMATIONS } from '../../../middleware/waf/transformations.ts'
-import { randomTexts } from '../../helpers/random.ts'
-import { corpusValues } from './crs-patterns.ts'
+import { harmlessChars, textHazards, transformationHazards } from '../../../../middleware/waf/prefilter/plain-texts.ts'
+import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations.ts'
+import { randomTexts } from '../../../helpers/random.ts'
+import { corpusValues } from '../crs-patterns.ts'
 
 /** ASCII upper-case letters folded to lower case, as the literal index reads a text. */
 function fold(text: string): string {

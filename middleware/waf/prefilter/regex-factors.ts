@@ -33,7 +33,7 @@
  * Portable: no `node:` import.
  */
 import { hitRate, worthPrefiltering } from './literal-rates.ts'
-import { atomicBody, bytesOf, parsePattern, type Node } from './regex/regex-ast.ts'
+import { atomicBody, bytesOf, parsePattern, type Node } from '../regex/regex-ast.ts'
 
 /** The most strings an exact, prefix or suffix set keeps before its strings are shortened. */
 const MAX_SET = 16

@@ -23,8 +23,8 @@
  *
  * Portable: no `node:` import.
  */
-import { TRANSFORMATIONS } from './transformations.ts'
-import type { Transformation } from './types.ts'
+import { TRANSFORMATIONS } from '../transformations.ts'
+import type { Transformation } from '../types.ts'
 
 /** The printable ASCII chars some transformation treats specially, one bit each (by position). */
 const HAZARD_CHARS = '%+&\\/."\'^ ,;*<-#'

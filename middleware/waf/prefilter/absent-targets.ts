@@ -23,8 +23,8 @@
  *
  * Portable: no `node:` import.
  */
-import type { CompiledRule, RuleSet } from './rule.ts'
-import type { RequestCollections } from './types.ts'
+import type { CompiledRule, RuleSet } from '../rule.ts'
+import type { RequestCollections } from '../types.ts'
 
 /** Collections the engine answers itself rather than from the request's (see `engine.ts` `#items`). */
 const ENGINE_COLLECTIONS: ReadonlySet<string> = new Set(['TX', 'MATCHED_VAR', 'MATCHED_VAR_NAME', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'UNIQUE_ID', 'DURATION'])

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { containsAny, LiteralArena, literalIndex, literalMask, representative } from '../../../middleware/waf/literal-index.ts'
-import { parsePattern } from '../../../middleware/waf/regex/regex-ast.ts'
-import { prefilterFactors, requiredFactors } from '../../../middleware/waf/regex-factors.ts'
-import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex/regex.ts'
-import { guardRegExpBacktracking } from '../../../src/node/regexp-guard.ts'
-import { corpusValues, crsPatterns, holdsFactor, sampleOf, seededRandom } from './crs-patterns.ts'
+import { containsAny, LiteralArena, literalIndex, literalMask, representative } from '../../../../middleware/waf/prefilter/literal-index.ts'
+import { parsePattern } from '../../../../middleware/waf/regex/regex-ast.ts'
+import { prefilterFactors, requiredFactors } from '../../../../middleware/waf/prefilter/regex-factors.ts'
+import { MODSECURITY_RX, translateRegex } from '../../../../middleware/waf/regex/regex.ts'
+import { guardRegExpBacktracking } from '../../../../src/node/regexp-guard.ts'
+import { corpusValues, crsPatterns, holdsFactor, sampleOf, seededRandom } from '../crs-patterns.ts'
 
 // As the gateway runs: generated strings make some CRS patterns (920190's `(…){63}`) backtrack for minutes otherwise.
 guardRegExpBacktracking()

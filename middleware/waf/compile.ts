@@ -7,7 +7,7 @@
  * Portable: no `node:` import.
  */
 import { literalIndex, literalMask, representative } from './prefilter/literal-index.ts'
-import { cachedTemplate, compileTemplate, templateRefs, type Template } from './macros.ts'
+import { cachedTemplate, compileTemplate, templateRefs, type Template } from './engine/macros.ts'
 import { planTargetUnions } from './prefilter/target-unions.ts'
 import { ReportBuilder, type NotApplicable, type RuleCounts, type UnsupportedItem, type UnsupportedKind } from './report.ts'
 import type {

@@ -5,7 +5,7 @@
  * depend on the {@link Primitives} interface only (their tests run with
  * small stand-ins). Portable: no `node:` import.
  */
-import { buildCollections, COLLECTION_NAMES } from './collections.ts'
+import { buildCollections, COLLECTION_NAMES } from './engine/collections.ts'
 import type { Primitives } from './compile.ts'
 import { OPERATORS } from './operators.ts'
 import { translateRegex } from './regex/regex.ts'

@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildCollections } from '../../../middleware/waf/collections.ts'
+import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
 import { bytesOf, parsePattern, type Node } from '../../../middleware/waf/regex/regex-ast.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex/regex.ts'
 import { TRANSFORMATIONS } from '../../../middleware/waf/transformations.ts'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildCollections } from '../../../middleware/waf/collections.ts'
+import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
 import * as grammars from '../../../middleware/waf/profile-grammars.ts'
 import { HANDSHAKE_PROFILE } from '../../../middleware/waf/profile.ts'
 import { validateClientHandshake } from '../../../src/handshake.ts'

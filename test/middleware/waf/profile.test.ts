@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildCollections } from '../../../middleware/waf/collections.ts'
+import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
 import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
 import { HANDSHAKE_PROFILE, type ProfileExclusion } from '../../../middleware/waf/profile.ts'
 import type { HandshakeFacts } from '../../../middleware/waf/types.ts'

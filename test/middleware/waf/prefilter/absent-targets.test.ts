@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { absentPlan, presentCollections } from '../../../../middleware/waf/prefilter/absent-targets.ts'
 import { compileRules } from '../../../../middleware/waf/compile.ts'
-import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine.ts'
+import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
 import { PRIMITIVES } from '../../../../middleware/waf/primitives.ts'
 import { crsUnits } from '../../../../middleware/waf/crs-units.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'

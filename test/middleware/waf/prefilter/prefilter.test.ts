@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { compileRules, type Primitives } from '../../../../middleware/waf/compile.ts'
-import { evaluate, type Evaluation } from '../../../../middleware/waf/engine.ts'
+import { evaluate, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
 import { PRIMITIVES } from '../../../../middleware/waf/primitives.ts'
 import { crsUnits } from '../../../../middleware/waf/crs-units.ts'
 import type { HandshakeFacts, OperatorFactory } from '../../../../middleware/waf/types.ts'

@@ -30,7 +30,7 @@
  *
  * Portable: no `node:` import.
  */
-import { LiteralArena } from './prefilter/literal-index.ts'
+import { LiteralArena } from '../prefilter/literal-index.ts'
 
 /** Caches made room for at first; the array grows by pushing when full. */
 const INITIAL_CACHES = 64

@@ -11,10 +11,10 @@
  * time, so the body collections exist and are empty. Portable: no `node:`
  * import.
  */
-import type { CollectionItem, HandshakeFacts, RequestCollections } from './types.ts'
-import { canonicalAddress } from '../../src/cidr.ts'
-import { hexValue, toByteString } from './bytes.ts'
-import { urlDecode } from './transformations/url.ts'
+import type { CollectionItem, HandshakeFacts, RequestCollections } from '../types.ts'
+import { canonicalAddress } from '../../../src/cidr.ts'
+import { hexValue, toByteString } from '../bytes.ts'
+import { urlDecode } from '../transformations/url.ts'
 
 /**
  * Every collection {@link buildCollections} provides, upper-cased. The body

@@ -18,8 +18,8 @@
  * Portable: no `node:` import.
  */
 import { templateRefs, type MacroRef, type Template } from './macros.ts'
-import type { CompiledExclusion, CompiledLink, CompiledRule } from './rule.ts'
-import type { RuleMatch } from './types.ts'
+import type { CompiledExclusion, CompiledLink, CompiledRule } from '../rule.ts'
+import type { RuleMatch } from '../types.ts'
 
 /** What the transaction keeps itself: the same on every handshake as long as the rules that wrote it read nothing else. */
 const TRANSACTION_ONLY: ReadonlySet<string> = new Set(['TX', 'MATCHED_VAR', 'MATCHED_VAR_NAME', 'MATCHED_VARS', 'MATCHED_VARS_NAMES'])

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from '../../../middleware/waf/compile.ts'
-import { evaluate, type EvaluateOptions, type Evaluation } from '../../../middleware/waf/engine.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { facts, fakeCollections, fakePrimitives } from './fake-primitives.ts'
+import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from '../../../../middleware/waf/compile.ts'
+import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { facts, fakeCollections, fakePrimitives } from '../fake-primitives.ts'
 
 const OPTIONS: EvaluateOptions = { detectionOnly: false, budgetMs: 50, onBudgetExceeded: 'block', now: () => 0 }
 

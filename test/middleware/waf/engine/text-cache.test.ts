@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { waf } from '../../../middleware/waf/index.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { ValueCaches } from '../../../middleware/waf/value-caches.ts'
-import { crsDirectory } from '../../../src/node/crs-directory.ts'
-import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../src/defaults.ts'
-import { VERDICT_CASES, VERDICT_CONFIGS, verdictRecord, type VerdictRecord } from '../../fixtures/waf/verdicts.ts'
+import { waf } from '../../../../middleware/waf/index.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { ValueCaches } from '../../../../middleware/waf/engine/value-caches.ts'
+import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../../src/defaults.ts'
+import { VERDICT_CASES, VERDICT_CONFIGS, verdictRecord, type VerdictRecord } from '../../../fixtures/waf/verdicts.ts'
 
-const snapshot = JSON.parse(readFileSync(new URL('../../fixtures/waf/verdicts.json', import.meta.url), 'utf8')) as Record<string, Record<string, VerdictRecord>>
+const snapshot = JSON.parse(readFileSync(new URL('../../../fixtures/waf/verdicts.json', import.meta.url), 'utf8')) as Record<string, Record<string, VerdictRecord>>
 
 /** A deterministic shuffle (mulberry32), so that a failure can be replayed. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {

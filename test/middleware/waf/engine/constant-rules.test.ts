@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules } from '../../../middleware/waf/compile.ts'
-import { evaluate, type EvaluateOptions, type Evaluation } from '../../../middleware/waf/engine.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { facts, fakeCollections, fakePrimitives } from './fake-primitives.ts'
+import { compileRules } from '../../../../middleware/waf/compile.ts'
+import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { facts, fakeCollections, fakePrimitives } from '../fake-primitives.ts'
 
 /**
  * The engine runs a rule set's leading transaction-only rules once and

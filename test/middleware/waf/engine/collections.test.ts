@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { buildCollections, COLLECTION_NAMES, countItems, parseCookies, parseQuery, parseSelector, selectItems } from '../../../middleware/waf/collections.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { canonicalAddress } from '../../../src/cidr.ts'
+import { buildCollections, COLLECTION_NAMES, countItems, parseCookies, parseQuery, parseSelector, selectItems } from '../../../../middleware/waf/engine/collections.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { canonicalAddress } from '../../../../src/cidr.ts'
 
 /** A WebSocket handshake's facts, with overrides. */
 function facts(overrides: Partial<HandshakeFacts> = {}): HandshakeFacts {

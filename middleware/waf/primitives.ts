@@ -6,7 +6,7 @@
  * small stand-ins). Portable: no `node:` import.
  */
 import { buildCollections, COLLECTION_NAMES } from './engine/collections.ts'
-import type { Primitives } from './compile.ts'
+import type { Primitives } from './rules/compile.ts'
 import { OPERATORS } from './operators.ts'
 import { translateRegex } from './regex/regex.ts'
 import { TRANSFORMATIONS } from './transformations.ts'

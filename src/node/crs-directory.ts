@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import type { CrsDirectory, CrsFileSystem } from '../../middleware/waf/crs.ts'
+import type { CrsDirectory, CrsFileSystem } from '../../middleware/waf/rules/crs.ts'
 
 /** `node:fs`, narrowed to what the CRS loader reads. */
 const nodeFileSystem: CrsFileSystem = {

@@ -18,7 +18,7 @@
  * Portable: no `node:` import.
  */
 import { templateRefs, type MacroRef, type Template } from './macros.ts'
-import type { CompiledExclusion, CompiledLink, CompiledRule } from '../rule.ts'
+import type { CompiledExclusion, CompiledLink, CompiledRule } from '../rules/rule.ts'
 import type { RuleMatch } from '../types.ts'
 
 /** What the transaction keeps itself: the same on every handshake as long as the rules that wrote it read nothing else. */

@@ -36,14 +36,14 @@
  * Portable: no `node:` import.
  */
 import { absentPlan, presentCollections } from '../prefilter/absent-targets.ts'
-import { inRanges } from '../compile.ts'
+import { inRanges } from '../rules/compile.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../src/defaults.ts'
 import { foldable, readsOnlyTransaction, TxWrites, type ConstantPlan, type RemovedTarget } from './constant-rules.ts'
 import { containsAny, type LiteralArena, type LiteralMask } from '../prefilter/literal-index.ts'
 import { cachedTemplate, expandTemplate, type MacroRef, type Template } from './macros.ts'
 import { textHazards } from '../prefilter/plain-texts.ts'
 import { ValueCaches, type ValueCacheBounds, type ValueCacheStats } from './value-caches.ts'
-import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from '../rule.ts'
+import type { CompiledExclusion, CompiledLink, CompiledRule, CompiledTarget, RuleSet, TargetValue } from '../rules/rule.ts'
 import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, WafVerdict } from '../types.ts'
 
 /** How one evaluation runs. */

@@ -23,7 +23,7 @@
  *
  * Portable: no `node:` import.
  */
-import type { CompiledRule, RuleSet } from '../rule.ts'
+import type { CompiledRule, RuleSet } from '../rules/rule.ts'
 import type { RequestCollections } from '../types.ts'
 
 /** Collections the engine answers itself rather than from the request's (see `engine.ts` `#items`). */

@@ -14,7 +14,7 @@
  *
  * Portable: no `node:` import.
  */
-import type { CompiledRule } from '../rule.ts'
+import type { CompiledRule } from '../rules/rule.ts'
 
 /** A union's plan: the words of the literal sets it ORs. */
 export type UnionWords = Int32Array

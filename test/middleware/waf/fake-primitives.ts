@@ -4,7 +4,7 @@
  * own behaviour — chains, setvar, skipAfter, ctl — independently of the
  * real primitives, which have their own suites.
  */
-import type { Primitives } from '../../../middleware/waf/compile.ts'
+import type { Primitives } from '../../../middleware/waf/rules/compile.ts'
 import type { CollectionItem, HandshakeFacts, Operator, OperatorFactory, RequestCollections, Transformation } from '../../../middleware/waf/types.ts'
 
 function withMacros(param: string, build: (value: string) => (input: string) => string[] | null): Operator {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from '../../../../middleware/waf/compile.ts'
+import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from '../../../../middleware/waf/rules/compile.ts'
 import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
 import { facts, fakeCollections, fakePrimitives } from '../fake-primitives.ts'

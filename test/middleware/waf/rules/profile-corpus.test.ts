@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../src/node/crs-directory.ts'
-import { ATTACKS, ATTACKS_PARANOIA_2 } from '../../fixtures/waf/attacks.ts'
-import { REALTIME, REALTIME_PLAIN } from '../../fixtures/waf/realtime.ts'
+import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { ATTACKS, ATTACKS_PARANOIA_2 } from '../../../fixtures/waf/attacks.ts'
+import { REALTIME, REALTIME_PLAIN } from '../../../fixtures/waf/realtime.ts'
 
 /**
  * What the handshake profile is for, on the realtime benign corpus and the

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
-import * as grammars from '../../../middleware/waf/profile-grammars.ts'
-import { HANDSHAKE_PROFILE } from '../../../middleware/waf/profile.ts'
-import { validateClientHandshake } from '../../../src/handshake.ts'
-import { handshakeFacts } from '../../fixtures/waf/handshake.ts'
-import { realisticValues } from '../../fixtures/waf/realistic-values.ts'
-import { REALTIME } from '../../fixtures/waf/realtime.ts'
+import { buildCollections } from '../../../../middleware/waf/engine/collections.ts'
+import * as grammars from '../../../../middleware/waf/rules/profile-grammars.ts'
+import { HANDSHAKE_PROFILE } from '../../../../middleware/waf/rules/profile.ts'
+import { validateClientHandshake } from '../../../../src/handshake.ts'
+import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
+import { realisticValues } from '../../../fixtures/waf/realistic-values.ts'
+import { REALTIME } from '../../../fixtures/waf/realtime.ts'
 
 /** Values that no grammar of the profile may accept: what attack rules exist for. */
 const HOSTILE = [

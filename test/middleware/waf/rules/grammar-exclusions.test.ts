@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compileRules, type GrammarExclusion, type RuleUnit } from '../../../middleware/waf/compile.ts'
-import { evaluate, type EvaluateOptions, type Evaluation } from '../../../middleware/waf/engine/engine.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { facts, fakeCollections, fakePrimitives } from './fake-primitives.ts'
+import { compileRules, type GrammarExclusion, type RuleUnit } from '../../../../middleware/waf/rules/compile.ts'
+import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../middleware/waf/engine/engine.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { facts, fakeCollections, fakePrimitives } from '../fake-primitives.ts'
 
 /**
  * Grammar exclusions (the handshake profile's, `GrammarExclusion`): applied

@@ -6,9 +6,9 @@
  *
  * Portable: no `node:` import.
  */
-import { literalIndex, literalMask, representative } from './prefilter/literal-index.ts'
-import { cachedTemplate, compileTemplate, templateRefs, type Template } from './engine/macros.ts'
-import { planTargetUnions } from './prefilter/target-unions.ts'
+import { literalIndex, literalMask, representative } from '../prefilter/literal-index.ts'
+import { cachedTemplate, compileTemplate, templateRefs, type Template } from '../engine/macros.ts'
+import { planTargetUnions } from '../prefilter/target-unions.ts'
 import { ReportBuilder, type NotApplicable, type RuleCounts, type UnsupportedItem, type UnsupportedKind } from './report.ts'
 import type {
   CompiledCtl,
@@ -22,8 +22,8 @@ import type {
   RuleSet,
 } from './rule.ts'
 import { parseActions, parseOperator, parseSecLang, parseVariables, SecLangSyntaxError, type Directive, type ParsedAction, type ParsedVariable } from './seclang.ts'
-import { transformationHazards } from './prefilter/plain-texts.ts'
-import type { HandshakeFacts, OperatorFactory, RequestCollections, Transformation } from './types.ts'
+import { transformationHazards } from '../prefilter/plain-texts.ts'
+import type { HandshakeFacts, OperatorFactory, RequestCollections, Transformation } from '../types.ts'
 
 /** The building blocks the compiler looks names up in (`transformations.ts`, `operators.ts`, `regex.ts`, `collections.ts`). */
 export interface Primitives {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseActions, parseOperator, parseSecLang, parseVariables, SecLangSyntaxError } from '../../../middleware/waf/seclang.ts'
+import { parseActions, parseOperator, parseSecLang, parseVariables, SecLangSyntaxError } from '../../../../middleware/waf/rules/seclang.ts'
 
 describe('parseSecLang', () => {
   it('reads SecRule, SecAction, SecMarker, SecDefaultAction and keeps other directives by name', () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
-import { waf, type WafMiddleware } from '../../../middleware/waf/index.ts'
-import { HANDSHAKE_PROFILE, type ProfileExclusion } from '../../../middleware/waf/profile.ts'
-import type { HandshakeFacts } from '../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../src/node/crs-directory.ts'
-import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase, type AttackCategory } from '../../fixtures/waf/attacks.ts'
-import { CRS_FALSE_POSITIVES } from '../../fixtures/waf/benign.ts'
-import { handshakeFacts } from '../../fixtures/waf/handshake.ts'
+import { buildCollections } from '../../../../middleware/waf/engine/collections.ts'
+import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
+import { HANDSHAKE_PROFILE, type ProfileExclusion } from '../../../../middleware/waf/rules/profile.ts'
+import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
+import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase, type AttackCategory } from '../../../fixtures/waf/attacks.ts'
+import { CRS_FALSE_POSITIVES } from '../../../fixtures/waf/benign.ts'
+import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
 
 /**
  * The handshake profile (middleware/waf/profile.ts): each exclusion lets

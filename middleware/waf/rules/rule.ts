@@ -7,9 +7,9 @@
  *
  * Portable: no `node:` import.
  */
-import type { LiteralIndex, LiteralMask } from './prefilter/literal-index.ts'
-import type { MacroRef, Template } from './engine/macros.ts'
-import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from './types.ts'
+import type { LiteralIndex, LiteralMask } from '../prefilter/literal-index.ts'
+import type { MacroRef, Template } from '../engine/macros.ts'
+import type { CollectionItem, HandshakeFacts, Operator, RequestCollections, RuleMatch, Transformation } from '../types.ts'
 
 /** A target of a rule: a collection, optionally narrowed to a key or a key pattern, or its count. */
 export interface CompiledTarget {

@@ -7,9 +7,9 @@
  */
 import { buildCollections, COLLECTION_NAMES } from './engine/collections.ts'
 import type { Primitives } from './rules/compile.ts'
-import { OPERATORS } from './operators.ts'
+import { OPERATORS } from './operators/index.ts'
 import { translateRegex } from './regex/regex.ts'
-import { TRANSFORMATIONS } from './transformations.ts'
+import { TRANSFORMATIONS } from './transformations/index.ts'
 
 /** The real primitives. */
 export const PRIMITIVES: Primitives = Object.freeze({

@@ -23,7 +23,7 @@
  *
  * Portable: no `node:` import.
  */
-import { TRANSFORMATIONS } from '../transformations.ts'
+import { TRANSFORMATIONS } from '../transformations/index.ts'
 import type { Transformation } from '../types.ts'
 
 /** The printable ASCII chars some transformation treats specially, one bit each (by position). */

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { buildCollections } from '../../../middleware/waf/engine/collections.ts'
 import { bytesOf, parsePattern, type Node } from '../../../middleware/waf/regex/regex-ast.ts'
 import { MODSECURITY_RX, translateRegex } from '../../../middleware/waf/regex/regex.ts'
-import { TRANSFORMATIONS } from '../../../middleware/waf/transformations.ts'
+import { TRANSFORMATIONS } from '../../../middleware/waf/transformations/index.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2 } from '../../fixtures/waf/attacks.ts'
 import { BENIGN, CRS_FALSE_POSITIVES } from '../../fixtures/waf/benign.ts'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { harmlessChars, textHazards, transformationHazards } from '../../../../middleware/waf/prefilter/plain-texts.ts'
-import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations.ts'
+import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations/index.ts'
 import { randomTexts } from '../../../helpers/random.ts'
 import { corpusValues } from '../crs-patterns.ts'
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { cmdLine, normalisePath, normalisePathWin, normalizePath } from '../../../middleware/waf/transformations/path.ts'
-import { randomTexts } from '../../helpers/random.ts'
-import { corpusValues } from './crs-patterns.ts'
+import { cmdLine, normalisePath, normalisePathWin, normalizePath } from '../../../../middleware/waf/transformations/path.ts'
+import { randomTexts } from '../../../helpers/random.ts'
+import { corpusValues } from '../crs-patterns.ts'
 
 /** `t:cmdLine` char by char, as it was before its shortcut for values with nothing to delete or squeeze. */
 function cmdLineByChar(input: string): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { ipMatch } from '../../../middleware/waf/operators/ip.ts'
-import { cidrMatcher } from '../../../src/cidr.ts'
-import { seededRandom } from './crs-patterns.ts'
+import { ipMatch } from '../../../../middleware/waf/operators/ip.ts'
+import { cidrMatcher } from '../../../../src/cidr.ts'
+import { seededRandom } from '../crs-patterns.ts'
 
 const LISTS = [
   ['127.0.0.1', '::1'],

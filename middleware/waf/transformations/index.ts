@@ -9,11 +9,11 @@
  * (`SecUnicodeMapFile`); `t:none` is here but the engine treats it as "clear
  * the list so far", which no function can express.
  */
-import type { Transformation } from './types.ts'
-import { base64Decode, base64DecodeExt, base64Encode, hexDecode, hexEncode, length, sqlHexDecode } from './transformations/binary.ts'
-import { cssDecode, escapeSeqDecode, htmlEntityDecode, jsDecode } from './transformations/escapes.ts'
-import { md5, sha1 } from './transformations/hash.ts'
-import { cmdLine, normalisePath, normalisePathWin } from './transformations/path.ts'
+import type { Transformation } from '../types.ts'
+import { base64Decode, base64DecodeExt, base64Encode, hexDecode, hexEncode, length, sqlHexDecode } from './binary.ts'
+import { cssDecode, escapeSeqDecode, htmlEntityDecode, jsDecode } from './escapes.ts'
+import { md5, sha1 } from './hash.ts'
+import { cmdLine, normalisePath, normalisePathWin } from './path.ts'
 import {
   compressWhitespace,
   lowercase,
@@ -29,8 +29,8 @@ import {
   trimLeft,
   trimRight,
   uppercase,
-} from './transformations/text.ts'
-import { urlDecode, urlDecodeUni, urlEncode, utf8toUnicode } from './transformations/url.ts'
+} from './text.ts'
+import { urlDecode, urlDecodeUni, urlEncode, utf8toUnicode } from './url.ts'
 
 /** `t:none`: the identity (the engine also clears earlier transformations when it sees it). */
 function none(input: string): string {

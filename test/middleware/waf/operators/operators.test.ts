@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { OPERATORS } from '../../../middleware/waf/operators.ts'
-import { phraseMatcher } from '../../../middleware/waf/operators/aho-corasick.ts'
-import type { Operator, OperatorContext } from '../../../middleware/waf/types.ts'
+import { OPERATORS } from '../../../../middleware/waf/operators/index.ts'
+import { phraseMatcher } from '../../../../middleware/waf/operators/aho-corasick.ts'
+import type { Operator, OperatorContext } from '../../../../middleware/waf/types.ts'
 
 const identity = (text: string) => text
 

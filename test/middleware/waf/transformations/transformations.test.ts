@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { TRANSFORMATIONS } from '../../../middleware/waf/transformations.ts'
-import { toByteString } from '../../../middleware/waf/bytes.ts'
+import { TRANSFORMATIONS } from '../../../../middleware/waf/transformations/index.ts'
+import { toByteString } from '../../../../middleware/waf/bytes.ts'
 
 /** Runs the named transformation from the table, so that the table's keys are tested too. */
 function t(name: string, input: string): string {

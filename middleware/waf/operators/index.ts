@@ -17,14 +17,14 @@
  *   `@validateSchema`, `@validateHash`, `@rsub`: not used by the CRS in
  *   request phases, or need what a handshake does not have.
  */
-import type { OperatorFactory } from './types.ts'
-import { detectSqli, detectXss } from './operators/detect.ts'
-import { ipMatch, ipMatchFromFile } from './operators/ip.ts'
-import { eq, ge, gt, le, lt, ne } from './operators/numeric.ts'
-import { pm, pmFromFile } from './operators/pm.ts'
-import { rx } from './operators/rx.ts'
-import { beginsWith, contains, containsWord, endsWith, streq, strmatch, within } from './operators/strings.ts'
-import { noMatch, unconditionalMatch, validateByteRange, validateUrlEncoding, validateUtf8Encoding } from './operators/validate.ts'
+import type { OperatorFactory } from '../types.ts'
+import { detectSqli, detectXss } from './detect.ts'
+import { ipMatch, ipMatchFromFile } from './ip.ts'
+import { eq, ge, gt, le, lt, ne } from './numeric.ts'
+import { pm, pmFromFile } from './pm.ts'
+import { rx } from './rx.ts'
+import { beginsWith, contains, containsWord, endsWith, streq, strmatch, within } from './strings.ts'
+import { noMatch, unconditionalMatch, validateByteRange, validateUrlEncoding, validateUtf8Encoding } from './validate.ts'
 
 /**
  * Every supported operator, keyed by lower-cased name without `@`.

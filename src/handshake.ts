@@ -7,8 +7,14 @@ import type { NodeCrypto } from './native-crypto.ts'
 /** RFC 6455 §1.3: the GUID appended to the client's key to derive `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
-/** RFC 6455 §4.1: the key is a base64-encoded 16-byte nonce, which is always 22 characters and `==`. */
-const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/
+/**
+ * RFC 6455 §4.1: a valid `Sec-WebSocket-Key` is a base64-encoded 16-byte
+ * nonce, which is always 22 characters and `==`. The one definition of a
+ * valid key: {@link validateClientHandshake} refuses any other, and the
+ * WAF's handshake profile (`middleware/waf/rules/profile-grammars.ts`)
+ * takes only such a key away from the injection rules.
+ */
+export const WEBSOCKET_KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/
 
 /** RFC 6455 §4.2.1 item 6: the only protocol version this gateway (and every current browser) speaks. */
 const SUPPORTED_VERSION = '13'
@@ -63,7 +69,7 @@ export function validateClientHandshake(request: HandshakeRequest): ClientHandsh
   }
   // §4.2.1 item 5: a key that decodes to 16 bytes. A repeated header joins with ", " and fails here too.
   const key = trimOws(headers.get('sec-websocket-key') ?? '')
-  if (!KEY_PATTERN.test(key)) {
+  if (!WEBSOCKET_KEY_PATTERN.test(key)) {
     throw new GatewayError(400, 'ERR_HANDSHAKE_INVALID_KEY', 'missing or invalid Sec-WebSocket-Key header: expected base64 of 16 bytes')
   }
   // §4.2.1 item 6 and §4.4: any other version gets 426 with the version we speak.
@@ -140,7 +146,7 @@ export function acceptValue(key: string, crypto?: NodeCrypto): string {
   // A host's native one-shot hash (Node's, injected as the runtime's `crypto`) when there is one.
   if (crypto?.hash) return crypto.hash('sha1', key + WEBSOCKET_GUID, 'base64')
   let input: Uint8Array
-  if (KEY_PATTERN.test(key)) {
+  if (WEBSOCKET_KEY_PATTERN.test(key)) {
     for (let i = 0; i < KEY_LENGTH; i++) ACCEPT_INPUT[i] = key.charCodeAt(i)
     input = ACCEPT_INPUT
   } else {
@@ -154,7 +160,7 @@ export function acceptValue(key: string, crypto?: NodeCrypto): string {
 
 const ENCODER = new TextEncoder()
 
-/** Length of every key {@link KEY_PATTERN} accepts. */
+/** Length of every key {@link WEBSOCKET_KEY_PATTERN} accepts. */
 const KEY_LENGTH = 24
 
 /** SHA-1 input of a valid key: its 24 bytes, then the GUID (written once here). */

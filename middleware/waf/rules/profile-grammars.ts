@@ -11,9 +11,10 @@
  *
  * Portable: no `node:` import.
  */
+import { WEBSOCKET_KEY_PATTERN } from '../../../src/handshake.ts'
 
-/** RFC 6455 §4.1: base64 of 16 bytes; the pattern `validateClientHandshake()` (src/handshake.ts) checks. */
-export const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/
+/** RFC 6455 §4.1: base64 of 16 bytes, the handshake validator's own pattern (`validateClientHandshake()` refuses any other key). */
+export const WEBSOCKET_KEY: RegExp = WEBSOCKET_KEY_PATTERN
 
 /** RFC 6455 §4.2.1 item 6: the one version every client speaks (others get 426 from the handshake). */
 export const WEBSOCKET_VERSION = /^13$/

@@ -2,9 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { buildCollections } from '../../../../middleware/waf/engine/collections.ts'
 import * as grammars from '../../../../middleware/waf/rules/profile-grammars.ts'
 import { HANDSHAKE_PROFILE } from '../../../../middleware/waf/rules/profile.ts'
-import { validateClientHandshake } from '../../../../src/handshake.ts'
-import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
-import { realisticValues } from '../../../fixtures/waf/realistic-values.ts'
+import { WEBSOCKET_KEY_PATTERN } from '../../../../src/handshake.ts'
 import { REALTIME } from '../../../fixtures/waf/realtime.ts'
 
 /** Values that no grammar of the profile may accept: what attack rules exist for. */
@@ -61,18 +59,8 @@ describe('the profile grammars', () => {
     expect(misses).toEqual([])
   })
 
-  it('take Sec-WebSocket-Key exactly as the handshake validator does', () => {
-    const values = realisticValues(0x6b65_7973)
-    const keys = [...Array.from({ length: 200 }, () => values.wsKey()), 'dGhlIHNhbXBsZSBub25jZQ==', 'dGhlIHNhbXBsZSBub25jZQ=', 'dGhlIHNhbXBsZSBub25jZQ==x', 'dGhlIHNhbXBsZSBub25jZ===', 'dGhl-HNhbXBsZSBub25jZQ==', '', 'a'.repeat(22) + '==']
-    for (const key of keys) {
-      let valid = true
-      try {
-        validateClientHandshake({ method: 'GET', httpVersion: '1.1', headers: new Headers(handshakeFacts({ key }).headers) })
-      } catch {
-        valid = false
-      }
-      expect(grammars.WEBSOCKET_KEY.test(key), key).toBe(valid)
-    }
+  it('take Sec-WebSocket-Key by the handshake validator\'s own pattern, not a copy of it', () => {
+    expect(grammars.WEBSOCKET_KEY).toBe(WEBSOCKET_KEY_PATTERN)
   })
 
   it('read subprotocol and extension lists as RFC 6455 writes them', () => {

@@ -35,7 +35,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { waf, type WafOptions } from '../middleware/waf/index.ts'
-import { crsDirectory } from '../src/node/crs-directory.ts'
+import { readCrs } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
 import { ATTACKS } from '../test/fixtures/waf/attacks.ts'
@@ -61,7 +61,7 @@ export interface WafCost {
   operatorsPerHandshake: number | undefined
 }
 
-const CRS = crsDirectory('/usr/share/modsecurity-crs')
+const CRS = readCrs('/usr/share/modsecurity-crs')
 
 const CONFIGS: [label: string, options: WafOptions, short: string][] = [
   ['CRS 3.3.4, paranoia 1', { crs: CRS, paranoia: 1 }, 'pl1'],

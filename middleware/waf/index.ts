@@ -7,7 +7,8 @@ import { GatewayError } from '../../src/errors.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
 import { BASELINE_RULES } from './rules/baseline.ts'
 import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './rules/compile.ts'
-import { crsOptionsRule, type CrsDirectory, type CrsFiles } from './rules/crs.ts'
+import type { CrsDirectory } from './rules/crs-directory.ts'
+import { crsOptionsRule, type CrsFiles } from './rules/crs-files.ts'
 import { COMPLEMENTS } from './rules/complements.ts'
 import { crsUnits } from './rules/crs-units.ts'
 import { HANDSHAKE_PROFILE } from './rules/profile.ts'
@@ -18,7 +19,8 @@ import type { CustomRuleFunction, RuleSet } from './rules/rule.ts'
 import type { HandshakeFacts, WafVerdict } from './types.ts'
 import type { ValueCacheStats } from './engine/value-caches.ts'
 
-export type { CrsDirectory, CrsFileSystem, CrsFiles } from './rules/crs.ts'
+export type { CrsDirectory, CrsFileSystem } from './rules/crs-directory.ts'
+export type { CrsFiles } from './rules/crs-files.ts'
 // WafEvaluation is the root's name for it (`wsgate`), so an import moves between `wsgate` and `wsgate/waf` unchanged.
 export type { Evaluation, Evaluation as WafEvaluation } from './engine/engine.ts'
 export type { ValueCacheStats } from './engine/value-caches.ts'
@@ -34,18 +36,19 @@ export type WafCustomRule = string | WafRuleObject | CustomRuleFunction
 /** Options of {@link waf}. */
 export interface WafOptions {
   /**
-   * The OWASP Core Rule Set: the directory Debian's `modsecurity-crs`
-   * package installs, with the file system to read it through
-   * (`crsDirectory('/usr/share/modsecurity-crs')` from `wsgate/node`;
-   * crs-setup.conf is taken from there or from `/etc/modsecurity/crs/`), or,
-   * on runtimes without a file system, an object of file name → text (the
-   * `.conf` rule files, the `.data` files they read, optionally
-   * `crs-setup.conf`). A plain path string throws a `TypeError`: the
-   * portable middleware does not reach for a file system by itself.
+   * The OWASP Core Rule Set as an object of file name → text: the `.conf`
+   * rule files, the `.data` files they read, optionally `crs-setup.conf`
+   * and the exclusion files. On Node, `readCrs('/usr/share/modsecurity-crs')`
+   * from `wsgate/node` reads the directory Debian's `modsecurity-crs`
+   * package installs into one (crs-setup.conf from there or from
+   * `/etc/modsecurity/crs/`); on runtimes without a file system, bundle the
+   * files' text. A plain path string throws a `TypeError`: the portable
+   * middleware does not reach for a file system by itself. A
+   * {@link CrsDirectory} (`crsDirectory()`, deprecated) is still read here.
    * @default none: wsgate's embedded baseline rules
    * @example
-   * import { crsDirectory } from 'wsgate/node'
-   * waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1 })
+   * import { readCrs } from 'wsgate/node'
+   * waf({ crs: readCrs('/usr/share/modsecurity-crs'), paranoia: 1 })
    */
   crs?: CrsDirectory | CrsFiles
   /**
@@ -203,9 +206,9 @@ const ALLOWED: WafVerdict = Object.freeze({ blocked: false, anomalyScore: 0, mat
  * `waf: { action, score, rules: [{ id, msg, var }], us }`.
  *
  * @example
- * import { crsDirectory } from 'wsgate/node'
+ * import { readCrs } from 'wsgate/node'
  * const app = new Hono<{ Bindings: GatewayBindings }>()
- * app.all('/chat', waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1, allow: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
+ * app.all('/chat', waf({ crs: readCrs('/usr/share/modsecurity-crs'), paranoia: 1, allow: ['10.0.0.0/8'] }), websocket('ws://127.0.0.1:9001'))
  */
 export function waf(options: WafOptions = {}): WafMiddleware {
   if (typeof options !== 'object' || options === null) throw new TypeError('waf(): options must be an object')

@@ -4,12 +4,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { waf, type WafOptions } from '../../middleware/waf/index.ts'
 import { websocket, type GatewayBindings } from '../../src/index.ts'
-import { crsDirectory } from '../../src/node/index.ts'
+import { readCrs } from '../../src/node/index.ts'
 import { expectNoOpenSockets, logsWith, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 
-const CRS = crsDirectory('/usr/share/modsecurity-crs')
+const CRS = readCrs('/usr/share/modsecurity-crs')
 const BLOCKED_BODY = 'request blocked by the web application firewall\n'
 /** `1' OR '1'='1` in a query argument: plain SQL injection. */
 const SQLI_TARGET = "/chat?room=lobby&id=1'%20OR%20'1'='1"

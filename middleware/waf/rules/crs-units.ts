@@ -12,7 +12,8 @@
  */
 import type { RuleUnit } from './compile.ts'
 import { COMPLEMENTS } from './complements.ts'
-import { crsOptionsRule, loadCrs, type CrsDirectory, type CrsFiles } from './crs.ts'
+import type { CrsDirectory } from './crs-directory.ts'
+import { crsOptionsRule, loadCrs, type CrsFiles } from './crs-files.ts'
 import { profileUnits } from './profile.ts'
 
 /** The units of the CRS in `crs` at `paranoia` and `threshold`, with `custom` rules after the options rule, and the handshake profile unless `handshakeProfile` is false. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { waf } from '../../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
 import { ValueCaches } from '../../../../middleware/waf/engine/value-caches.ts'
-import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../../src/defaults.ts'
 import { VERDICT_CASES, VERDICT_CONFIGS, verdictRecord, type VerdictRecord } from '../../../fixtures/waf/verdicts.ts'
 
@@ -47,7 +47,7 @@ describe('the cross-handshake text cache changes no verdict', () => {
 
 describe('the text cache stays within its bounds', () => {
   it('holds at most DEFAULT_WAF_TEXT_CACHE_ENTRIES texts and DEFAULT_WAF_TEXT_CACHE_BYTES bytes, whatever the traffic', () => {
-    const middleware = waf({ crs: crsDirectory('/usr/share/modsecurity-crs'), paranoia: 1, budgetMs: 1e9 })
+    const middleware = waf({ crs: readCrs('/usr/share/modsecurity-crs'), paranoia: 1, budgetMs: 1e9 })
     let largest = 0
     for (let i = 0; i < 1_500; i++) {
       const facts: HandshakeFacts = {

@@ -5,7 +5,7 @@ import { evaluate, type EvaluateOptions, type Evaluation } from '../../../../mid
 import { PRIMITIVES } from '../../../../middleware/waf/primitives.ts'
 import { crsUnits } from '../../../../middleware/waf/rules/crs-units.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../../../../src/node/regexp-guard.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
 import { crsPatternTrees, sampleOf, seededRandom } from '../crs-patterns.ts'
@@ -73,7 +73,7 @@ SecMarker END
 
 /** The CRS at paranoia 4 (every rule), compiled as `waf({ crs })` compiles it. */
 function crsRuleSet() {
-  return compileRules(crsUnits(crsDirectory('/usr/share/modsecurity-crs'), 4, 5).units, PRIMITIVES).ruleSet
+  return compileRules(crsUnits(readCrs('/usr/share/modsecurity-crs'), 4, 5).units, PRIMITIVES).ruleSet
 }
 
 describe('stepping over rules whose collections are empty, on the CRS', () => {

@@ -4,7 +4,7 @@ import { evaluate, type Evaluation } from '../../../../middleware/waf/engine/eng
 import { PRIMITIVES } from '../../../../middleware/waf/primitives.ts'
 import { crsUnits } from '../../../../middleware/waf/rules/crs-units.ts'
 import type { HandshakeFacts, OperatorFactory } from '../../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../../../../src/node/regexp-guard.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
 import { crsPatternTrees, sampleOf, seededRandom } from '../crs-patterns.ts'
@@ -27,7 +27,7 @@ const UNFILTERED: Primitives = {
 
 /** The CRS at paranoia 4 (every rule), compiled as `waf({ crs })` compiles it, with the given primitives. */
 function crsRuleSet(primitives: Primitives) {
-  return compileRules(crsUnits(crsDirectory('/usr/share/modsecurity-crs'), 4, 5).units, primitives).ruleSet
+  return compileRules(crsUnits(readCrs('/usr/share/modsecurity-crs'), 4, 5).units, primitives).ruleSet
 }
 
 /** What must not differ between the prefiltered and the plain engine. */

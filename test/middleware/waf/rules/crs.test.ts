@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadCrs, MINIMAL_SETUP } from '../../../../middleware/waf/rules/crs.ts'
+import { loadCrs, MINIMAL_SETUP } from '../../../../middleware/waf/rules/crs-files.ts'
 import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { crsDirectory, readCrs } from '../../../../src/node/crs-directory.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase } from '../../../fixtures/waf/attacks.ts'
 import { BENIGN, CRS_FALSE_POSITIVES } from '../../../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
@@ -18,7 +18,7 @@ const crs = new Map<string, WafMiddleware>()
 function crsWaf(paranoia: 1 | 2 | 3 | 4 = 1, threshold = 5): WafMiddleware {
   const key = `${paranoia}/${threshold}`
   let instance = crs.get(key)
-  if (!instance) crs.set(key, (instance = waf({ crs: crsDirectory(CRS), paranoia, threshold })))
+  if (!instance) crs.set(key, (instance = waf({ crs: readCrs(CRS), paranoia, threshold })))
   return instance
 }
 
@@ -107,19 +107,34 @@ describe('loading the CRS as Debian packages it', () => {
     expect(minimal.inspect(ATTACKS[0]!.facts).blocked).toBe(true)
   })
 
+  it('reads the directory on the host into files, keyed by path, that waf() loads as it loaded the directory', () => {
+    const files = readCrs(CRS)
+    expect(Object.isFrozen(files)).toBe(true)
+    expect(Object.keys(files)).toContain('/etc/modsecurity/crs/crs-setup.conf')
+    expect(Object.keys(files)).toContain(`${CRS}/rules/REQUEST-901-INITIALIZATION.conf`)
+    expect(Object.keys(files)).toContain(`${CRS}/rules/scanners-user-agents.data`)
+    const viaDirectory = waf({ crs: crsDirectory(CRS) })
+    expect(crsWaf().report).toEqual(viaDirectory.report)
+    expect(crsWaf().report.files[0]).toBe('/etc/modsecurity/crs/crs-setup.conf')
+    for (const item of [...ATTACKS.slice(0, 40), ...BENIGN.slice(0, 40)]) expect(viaDirectory.inspect(item.facts).matches, item.id).toEqual(crsWaf().inspect(item.facts).matches)
+  })
+
   it('refuses a directory without rules and a malformed rule set at start, naming the problem', () => {
-    expect(() => waf({ crs: crsDirectory('/nonexistent/crs') })).toThrow(TypeError)
+    expect(() => readCrs('/nonexistent/crs')).toThrow(TypeError)
+    expect(() => readCrs('/nonexistent/crs')).toThrow(/cannot read the CRS rules in \/nonexistent\/crs .*apt-get install modsecurity-crs/)
+    expect(() => readCrs('')).toThrow('readCrs(): directory must be a non-empty path, got ""')
+    // The deprecated directory form is read by waf() itself, with the same message.
     expect(() => waf({ crs: crsDirectory('/nonexistent/crs') })).toThrow(/cannot read the CRS rules in \/nonexistent\/crs .*apt-get install modsecurity-crs/)
     expect(() => waf({ crs: { 'README.md': 'no rules' } })).toThrow('waf(): the crs files hold no .conf rule file')
     expect(() => waf({ crs: { 'REQUEST-1.conf': 'SecRule ARGS "@rx a" "id:1,chain"' } })).toThrow('REQUEST-1.conf:1: the last rule of the file ends with `chain` but no rule follows')
   })
 
-  it('refuses a plain directory path at start: the portable middleware has no file system, crsDirectory() from wsgate/node injects one', () => {
+  it('refuses a plain directory path at start: the portable middleware has no file system, readCrs() from wsgate/node reads the directory on the host', () => {
     // @ts-expect-error: a path string is no longer a crs value; the check is for untyped callers.
     const plain = (): unknown => waf({ crs: '/usr/share/modsecurity-crs' })
     expect(plain).toThrow(TypeError)
     expect(plain).toThrow(
-      "waf(): crs as a directory path needs a file system: import { crsDirectory } from 'wsgate/node' and pass crs: crsDirectory('/usr/share/modsecurity-crs'), or pass the rules as an object of file name → text",
+      "waf(): crs as a directory path needs a file system: import { readCrs } from 'wsgate/node' and pass crs: readCrs('/usr/share/modsecurity-crs'), or pass the rules as an object of file name → text",
     )
   })
 })
@@ -166,10 +181,10 @@ describe('the benign corpus', () => {
   })
 
   it('has handshakes the CRS itself blocks (as libmodsecurity does), which custom exclusion rules let through', () => {
-    const asWritten = waf({ crs: crsDirectory(CRS), handshakeProfile: false })
+    const asWritten = waf({ crs: readCrs(CRS), handshakeProfile: false })
     expect(notBlocked(asWritten, CRS_FALSE_POSITIVES)).toEqual([])
     const tuned = waf({
-      crs: crsDirectory(CRS),
+      crs: readCrs(CRS),
       handshakeProfile: false,
       rules: [
         `SecRule REQUEST_FILENAME "@rx /api/kernels/[^/]+/channels$" "id:1001,phase:1,pass,nolog,ctl:ruleRemoveTargetById=943120;ARGS_NAMES:session_id"`,
@@ -203,7 +218,7 @@ describe('paranoia levels with the CRS', () => {
 
 describe('detection-only with the CRS', () => {
   it('blocks nothing but records the rules and the score that would have blocked', () => {
-    const detecting = waf({ crs: crsDirectory(CRS), detectionOnly: true })
+    const detecting = waf({ crs: readCrs(CRS), detectionOnly: true })
     const attack = ATTACKS.find((item) => item.id === 'xss-query-plain-script-tag')!
     const evaluation = detecting.inspect(attack.facts)
     expect(evaluation).toMatchObject({ blocked: false, wouldBlock: true, blockedBy: 949110 })
@@ -221,8 +236,8 @@ describe('reading the rule files', () => {
       writeFileSync(join(directory, 'crs-setup.conf'), MINIMAL_SETUP)
       // The pattern's only non-ASCII char is ´ (U+00B4), which UTF-8 writes C2 B4 (as CRS 942430's class holds it).
       writeFileSync(join(directory, 'rules', 'REQUEST-999-ACUTE.conf'), `SecRule ARGS "@rx ^[´]$" "id:1001,phase:1,deny,log,msg:'acute accent'"\n`, 'utf8')
-      expect(loadCrs(crsDirectory(directory)).rules[0]!.text).toContain('[\xc2\xb4]')
-      const instance = waf({ crs: crsDirectory(directory) })
+      expect(loadCrs(readCrs(directory)).rules[0]!.text).toContain('[\xc2\xb4]')
+      const instance = waf({ crs: readCrs(directory) })
       const blocks = (query: string): boolean =>
         instance.inspect({ method: 'GET', rawTarget: `/ws?q=${query}`, protocol: 'HTTP/1.1', headers: [['Host', 'app.example.com']], remoteAddress: '192.0.2.10' }).blocked
       // PCRE: [´] is the class of the bytes C2 and B4. Read as UTF-8 it would be [\xb4] alone and miss %C2.

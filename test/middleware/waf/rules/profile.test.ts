@@ -3,7 +3,7 @@ import { buildCollections } from '../../../../middleware/waf/engine/collections.
 import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
 import { HANDSHAKE_PROFILE, type ProfileExclusion } from '../../../../middleware/waf/rules/profile.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
-import { crsDirectory } from '../../../../src/node/crs-directory.ts'
+import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase, type AttackCategory } from '../../../fixtures/waf/attacks.ts'
 import { CRS_FALSE_POSITIVES } from '../../../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
@@ -15,7 +15,7 @@ import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
  * as usual) or because another rule catches it.
  */
 
-const CRS = crsDirectory('/usr/share/modsecurity-crs')
+const CRS = readCrs('/usr/share/modsecurity-crs')
 // Compiling the CRS takes ~150 ms: one instance per configuration for the whole file.
 const instances = new Map<string, WafMiddleware>()
 function crs(paranoia: 1 | 2, handshakeProfile: boolean): WafMiddleware {

@@ -1,23 +1,31 @@
-import { withWarnings } from '../../src/warnings.ts'
-import { hostNeed, withHostNeeds } from '../../src/host-needs.ts'
+/**
+ * `waf()`, the handshake WAF's factory, and its options: checks the
+ * options, has the rules stage load and compile the rule set once
+ * (`rules/`), and returns the middleware that builds each handshake's facts
+ * and has the engine evaluate them (`engine/`). The stages: `rules/`
+ * (SecLang, compilation, the CRS and wsgate's rule sets), `regex/` (PCRE
+ * translated for V8), `prefilter/` (which rules a value cannot match),
+ * `engine/` (evaluation), `operators/`, `transformations/` and `detect/`
+ * (the SQLi/XSS detectors). Portable: no `node:` import.
+ */
 import type { MiddlewareHandler } from 'hono'
-import { cidrMatcher, type CidrMatcher } from '../../src/cidr.ts'
+import { cidrMatcher } from '../../src/cidr.ts'
 import { DEFAULT_WAF_BUDGET, DEFAULT_WAF_PARANOIA, DEFAULT_WAF_THRESHOLD } from '../../src/defaults.ts'
 import { GatewayError } from '../../src/errors.ts'
+import { hostNeed, withHostNeeds } from '../../src/host-needs.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
-import { BASELINE_RULES } from './rules/baseline.ts'
-import { compileRules, functionRule, type RuleUnit, type WafRuleObject } from './rules/compile.ts'
-import type { CrsDirectory } from './rules/crs-directory.ts'
-import { crsOptionsRule, type CrsFiles } from './rules/crs-files.ts'
-import { COMPLEMENTS } from './rules/complements.ts'
-import { crsUnits } from './rules/crs-units.ts'
-import { HANDSHAKE_PROFILE } from './rules/profile.ts'
+import { withWarnings } from '../../src/warnings.ts'
 import { evaluate, valueCacheStats, type EvaluateOptions, type Evaluation } from './engine/engine.ts'
-import { PRIMITIVES } from './primitives.ts'
-import { formatReport, type WafReport } from './rules/report.ts'
-import type { CustomRuleFunction, RuleSet } from './rules/rule.ts'
-import type { HandshakeFacts, WafVerdict } from './types.ts'
+import { requestFacts } from './engine/request-facts.ts'
 import type { ValueCacheStats } from './engine/value-caches.ts'
+import { warmUp } from './engine/warm-up.ts'
+import { PRIMITIVES } from './primitives.ts'
+import type { CrsDirectory } from './rules/crs-directory.ts'
+import type { CrsFiles } from './rules/crs-files.ts'
+import type { WafCustomRule } from './rules/custom-units.ts'
+import { loadRuleSet } from './rules/load-rule-set.ts'
+import { formatReport, type WafReport } from './rules/report.ts'
+import type { HandshakeFacts, WafVerdict } from './types.ts'
 
 export type { CrsDirectory, CrsFileSystem } from './rules/crs-directory.ts'
 export type { CrsFiles } from './rules/crs-files.ts'
@@ -30,8 +38,7 @@ export type { UnsupportedItem, WafReport } from './rules/report.ts'
 export type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'
 export { formatReport } from './rules/report.ts'
 
-/** A custom rule: SecLang text (`SecRule …`, one or more directives), a rule object, or a function. */
-export type WafCustomRule = string | WafRuleObject | CustomRuleFunction
+export type { WafCustomRule } from './rules/custom-units.ts'
 
 /** Options of {@link waf}. */
 export interface WafOptions {
@@ -232,39 +239,7 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   const allow = options.allow ? cidrMatcher(options.allow, 'waf(): allow') : undefined
   const deny = options.deny ? cidrMatcher(options.deny, 'waf(): deny') : undefined
 
-  const custom = customUnits(options.rules)
-  let settings: RuleUnit = { file: 'waf() options', text: crsOptionsRule(paranoia, threshold) }
-  let units: RuleUnit[]
-  let ruleSetKind: WafReport['ruleSet']
-  const complements: WafReport['complements'] = []
-  if (options.crs !== undefined) {
-    ;({ units, options: settings } = crsUnits(options.crs, paranoia, threshold, custom, handshakeProfile))
-    for (const complement of COMPLEMENTS) complements.push({ rule: complement.complements, by: complement.ids })
-    ruleSetKind = 'crs'
-  } else if (options.baseline !== false) {
-    units = [settings, ...custom, { file: 'wsgate baseline', text: BASELINE_RULES }]
-    ruleSetKind = 'baseline'
-  } else {
-    units = custom
-    ruleSetKind = 'custom'
-  }
-  const { ruleSet, summary } = compileRules(units, PRIMITIVES)
-  const report: WafReport = {
-    ruleSet: ruleSetKind,
-    ...(summary.version !== undefined ? { version: summary.version } : {}),
-    files: units.filter((unit) => 'text' in unit && !unit.custom && unit !== settings).map((unit) => unit.file),
-    rulesLoaded: summary.rulesLoaded,
-    customRules: summary.customRules,
-    notApplicable: summary.notApplicable,
-    rulesDisabled: summary.rulesDisabled,
-    markers: summary.markers,
-    unsupported: summary.unsupported,
-    complements,
-    handshakeProfile: handshakeProfile ? HANDSHAKE_PROFILE.map((exclusion) => exclusion.name) : [],
-    paranoia,
-    threshold,
-    detectionOnly,
-  }
+  const { ruleSet, report } = loadRuleSet({ crs: options.crs, baseline: options.baseline !== false, rules: options.rules, paranoia, threshold, handshakeProfile, detectionOnly })
   const evaluateOptions: EvaluateOptions = { detectionOnly, budgetMs, onBudgetExceeded, now: options.now ?? (() => performance.now()) }
   const stats: WafStats = { handshakes: 0, blocked: 0, detected: 0, budgetExceeded: 0 }
   const evaluateFacts = (facts: HandshakeFacts, requestId: string, how: EvaluateOptions): Evaluation =>
@@ -329,70 +304,4 @@ export function waf(options: WafOptions = {}): WafMiddleware {
   // A budget on the host's clock can run out only where that clock moves while the rules run (not on Workers); with `now` the clock is the caller's.
   const needs = (['budgetMs', 'onBudgetExceeded'] as const).map((name) => options[name] !== undefined && options.now === undefined && hostNeed('running-clock', 'waf', name))
   return withHostNeeds(withWarnings(Object.assign(middleware, { report, reportLines: formatReport(report), stats, inspect, textCacheStats: () => valueCacheStats(ruleSet) }), warnings), needs)
-}
-
-/**
- * Handshakes evaluated once at start. V8 compiles a regex on its first use:
- * without this the first client's evaluation compiles the CRS's, about
- * 40 ms, most of the default budget (and all of it on a busy host). The
- * prefilter is off for them, or most regexes would not run.
- */
-const WARM_UP: readonly HandshakeFacts[] = [
-  {
-    method: 'GET',
-    rawTarget: '/ws?room=lobby&token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln&v=2',
-    protocol: 'HTTP/1.1',
-    headers: [
-      ['Host', 'app.example.com'],
-      ['Connection', 'Upgrade'],
-      ['Upgrade', 'websocket'],
-      ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'],
-      ['Origin', 'https://app.example.com'],
-      ['Sec-WebSocket-Version', '13'],
-      ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
-      ['Sec-WebSocket-Extensions', 'permessage-deflate; client_max_window_bits'],
-      ['Accept-Encoding', 'gzip, deflate, br'],
-      ['Accept-Language', 'en-US,en;q=0.9'],
-      ['Cookie', 'sid=4f2a9c81; theme=dark; _ga=GA1.2.1536829182.1718012345'],
-    ],
-    remoteAddress: '192.0.2.10',
-  },
-  {
-    method: 'GET',
-    rawTarget: `/ws/a/../b%2e%2e?q=%3Cb%3E'%22;--%20(1)&x[]=%u0041&y=a%26b`,
-    protocol: 'HTTP/1.1',
-    headers: [
-      ['Host', '192.0.2.1'],
-      ['Connection', 'Upgrade'],
-      ['Upgrade', 'websocket'],
-      ['Referer', 'https://app.example.com/?a=1&b=<x>'],
-      ['Cookie', 'a=%27; b="c"'],
-    ],
-    remoteAddress: '::1',
-  },
-]
-
-function warmUp(ruleSet: RuleSet): void {
-  for (const facts of WARM_UP) {
-    evaluate(ruleSet, facts, PRIMITIVES.buildCollections(facts), { detectionOnly: true, budgetMs: Number.POSITIVE_INFINITY, onBudgetExceeded: 'pass', now: () => 0, skipFunctionRules: true, noPrefilter: true })
-  }
-}
-
-/** Facts from a plain `Request`, when no wsgate runtime is there (e.g. `app.request()` in tests): no client address. */
-function requestFacts(request: Request): HandshakeFacts {
-  const url = new URL(request.url)
-  return { method: request.method, rawTarget: `${url.pathname}${url.search}`, protocol: 'HTTP/1.1', headers: [...request.headers], remoteAddress: '' }
-}
-
-/** Turns `waf({ rules })` into rule units in the order given. */
-function customUnits(rules: readonly WafCustomRule[] | undefined): RuleUnit[] {
-  if (rules === undefined) return []
-  if (!Array.isArray(rules)) throw new TypeError('waf(): rules must be an array of SecRule strings, rule objects or functions')
-  return rules.map((rule, index): RuleUnit => {
-    const file = `waf({ rules })[${index}]`
-    if (typeof rule === 'string') return { file, text: rule, custom: true }
-    if (typeof rule === 'function') return { file, compiled: [functionRule(rule, file)] }
-    if (typeof rule === 'object' && rule !== null) return { file, rule }
-    throw new TypeError(`waf(): rules[${index}] must be a SecRule string, a rule object or a function, got ${typeof rule}`)
-  })
 }

@@ -18,7 +18,7 @@
  * nobody's hazard, so each step sees a text with the same hazards). A
  * function this table does not know (a test's stand-in, `base64Decode`,
  * `sha1`) has every hazard, so no text is plain for a chain that has it.
- * `test/middleware/waf/plain-texts.test.ts` checks every entry against its
+ * `test/middleware/waf/prefilter/plain-texts.test.ts` checks every entry against its
  * transformation on random texts.
  *
  * Portable: no `node:` import.

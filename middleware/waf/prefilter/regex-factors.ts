@@ -27,7 +27,7 @@
  * - when the whole pattern can match without any factor (an optional or
  *   starred piece, `^.*$`), there is no prefilter.
  * Folding to lower case only ever widens what the prefilter lets through.
- * `test/middleware/waf/regex-factors.test.ts` checks every CRS pattern, on
+ * `test/middleware/waf/prefilter/regex-factors.test.ts` checks every CRS pattern, on
  * random, generated and corpus strings, against the plain regex.
  *
  * Portable: no `node:` import.

@@ -22,7 +22,7 @@
  *   guarding every other request.
  *
  * The README lists every exclusion with its reason;
- * test/middleware/waf/profile.test.ts places an attack in each target and
+ * test/middleware/waf/rules/profile.test.ts places an attack in each target and
  * shows it still caught. Rule ids 9901000–9901099. Portable: no `node:`
  * import.
  */

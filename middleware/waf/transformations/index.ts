@@ -3,7 +3,7 @@
  * by its lower-cased name. Each is pure and total (never throws), takes a
  * byte string and returns one (one char per byte, see `bytes.ts`), and
  * follows ModSecurity v2 / libmodsecurity semantics, checked against
- * ModSecurity's own test vectors (`test/middleware/waf/transformations.test.ts`).
+ * ModSecurity's own test vectors (`test/middleware/waf/transformations/transformations.test.ts`).
  *
  * Left out on purpose: `utf8toUnicode`'s and `urlDecodeUni`'s Unicode map
  * (`SecUnicodeMapFile`); `t:none` is here but the engine treats it as "clear

@@ -9,7 +9,7 @@ import { CRS_FALSE_POSITIVES } from '../../../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
 
 /**
- * The handshake profile (middleware/waf/profile.ts): each exclusion lets
+ * The handshake profile (middleware/waf/rules/profile.ts): each exclusion lets
  * go of only what it names, and an attack placed in its target is still
  * caught, because the value breaks the target's grammar (and is inspected
  * as usual) or because another rule catches it.

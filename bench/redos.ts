@@ -35,11 +35,11 @@ import { PRIMITIVES } from '../middleware/waf/primitives.ts'
 import type { CompiledLink } from '../middleware/waf/rules/rule.ts'
 import { crsUnits } from '../middleware/waf/rules/crs-units.ts'
 import type { HandshakeFacts } from '../middleware/waf/types.ts'
-import { crsDirectory } from '../src/node/crs-directory.ts'
+import { readCrs } from '../src/node/crs-directory.ts'
 import { guardRegExpBacktracking } from '../src/node/regexp-guard.ts'
 import { fill, paddedHandshake, type PadPlace } from '../test/fixtures/waf/padded-handshake.ts'
 
-const CRS = crsDirectory('/usr/share/modsecurity-crs')
+const CRS = readCrs('/usr/share/modsecurity-crs')
 const PARANOIA = 4
 
 /** One `@rx` link of a compiled rule: where it is, its pattern, and what runs it. */

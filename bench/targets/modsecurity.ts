@@ -3,7 +3,7 @@
  * a handshake WAF: Debian's `libnginx-mod-http-modsecurity` (libmodsecurity
  * 3) loading the same CRS, at the same paranoia level and threshold, in the
  * same order as wsgate's `waf()` in bench/targets/wsgate-routes.ts
- * (middleware/waf/crs.ts: crs-setup.conf, the options rule, the exclusions
+ * (middleware/waf/rules/crs-files.ts: crs-setup.conf, the options rule, the exclusions
  * before, `rules/*.conf`, the exclusions after), with the rule engine on so
  * a hostile handshake is refused with 403 as `waf()` refuses it.
  */
@@ -43,7 +43,7 @@ SecResponseBodyAccess Off
 SecAuditEngine Off
 SecDebugLogLevel 0
 Include ${join(CRS_SETUP_DIR, 'crs-setup.conf')}
-# waf()'s options rule (middleware/waf/crs.ts, crsOptionsRule): the same paranoia and threshold, so they win over crs-setup.conf.
+# waf()'s options rule (middleware/waf/rules/crs-files.ts, crsOptionsRule): the same paranoia and threshold, so they win over crs-setup.conf.
 SecAction "id:99000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level=${paranoia},setvar:tx.executing_paranoia_level=${paranoia},setvar:tx.blocking_paranoia_level=${paranoia},setvar:tx.detection_paranoia_level=${paranoia},setvar:tx.inbound_anomaly_score_threshold=${threshold}"
 ${optional('REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf')}Include ${CRS_RULES}/*.conf
 ${optional('RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf')}`

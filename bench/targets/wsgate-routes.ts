@@ -24,10 +24,10 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono'
 import { cacheBypass, jwtAuth, normalizeHeaders, websocket, type GatewayBindings } from '../../src/index.ts'
-import { crsDirectory } from '../../src/node/index.ts'
+import { readCrs } from '../../src/node/index.ts'
 
 /** The Core Rule Set as Debian's `modsecurity-crs` installs it. */
-const CRS = crsDirectory('/usr/share/modsecurity-crs')
+const CRS = readCrs('/usr/share/modsecurity-crs')
 
 /** Route the load client connects to. */
 export const BENCH_PATH = '/bench'

@@ -32,7 +32,7 @@ export type { CrsFiles } from './rules/crs-files.ts'
 // WafEvaluation is the root's name for it (`wsgate`), so an import moves between `wsgate` and `wsgate/waf` unchanged.
 export type { Evaluation, Evaluation as WafEvaluation } from './engine/engine.ts'
 export type { ValueCacheStats } from './engine/value-caches.ts'
-export type { WafRuleObject } from './rules/compile.ts'
+export type { WafRuleObject } from './rules/custom-units.ts'
 export type { CustomRuleFunction } from './rules/rule.ts'
 export type { UnsupportedItem, WafReport } from './rules/report.ts'
 export type { CollectionItem, HandshakeFacts, RequestCollections, RuleMatch, WafVerdict } from './types.ts'

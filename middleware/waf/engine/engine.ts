@@ -36,7 +36,7 @@
  * Portable: no `node:` import.
  */
 import { absentPlan, presentCollections } from '../prefilter/absent-targets.ts'
-import { inRanges } from '../rules/compile.ts'
+import { inRanges } from '../rules/id-ranges.ts'
 import { DEFAULT_WAF_TEXT_CACHE_BYTES, DEFAULT_WAF_TEXT_CACHE_ENTRIES, DEFAULT_WAF_TEXT_CACHE_MAX_TEXT } from '../../../src/defaults.ts'
 import { foldable, readsOnlyTransaction, TxWrites, type ConstantPlan, type RemovedTarget } from './constant-rules.ts'
 import { containsAny, type LiteralArena, type LiteralMask } from '../prefilter/literal-index.ts'

@@ -20,7 +20,7 @@ export type Node =
   | { type: 'assert'; source: string }
   | { type: 'backref'; source: string }
 
-/** Emitted-pattern prefix of the possessive and atomic helper groups (`regex.ts`). */
+/** Emitted-pattern prefix of the possessive and atomic helper groups (`regex-groups.ts`). */
 export const HELPER_PREFIX = '(?<wsgAtomic'
 
 /**

@@ -26,7 +26,7 @@
 import type { CompiledRule, RuleSet } from '../rules/rule.ts'
 import type { RequestCollections } from '../types.ts'
 
-/** Collections the engine answers itself rather than from the request's (see `engine.ts` `#items`). */
+/** Collections the engine answers itself rather than from the request's (see `engine/transaction/select.ts` `items`). */
 const ENGINE_COLLECTIONS: ReadonlySet<string> = new Set(['TX', 'MATCHED_VAR', 'MATCHED_VAR_NAME', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'UNIQUE_ID', 'DURATION'])
 
 /** Bits of an int32 mask given to collections; a rule reading a collection past them is never stepped over. */

@@ -25,6 +25,8 @@ export interface ClaimChecks {
   maxTokenAge?: number
   /** Claims that must be present (jwtAuth: `exp`, unless `requireExpiration` is false). */
   requiredClaims?: string[]
+  /** The `typ` header the token must carry (jose's `typ` option: compared without case and without an `application/` prefix). */
+  typ?: string
 }
 
 /** The claim options of `jwtAuth()`, in wsgate's units (ms). */
@@ -34,6 +36,7 @@ export interface ClaimOptions {
   clockTolerance?: number | undefined
   maxTokenAge?: number | undefined
   requireExpiration?: boolean | undefined
+  typ?: string | undefined
 }
 
 /**
@@ -68,18 +71,26 @@ export function claimChecks(options: ClaimOptions, algorithms: string[]): ClaimC
     checks.maxTokenAge = age / 1000
   }
   if (options.requireExpiration ?? true) checks.requiredClaims = ['exp']
+  if (options.typ !== undefined) {
+    if (typeof options.typ !== 'string' || normalizedType(options.typ) === '') {
+      throw new TypeError(`jwtAuth(): typ must be a non-empty media type such as 'at+jwt', got ${JSON.stringify(options.typ)}`)
+    }
+    checks.typ = options.typ
+  }
   return checks
 }
 
 /**
  * Parses the verified payload and checks its claims at `currentDate` (now
- * when undefined). Returns the claims set.
+ * when undefined), and the protected header's `typ` when the checks name
+ * one (`header` undefined: checked before, see {@link TypedHeader}).
+ * Returns the claims set.
  *
  * @throws jose's `JWTInvalid` (not a JSON object), `JWTClaimValidationFailed`
  * or `JWTExpired`, with jose's message, claim and reason
  */
-export function checkClaims(payload: Uint8Array, checks: ClaimChecks, currentDate: Date | undefined): JWTPayload {
-  return checkClaimsText(claimsText(payload), checks, currentDate)
+export function checkClaims(payload: Uint8Array, checks: ClaimChecks, currentDate: Date | undefined, header: TypedHeader | undefined): JWTPayload {
+  return checkClaimsText(claimsText(payload), checks, currentDate, header)
 }
 
 /**
@@ -100,7 +111,7 @@ export function claimsText(payload: Uint8Array): string {
  *
  * @throws as {@link checkClaims}
  */
-export function checkClaimsText(text: string, checks: ClaimChecks, currentDate: Date | undefined): JWTPayload {
+export function checkClaimsText(text: string, checks: ClaimChecks, currentDate: Date | undefined, header: TypedHeader | undefined): JWTPayload {
   let claims: unknown
   try {
     claims = JSON.parse(text)
@@ -109,6 +120,11 @@ export function checkClaimsText(text: string, checks: ClaimChecks, currentDate: 
   }
   if (!isPlainObject(claims)) throw new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object')
   const { issuer, audience, maxTokenAge } = checks
+  // jose's place for it: after the claims parse, before any claim. Explicit typing (RFC 8725 §3.11) keeps
+  // a token of another kind (an ID token, a logout token) signed by the same issuer from passing as this one.
+  if (checks.typ !== undefined && header !== undefined && (typeof header.typ !== 'string' || normalizedType(header.typ) !== normalizedType(checks.typ))) {
+    throw new errors.JWTClaimValidationFailed('unexpected "typ" JWT header value', claims, 'typ', 'check_failed')
+  }
 
   for (const claim of presenceOrder(checks)) {
     if (!Object.hasOwn(claims, claim)) throw new errors.JWTClaimValidationFailed(`missing required "${claim}" claim`, claims, claim, 'missing')
@@ -140,6 +156,18 @@ export function checkClaimsText(text: string, checks: ClaimChecks, currentDate: 
     }
   }
   return claims as JWTPayload
+}
+
+/**
+ * The protected header's part the claim checks read: its `typ`. Undefined
+ * where the header was already checked with these claims (a token answered
+ * from the verified-token cache, whose key is the whole token).
+ */
+export type TypedHeader = { readonly typ?: unknown }
+
+/** A `typ` as RFC 7515 §4.1.9 compares it: case-insensitive, `application/` left out (jose's normalisation). */
+function normalizedType(typ: string): string {
+  return typ.toLowerCase().replace(/^application\//, '')
 }
 
 /** The claims each set must hold, per checks object: worked out at its first token, not at every one. */

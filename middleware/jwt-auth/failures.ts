@@ -103,6 +103,7 @@ export function verificationFailure(error: unknown, token: string, realm: string
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'nbf') return invalid('ERR_JWT_NOT_YET_VALID', 'token not yet valid (nbf is in the future)')
+    if (error.claim === 'typ') return invalid('ERR_JWT_CLAIM_INVALID', 'token type (typ header) is not the expected one')
     if (error.reason === 'missing') return invalid('ERR_JWT_CLAIM_INVALID', `token lacks the "${error.claim}" claim`)
     return invalid('ERR_JWT_CLAIM_INVALID', `token claim "${error.claim}" is invalid`)
   }

@@ -102,6 +102,14 @@ export interface JwtAuthOptions {
   issuer?: string | string[]
   /** Accepted `aud` value(s); the token's `aud` must contain one. @default any audience */
   audience?: string | string[]
+  /**
+   * The `typ` header a token must carry (RFC 8725 §3.11 explicit typing),
+   * e.g. `'at+jwt'` for OAuth access tokens (RFC 9068): then an ID token or
+   * any other JWT the same issuer signs is refused (401
+   * `ERR_JWT_CLAIM_INVALID`), as is a token without `typ`. Compared without
+   * case and without an `application/` prefix. @default any type (not checked)
+   */
+  typ?: string
   /** Allowed clock skew for `exp`, `nbf` and `iat`, ms. @default 0 */
   clockTolerance?: number
   /** Refuse tokens issued (`iat`) longer ago than this, ms; `iat` is then required. @default no limit */

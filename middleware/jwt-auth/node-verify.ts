@@ -46,7 +46,7 @@ export function nodeTokenVerifier(key: VerificationKey, checks: ClaimChecks, cry
     // RFC 7797 `b64: false` passed the signature, but a JWT's claims must be base64url (jwtVerify's rule).
     if (!jws.b64) throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload')
     const text = claimsText(decodePart(jws.encodedPayload, 'payload', fast))
-    return { payload: checkClaimsText(text, checks, currentDate), claimsText: text, header: jws.header, key: resolved }
+    return { payload: checkClaimsText(text, checks, currentDate, jws.header), claimsText: text, header: jws.header, key: resolved }
   }
 
   async function verified(token: string, currentDate: Date | undefined): Promise<Verified> {

@@ -201,7 +201,8 @@ export function cachingVerifier(
       return undefined
     }
     try {
-      const payload = checkClaimsText(entry.claimsText, checks, currentDate)
+      // The typ was checked when the token was verified; the entry is keyed by the whole token, header included.
+      const payload = checkClaimsText(entry.claimsText, checks, currentDate, undefined)
       return { payload, claimsText: entry.claimsText, header: entry.header, key: current, cached: true }
     } catch (error) {
       // Expired (or, with a clock set back, not yet valid): the same refusal as without the cache, and the entry is of no more use.

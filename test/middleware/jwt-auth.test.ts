@@ -437,6 +437,16 @@ describe('jwtAuth: refused tokens', () => {
     )
   })
 
+  it('with typ set, rejects a JWT of another type (an ID token) with 401 ERR_JWT_CLAIM_INVALID naming the typ header, and admits an access token', async () => {
+    const app = appWith({ secret: SECRET, algorithms: ['HS256'], typ: 'at+jwt', now: () => NOW })
+    const idToken = await mint(hmac, claims(), { typ: 'JWT' })
+    await expectInvalid(await app.request('/chat', { headers: bearer(idToken) }), 'ERR_JWT_CLAIM_INVALID', /^token type \(typ header\) is not the expected one\n$/)
+    const untyped = await mint(hmac, claims())
+    await expectInvalid(await app.request('/chat', { headers: bearer(untyped) }), 'ERR_JWT_CLAIM_INVALID', /typ header/)
+    const accessToken = await mint(hmac, claims(), { typ: 'at+jwt' })
+    expect((await seenBy(await app.request('/chat', { headers: bearer(accessToken) }))).payload.sub).toBe('user-1')
+  })
+
   it('rejects a token with a changed payload with 401 and ERR_JWT_SIGNATURE_INVALID', async () => {
     const [header, , signature] = (await mint(rsa, claims())).split('.')
     const tampered = `${header}.${Buffer.from(JSON.stringify(claims({ sub: 'admin' }))).toString('base64url')}.${signature}`
@@ -607,6 +617,8 @@ describe('jwtAuth: options are checked when the route is defined', () => {
     ['a zero maxTokenAge', { secret: SECRET, algorithms: ['HS256'], maxTokenAge: 0 }, /maxTokenAge must be a positive number/],
     ['a protocolMarker that is not a token', { secret: SECRET, algorithms: ['HS256'], protocolMarker: 'access token' }, /protocolMarker must be an HTTP token/],
     ['an empty issuer list', { secret: SECRET, algorithms: ['HS256'], issuer: [] }, /issuer must be a non-empty string or array of strings/],
+    ['an empty typ', { secret: SECRET, algorithms: ['HS256'], typ: '' }, /typ must be a non-empty media type/],
+    ['a typ that is only the application/ prefix', { secret: SECRET, algorithms: ['HS256'], typ: 'application/' }, /typ must be a non-empty media type/],
   ] as const) {
     it(`throws a TypeError naming the option for ${label}`, () => {
       const resolved = { ...options } as Record<string, unknown>

@@ -360,6 +360,22 @@ export function secretCorpus(keys: CorpusKeys): CorpusEntry[] {
   ]
 }
 
+/** Tokens for the shared secret with `typ: 'at+jwt'` required (RFC 8725 §3.11, RFC 9068): only access tokens pass. */
+export function typedCorpus(): CorpusEntry[] {
+  const typed = (typ: unknown, payload?: Record<string, unknown>): string => token({ signer: 'secret', alg: 'HS256', header: { typ }, ...(payload ? { payload } : {}) })
+  return [
+    { label: 'typ at+jwt', token: typed('at+jwt'), expected: 'accepted' },
+    { label: 'typ AT+JWT (case does not count)', token: typed('AT+JWT'), expected: 'accepted' },
+    { label: 'typ application/at+jwt (the prefix does not count)', token: typed('application/at+jwt'), expected: 'accepted' },
+    { label: 'typ JWT (an ID token, say)', token: typed('JWT'), expected: 'ERR_JWT_CLAIM_INVALID' },
+    { label: 'no typ', token: typed(undefined), expected: 'ERR_JWT_CLAIM_INVALID' },
+    { label: 'typ as a number', token: typed(1), expected: 'ERR_JWT_CLAIM_INVALID' },
+    { label: 'typ at+jwt+extra', token: typed('at+jwt+extra'), expected: 'ERR_JWT_CLAIM_INVALID' },
+    { label: 'typ JWT and expired (typ is checked first, as jose does)', token: typed('JWT', claims({ exp: NOW_S - 1 })), expected: 'ERR_JWT_CLAIM_INVALID' },
+    { label: 'typ at+jwt and expired', token: typed('at+jwt', claims({ exp: NOW_S - 1 })), expected: 'ERR_JWT_EXPIRED' },
+  ]
+}
+
 /** Tokens for one PEM RSA key allowed for RS256 and PS256. */
 export function pemCorpus(keys: CorpusKeys): CorpusEntry[] {
   const { rsaAnyAlg, rsa } = keys

@@ -25,6 +25,7 @@ import {
   SECRET,
   secretCorpus,
   symmetricJwksCorpus,
+  typedCorpus,
   type CorpusEntry,
   type CorpusKeys,
 } from './corpus.ts'
@@ -87,6 +88,7 @@ const CASES: Case[] = [
     corpus: kidlessCorpus,
   },
   { name: 'a shared secret', options: () => ({ secret: SECRET, algorithms: ['HS256', 'HS384', 'HS512'], audience: AUDIENCE }), corpus: secretCorpus },
+  { name: 'a shared secret, access tokens only (typ at+jwt)', options: () => ({ secret: SECRET, algorithms: ['HS256'], typ: 'at+jwt' }), corpus: typedCorpus },
   { name: 'a PEM RSA key', options: () => ({ publicKey: keys.rsaAnyAlg.publicPem, algorithms: ['RS256', 'PS256'] }), corpus: pemCorpus },
   { name: 'an EC PEM key configured for RS256', options: () => ({ publicKey: keys.ec.publicPem, algorithms: ['RS256'] }), corpus: mismatchCorpus },
   {

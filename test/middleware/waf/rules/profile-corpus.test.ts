@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
+import { crsWaf } from '../crs-instances.ts'
+import type { WafMiddleware } from '../../../../middleware/waf/index.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
-import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2 } from '../../../fixtures/waf/attacks.ts'
 import { REALTIME, REALTIME_PLAIN } from '../../../fixtures/waf/realtime.ts'
 
@@ -11,14 +11,7 @@ import { REALTIME, REALTIME_PLAIN } from '../../../fixtures/waf/realtime.ts'
  * plain handshakes, and not one attack less blocked. The figures are the
  * README's.
  */
-const CRS = readCrs('/usr/share/modsecurity-crs')
-const instances = new Map<string, WafMiddleware>()
-function crs(paranoia: 1 | 2, handshakeProfile: boolean): WafMiddleware {
-  const key = `${paranoia}/${handshakeProfile}`
-  let instance = instances.get(key)
-  if (!instance) instances.set(key, (instance = waf({ crs: CRS, paranoia, handshakeProfile, budgetMs: 1e9, now: () => 0 })))
-  return instance
-}
+const crs = crsWaf
 const blocked = (instance: WafMiddleware, cases: readonly { id: string; facts: HandshakeFacts }[]): string[] =>
   cases.filter((item) => instance.inspect(item.facts).blocked).map((item) => item.id)
 

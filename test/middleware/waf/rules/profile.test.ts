@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { crsWaf, DEBIAN_CRS as CRS } from '../crs-instances.ts'
 import { buildCollections } from '../../../../middleware/waf/engine/collections.ts'
 import { waf, type WafMiddleware } from '../../../../middleware/waf/index.ts'
 import { HANDSHAKE_PROFILE, type ProfileExclusion } from '../../../../middleware/waf/rules/profile.ts'
 import type { HandshakeFacts } from '../../../../middleware/waf/types.ts'
-import { readCrs } from '../../../../src/node/crs-directory.ts'
 import { ATTACKS, ATTACKS_PARANOIA_2, type AttackCase, type AttackCategory } from '../../../fixtures/waf/attacks.ts'
 import { CRS_FALSE_POSITIVES } from '../../../fixtures/waf/benign.ts'
 import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
@@ -15,15 +15,7 @@ import { handshakeFacts } from '../../../fixtures/waf/handshake.ts'
  * as usual) or because another rule catches it.
  */
 
-const CRS = readCrs('/usr/share/modsecurity-crs')
-// Compiling the CRS takes ~150 ms: one instance per configuration for the whole file.
-const instances = new Map<string, WafMiddleware>()
-function crs(paranoia: 1 | 2, handshakeProfile: boolean): WafMiddleware {
-  const key = `${paranoia}/${handshakeProfile}`
-  let instance = instances.get(key)
-  if (!instance) instances.set(key, (instance = waf({ crs: CRS, paranoia, handshakeProfile, budgetMs: 1e9, now: () => 0 })))
-  return instance
-}
+const crs = crsWaf
 
 /** What a verdict amounts to: blocked, the score, and each match by rule and variable. */
 function outcome(instance: WafMiddleware, facts: HandshakeFacts): { blocked: boolean; score: number; matches: string[] } {

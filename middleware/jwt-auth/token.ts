@@ -186,8 +186,8 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
     } else if (source === 'query') {
       if (!mayHoldParameter(url.search, where.queryParameter)) continue
       const segments = url.search.slice(1).split('&')
-      const kept = segments.filter((segment) => !segment || querySegments(`?${segment}`)[0]?.[0] !== where.queryParameter)
-      if (kept.length !== segments.length) url.search = kept.length > 0 ? `?${kept.join('&')}` : ''
+      const kept = segments.map((segment) => withoutParameter(segment, where.queryParameter)).filter((segment) => segment !== undefined)
+      if (kept.length !== segments.length || kept.some((segment, index) => segment !== segments[index])) url.search = kept.length > 0 ? `?${kept.join('&')}` : ''
     } else {
       const cookie = headers.get('cookie')
       if (cookie === null || !cookie.includes(where.cookie)) continue
@@ -209,9 +209,30 @@ function protocolEntries(headers: Headers): string[] {
     .filter(Boolean)
 }
 
-/** Decoded name/value pairs of a search string, in order (`+` is a space, as in forms). */
+/**
+ * Decoded name/value pairs of a search string, in order (`+` is a space, as
+ * in forms), split at `&` and also at `;`: HTML 4 recommended `;` as the
+ * separator and some servers still split there (old Go, Python's `cgi`), so
+ * a token after a `;` (`?room=1;access_token=…`) is one an origin may read,
+ * and counts as one here (found, refused as ambiguous beside another,
+ * removed before the origin).
+ */
 function querySegments(search: string): [string, string][] {
-  return [...new URLSearchParams(search)]
+  const pairs: [string, string][] = []
+  for (const segment of search.slice(1).split(/[&;]/)) {
+    if (!segment) continue
+    const [pair] = new URLSearchParams(segment)
+    if (pair) pairs.push(pair)
+  }
+  return pairs
+}
+
+/** A `;`-or-`&` segment of a query, without the ones naming `parameter` (see {@link querySegments}). */
+function withoutParameter(segment: string, parameter: string): string | undefined {
+  const names = (part: string): boolean => !part || querySegments(`?${part}`)[0]?.[0] !== parameter
+  if (!segment.includes(';')) return names(segment) ? segment : undefined
+  const kept = segment.split(';').filter(names)
+  return kept.length > 0 ? kept.join(';') : undefined
 }
 
 /** `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1: `; `-separated). */

@@ -155,6 +155,21 @@ describe('jwtAuth: one place carrying the token twice is refused with 400 ERR_JW
     })
   }
 
+  it("counts a token after a ';' in the query, where servers that split there read one: refused beside another, taken alone and removed before the origin", async () => {
+    const app = appWith()
+    // An origin splitting at ';' (old Go, Python's cgi) would read the forged token; with a header token beside it, neither is used.
+    await expectAmbiguous(
+      await app.request(`/chat?room=1;access_token=${tokens.forged}`, { headers: { authorization: `Bearer ${tokens.genuine}` } }),
+      'token sent in more than one place: the Authorization header and the access_token query parameter',
+    )
+    await expectAmbiguous(await app.request(`/chat?access_token=${tokens.genuine};access_token=${tokens.forged}`), 'more than one token in the access_token query parameter')
+    const alone = await app.request(`/chat?room=1;access_token=${tokens.genuine};lang=en&x=2`)
+    expect(alone.status).toBe(200)
+    const seen = (await alone.json()) as { sub: string; url: string }
+    expect(seen.sub).toBe('user-1')
+    expect(new URL(seen.url).search).toBe('?room=1;lang=en&x=2')
+  })
+
   it('counts a present but empty copy as a token: ?access_token=&access_token=<jwt> and Authorization: Bearer beside a query token', async () => {
     const app = appWith()
     await expectAmbiguous(await app.request(`/chat?access_token=&access_token=${tokens.genuine}`), 'more than one token in the access_token query parameter')

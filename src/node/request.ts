@@ -31,13 +31,23 @@ export function readRequestHead(incoming: IncomingMessage, upgrade: boolean, lim
  * Unlike a plain header object, repeated headers are all kept (joined per
  * the Fetch standard), so inspection sees everything the client sent. There
  * is no body on the upgrade path.
- *
- * The headers are appended straight into the Request's own list: handing a
- * separate `Headers` to the constructor would build the list twice (undici
- * copies its init), and a handshake is mostly this object's cost.
  */
 export function toRequest(method: string, head: RequestHead): Request {
-  const request = new Request(head.url, { method })
+  return requestFromHead(head, { method })
+}
+
+/**
+ * A `Request` for `head` (its parsed URL and header lines) with `init`'s
+ * method, body and signal. The headers are appended straight into the
+ * Request's own list: handing a separate `Headers` to the constructor would
+ * build the list twice (undici copies its init), and on the upgrade path a
+ * handshake is mostly this object's cost.
+ *
+ * @example
+ * requestFromHead(head, { method: 'POST', body, duplex: 'half', signal })
+ */
+export function requestFromHead(head: RequestHead, init: Omit<RequestInit, 'headers'> & { duplex?: 'half' }): Request {
+  const request = new Request(head.url, init)
   appendHeaders(request.headers, head.headers)
   return request
 }
@@ -50,12 +60,10 @@ export function toRequest(method: string, head: RequestHead): Request {
  */
 export function chainRequest(request: Request, head: RequestHead, incoming: IncomingMessage): Request {
   if (request.url === head.url && head.headers === incoming.rawHeaders) return request
-  const headers = new Headers()
-  appendHeaders(headers, head.headers)
-  const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal }
+  const init: RequestInit & { duplex?: 'half' } = { method: request.method, signal: request.signal }
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     init.body = request.body
     init.duplex = 'half'
   }
-  return new Request(head.url, init)
+  return requestFromHead(head, init)
 }

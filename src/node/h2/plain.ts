@@ -4,7 +4,7 @@ import { GatewayError } from '../../errors.ts'
 import { toErrorResponse, withHeader } from '../../responses.ts'
 import { CLIENT_CLOSED_STATUS, requestLine } from '../access-log.ts'
 import { drainingError } from '../drain.ts'
-import { appendHeaders } from '../../request-head.ts'
+import { requestFromHead } from '../request.ts'
 import { endScope, logHandshake, newScope, plainRuntime, type GatewayState, type RequestFacts } from '../upgrade.ts'
 import type { H2RequestHead } from './request-head.ts'
 import { armRequestDeadline, REQUEST_TIMEOUT_CODE, requestTimeoutError } from './request-deadline.ts'
@@ -57,15 +57,13 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   })
   let response: Response
   try {
-    const headers = new Headers()
-    appendHeaders(headers, parsed.headers)
-    const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: abort.signal }
+    const init: RequestInit & { duplex?: 'half' } = { method, signal: abort.signal }
     if (method !== 'GET' && method !== 'HEAD') {
       init.body = Readable.toWeb(stream) as ReadableStream<Uint8Array>
       init.duplex = 'half'
     }
     // state.app, read per request: a routes reload swaps it for the next request.
-    response = await state.app.fetch(new Request(parsed.url, init), { wsgate: runtime })
+    response = await state.app.fetch(requestFromHead(parsed, init), { wsgate: runtime })
   } catch (error) {
     response = toErrorResponse(error, logger)
   } finally {

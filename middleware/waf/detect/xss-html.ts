@@ -161,12 +161,9 @@ export function htmlThreat(text: string, context: HtmlContextType): string | nul
       if (code === 0x3e) {
         state = State.Data
         i++
-      } else state = State.Tag
-      // The closing quote or space is also a delimiter before an attribute name: let the tag state see it.
-      if (state === State.Tag && (code === 0x22 || code === 0x27)) {
-        const handler = handlerAt(text, i + 1)
-        if (handler !== null) return `handler ${handler}`
-        i++
+      } else {
+        // The closing quote or space is also a delimiter before an attribute name: the tag state reads it next.
+        state = State.Tag
       }
       continue
     }

@@ -120,8 +120,8 @@ export interface PipeEndpoint {
 /** The pipe a socket belongs to, set on both of its sockets. */
 const PIPE = Symbol('wsgate.pipe')
 
-/** A socket (or the client endpoint) of a pipe. */
-type PipedSocket = (Socket | PipeEndpoint) & { [PIPE]?: Pipe<PipeEndpoint> }
+/** A side of a pipe: the origin socket, or the client endpoint (a socket is one as it is). */
+type PipedSocket = PipeEndpoint & { [PIPE]?: Pipe<PipeEndpoint> }
 
 /**
  * A direction's state: relaying; relaying the origin's frames up to its
@@ -340,7 +340,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
    * A chunk read from `from` as a `'data'` event (the chunk is its own):
    * written to the other side, which pauses `from` when its buffer is full.
    */
-  relayChunk(from: Socket | PipeEndpoint, chunk: Buffer): void {
+  relayChunk(from: PipeEndpoint, chunk: Buffer): void {
     if (!this.#relay(from === this.client, chunk, chunk.length, false)) from.pause()
   }
 
@@ -364,7 +364,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   #relay(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
     if ((fromClient ? this.#toOrigin : this.#toClient) !== RELAY) return this.#closingChunk(fromClient, bytes, length, copy)
     ;(fromClient ? this.#fromClient : this.#fromOrigin)?.scan(bytes, 0, length)
-    const to: Socket | PipeEndpoint = fromClient ? this.origin : this.client
+    const to: PipeEndpoint = fromClient ? this.origin : this.client
     // The other side is gone or has ended its writing half: drop the bytes but keep reading, so this side's FIN is seen.
     if (to.destroyed || to.writableEnded) return true
     return copy ? writeCopy(to, bytes, length) : to.write(bytes)
@@ -384,7 +384,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   }
 
   /** One side sent FIN: end the other's writing side after what is queued, and bound how long it may stay half-open. */
-  ended(side: Socket | PipeEndpoint): void {
+  ended(side: PipeEndpoint): void {
     if (this.#closing) {
       this.#checkClosing()
       return
@@ -393,14 +393,14 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   }
 
   /** A side failed (a reset, a TLS error): when nothing else ended the connection first, that side did, with this error. */
-  failed(side: Socket | PipeEndpoint, error: NodeJS.ErrnoException): void {
+  failed(side: PipeEndpoint, error: NodeJS.ErrnoException): void {
     if (this.#closedBy !== undefined) return
     this.#closedBy = side === this.client ? 'client' : 'origin'
     this.#error = `${this.#closedBy} ${error.code ?? error.message}`
   }
 
   /** One socket is gone: flush and end the other, which then has the half-close timeout to finish. */
-  sideClosed(side: Socket | PipeEndpoint): void {
+  sideClosed(side: PipeEndpoint): void {
     if (this.#closing) {
       // The other side may still answer the gateway's close frame; what it sends is read and dropped.
       const other = this.#other(side)
@@ -427,8 +427,8 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   /** Writes the gateway's close frame one way (unless that side's peer already sent one through), and holds that direction. */
   #sendClose(towardOrigin: boolean): void {
     const tracker = towardOrigin ? this.#fromClient! : this.#fromOrigin!
-    const to: Socket | PipeEndpoint = towardOrigin ? this.origin : this.client
-    const from: Socket | PipeEndpoint = towardOrigin ? this.client : this.origin
+    const to: PipeEndpoint = towardOrigin ? this.origin : this.client
+    const from: PipeEndpoint = towardOrigin ? this.client : this.origin
     if (towardOrigin) this.#toOrigin = HELD
     else this.#toClient = HELD
     // RFC 6455 §5.5.1: one close frame per direction. The gateway speaks as a server to the client (unmasked) and as a client to the origin (masked, §5.3).
@@ -448,7 +448,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
    */
   #closingChunk(fromClient: boolean, bytes: Buffer, length: number, copy: boolean): boolean {
     const tracker = fromClient ? this.#fromClient! : this.#fromOrigin!
-    const to: Socket | PipeEndpoint = fromClient ? this.origin : this.client
+    const to: PipeEndpoint = fromClient ? this.origin : this.client
     let at = 0
     let keepReading = true
     if (!fromClient && this.#toClient === AWAIT_ORIGIN) {
@@ -472,7 +472,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   }
 
   /** Writes `bytes[0, length)` to `to` (through a slab when the bytes are the shared relay buffer); false when its buffer is full. */
-  #write(to: Socket | PipeEndpoint, bytes: Buffer, length: number, copy: boolean): boolean {
+  #write(to: PipeEndpoint, bytes: Buffer, length: number, copy: boolean): boolean {
     if (to.destroyed || to.writableEnded) return true
     if (copy) return writeCopy(to, bytes, length)
     return to.write(length === bytes.length ? bytes : bytes.subarray(0, length))
@@ -491,7 +491,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     this.#settleSide(this.origin, this.#toOrigin, this.#fromOrigin!, this.#toClient, this.client)
   }
 
-  #settleSide(side: Socket | PipeEndpoint, toSide: Direction, fromSide: FrameTracker, fromSideState: Direction, other: Socket | PipeEndpoint): void {
+  #settleSide(side: PipeEndpoint, toSide: Direction, fromSide: FrameTracker, fromSideState: Direction, other: PipeEndpoint): void {
     if (side.destroyed) {
       // Its pending close toward the other side can never come: end the other after what is queued.
       if (fromSideState === PENDING && !other.destroyed && !other.writableEnded) other.end()
@@ -503,7 +503,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
   }
 
   /** `side` is done sending: record who ended first, end the other's writing half, start the half-close bound. */
-  #endOther(side: Socket | PipeEndpoint): Socket | PipeEndpoint {
+  #endOther(side: PipeEndpoint): PipeEndpoint {
     this.#closedBy ??= side === this.client ? 'client' : 'origin'
     const other = this.#other(side)
     if (!other.destroyed && !other.writableEnded) other.end()
@@ -511,7 +511,7 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     return other
   }
 
-  #other(side: Socket | PipeEndpoint): Socket | PipeEndpoint {
+  #other(side: PipeEndpoint): PipeEndpoint {
     return side === this.client ? this.origin : this.client
   }
 

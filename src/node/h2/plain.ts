@@ -43,13 +43,13 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   stream.once('close', aborted)
   // A request still arriving at requestTimeout: 408 if nothing was answered yet (the stream then closes, which
   // aborts the app), else the stream is reset (NO_ERROR after a complete response, RFC 9113 §8.1; CANCEL mid-way).
-  let timedOut = false
+  /** The 408 answered, when the deadline came before any answer. */
+  let timeout: GatewayError | undefined
   let cutShort = false
   armRequestDeadline(stream, settings.requestTimeout, () => {
-    timedOut = true
     if (!stream.headersSent) {
-      const error = requestTimeoutError(settings.requestTimeout)
-      void respondOn(stream, withHeader(error.getResponse(), 'x-request-id', runtime.requestId), method, true)
+      timeout = requestTimeoutError(settings.requestTimeout)
+      void respondOn(stream, withHeader(timeout.getResponse(), 'x-request-id', runtime.requestId), method, true)
     } else {
       cutShort = !stream.writableFinished
       stream.close(cutShort ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_NO_ERROR)
@@ -71,9 +71,9 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   }
   // Answered 408 meanwhile (only the 408 can have been sent yet): that is the request's line; what the app made
   // of the cut-off request is dropped.
-  if (timedOut) {
+  if (timeout) {
     await response.body?.cancel().catch(() => {})
-    if (info) logger.info({ ...requestLine(runtime, scope.note, 408, REQUEST_TIMEOUT_CODE, started, method), bytes: Buffer.byteLength(requestTimeoutError(settings.requestTimeout).body()) }, 'request')
+    if (info) logger.info({ ...requestLine(runtime, scope.note, 408, REQUEST_TIMEOUT_CODE, started, method), bytes: Buffer.byteLength(timeout.body()) }, 'request')
     stream.off('close', aborted)
     return
   }

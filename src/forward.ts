@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import { HeadHeaders } from './head-headers.ts'
 import { HOP_BY_HOP_HEADERS } from './headers.ts'
 import type { GatewayBindings } from './runtime.ts'
 
@@ -29,6 +30,12 @@ export interface RequestChanges {
  */
 export function replaceRequest(c: Context, changes: RequestChanges): void {
   const current = c.req.raw
+  // A host's lazy request (Node's upgrade path) makes its own copy, as lazy as itself.
+  const lazy = (current as Partial<LazyRequest>)[WITH_CHANGES]
+  if (lazy) {
+    c.req.raw = lazy.call(current, changes)
+    return
+  }
   const init: RequestInit & { duplex?: 'half' } = { headers: changes.headers ?? current.headers }
   if (current.body) init.duplex = 'half'
   // A plain request's copy carries the client's abort signal (http() watches it to see the client leave).
@@ -36,6 +43,20 @@ export function replaceRequest(c: Context, changes: RequestChanges): void {
   // a FinalizationRegistry entry and an abort listener (~5 µs) for nothing, once per middleware that replaces.
   init.signal = isUpgrade(c) ? null : current.signal
   c.req.raw = new Request(changes.url ? String(changes.url) : current, changes.url ? { ...init, method: current.method, body: current.body } : init)
+}
+
+/**
+ * The method by which a host's lazily built request (one that answers
+ * `url`, `method` and `headers` itself and makes a real `Request` only when
+ * asked for more) makes the copy {@link replaceRequest} would: `new
+ * Request(lazy, init)` cannot read such a request, and would make a real one
+ * out of what only needs to stay lazy.
+ */
+export const WITH_CHANGES: unique symbol = Symbol('wsgate.withChanges')
+
+/** A request that copies itself for {@link replaceRequest}; see {@link WITH_CHANGES}. */
+export interface LazyRequest {
+  [WITH_CHANGES](changes: RequestChanges): Request
 }
 
 /** The request arrived as an HTTP upgrade (the wsgate runtime offers its upgrade path). */
@@ -82,6 +103,8 @@ export interface ForwardingVariables {
  */
 export function forwardHeaders(request: Request, target: URL, preserveHost: boolean): Headers {
   const source = request.headers
+  // The head's own lines (Node's upgrade path): the copy stays lines too.
+  if (source instanceof HeadHeaders) return source.forwarded(preserveHost ? undefined : target.host) as unknown as Headers
   const headers = new Headers()
   for (const [name, value] of source) {
     if (HOP_BY_HOP.has(name)) continue

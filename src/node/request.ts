@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { appendHeaders, parseRequestHead, type RequestHead } from '../request-head.ts'
+import { toHeadRequest } from './head-request.ts'
 
 /** The limits the head parse applies; `serve()`'s settings. */
 export interface HeadLimits {
@@ -26,14 +27,14 @@ export function readRequestHead(incoming: IncomingMessage, upgrade: boolean, lim
 }
 
 /**
- * Builds the Web `Request` of an upgrade request from its parsed head:
- * method, the normalised URL and every header line the chain may see.
- * Unlike a plain header object, repeated headers are all kept (joined per
- * the Fetch standard), so inspection sees everything the client sent. There
- * is no body on the upgrade path.
+ * The Web `Request` of an upgrade request from its parsed head: method, the
+ * normalised URL and every header line the chain may see. Unlike a plain
+ * header object, repeated headers are all kept (joined per the Fetch
+ * standard), so inspection sees everything the client sent. There is no
+ * body on the upgrade path. Built lazily (see `HeadRequest`).
  */
 export function toRequest(method: string, head: RequestHead): Request {
-  return requestFromHead(head, { method })
+  return toHeadRequest(head.url, method, head.headers)
 }
 
 /**

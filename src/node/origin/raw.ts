@@ -3,6 +3,7 @@ import tls from 'node:tls'
 import type { GatewayError } from '../../errors.ts'
 import type { OriginAnswer, OriginRequest, OriginTls } from '../../runtime.ts'
 import { NodeOriginTunnel, type OriginRelay, type OriginSink } from './tunnel.ts'
+import { HeadHeaders } from '../../head-headers.ts'
 import {
   badOriginHandshake,
   noteOriginCause,
@@ -290,7 +291,8 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
         if (!settle()) return socket.destroy()
         if (head.status === 101) {
           socket.pause()
-          resolve({ upgraded: true, headers: toHeaders(head.rawHeaders), tunnel: new NodeOriginTunnel(socket, rest, reader) })
+          // The lines stay lines (the parse held them to the Fetch API's rules): the chain reads a few and relays them once.
+          resolve({ upgraded: true, headers: HeadHeaders.fromCheckedLines(head.rawHeaders) as unknown as Headers, tunnel: new NodeOriginTunnel(socket, rest, reader) })
         } else {
           resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
         }

@@ -1,0 +1,243 @@
+import { GatewayError } from './errors.ts'
+import { HOP_BY_HOP_HEADERS, HTTP_TOKEN } from './headers.ts'
+
+/**
+ * A header list kept as the flat `name, value, …` lines it came from (a
+ * request head's, an origin's 101), answering as a `Headers` does. Building
+ * a `Headers` validates and copies each line through the Fetch API's WebIDL
+ * machinery, and on a WebSocket handshake that is most of the work done
+ * with headers: the chain reads a few names, the list is forwarded once,
+ * the origin's answer is checked and relayed once. Reads, iteration and
+ * `append` stay on the lines; `set` and `delete` turn the list into a real
+ * `Headers`, which answers everything after.
+ *
+ * `instanceof Headers` holds. Iteration order and value joining are the
+ * Fetch standard's, as undici's `Headers` does them: names lower-cased and
+ * sorted, repeated lines joined with `, ` (`; ` for `cookie`), each
+ * `set-cookie` on its own.
+ */
+export class HeadHeaders {
+  /** The lines; `#owned` false while they may be another list's too (copy on write). Empty once `#native` exists. */
+  #lines: string[]
+  #owned: boolean
+  #native: Headers | undefined
+  /** The sorted, joined entries, made on the first iteration after a change. */
+  #entries: [string, string][] | undefined
+
+  /**
+   * Lines checked as `Headers` would check them: a name that is not a token,
+   * a value with NUL, CR, LF or a character beyond a byte is 400
+   * `ERR_HANDSHAKE_MALFORMED` (the request head's lines: a client sent
+   * them); values are trimmed of HTTP whitespace as `Headers` stores them.
+   */
+  static fromRequestLines(lines: readonly string[]): HeadHeaders {
+    let normalised: string[] | undefined
+    for (let i = 0; i < lines.length; i += 2) {
+      if (!HTTP_TOKEN.test(lines[i]!)) throw malformed()
+      const value = lines[i + 1]!
+      const trimmed = trimHttpWhitespace(value)
+      if (INVALID_VALUE.test(trimmed)) throw malformed()
+      if (trimmed !== value) (normalised ??= lines.slice())[i + 1] = trimmed
+    }
+    return new HeadHeaders(normalised ?? (lines as string[]), normalised !== undefined)
+  }
+
+  /** Lines a parser already held to the Fetch API's rules (token names; trimmed values without NUL, CR or LF), e.g. an origin's response head. */
+  static fromCheckedLines(lines: string[]): HeadHeaders {
+    return new HeadHeaders(lines, false)
+  }
+
+  private constructor(lines: string[], owned: boolean) {
+    this.#lines = lines
+    this.#owned = owned
+  }
+
+  /** An independent list with the same lines (a request copied by `replaceRequest()` with a new URL only). */
+  copy(): HeadHeaders {
+    if (!this.#native) return new HeadHeaders(this.#lines, false)
+    const lines: string[] = []
+    for (const [name, value] of this.#native) lines.push(name, value)
+    return new HeadHeaders(lines, true)
+  }
+
+  /**
+   * What `forwardHeaders()` makes of this list, as lines: every line but the
+   * hop-by-hop ones, and `host` replaced by `host` when given.
+   */
+  forwarded(host: string | undefined): HeadHeaders {
+    const lines: string[] = []
+    if (this.#native) {
+      for (const [name, value] of this.#native) if (forwards(name, host)) lines.push(name, value)
+    } else {
+      const source = this.#lines
+      for (let i = 0; i < source.length; i += 2) if (forwards(source[i]!.toLowerCase(), host)) lines.push(source[i]!, source[i + 1]!)
+    }
+    if (host !== undefined) lines.push('host', host)
+    return new HeadHeaders(lines, true)
+  }
+
+  /**
+   * The real `Headers` from here on, for a request or response made from
+   * these lines: its list becomes this one's, so a change through either is
+   * seen by both.
+   */
+  adopt(headers: Headers): void {
+    this.#fill(headers)
+    this.#native = headers
+    this.#lines = []
+    this.#entries = undefined
+  }
+
+  /** Appends the current list to `headers`. */
+  #fill(headers: Headers): void {
+    if (this.#native) {
+      for (const [name, value] of this.#native) headers.append(name, value)
+      return
+    }
+    const lines = this.#lines
+    for (let i = 0; i < lines.length; i += 2) headers.append(lines[i]!, lines[i + 1]!)
+  }
+
+  #toNative(): Headers {
+    if (!this.#native) this.adopt(new Headers())
+    return this.#native!
+  }
+
+  get(name: string): string | null {
+    if (this.#native) return this.#native.get(name)
+    const lower = lowerName(name)
+    const lines = this.#lines
+    let value: string | null = null
+    for (let i = 0; i < lines.length; i += 2) {
+      const line = lines[i]!
+      if (line.length === lower.length && (line === lower || line.toLowerCase() === lower)) {
+        value = value === null ? lines[i + 1]! : value + (lower === 'cookie' ? '; ' : ', ') + lines[i + 1]!
+      }
+    }
+    return value
+  }
+
+  has(name: string): boolean {
+    if (this.#native) return this.#native.has(name)
+    const lower = lowerName(name)
+    const lines = this.#lines
+    for (let i = 0; i < lines.length; i += 2) {
+      const line = lines[i]!
+      if (line.length === lower.length && (line === lower || line.toLowerCase() === lower)) return true
+    }
+    return false
+  }
+
+  getSetCookie(): string[] {
+    if (this.#native) return this.#native.getSetCookie()
+    const cookies: string[] = []
+    const lines = this.#lines
+    for (let i = 0; i < lines.length; i += 2) if (lines[i]!.toLowerCase() === 'set-cookie') cookies.push(lines[i + 1]!)
+    return cookies
+  }
+
+  /** Kept as a line (checked and normalised as `Headers.append` does it, with its TypeError). */
+  append(name: string, value: string): void {
+    if (this.#native) return this.#native.append(name, value)
+    lowerName(name)
+    const trimmed = trimHttpWhitespace(String(value))
+    if (INVALID_VALUE.test(trimmed)) throw new TypeError(`Headers.append: invalid value for ${JSON.stringify(name)}`)
+    if (!this.#owned) {
+      this.#lines = this.#lines.slice()
+      this.#owned = true
+    }
+    this.#lines.push(name, trimmed)
+    this.#entries = undefined
+  }
+
+  set(name: string, value: string): void {
+    this.#toNative().set(name, value)
+  }
+
+  delete(name: string): void {
+    this.#toNative().delete(name)
+  }
+
+  entries(): HeadersIterator<[string, string]> {
+    return this.#native ? this.#native.entries() : this.#sorted()[Symbol.iterator]()
+  }
+
+  keys(): HeadersIterator<string> {
+    return this.#native ? this.#native.keys() : this.#sorted().map(([name]) => name)[Symbol.iterator]()
+  }
+
+  values(): HeadersIterator<string> {
+    return this.#native ? this.#native.values() : this.#sorted().map(([, value]) => value)[Symbol.iterator]()
+  }
+
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this as unknown as Headers)
+  }
+
+  [Symbol.iterator](): HeadersIterator<[string, string]> {
+    return this.entries()
+  }
+
+  /** The Fetch standard's "sort and combine": lower-cased names in order, repeated lines joined, each set-cookie apart. */
+  #sorted(): [string, string][] {
+    if (this.#entries) return this.#entries
+    const lines = this.#lines
+    const joined = new Map<string, string>()
+    const entries: [string, string][] = []
+    for (let i = 0; i < lines.length; i += 2) {
+      const name = lines[i]!.toLowerCase()
+      const value = lines[i + 1]!
+      if (name === 'set-cookie') {
+        entries.push([name, value])
+        continue
+      }
+      const previous = joined.get(name)
+      joined.set(name, previous === undefined ? value : previous + (name === 'cookie' ? '; ' : ', ') + value)
+    }
+    for (const entry of joined) entries.push(entry)
+    // Stable: the set-cookie lines keep their order among themselves. Names are ASCII tokens, so code-unit order is byte order.
+    entries.sort(byName)
+    return (this.#entries = entries)
+  }
+}
+Object.setPrototypeOf(HeadHeaders.prototype, Headers.prototype)
+Object.defineProperty(HeadHeaders.prototype, Symbol.toStringTag, { value: 'Headers', configurable: true })
+
+/** NUL, CR or LF (Fetch standard, "header value"), or a character beyond a byte (WebIDL ByteString): what `Headers` refuses in a value. */
+const INVALID_VALUE = /[\0\r\n\u0100-\uffff]/
+
+/** {@link HOP_BY_HOP_HEADERS} for lookups. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)
+
+/** Whether a lower-cased name goes to the origin: not hop-by-hop, and not `host` when the origin's replaces it. */
+function forwards(name: string, host: string | undefined): boolean {
+  return !HOP_BY_HOP.has(name) && (host === undefined || name !== 'host')
+}
+
+function byName(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
+}
+
+/** A name given to `get`/`has`/`append`, lower-cased; a TypeError for anything `Headers` refuses, as it throws one. */
+function lowerName(name: string): string {
+  const text = String(name)
+  if (!HTTP_TOKEN.test(text)) throw new TypeError(`Headers: invalid header name ${JSON.stringify(text)}`)
+  return text.toLowerCase()
+}
+
+/** Strips leading and trailing HTTP whitespace (HTAB, LF, CR, SP), as `Headers` normalises a value. */
+function trimHttpWhitespace(value: string): string {
+  let start = 0
+  let end = value.length
+  while (start < end && isHttpWhitespace(value.charCodeAt(start))) start++
+  while (end > start && isHttpWhitespace(value.charCodeAt(end - 1))) end--
+  return start === 0 && end === value.length ? value : value.slice(start, end)
+}
+
+function isHttpWhitespace(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d
+}
+
+function malformed(): GatewayError {
+  return new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', 'malformed header name or value')
+}

@@ -1,0 +1,143 @@
+import { WITH_CHANGES, type RequestChanges } from '../forward.ts'
+import { HeadHeaders } from '../head-headers.ts'
+
+/**
+ * The chain's `Request` on the Node upgrade path, built lazily: what a
+ * handshake's chain reads (`method`, `url`, `headers`) is answered from the
+ * parsed head; a real `Request` is made only when something else is asked
+ * (`signal`, `clone()`, `cache`, …), and answers from then on. An upgrade
+ * has no body, so `body` is null and `bodyUsed` false without one.
+ *
+ * Why: on a handshake the undici `Request` and its header list cost more
+ * than the rest of the chain's own work on an empty chain (each line
+ * validated and copied through WebIDL conversions, an AbortController, the
+ * URL parsed again), and most chains read three names. @hono/node-server
+ * builds its requests the same way.
+ *
+ * `instanceof Request` holds and every member of `Request` is there. One
+ * thing differs: `new Request(c.req.raw, init)` throws on it (undici reads
+ * its own private state), so a middleware that changes the request calls
+ * `replaceRequest(c, changes)`, as the README says; `c.req.raw.clone()`
+ * gives a real `Request`.
+ */
+export class HeadRequest {
+  // Every other member of Request is handed to materialize()'s Request (see standInFor).
+  readonly #url: string
+  readonly #method: string
+  readonly #headers: HeadHeaders | Headers
+  #real: Request | undefined
+
+  /** `headers`: the head's lines (a {@link HeadHeaders}), or a list a middleware built (`replaceRequest`). */
+  constructor(url: string, method: string, headers: HeadHeaders | Headers) {
+    this.#url = url
+    this.#method = method
+    this.#headers = headers
+  }
+
+  get url(): string {
+    return this.#url
+  }
+
+  get method(): string {
+    return this.#method
+  }
+
+  get headers(): Headers {
+    return this.#real ? this.#real.headers : (this.#headers as Headers)
+  }
+
+  get body(): null {
+    return null
+  }
+
+  get bodyUsed(): boolean {
+    return false
+  }
+
+  /** The real `Request`, made once; its header list becomes this one's. */
+  materialize(): Request {
+    if (this.#real) return this.#real
+    const headers = this.#headers
+    let real: Request
+    if (headers instanceof HeadHeaders) {
+      real = new Request(this.#url, { method: this.#method })
+      headers.adopt(real.headers)
+    } else {
+      real = new Request(this.#url, { method: this.#method, headers })
+    }
+    return (this.#real = real)
+  }
+
+  /** A copy with `changes` applied, as lazy as this one: what `replaceRequest()` makes of an upgrade's request. */
+  [WITH_CHANGES](changes: RequestChanges): Request {
+    const headers = changes.headers ?? (this.#real ? new Headers(this.#real.headers) : copyHeaders(this.#headers))
+    return new HeadRequest(changes.url === undefined ? this.#url : String(changes.url), this.#method, headers) as unknown as Request
+  }
+}
+
+function copyHeaders(headers: HeadHeaders | Headers): HeadHeaders | Headers {
+  return headers instanceof HeadHeaders ? headers.copy() : new Headers(headers)
+}
+
+/** The `Request` whose prototype HeadRequest's follows (see {@link toHeadRequest}). */
+let parent: typeof Request | undefined
+
+/**
+ * The chain's request for an upgrade: `url` (the head's normalised URL),
+ * `method` and the head's lines, which are checked here as `Headers` would
+ * check them (400 `ERR_HANDSHAKE_MALFORMED`).
+ *
+ * @example
+ * const request = toHeadRequest(head.url, 'GET', head.headers)
+ * request.headers.get('sec-websocket-key')
+ */
+export function toHeadRequest(url: string, method: string, lines: readonly string[]): Request {
+  // @hono/node-server replaces the global Request with its subclass when the plain-request listener is made,
+  // after this module loaded: `instanceof Request` must hold for the one in use.
+  if (parent !== globalThis.Request) standInFor(HeadRequest, (parent = globalThis.Request))
+  return new HeadRequest(url, method, HeadHeaders.fromRequestLines(lines)) as unknown as Request
+}
+
+/** A stand-in that can make the real object it stands for. */
+interface Materializes<Real extends object> {
+  materialize(): Real
+}
+
+/**
+ * Makes `stand-in instanceof base` hold and hands each member of `base`'s
+ * prototype chain that `standIn` does not define itself (getters and
+ * methods, string- or symbol-keyed) to the materialized object. Call again
+ * when `base` changes (a global replaced by a subclass): members already
+ * handed over stay, since they work for any subclass of the same base.
+ */
+function standInFor<Real extends object>(standIn: { prototype: Materializes<Real> }, base: { prototype: Real }): void {
+  const target = standIn.prototype
+  Object.setPrototypeOf(target, base.prototype)
+  for (let proto: object | null = base.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Reflect.ownKeys(proto)) {
+      if (key === 'constructor' || Object.prototype.hasOwnProperty.call(target, key)) continue
+      const descriptor = Object.getOwnPropertyDescriptor(proto, key)!
+      if (descriptor.get) {
+        const getter = descriptor.get
+        Object.defineProperty(target, key, {
+          configurable: true,
+          get(this: Materializes<Real>) {
+            return getter.call(this.materialize())
+          },
+        })
+      } else if (typeof descriptor.value === 'function') {
+        const method = descriptor.value as (...args: unknown[]) => unknown
+        Object.defineProperty(target, key, {
+          configurable: true,
+          writable: true,
+          value(this: Materializes<Real>, ...args: unknown[]) {
+            return method.apply(this.materialize(), args)
+          },
+        })
+      } else {
+        // Plain values (Symbol.toStringTag): the same on the stand-in.
+        Object.defineProperty(target, key, descriptor)
+      }
+    }
+  }
+}

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from 'hono'
 import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
 import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
+import { emptyHeadersLike } from '../src/head-headers.ts'
 import { HOP_BY_HOP_HEADERS, HTTP_TOKEN, hasToken } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertBoolean, assertOptionNames } from '../src/options.ts'
@@ -105,7 +106,8 @@ export function normalizeHeaders(
     // One pass over the client's headers checks each, drops the hop-by-hop ones and sets the forwarding ones
     // aside, and builds the outgoing list: copying it all and deleting a dozen names after costs twice as many
     // header-list operations (bench/chain.ts).
-    const headers = new Headers()
+    // Of the request's kind: the head's lines on Node's upgrade path (src/head-headers.ts), a Headers elsewhere.
+    const headers = emptyHeadersLike(request.headers)
     const seen: Seen = { host: null, contentLength: null, transferEncoding: false, upgrade: null, connection: null, forwarding: {} }
     for (const [name, value] of request.headers) {
       if (!HTTP_TOKEN.test(name)) throw new GatewayError(400, 'ERR_HEADER_INVALID_CHARACTER', 'invalid character in a header name')

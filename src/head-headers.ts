@@ -7,9 +7,9 @@ import { HOP_BY_HOP_HEADERS, HTTP_TOKEN } from './headers.ts'
  * a `Headers` validates and copies each line through the Fetch API's WebIDL
  * machinery, and on a WebSocket handshake that is most of the work done
  * with headers: the chain reads a few names, the list is forwarded once,
- * the origin's answer is checked and relayed once. Reads, iteration and
- * `append` stay on the lines; `set` and `delete` turn the list into a real
- * `Headers`, which answers everything after.
+ * the origin's answer is checked and relayed once. Every call works on the
+ * lines; when a real `Request` is made from them (`adopt()`), its `Headers`
+ * answers everything after.
  *
  * `instanceof Headers` holds. Iteration order and value joining are the
  * Fetch standard's, as undici's `Headers` does them: names lower-cased and
@@ -54,24 +54,25 @@ export class HeadHeaders {
 
   /** An independent list with the same lines (a request copied by `replaceRequest()` with a new URL only). */
   copy(): HeadHeaders {
-    if (!this.#native) return new HeadHeaders(this.#lines, false)
+    if (!this.#native) {
+      // Both now share the lines: whichever changes first copies them.
+      this.#owned = false
+      return new HeadHeaders(this.#lines, false)
+    }
     const lines: string[] = []
     for (const [name, value] of this.#native) lines.push(name, value)
     return new HeadHeaders(lines, true)
   }
 
   /**
-   * What `forwardHeaders()` makes of this list, as lines: every line but the
+   * What `forwardHeaders()` makes of this list, as lines: every entry but the
    * hop-by-hop ones, and `host` replaced by `host` when given.
    */
   forwarded(host: string | undefined): HeadHeaders {
     const lines: string[] = []
-    if (this.#native) {
-      for (const [name, value] of this.#native) if (forwards(name, host)) lines.push(name, value)
-    } else {
-      const source = this.#lines
-      for (let i = 0; i < source.length; i += 2) if (forwards(source[i]!.toLowerCase(), host)) lines.push(source[i]!, source[i + 1]!)
-    }
+    // The joined entries, each re-trimmed: what appending them to a new Headers made of them (an empty line's
+    // join ends in a space), so the origin gets the same lines whichever kind of list the chain left.
+    for (const [name, value] of this.#native ?? this.#sorted()) if (forwards(name, host)) lines.push(name, trimHttpWhitespace(value))
     if (host !== undefined) lines.push('host', host)
     return new HeadHeaders(lines, true)
   }
@@ -96,11 +97,6 @@ export class HeadHeaders {
     }
     const lines = this.#lines
     for (let i = 0; i < lines.length; i += 2) headers.append(lines[i]!, lines[i + 1]!)
-  }
-
-  #toNative(): Headers {
-    if (!this.#native) this.adopt(new Headers())
-    return this.#native!
   }
 
   get(name: string): string | null {
@@ -139,9 +135,7 @@ export class HeadHeaders {
   /** Kept as a line (checked and normalised as `Headers.append` does it, with its TypeError). */
   append(name: string, value: string): void {
     if (this.#native) return this.#native.append(name, value)
-    lowerName(name)
-    const trimmed = trimHttpWhitespace(String(value))
-    if (INVALID_VALUE.test(trimmed)) throw new TypeError(`Headers.append: invalid value for ${JSON.stringify(name)}`)
+    const trimmed = checkedValue(name, value)
     if (!this.#owned) {
       this.#lines = this.#lines.slice()
       this.#owned = true
@@ -150,27 +144,46 @@ export class HeadHeaders {
     this.#entries = undefined
   }
 
+  /** Every line of `name` replaced by one (checked as `Headers.set` does it). */
   set(name: string, value: string): void {
-    this.#toNative().set(name, value)
+    if (this.#native) return this.#native.set(name, value)
+    const trimmed = checkedValue(name, value)
+    this.#remove(lowerName(name))
+    this.#lines.push(name, trimmed)
   }
 
   delete(name: string): void {
-    this.#toNative().delete(name)
+    if (this.#native) return this.#native.delete(name)
+    this.#remove(lowerName(name))
+  }
+
+  /** Drops every line of a lower-cased `name`, leaving the list owned (ready for a push). */
+  #remove(lower: string): void {
+    const lines = this.#lines
+    const kept: string[] = []
+    for (let i = 0; i < lines.length; i += 2) {
+      const line = lines[i]!
+      if (!(line.length === lower.length && (line === lower || line.toLowerCase() === lower))) kept.push(line, lines[i + 1]!)
+    }
+    this.#lines = kept
+    this.#owned = true
+    this.#entries = undefined
   }
 
   entries(): HeadersIterator<[string, string]> {
-    return this.#native ? this.#native.entries() : this.#sorted()[Symbol.iterator]()
+    return this.#native ? this.#native.entries() : this.#iterate(ENTRY)
   }
 
   keys(): HeadersIterator<string> {
-    return this.#native ? this.#native.keys() : this.#sorted().map(([name]) => name)[Symbol.iterator]()
+    return this.#native ? this.#native.keys() : this.#iterate(KEY)
   }
 
   values(): HeadersIterator<string> {
-    return this.#native ? this.#native.values() : this.#sorted().map(([, value]) => value)[Symbol.iterator]()
+    return this.#native ? this.#native.values() : this.#iterate(VALUE)
   }
 
-  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+  /** As `Headers.forEach`: `this` is `globalThis` unless given, and a line the callback appends is visited too. */
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg: unknown = globalThis): void {
     for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this as unknown as Headers)
   }
 
@@ -178,30 +191,62 @@ export class HeadHeaders {
     return this.entries()
   }
 
+  /**
+   * Live, as a `Headers` iterator is: each step reads the list as it is
+   * then (a line appended meanwhile is seen), by position; each entry a
+   * fresh pair, so writing to one changes nothing.
+   */
+  *#iterate<T>(pick: (entry: [string, string]) => T): HeadersIterator<T> {
+    for (let at = 0; ; at++) {
+      const entries = this.#native ? [...this.#native] : this.#sorted()
+      if (at >= entries.length) return undefined
+      yield pick(entries[at]!)
+    }
+  }
+
   /** The Fetch standard's "sort and combine": lower-cased names in order, repeated lines joined, each set-cookie apart. */
   #sorted(): [string, string][] {
     if (this.#entries) return this.#entries
     const lines = this.#lines
-    const joined = new Map<string, string>()
     const entries: [string, string][] = []
-    for (let i = 0; i < lines.length; i += 2) {
-      const name = lines[i]!.toLowerCase()
-      const value = lines[i + 1]!
-      if (name === 'set-cookie') {
-        entries.push([name, value])
-        continue
-      }
-      const previous = joined.get(name)
-      joined.set(name, previous === undefined ? value : previous + (name === 'cookie' ? '; ' : ', ') + value)
-    }
-    for (const entry of joined) entries.push(entry)
-    // Stable: the set-cookie lines keep their order among themselves. Names are ASCII tokens, so code-unit order is byte order.
+    for (let i = 0; i < lines.length; i += 2) entries.push([lines[i]!.toLowerCase(), lines[i + 1]!])
+    // Stable, so a repeated name's lines stay in arrival order next to each other. Names are ASCII tokens: code-unit order is byte order.
     entries.sort(byName)
+    let kept = 0
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      const previous = kept > 0 ? entries[kept - 1]! : undefined
+      if (previous !== undefined && previous[0] === entry[0] && entry[0] !== 'set-cookie') {
+        previous[1] += (entry[0] === 'cookie' ? '; ' : ', ') + entry[1]
+      } else {
+        entries[kept++] = entry
+      }
+    }
+    entries.length = kept
     return (this.#entries = entries)
   }
 }
 Object.setPrototypeOf(HeadHeaders.prototype, Headers.prototype)
 Object.defineProperty(HeadHeaders.prototype, Symbol.toStringTag, { value: 'Headers', configurable: true })
+// Node's inspector for Headers reads undici's private list, which a HeadHeaders has not: print the entries.
+Object.defineProperty(HeadHeaders.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  configurable: true,
+  value(this: HeadHeaders, depth: number | null, options: object, inspect: (value: unknown, options: object) => string): string {
+    return `HeadHeaders ${inspect(Object.fromEntries(this as unknown as Headers), { ...options, depth: depth === null ? null : depth - 1 })}`
+  },
+})
+
+function ENTRY(entry: [string, string]): [string, string] {
+  return [entry[0], entry[1]]
+}
+
+function KEY(entry: [string, string]): string {
+  return entry[0]
+}
+
+function VALUE(entry: [string, string]): string {
+  return entry[1]
+}
 
 /** NUL, CR or LF (Fetch standard, "header value"), or a character beyond a byte (WebIDL ByteString): what `Headers` refuses in a value. */
 const INVALID_VALUE = /[\0\r\n\u0100-\uffff]/
@@ -223,6 +268,27 @@ function lowerName(name: string): string {
   const text = String(name)
   if (!HTTP_TOKEN.test(text)) throw new TypeError(`Headers: invalid header name ${JSON.stringify(text)}`)
   return text.toLowerCase()
+}
+
+/** A name and value as `Headers` would take them: the value normalised, a TypeError for either refused. */
+function checkedValue(name: string, value: string): string {
+  lowerName(name)
+  const trimmed = trimHttpWhitespace(String(value))
+  if (INVALID_VALUE.test(trimmed)) throw new TypeError(`Headers: invalid value for ${JSON.stringify(String(name))}`)
+  return trimmed
+}
+
+/**
+ * An empty header list of `source`'s kind: lines when `source` is lines, so
+ * that a middleware building the list to forward keeps the cheap kind.
+ */
+export function emptyHeadersLike(source: Headers): Headers {
+  return source instanceof HeadHeaders ? (HeadHeaders.fromCheckedLines([]) as unknown as Headers) : new Headers()
+}
+
+/** A copy of `source`, of its kind (see {@link emptyHeadersLike}): `new Headers(source)` for a real one. */
+export function copyHeaders(source: Headers): Headers {
+  return source instanceof HeadHeaders ? (source.copy() as unknown as Headers) : new Headers(source)
 }
 
 /** Strips leading and trailing HTTP whitespace (HTAB, LF, CR, SP), as `Headers` normalises a value. */

@@ -3,6 +3,7 @@
  * how to take every copy of it out of the request before it goes on.
  * Web-standard `Request`/`Headers`/`URL` only.
  */
+import { copyHeaders } from '../../src/head-headers.ts'
 
 /**
  * A place a client may put its token:
@@ -167,7 +168,8 @@ export interface StrippedRequest {
  */
 export function stripTokens(request: Request, where: TokenLocations): StrippedRequest {
   const url = new URL(request.url)
-  const headers = new Headers(request.headers)
+  // Of the request's kind: the head's lines on Node's upgrade path (src/head-headers.ts), a Headers elsewhere.
+  const headers = copyHeaders(request.headers)
   for (const source of where.sources) {
     if (source === 'header') {
       if (BEARER.test(headers.get('authorization')?.trim() ?? '')) headers.delete('authorization')

@@ -24,11 +24,11 @@ export class HeadRequest {
   // Every other member of Request is handed to materialize()'s Request (see standInFor).
   readonly #url: string
   readonly #method: string
-  readonly #headers: HeadHeaders | Headers
+  readonly #headers: HeadHeaders
   #real: Request | undefined
 
-  /** `headers`: the head's lines (a {@link HeadHeaders}), or a list a middleware built (`replaceRequest`). */
-  constructor(url: string, method: string, headers: HeadHeaders | Headers) {
+  /** `headers`: the list this request alone holds. */
+  constructor(url: string, method: string, headers: HeadHeaders) {
     this.#url = url
     this.#method = method
     this.#headers = headers
@@ -43,7 +43,7 @@ export class HeadRequest {
   }
 
   get headers(): Headers {
-    return this.#real ? this.#real.headers : (this.#headers as Headers)
+    return this.#real ? this.#real.headers : (this.#headers as unknown as Headers)
   }
 
   get body(): null {
@@ -57,26 +57,29 @@ export class HeadRequest {
   /** The real `Request`, made once; its header list becomes this one's. */
   materialize(): Request {
     if (this.#real) return this.#real
-    const headers = this.#headers
-    let real: Request
-    if (headers instanceof HeadHeaders) {
-      real = new Request(this.#url, { method: this.#method })
-      headers.adopt(real.headers)
-    } else {
-      real = new Request(this.#url, { method: this.#method, headers })
-    }
+    const real = new Request(this.#url, { method: this.#method })
+    this.#headers.adopt(real.headers)
     return (this.#real = real)
   }
 
   /** A copy with `changes` applied, as lazy as this one: what `replaceRequest()` makes of an upgrade's request. */
   [WITH_CHANGES](changes: RequestChanges): Request {
-    const headers = changes.headers ?? (this.#real ? new Headers(this.#real.headers) : copyHeaders(this.#headers))
-    return new HeadRequest(changes.url === undefined ? this.#url : String(changes.url), this.#method, headers) as unknown as Request
+    // As `new Request(current, { headers })` would: the list is copied (the middleware's own object stays its own),
+    // and a URL is parsed and serialised (a string that is no URL is the TypeError Request throws).
+    const headers = linesOf(changes.headers ?? this.headers)
+    const url = changes.url === undefined ? this.#url : typeof changes.url === 'string' ? new URL(changes.url).href : changes.url.href
+    return new HeadRequest(url, this.#method, headers) as unknown as Request
   }
 }
 
-function copyHeaders(headers: HeadHeaders | Headers): HeadHeaders | Headers {
-  return headers instanceof HeadHeaders ? headers.copy() : new Headers(headers)
+
+/** A list's copy as lines: a HeadHeaders' own (copied on write), or a Headers' entries (valid already). */
+function linesOf(headers: Headers): HeadHeaders {
+  const source = headers as unknown as HeadHeaders | Headers
+  if (source instanceof HeadHeaders) return source.copy()
+  const lines: string[] = []
+  for (const [name, value] of source) lines.push(name, value)
+  return HeadHeaders.fromCheckedLines(lines)
 }
 
 /** The `Request` whose prototype HeadRequest's follows (see {@link toHeadRequest}). */

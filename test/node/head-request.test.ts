@@ -393,10 +393,9 @@ describe('replaceRequest() on a HeadRequest', () => {
  * either is seen by both") found while writing the tests above: these fail
  * today; each says what a real Request does.
  */
-describe('known issue', () => {
+describe('replaceRequest() on a lazy request copies as new Request(current, init) would', () => {
   it('after replaceRequest(c, { headers }), a change through req.headers taken before materializing is still seen after it', async () => {
-    // The HeadRequest holds the middleware's Headers; materialize() makes new Request(url, { headers }), which
-    // copies it, and req.headers answers the copy from then on: the object taken before is cut off.
+    // req.headers taken before the real Request exists must stay the request's list after it does.
     const replaced = await onRoute(headRequest(), (c) => {
       replaceRequest(c, { headers: new Headers(c.req.raw.headers) })
       return c.req.raw
@@ -409,9 +408,8 @@ describe('known issue', () => {
   })
 
   it('replaceRequest(c, { headers }) copies the given Headers, as new Request(current, { headers }) does', async () => {
-    // A real request takes a copy; the lazy one keeps the middleware's object, so a Headers the middleware goes
-    // on using (or shares between requests, e.g. a module-level constant) changes the request, and a later
-    // c.req.raw.headers.set() changes the middleware's object.
+    // A real request takes a copy: a Headers the middleware goes on using (or shares between requests, e.g. a
+    // module-level constant) must not change the request, nor c.req.raw.headers.set() the middleware's object.
     const change = (c: Context) => {
       const headers = new Headers({ 'x-a': '1' })
       replaceRequest(c, { headers })

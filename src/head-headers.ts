@@ -209,9 +209,16 @@ export class HeadHeaders {
     if (this.#entries) return this.#entries
     const lines = this.#lines
     const entries: [string, string][] = []
-    for (let i = 0; i < lines.length; i += 2) entries.push([lines[i]!.toLowerCase(), lines[i + 1]!])
-    // Stable, so a repeated name's lines stay in arrival order next to each other. Names are ASCII tokens: code-unit order is byte order.
-    entries.sort(byName)
+    // Insertion sort: stable (a repeated name's lines stay in arrival order next to each other), and a list built
+    // from another's iteration (forwarded, normalised) arrives sorted but for a line or two appended at its end.
+    // Names are ASCII tokens: code-unit order is byte order.
+    for (let i = 0; i < lines.length; i += 2) {
+      const entry: [string, string] = [lines[i]!.toLowerCase(), lines[i + 1]!]
+      let at = entries.length
+      while (at > 0 && entries[at - 1]![0] > entry[0]) at--
+      if (at === entries.length) entries.push(entry)
+      else entries.splice(at, 0, entry)
+    }
     let kept = 0
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
@@ -257,10 +264,6 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)
 /** Whether a lower-cased name goes to the origin: not hop-by-hop, and not `host` when the origin's replaces it. */
 function forwards(name: string, host: string | undefined): boolean {
   return !HOP_BY_HOP.has(name) && (host === undefined || name !== 'host')
-}
-
-function byName(a: [string, string], b: [string, string]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
 }
 
 /** A name given to `get`/`has`/`append`, lower-cased; a TypeError for anything `Headers` refuses, as it throws one. */

@@ -14,11 +14,11 @@ import { HeadHeaders } from '../head-headers.ts'
  * URL parsed again), and most chains read three names. @hono/node-server
  * builds its requests the same way.
  *
- * `instanceof Request` holds and every member of `Request` is there. One
- * thing differs: `new Request(c.req.raw, init)` throws on it (undici reads
- * its own private state), so a middleware that changes the request calls
- * `replaceRequest(c, changes)`, as the README says; `c.req.raw.clone()`
- * gives a real `Request`.
+ * `instanceof Request` holds and every member of `Request` is there;
+ * `new Request(c.req.raw, init)` works through the global `Request`, which
+ * this module extends to take a stand-in (see `followGlobalRequest`).
+ * A middleware that changes the request still calls
+ * `replaceRequest(c, changes)`, as the README says, which keeps it lazy.
  */
 export class HeadRequest {
   // Every other member of Request is handed to materialize()'s Request (see standInFor).
@@ -82,8 +82,34 @@ function linesOf(headers: Headers): HeadHeaders {
   return HeadHeaders.fromCheckedLines(lines)
 }
 
-/** The `Request` whose prototype HeadRequest's follows (see {@link toHeadRequest}). */
+/** The global `Request` as HeadRequest last saw it: its own subclass of whatever was there (see {@link followGlobalRequest}). */
 let parent: typeof Request | undefined
+
+/**
+ * Makes the global `Request` one that takes a HeadRequest as its input, and
+ * HeadRequest a stand-in for it. `new Request(c.req.raw, init)` is how
+ * Hono users copy a request, and undici's constructor cannot read a
+ * stand-in: the subclass hands it the real request instead, as
+ * @hono/node-server's own `Request` does for its lazy requests (it swaps
+ * the global when its listener is made, after this module loaded, and may
+ * again; so this runs whenever the global is not the one made here).
+ * `instanceof` answers as the class it extends does.
+ */
+function followGlobalRequest(): void {
+  const Base = globalThis.Request
+  class Request extends Base {
+    constructor(input: RequestInfo | URL, init?: RequestInit) {
+      super(input instanceof HeadRequest ? input.materialize() : input, init)
+    }
+
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      return Function.prototype[Symbol.hasInstance].call(Base, value)
+    }
+  }
+  Object.defineProperty(globalThis, 'Request', { value: Request, writable: true, configurable: true })
+  parent = Request
+  standInFor(HeadRequest, Request)
+}
 
 /**
  * The chain's request for an upgrade: `url` (the head's normalised URL),
@@ -95,9 +121,7 @@ let parent: typeof Request | undefined
  * request.headers.get('sec-websocket-key')
  */
 export function toHeadRequest(url: string, method: string, lines: readonly string[]): Request {
-  // @hono/node-server replaces the global Request with its subclass when the plain-request listener is made,
-  // after this module loaded: `instanceof Request` must hold for the one in use.
-  if (parent !== globalThis.Request) standInFor(HeadRequest, (parent = globalThis.Request))
+  if (parent !== globalThis.Request) followGlobalRequest()
   return new HeadRequest(url, method, HeadHeaders.fromRequestLines(lines)) as unknown as Request
 }
 

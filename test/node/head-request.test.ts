@@ -231,12 +231,21 @@ describe('toHeadRequest()', () => {
     }
   })
 
-  it('cannot be read by new Request(headRequest, init) (the documented limitation); new Request(req.clone()) can', () => {
+  it('is read by new Request(headRequest, init) as a real Request would be: its URL and method, its headers unless init replaces them', () => {
     const request = headRequest()
-    expect(() => new Request(request, { headers: { 'x-a': '1' } })).toThrow(TypeError)
-    const copy = new Request(request.clone(), { headers: { 'x-a': '1' } })
-    expect(copy.url).toBe(URL_STRING)
-    expect(copy.headers.get('x-a')).toBe('1')
+    request.headers.set('x-before', '1')
+    const replaced = new Request(request, { headers: { 'x-a': '1' } })
+    expect(replaced).toBeInstanceOf(Request)
+    expect(replaced.url).toBe(URL_STRING)
+    expect(replaced.method).toBe('GET')
+    expect([...replaced.headers]).toEqual([['x-a', '1']])
+    const copied = new Request(request)
+    const expected = realHeaders(LINES)
+    expected.set('x-before', '1')
+    expect([...copied.headers]).toEqual([...expected])
+    // A copy, not the same list: a change to it leaves the stand-in's as it was.
+    copied.headers.set('x-after', '1')
+    expect(request.headers.has('x-after')).toBe(false)
   })
 })
 

@@ -183,9 +183,10 @@ function httpVersionOf(request: Request): string {
 
 /** The Request the chain sees: the parsed URL (built from the target, never from Host) and header lines, the body moved over unread. */
 function chainRequest(request: Request, head: RequestHead): Request {
-  const headers = new Headers()
-  appendHeaders(headers, head.headers)
-  const init: RequestInit = { method: request.method, headers, signal: request.signal, redirect: 'manual' }
+  const init: RequestInit = { method: request.method, signal: request.signal, redirect: 'manual' }
   if (request.method !== 'GET' && request.method !== 'HEAD') init.body = request.body
-  return new Request(head.url, init)
+  const chain = new Request(head.url, init)
+  // Straight into the Request's own list: a Headers handed to the constructor would be copied, the list built twice.
+  appendHeaders(chain.headers, head.headers)
+  return chain
 }

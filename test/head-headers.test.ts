@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../src/errors.ts'
 import { forwardHeaders } from '../src/forward.ts'
 import { copyHeaders, emptyHeadersLike, HeadHeaders } from '../src/head-headers.ts'
+import { thrown } from './helpers/thrown.ts'
 
 /**
  * HeadHeaders against undici's real Headers: every list is built both ways
@@ -19,16 +20,6 @@ function realHeaders(lines: readonly string[]): Headers {
 
 function headHeaders(lines: readonly string[]): Headers {
   return HeadHeaders.fromRequestLines(lines) as unknown as Headers
-}
-
-/** What `fn` threw (undefined when it did not throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
 }
 
 /** Names probed with get()/has(): each as written, lower- and upper-cased, plus some that are absent. */

@@ -6,6 +6,7 @@ import { replaceRequest } from '../../src/forward.ts'
 import { HeadHeaders } from '../../src/head-headers.ts'
 import { HeadRequest, toHeadRequest } from '../../src/node/head-request.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
+import { thrown } from '../helpers/thrown.ts'
 
 const URL_STRING = 'http://gw.example/chat?room=1'
 
@@ -53,15 +54,6 @@ async function onRoute<T>(request: Request, handler: (c: Context<{ Bindings: Gat
   const response = await app.fetch(request, UPGRADE_ENV)
   expect(response.status).toBe(200)
   return result!.value
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
 }
 
 // Runs first: the rest of the file runs, as the gateway does, with @hono/node-server's Request as the global.

@@ -72,6 +72,20 @@ export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE = 0.1
 export const DEFAULT_MAX_HANDSHAKES_PER_CLIENT = 30
 
 /**
+ * Plain HTTP requests (not WebSocket upgrades) one client address (an IPv6
+ * client's /64) may have in flight at once in a gateway process, across
+ * HTTP/1.1 and HTTP/2, from its accepted head until its response has been
+ * sent (a long download holds its slot throughout). A browser opens at most
+ * 6 HTTP/1.1 connections per host and multiplexes 100 or so streams on one
+ * HTTP/2 connection, so even a few users behind one NAT rarely pass a few
+ * dozen at once; 100 is beyond that, yet well below what one HTTP/2
+ * connection alone could otherwise open (256 streams,
+ * `DEFAULT_H2_MAX_CONCURRENT_STREAMS`), so one address cannot hold the
+ * gateway's origin requests and sockets for everyone else.
+ */
+export const DEFAULT_MAX_REQUESTS_PER_CLIENT = 100
+
+/**
  * Share of `maxConnections` that one route's handshakes waiting for their
  * origin's answer may hold, when `maxHandshakesPerRoute` is not set: 10 %,
  * 300 of the default 3,000. A live origin answers in milliseconds, so 300 in

@@ -29,6 +29,8 @@ export type GatewayErrorCode =
   // serve()'s fair share (with ERR_TOO_MANY_CONNECTIONS, shared with rateLimit())
   | 'ERR_TOO_MANY_HANDSHAKES'
   | 'ERR_ROUTE_HANDSHAKE_LIMIT'
+  // serve()'s maxRequestsPerClient: plain requests (not upgrades) in flight per client address
+  | 'ERR_CLIENT_REQUEST_LIMIT'
   // A limit store (redisStore({ failOpen: false })) that cannot answer: the caps cannot be checked
   | 'ERR_LIMIT_STORE_UNAVAILABLE'
   | 'ERR_ORIGIN_UNAVAILABLE'

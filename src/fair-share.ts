@@ -4,14 +4,17 @@
  * (open connections plus handshakes in flight) and only so many handshakes
  * at once, and one route's handshakes waiting for their origin only part of
  * it, so neither a single client nor a dead origin can lock everyone else
- * out. The caps come from `serve()`'s options; the Node host admits every
- * upgrade through one {@link FairShare}.
+ * out; and one client address holding only so many plain HTTP requests
+ * (not upgrades) at once. The caps come from `serve()`'s options; the Node
+ * host admits every upgrade, and every plain request on HTTP/1.1 and
+ * HTTP/2, through one {@link FairShare}.
  *
  * The connection caps (the gateway's and each client's) count in the
  * gateway's {@link LimitStore}: in memory by default, answered synchronously
  * (nothing awaited on the handshake path), or shared by several processes
- * (Redis). Handshakes in flight, per client and per route, guard this
- * process's own sockets and timers, so they are counted here, in memory.
+ * (Redis). Handshakes in flight, per client and per route, and plain
+ * requests in flight per client guard this process's own sockets and
+ * timers, so they are counted here, in memory.
  * Portable: no `node:` import.
  */
 import ipaddr from 'ipaddr.js'
@@ -34,6 +37,13 @@ export interface FairShareLimits {
   readonly maxHandshakesPerClient: number
   /** Handshakes of one route waiting for its origin's answer in this process; beyond it 503 `ERR_ROUTE_HANDSHAKE_LIMIT`. */
   readonly maxHandshakesPerRoute: number
+  /**
+   * Plain requests (not upgrades) in flight per client address in this
+   * process, from the accepted head until the response has been sent or the
+   * client left; beyond it 429 `ERR_CLIENT_REQUEST_LIMIT`.
+   * @default no cap (absent)
+   */
+  readonly maxRequestsPerClient?: number
   /** Bits of an IPv6 address that name one client (64: a /64 is one client). */
   readonly ipv6Prefix: number
   /** `Retry-After` seconds with every refusal. */
@@ -170,10 +180,40 @@ export class FairShare {
   readonly #owner: SlotOwner
   readonly #clients = new Map<string, ClientCount>()
   readonly #routes = new Map<string, number>()
+  readonly #requestCap: number
+  /** Plain requests in flight per client network; a key is deleted when its count reaches 0. */
+  readonly #requests = new Map<string, number>()
+  /** The client network each admitted request's owner (its response or stream) holds a slot of. */
+  readonly #requestSlots = new WeakMap<object, string>()
+  #requestsInFlight = 0
+
+  /**
+   * Gives back the request slot its owner (`this`: the response or stream
+   * handed to {@link FairShare.admitRequest}) holds, once: later calls, and
+   * calls for an owner that holds none, do nothing. One function per
+   * gateway, to pass as a `close` listener as it is.
+   *
+   * @example
+   * if (share.admitRequest(outgoing, address) === true) outgoing.once('close', share.releaseRequest)
+   */
+  readonly releaseRequest: (this: object) => void
 
   /** @param store where the connection caps count @default a new `MemoryStore` (this process only) */
   constructor(limits: FairShareLimits, store: LimitStore = new MemoryStore()) {
     this.#limits = limits
+    this.#requestCap = limits.maxRequestsPerClient ?? Infinity
+    const slots = this.#requestSlots
+    const requests = this.#requests
+    const share = this
+    this.releaseRequest = function releaseRequest(this: object): void {
+      const key = slots.get(this)
+      if (key === undefined) return
+      slots.delete(this)
+      share.#requestsInFlight--
+      const left = requests.get(key)! - 1
+      if (left === 0) requests.delete(key)
+      else requests.set(key, left)
+    }
     this.#retryAfter = String(limits.retryAfter)
     this.#perClient = limits.maxConnectionsPerClient !== Infinity || limits.maxHandshakesPerClient !== Infinity
     this.#gatewayCap = limits.maxConnections ?? Infinity
@@ -193,6 +233,41 @@ export class FairShare {
   /** Routes with handshakes waiting for their origin now; 0 when none is. */
   get routes(): number {
     return this.#routes.size
+  }
+
+  /** Plain requests holding a slot of their client's `maxRequestsPerClient` now; 0 once every one has ended (or with the cap off). */
+  get requests(): number {
+    return this.#requestsInFlight
+  }
+
+  /** Client addresses (networks) with plain requests holding a slot now; 0 once every one has ended. */
+  get requestClients(): number {
+    return this.#requests.size
+  }
+
+  /**
+   * Takes a slot of `maxRequestsPerClient` for a plain request from
+   * `address` (the client socket's), held by `owner` (its response, or its
+   * HTTP/2 stream) until {@link FairShare.releaseRequest} is called with it
+   * as `this`. True when a slot was taken (the caller must see it given
+   * back), false when the cap is off (nothing to give back; the address is
+   * not even read), or the refusal: 429 `ERR_CLIENT_REQUEST_LIMIT` with
+   * `Retry-After`, when the client holds every slot. Synchronous, in memory.
+   */
+  admitRequest(owner: object, address: string | undefined): GatewayError | boolean {
+    const max = this.#requestCap
+    if (max === Infinity) return false
+    const key = clientNetwork(address ?? '', this.#limits.ipv6Prefix)
+    const held = this.#requests.get(key) ?? 0
+    if (held >= max) {
+      return new GatewayError(429, 'ERR_CLIENT_REQUEST_LIMIT', `too many requests in progress from this address (at most ${max})`, {
+        headers: { 'retry-after': this.#retryAfter },
+      })
+    }
+    this.#requests.set(key, held + 1)
+    this.#requestSlots.set(owner, key)
+    this.#requestsInFlight++
+    return true
   }
 
   /**

@@ -43,6 +43,9 @@ Options:
                              handshakes one client address may have in flight (default 30)
   --max-handshakes-per-route <n|off>
                              handshakes of one route waiting for its origin (default 10 % of --max-connections)
+  --max-requests-per-client <n|off>
+                             plain HTTP requests one client address may have in flight, HTTP/1.1 and
+                             HTTP/2 together (default 100)
   --idle-timeout <ms>        close after this long without data (default 300000)
   --max-lifetime <ms>        recycle connections after this long (default 14400000)
   --handshake-timeout <ms>   client headers / origin answer deadline (default 10000)
@@ -85,6 +88,7 @@ const FLAGS = {
   'max-connections': { type: 'string' },
   'max-connections-per-client': { type: 'string' },
   'max-handshakes-per-client': { type: 'string' },
+  'max-requests-per-client': { type: 'string' },
   'max-handshakes-per-route': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'max-lifetime': { type: 'string' },
@@ -261,6 +265,7 @@ export function serveOptions(values: StartFlags, logger: Logger, { store: withSt
   if (values['max-connections-per-client']) options.maxConnectionsPerClient = toCap('--max-connections-per-client', values['max-connections-per-client'])
   if (values['max-handshakes-per-client']) options.maxHandshakesPerClient = toCap('--max-handshakes-per-client', values['max-handshakes-per-client'])
   if (values['max-handshakes-per-route']) options.maxHandshakesPerRoute = toCap('--max-handshakes-per-route', values['max-handshakes-per-route'])
+  if (values['max-requests-per-client']) options.maxRequestsPerClient = toCap('--max-requests-per-client', values['max-requests-per-client'])
   if (values['idle-timeout']) options.idleTimeout = toNumber('--idle-timeout', values['idle-timeout'])
   if (values['max-lifetime']) options.maxLifetime = toNumber('--max-lifetime', values['max-lifetime'])
   if (values['handshake-timeout']) options.handshakeTimeout = toNumber('--handshake-timeout', values['handshake-timeout'])

@@ -22,10 +22,15 @@ import { closingHead, endSocket, rawErrorResponse } from './write-response.ts'
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
 const REQUEST_LINE_ALLOWANCE = 64
 
-/** A plain request's parsed head and the target as it was sent (the adapter replaces `incoming.url`). */
+/**
+ * A plain request's parsed head, the target as it was sent (the adapter
+ * replaces `incoming.url`), and the refusal of its client's request cap
+ * when it is over it (answered in place of the chain).
+ */
 interface ParsedRequest {
   head: RequestHead
   rawTarget: string
+  overCap: GatewayError | undefined
 }
 
 /** Either listener of a gateway: the plain one, or the TLS one. */
@@ -234,7 +239,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
   const honoListener = getRequestListener(
     async (request, env) => {
       const bindings = env as HttpBindings
-      const { head, rawTarget } = requestHeads.get(bindings.incoming)!
+      const { head, rawTarget, overCap } = requestHeads.get(bindings.incoming)!
       const started = performance.now()
       const scope = newScope()
       const runtime = plainRuntime(state, bindings.incoming, scope, { raw: rawTarget, normalised: head.target })
@@ -252,8 +257,14 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       }
       let response: Response
       try {
-        // state.app, read per request: a routes reload (gateway.reloadRoutes()) swaps it for the next request.
-        response = await state.app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
+        if (overCap) {
+          // Over its client's request cap: answered with the refusal, before any middleware or origin.
+          runtime.note({ fairShare: { limited: 'requests', max: settings.maxRequestsPerClient } })
+          response = overCap.getResponse()
+        } else {
+          // state.app, read per request: a routes reload (gateway.reloadRoutes()) swaps it for the next request.
+          response = await state.app.fetch(chainRequest(request, head, bindings.incoming), { ...bindings, wsgate: runtime })
+        }
       } catch (error) {
         response = toErrorResponse(error, logger)
       } finally {
@@ -293,7 +304,11 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       refuseRequest(incoming, outgoing, drainingError(settings.retryAfter))
       return
     }
-    requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '' })
+    // A slot of the client's maxRequestsPerClient, held until the response closes: sent in full, or the client
+    // gone (its socket closed, the 408 of requestTimeout included). Node emits 'close' once per response.
+    const admitted = state.fairShare.admitRequest(outgoing, incoming.socket.remoteAddress)
+    if (admitted === true) outgoing.once('close', state.fairShare.releaseRequest)
+    requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '', overCap: admitted instanceof GatewayError ? admitted : undefined })
     // @hono/node-server builds its Request from the target (never from Host) when the target is absolute.
     incoming.url = head.url
     void honoListener(incoming, outgoing)

@@ -57,6 +57,12 @@ export interface Gateway {
   readonly connections: number
   /** Every socket the gateway holds, client or origin side; 0 when nothing leaks. */
   readonly openSockets: number
+  /**
+   * Plain requests (HTTP/1.1 and HTTP/2, not upgrades) holding a slot of
+   * their client's `maxRequestsPerClient` now, in this process; 0 once every
+   * response has been sent or its client has left (always 0 with the cap off).
+   */
+  readonly requestsInFlight: number
   /** The effective settings, defaults filled in. */
   readonly settings: Readonly<ServeSettings>
   /**
@@ -216,6 +222,9 @@ export async function serve(app: FetchApp, options: ServeOptions = {}): Promise<
     },
     get openSockets() {
       return sockets.size
+    },
+    get requestsInFlight() {
+      return state.fairShare.requests
     },
     reloadCertificates: () => certificates?.reload() ?? Promise.resolve(false),
     reloadRoutes(next) {

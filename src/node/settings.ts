@@ -10,6 +10,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE,
   DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
+  DEFAULT_MAX_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_LIFETIME,
@@ -142,6 +143,19 @@ export interface ServeOptions {
    */
   maxHandshakesPerRoute?: number
   /**
+   * Plain HTTP requests (not WebSocket upgrades) one client address, an IPv6
+   * client per `ipv6Prefix` network, may have in flight at once in this
+   * process, over HTTP/1.1 and HTTP/2 together: from its accepted head until
+   * its response has been sent (a streamed body holds its slot to the end)
+   * or the client left. Beyond it 429 `ERR_CLIENT_REQUEST_LIMIT` with
+   * `Retry-After`, before any middleware runs or any origin is asked. Counts
+   * the socket's address: behind a proxy or load balancer every client
+   * shares its address, so raise it there. `Infinity` turns the cap off
+   * (logged as a warning at start).
+   * @default 100
+   */
+  maxRequestsPerClient?: number
+  /**
    * Bits of an IPv6 client address that name one client for the per-client
    * caps (a host usually holds a whole /64); 128 counts every address.
    * @default 64
@@ -226,6 +240,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     maxConnectionsPerClient: options.maxConnectionsPerClient ?? shareOf(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE),
     maxHandshakesPerClient: options.maxHandshakesPerClient ?? DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
     maxHandshakesPerRoute: options.maxHandshakesPerRoute ?? shareOf(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE),
+    maxRequestsPerClient: options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
     ipv6Prefix: options.ipv6Prefix ?? DEFAULT_IPV6_PREFIX,
     idleTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
     maxLifetime: options.maxLifetime ?? DEFAULT_MAX_LIFETIME,
@@ -263,7 +278,7 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
     }
   }
   assertJitter(settings.lifetimeJitter, 'serve()')
-  for (const name of ['maxConnectionsPerClient', 'maxHandshakesPerClient', 'maxHandshakesPerRoute'] as const) {
+  for (const name of ['maxConnectionsPerClient', 'maxHandshakesPerClient', 'maxHandshakesPerRoute', 'maxRequestsPerClient'] as const) {
     const value = settings[name]
     if (value !== Infinity && !(Number.isInteger(value) && value >= 1)) {
       throw new TypeError(`serve(): ${name} must be a positive integer, or Infinity for no cap, got ${value}`)
@@ -330,6 +345,9 @@ export function serveWarnings(settings: ServeSettings): string[] {
   }
   if (settings.maxHandshakesPerRoute === Infinity) {
     warnings.push('serve(): maxHandshakesPerRoute is Infinity: an origin that never answers may hold the whole connection cap with handshakes until they time out')
+  }
+  if (settings.maxRequestsPerClient === Infinity) {
+    warnings.push('serve(): maxRequestsPerClient is Infinity: one client address may hold as many plain requests to origins at once as it can open connections and HTTP/2 streams')
   }
   const admin = adminWarning(settings.admin)
   if (admin) warnings.push(admin)

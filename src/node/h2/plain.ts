@@ -19,7 +19,11 @@ import { respond } from './respond.ts'
  * every answer, and the same `request` access line, with `http: '2'`.
  * A request whose body is still arriving at `requestTimeout` gets 408
  * `ERR_REQUEST_TIMEOUT` (or its stream reset, once its response has begun),
- * as Node's `requestTimeout` answers on HTTP/1.1.
+ * as Node's `requestTimeout` answers on HTTP/1.1. Each request holds a slot
+ * of its client's `maxRequestsPerClient`, shared with HTTP/1.1, from here
+ * until its response has been sent or its stream closed (reset, the
+ * session gone); over the cap it is answered 429 `ERR_CLIENT_REQUEST_LIMIT`
+ * without running the app.
  */
 export async function servePlainH2(state: GatewayState, stream: ServerHttp2Stream, head: H2RequestHead, facts: RequestFacts): Promise<void> {
   const { logger, settings } = state
@@ -31,6 +35,12 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     await respondOn(stream, error.getResponse(), method, true)
     return
   }
+  // The client's slot, given back once: when the response has been sent ('finish'), or the stream has closed
+  // without it (a reset, the session gone, the 408 of requestTimeout).
+  const { fairShare } = state
+  const admitted = fairShare.admitRequest(stream, facts.socket.remoteAddress)
+  if (admitted === true) stream.once('finish', fairShare.releaseRequest).once('close', fairShare.releaseRequest)
+  const overCap = admitted instanceof GatewayError ? admitted : undefined
   const started = performance.now()
   const scope = newScope()
   scope.note.http = '2'
@@ -57,13 +67,19 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   })
   let response: Response
   try {
-    const init: RequestInit & { duplex?: 'half' } = { method, signal: abort.signal }
-    if (method !== 'GET' && method !== 'HEAD') {
-      init.body = Readable.toWeb(stream) as ReadableStream<Uint8Array>
-      init.duplex = 'half'
+    if (overCap) {
+      // Over its client's request cap: the refusal, before any middleware or origin.
+      runtime.note({ fairShare: { limited: 'requests', max: settings.maxRequestsPerClient } })
+      response = overCap.getResponse()
+    } else {
+      const init: RequestInit & { duplex?: 'half' } = { method, signal: abort.signal }
+      if (method !== 'GET' && method !== 'HEAD') {
+        init.body = Readable.toWeb(stream) as ReadableStream<Uint8Array>
+        init.duplex = 'half'
+      }
+      // state.app, read per request: a routes reload swaps it for the next request.
+      response = await state.app.fetch(requestFromHead(parsed, init), { wsgate: runtime })
     }
-    // state.app, read per request: a routes reload swaps it for the next request.
-    response = await state.app.fetch(requestFromHead(parsed, init), { wsgate: runtime })
   } catch (error) {
     response = toErrorResponse(error, logger)
   } finally {
@@ -87,7 +103,8 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     return
   }
   const headSent = !stream.destroyed && !stream.closed
-  const bytes = await respondOn(stream, response, method, false)
+  // A refused request's body is never read: its half is closed after the answer.
+  const bytes = await respondOn(stream, response, method, overCap !== undefined)
   if (!info) return
   const line = requestLine(runtime, scope.note, headSent ? response.status : CLIENT_CLOSED_STATUS, code, started, method)
   line.bytes = bytes

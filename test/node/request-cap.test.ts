@@ -9,7 +9,9 @@ import { DEFAULT_MAX_REQUESTS_PER_CLIENT } from '../../src/defaults.ts'
 import { FairShare } from '../../src/fair-share.ts'
 import { GatewayError } from '../../src/errors.ts'
 import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
+import { serveOptions } from '../../src/node/cli.ts'
 import { serve } from '../../src/node/index.ts'
+import { createLogger } from '../../src/node/log.ts'
 import { resolveServeSettings, serveWarnings } from '../../src/node/settings.ts'
 import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
@@ -382,6 +384,16 @@ describe('maxRequestsPerClient: the option', () => {
       expect(() => resolveServeSettings({ maxRequestsPerClient: bad })).toThrow(TypeError)
       await expect(serve(new Hono(), { port: 0, maxRequestsPerClient: bad })).rejects.toThrow(/maxRequestsPerClient must be a positive integer, or Infinity/)
     }
+  })
+
+  it('is set by --max-requests-per-client <n|off>', () => {
+    const logger = createLogger({ level: 'silent' })
+    expect(serveOptions({ 'max-requests-per-client': '7' }, logger, { store: false }).maxRequestsPerClient).toBe(7)
+    expect(serveOptions({ 'max-requests-per-client': 'off' }, logger, { store: false }).maxRequestsPerClient).toBe(Number.POSITIVE_INFINITY)
+    expect(serveOptions({}, logger, { store: false }).maxRequestsPerClient).toBeUndefined()
+    expect(() => serveOptions({ 'max-requests-per-client': 'many' }, logger, { store: false })).toThrow(/--max-requests-per-client expects a number/)
+    // A number the flag passes on is checked like the option: 0 is refused at start.
+    expect(() => resolveServeSettings(serveOptions({ 'max-requests-per-client': '0' }, logger, { store: false }))).toThrow(TypeError)
   })
 
   it('counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one, and turns off with Infinity', () => {

@@ -10,10 +10,10 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_CLIENT_SHARE,
   DEFAULT_MAX_HANDSHAKES_PER_CLIENT,
-  DEFAULT_MAX_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_HANDSHAKES_PER_ROUTE_SHARE,
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_LIFETIME,
+  DEFAULT_MAX_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_URI_LENGTH,
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT,
@@ -161,7 +161,7 @@ export interface ServeOptions {
    * @default 64
    */
   ipv6Prefix?: number
-  /** `Retry-After` seconds sent with the 503 and with the fair-share caps' 429 and 503. @default 5 */
+  /** `Retry-After` seconds sent with the 503 and with the fair-share caps' 429s (`maxRequestsPerClient`'s too) and 503. @default 5 */
   retryAfter?: number
   /** Close a connection after this long without a byte either way. @default 5 min */
   idleTimeout?: number

@@ -42,7 +42,7 @@ export type LoadCommand = CommonCommand &
   (
     | { mode: 'pingpong'; connections: number; size: number; warmupMs: number; durationMs: number; rate?: number }
     | { mode: 'stream'; connections: number; size: number; warmupMs: number; durationMs: number; rateMiBps?: number; rssPids?: number[] }
-    | { mode: 'handshake'; concurrency: number; warmupMs: number; durationMs: number }
+    | { mode: 'handshake'; concurrency: number; warmupMs: number; durationMs: number; rate?: number }
     | { mode: 'idle'; connections: number; concurrency: number }
   )
 
@@ -115,6 +115,10 @@ export interface HandshakeResult {
   handshakes: number
   seconds: number
   rate: number
+  /** With a paced load: handshakes started per second, offered. */
+  offeredRate?: number
+  /** With a paced load: starts skipped because `concurrency` were in flight (the proxy fell behind). */
+  missed?: number
   /** Connect to the end of the 101 head, ms. */
   p50Ms: number
   p99Ms: number
@@ -587,30 +591,51 @@ async function stream(command: Extract<LoadCommand, { mode: 'stream' }>): Promis
 }
 
 /**
- * `concurrency` loops of: connect, upgrade (a fresh key each), one echoed
- * probe frame, close. Handshakes/s.
+ * Cycles of: connect, upgrade (a fresh key each), one echoed probe frame,
+ * close. Without `rate`, `concurrency` loops run them back to back (closed
+ * loop: the most handshakes/s the proxy gives); with it, a cycle starts
+ * `rate` times a second in total, at most `concurrency` at once (open loop:
+ * every target's CPU per handshake at the same load; a start that finds
+ * `concurrency` in flight is counted as missed). Handshakes/s.
  */
 async function handshakes(command: Extract<LoadCommand, { mode: 'handshake' }>): Promise<HandshakeResult> {
   const request = handshakeTemplate(command.target.path, command.target.port, command.target.headers)
   const histogram = new Histogram()
+  const { rate } = command
   let running = true
   let measuring = false
   let completed = 0
+  let inFlight = 0
+  let missed = 0
   let failure: Error | undefined
-  const loop = async (): Promise<void> => {
-    while (running && !failure) {
-      try {
-        const connection = await upgrade(command.target, request, nextSource(command.localAddresses))
-        if (measuring) histogram.add(connection.ms)
-        await probe(connection)
-        await closeConnection(connection.socket)
-        completed++
-      } catch (error) {
-        failure ??= error as Error
-      }
+  const cycle = async (): Promise<void> => {
+    inFlight++
+    try {
+      const connection = await upgrade(command.target, request, nextSource(command.localAddresses))
+      if (measuring) histogram.add(connection.ms)
+      await probe(connection)
+      await closeConnection(connection.socket)
+      completed++
+    } catch (error) {
+      failure ??= error as Error
+    } finally {
+      inFlight--
     }
   }
-  const loops = Array.from({ length: command.concurrency }, loop)
+  const loop = async (): Promise<void> => {
+    while (running && !failure) await cycle()
+  }
+  const loops = rate === undefined ? Array.from({ length: command.concurrency }, loop) : []
+  const stopPacer =
+    rate === undefined
+      ? () => {}
+      : pace(rate, (count) => {
+          for (let i = 0; i < count; i++) {
+            if (!running || failure) return
+            if (inFlight < command.concurrency) void cycle()
+            else if (measuring) missed++
+          }
+        })
   const { count, seconds, cpu } = await measureWindow(
     command,
     () => completed,
@@ -618,10 +643,20 @@ async function handshakes(command: Extract<LoadCommand, { mode: 'handshake' }>):
     () => {
       running = false
       measuring = false
+      stopPacer()
     },
   )
-  const result: HandshakeResult = { handshakes: count, seconds, rate: count / seconds, p50Ms: histogram.quantile(0.5), p99Ms: histogram.quantile(0.99), cpu }
+  const result: HandshakeResult = {
+    handshakes: count,
+    seconds,
+    rate: count / seconds,
+    ...(rate !== undefined ? { offeredRate: rate, missed } : {}),
+    p50Ms: histogram.quantile(0.5),
+    p99Ms: histogram.quantile(0.99),
+    cpu,
+  }
   await Promise.all(loops)
+  await until(() => inFlight === 0, 'the last handshakes', () => failure)
   if (failure) throw failure
   return result
 }

@@ -32,7 +32,9 @@
  * otherwise). Environment:
  * BENCH_KEEP_LOGS=1 keeps the children's logs, BENCH_TARGET_NODE_ARGS adds
  * flags to the Node targets (e.g. --trace-gc), BENCH_HS_CONCURRENCY sets the
- * handshake loops (32).
+ * handshake loops (32), BENCH_HS_RATE=<n> starts handshakes at n/s instead
+ * (open loop, at most BENCH_HS_CONCURRENCY in flight: CPU per handshake at
+ * the same load for every target).
  *
  * Every process (echo origin, load client, each target) is a child of this
  * one on 127.0.0.1, started and stopped here; all are killed on exit, on
@@ -111,7 +113,13 @@ const config = {
    * (`freshKeys`): a WAF keeps what it made of a value seen before, so one
    * key for all measured its cached path only (runs saved before lack the flag).
    */
-  handshake: { concurrency: Number(process.env.BENCH_HS_CONCURRENCY ?? 32), freshKeys: true },
+  handshake: {
+    concurrency: Number(process.env.BENCH_HS_CONCURRENCY ?? 32),
+    freshKeys: true,
+    // BENCH_HS_RATE=<n>: handshakes started at n/s (open loop) instead of back to back, so every target's CPU per
+    // handshake is read at the same load; closed, a slower proxy leaves its peers idle more and pays more to wake them.
+    ...(process.env.BENCH_HS_RATE ? { rate: Number(process.env.BENCH_HS_RATE) } : {}),
+  },
   idle: {
     // As many as one proxy process's open-file limit allows (two descriptors per connection).
     connections: flags.idle ? Number(flags.idle) : quick ? 500 : Math.min(9_900, Math.floor((limits.hard - PROXY_RESERVE) / 2)),
@@ -1223,7 +1231,7 @@ function report(run: RunRecord): {
         ? `4 streams: ${runConfig.multiStream.connections} connections × 64 KiB frames as fast as they go on a fresh proxy process, its RSS at the window's end and at its peak (sampled every 100 ms) less its RSS before they opened, ` +
           `idle: ${runConfig.idle.connections.toLocaleString('en-US')} connections held, RSS growth per connection, `
         : '') +
-      `handshake ${runConfig.handshake.concurrency} concurrent (${runConfig.handshake.freshKeys ? 'a fresh Sec-WebSocket-Key each' : 'one Sec-WebSocket-Key for all'}), windows ${runConfig.durationMs / 1000} s after ${runConfig.warmupMs / 1000} s warm-up`,
+      `handshake ${runConfig.handshake.rate !== undefined ? `paced at ${runConfig.handshake.rate}/s, at most ${runConfig.handshake.concurrency} in flight` : `${runConfig.handshake.concurrency} concurrent`} (${runConfig.handshake.freshKeys ? 'a fresh Sec-WebSocket-Key each' : 'one Sec-WebSocket-Key for all'}), windows ${runConfig.durationMs / 1000} s after ${runConfig.warmupMs / 1000} s warm-up`,
   )
   if (run.background) {
     const worst = Math.max(...run.background)

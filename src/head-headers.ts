@@ -209,16 +209,19 @@ export class HeadHeaders {
     if (this.#entries) return this.#entries
     const lines = this.#lines
     const entries: [string, string][] = []
-    // Insertion sort: stable (a repeated name's lines stay in arrival order next to each other), and a list built
-    // from another's iteration (forwarded, normalised) arrives sorted but for a line or two appended at its end.
-    // Names are ASCII tokens: code-unit order is byte order.
+    // Stable either way: a repeated name's lines stay in arrival order next to each other. Names are ASCII tokens:
+    // code-unit order is byte order. A usual list (a list built from another's iteration arrives sorted but for a
+    // line or two at its end) is sorted by insertion as it is read; a long one by Array#sort, since insertion is
+    // quadratic and a client can send a couple of thousand short lines in reverse order within the head's size limit.
+    const short = lines.length <= 2 * INSERTION_SORT_MAX
     for (let i = 0; i < lines.length; i += 2) {
       const entry: [string, string] = [lines[i]!.toLowerCase(), lines[i + 1]!]
       let at = entries.length
-      while (at > 0 && entries[at - 1]![0] > entry[0]) at--
+      if (short) while (at > 0 && entries[at - 1]![0] > entry[0]) at--
       if (at === entries.length) entries.push(entry)
       else entries.splice(at, 0, entry)
     }
+    if (!short) entries.sort(byName)
     let kept = 0
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
@@ -253,6 +256,13 @@ function KEY(entry: [string, string]): string {
 
 function VALUE(entry: [string, string]): string {
   return entry[1]
+}
+
+/** Lists up to this many lines are sorted by insertion; longer ones by Array#sort (see `#sorted`). */
+const INSERTION_SORT_MAX = 32
+
+function byName(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
 }
 
 /** NUL, CR or LF (Fetch standard, "header value"), or a character beyond a byte (WebIDL ByteString): what `Headers` refuses in a value. */

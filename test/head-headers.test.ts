@@ -75,6 +75,14 @@ const CORPUS: [string, string[]][] = [
     'names made of every token punctuation character',
     [TOKEN_PUNCTUATION, 'punct', `x${TOKEN_PUNCTUATION}y`, 'p2', 'A0-z9', 'alnum', `X${TOKEN_PUNCTUATION.toUpperCase()}Y`, 'p3'],
   ],
+  [
+    // Long enough to be sorted by Array#sort rather than by insertion (a client may send a couple of thousand lines).
+    'hundreds of lines in reverse order, some names repeated, set-cookie among them',
+    Array.from({ length: 300 }, (_, i) => {
+      const n = 299 - i
+      return n % 50 === 0 ? ['Set-Cookie', `s=${n}`] : [`X-${String(n % 120).padStart(3, '0')}`, `v${n}`]
+    }).flat(),
+  ],
   ['names that sort by code unit (punctuation before digits before letters)', ['b', '1', 'a_b', '2', 'a-b', '3', 'A.B', '4', 'a~b', '5', 'a', '6', '0', '7', 'a|b', '8']],
   [
     'a browser WebSocket handshake',

@@ -4,7 +4,7 @@ import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
 import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { emptyHeadersLike } from '../src/head-headers.ts'
-import { HOP_BY_HOP_HEADERS, HTTP_TOKEN, hasToken } from '../src/headers.ts'
+import { HTTP_TOKEN, hasToken, isHopByHop } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertBoolean, assertOptionNames } from '../src/options.ts'
 
@@ -167,8 +167,6 @@ const PEER_MEMO_SIZE = 4096
 /** The headers a proxy sets itself: set aside from the client's, kept (and extended) only from a trusted proxy. */
 const FORWARDING_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip'])
 
-/** {@link HOP_BY_HOP_HEADERS} for lookups; header names from iteration are lower-case. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)
 
 /** What the pass over the client's headers noted for the checks and headers that follow it. */
 interface Seen {
@@ -211,7 +209,7 @@ function sortHeader(name: string, value: string, seen: Seen): boolean {
       seen.connection = value
       return true
   }
-  if (HOP_BY_HOP.has(name) || name === 'proxy' || name.startsWith('proxy-')) return true
+  if (isHopByHop(name) || name === 'proxy' || name.startsWith('proxy-')) return true
   if (FORWARDING_HEADERS.has(name)) {
     seen.forwarding[name] = value
     return true

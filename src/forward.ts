@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { HeadHeaders } from './head-headers.ts'
-import { HOP_BY_HOP_HEADERS } from './headers.ts'
+import { forwardsToOrigin } from './headers.ts'
 import type { GatewayBindings } from './runtime.ts'
 
 /**
@@ -106,14 +106,8 @@ export function forwardHeaders(request: Request, target: URL, preserveHost: bool
   // The head's own lines (Node's upgrade path): the copy stays lines too.
   if (source instanceof HeadHeaders) return source.forwarded(preserveHost ? undefined : target.host) as unknown as Headers
   const headers = new Headers()
-  for (const [name, value] of source) {
-    if (HOP_BY_HOP.has(name)) continue
-    if (name === 'host' && !preserveHost) continue
-    headers.append(name, value)
-  }
+  for (const [name, value] of source) if (forwardsToOrigin(name, !preserveHost)) headers.append(name, value)
   if (!preserveHost) headers.set('host', target.host)
   return headers
 }
 
-/** {@link HOP_BY_HOP_HEADERS} for lookups; header names from iteration are lower-case. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)

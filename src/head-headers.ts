@@ -1,5 +1,5 @@
 import { GatewayError } from './errors.ts'
-import { HOP_BY_HOP_HEADERS, HTTP_TOKEN } from './headers.ts'
+import { forwardsToOrigin, HTTP_TOKEN } from './headers.ts'
 
 /**
  * A header list kept as the flat `name, value, …` lines it came from (a
@@ -72,7 +72,7 @@ export class HeadHeaders {
     const lines: string[] = []
     // The joined entries, each re-trimmed: what appending them to a new Headers made of them (an empty line's
     // join ends in a space), so the origin gets the same lines whichever kind of list the chain left.
-    for (const [name, value] of this.#native ?? this.#sorted()) if (forwards(name, host)) lines.push(name, trimHttpWhitespace(value))
+    for (const [name, value] of this.#native ?? this.#sorted()) if (forwardsToOrigin(name, host !== undefined)) lines.push(name, trimHttpWhitespace(value))
     if (host !== undefined) lines.push('host', host)
     return new HeadHeaders(lines, true)
   }
@@ -268,13 +268,6 @@ function byName(a: [string, string], b: [string, string]): number {
 /** NUL, CR or LF (Fetch standard, "header value"), or a character beyond a byte (WebIDL ByteString): what `Headers` refuses in a value. */
 const INVALID_VALUE = /[\0\r\n\u0100-\uffff]/
 
-/** {@link HOP_BY_HOP_HEADERS} for lookups. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)
-
-/** Whether a lower-cased name goes to the origin: not hop-by-hop, and not `host` when the origin's replaces it. */
-function forwards(name: string, host: string | undefined): boolean {
-  return !HOP_BY_HOP.has(name) && (host === undefined || name !== 'host')
-}
 
 /** A name given to `get`/`has`/`append`, lower-cased; a TypeError for anything `Headers` refuses, as it throws one. */
 function lowerName(name: string): string {

@@ -57,6 +57,23 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
   'upgrade',
 ]
 
+/** {@link HOP_BY_HOP_HEADERS} for lookups. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS)
+
+/** Whether a lower-cased header name is hop-by-hop ({@link HOP_BY_HOP_HEADERS}). */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name)
+}
+
+/**
+ * Whether a header line (its lower-cased name) goes on to the origin: not
+ * hop-by-hop, and not `host` when the origin's authority replaces it. What
+ * `forwardHeaders()` keeps, whichever kind of list it copies.
+ */
+export function forwardsToOrigin(name: string, hostReplaced: boolean): boolean {
+  return !HOP_BY_HOP.has(name) && !(hostReplaced && name === 'host')
+}
+
 /**
  * Removes, in place, every hop-by-hop header and every header that the
  * `Connection` header names, as a proxy must before forwarding.

@@ -54,13 +54,18 @@ export class HeadHeaders {
 
   /** An independent list with the same lines (a request copied by `replaceRequest()` with a new URL only). */
   copy(): HeadHeaders {
-    if (!this.#native) {
-      // Both now share the lines: whichever changes first copies them.
-      this.#owned = false
-      return new HeadHeaders(this.#lines, false)
-    }
+    if (this.#native) return HeadHeaders.of(this.#native)
+    // Both now share the lines: whichever changes first copies them.
+    this.#owned = false
+    return new HeadHeaders(this.#lines, false)
+  }
+
+  /** Lines equal to `headers` and independent of it, whichever kind of list it is (a Headers' entries are valid already). */
+  static of(headers: Headers): HeadHeaders {
+    const source = headers as unknown as HeadHeaders | Headers
+    if (source instanceof HeadHeaders) return source.copy()
     const lines: string[] = []
-    for (const [name, value] of this.#native) lines.push(name, value)
+    for (const [name, value] of source) lines.push(name, value)
     return new HeadHeaders(lines, true)
   }
 

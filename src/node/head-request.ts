@@ -66,20 +66,10 @@ export class HeadRequest {
   [WITH_CHANGES](changes: RequestChanges): Request {
     // As `new Request(current, { headers })` would: the list is copied (the middleware's own object stays its own),
     // and a URL is parsed and serialised (a string that is no URL is the TypeError Request throws).
-    const headers = linesOf(changes.headers ?? this.headers)
+    const headers = HeadHeaders.of(changes.headers ?? this.headers)
     const url = changes.url === undefined ? this.#url : typeof changes.url === 'string' ? new URL(changes.url).href : changes.url.href
     return new HeadRequest(url, this.#method, headers) as unknown as Request
   }
-}
-
-
-/** A list's copy as lines: a HeadHeaders' own (copied on write), or a Headers' entries (valid already). */
-function linesOf(headers: Headers): HeadHeaders {
-  const source = headers as unknown as HeadHeaders | Headers
-  if (source instanceof HeadHeaders) return source.copy()
-  const lines: string[] = []
-  for (const [name, value] of source) lines.push(name, value)
-  return HeadHeaders.fromCheckedLines(lines)
 }
 
 /** The global `Request` as HeadRequest last saw it: its own subclass of whatever was there (see {@link followGlobalRequest}). */

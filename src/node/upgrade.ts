@@ -167,10 +167,9 @@ export async function runHandshake<Client extends PipeEndpoint>(
     upgrade: {
       accept(answer, pipeSettings) {
         accepted = { answer, settings: pipeSettings }
-        // The origin's headers are this handshake's own. An origin's own marker line must not pass for ours.
+        // The origin's headers are this handshake's own; `set`, so that an origin's own marker line cannot pass for ours.
         const { headers } = answer
-        if (headers.has(UPGRADE_MARKER)) headers.delete(UPGRADE_MARKER)
-        headers.append(UPGRADE_MARKER, requestId)
+        headers.set(UPGRADE_MARKER, requestId)
         // @hono/node-server's Response (the global one once its listener exists) keeps a Headers it is given as
         // it is: the origin's lines (raw.ts) are read and relayed from where they came, never copied.
         return new Response(null, { status: 200, headers })

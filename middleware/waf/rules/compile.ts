@@ -18,7 +18,7 @@ import { LinkCompiler } from './compile-link.ts'
 import { ruleObjectSecLang, type WafRuleObject } from './custom-units.ts'
 import { inRanges, parseIdRanges } from './id-ranges.ts'
 import { ReportBuilder, type NotApplicable, type RuleCounts, type UnsupportedItem, type UnsupportedKind } from './report.ts'
-import type { CompiledExclusion, CompiledRule, CompiledTarget, RuleSet } from './rule.ts'
+import { newRule, type CompiledExclusion, type CompiledRule, type CompiledTarget, type RuleSet } from './rule.ts'
 import { resolveSkips, type PhaseEntry } from './resolve-skips.ts'
 import { parseActions, parseSecLang, parseVariables, SecLangSyntaxError, type Directive, type ParsedAction } from './seclang.ts'
 import type { HandshakeFacts, OperatorFactory, RequestCollections, Transformation } from '../types.ts'
@@ -322,23 +322,7 @@ class Compiler {
     }
 
     const defaults = this.#defaults.get(phase) ?? FALLBACK_DEFAULTS
-    const rule: CompiledRule = {
-      id,
-      phase: phase as 1 | 2,
-      links: [],
-      message: undefined,
-      logdata: undefined,
-      severity: undefined,
-      tags: [],
-      tagSet: new Set(),
-      disruptive: defaults.disruptive,
-      log: defaults.log,
-      skip: 0,
-      skipTo: -1,
-      skipAfter: undefined,
-      file: first.file,
-      line: first.line,
-    }
+    const rule = newRule({ id, phase: phase as 1 | 2, disruptive: defaults.disruptive, log: defaults.log, file: first.file, line: first.line })
     const tagSet = new Set<string>()
     let disabled = false
     for (let i = 0; i < pending.directives.length; i++) {

@@ -4,7 +4,7 @@
  * rule object and a function rule are to the compiler.
  */
 import type { RuleUnit } from './compile.ts'
-import type { CompiledRule, CustomRuleFunction } from './rule.ts'
+import { newRule, type CompiledRule, type CustomRuleFunction } from './rule.ts'
 import type { ParsedAction } from './seclang.ts'
 
 /**
@@ -80,22 +80,5 @@ export function ruleObjectSecLang(rule: WafRuleObject): { variables: string; act
 
 /** A rule written as a function, as a compiled rule: phase 2, denies when the function returns a match. */
 export function functionRule(fn: CustomRuleFunction, file: string): CompiledRule {
-  return {
-    id: 0,
-    phase: 2,
-    links: [],
-    message: undefined,
-    logdata: undefined,
-    severity: undefined,
-    tags: [],
-    tagSet: new Set(),
-    disruptive: 'deny',
-    log: true,
-    skip: 0,
-    skipTo: -1,
-    skipAfter: undefined,
-    file,
-    line: 1,
-    custom: fn,
-  }
+  return newRule({ id: 0, phase: 2, disruptive: 'deny', log: true, file, line: 1, custom: fn })
 }

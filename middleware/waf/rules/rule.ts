@@ -130,8 +130,46 @@ export interface CompiledRule {
   skipAfter: string | undefined
   file: string
   line: number
-  /** A rule written as a function (`waf({ rules: [fn] })`): replaces the links. */
+  /** A rule written as a function (`waf({ rules: [fn] })`): replaces the links; undefined for a SecLang rule. */
+  custom: CustomRuleFunction | undefined
+}
+
+/** What a new rule starts from: its place, its phase's defaults and, for a function rule, the function. */
+export interface RuleStart {
+  id: number
+  phase: 1 | 2
+  disruptive: Disruptive
+  log: boolean
+  file: string
+  line: number
   custom?: CustomRuleFunction
+}
+
+/**
+ * A rule with no links, tags, message or skip yet: the one place every
+ * compiled rule is made, so that all have the same fields in the same order
+ * (one object shape for the engine's per-rule loop, SecLang and function
+ * rules alike).
+ */
+export function newRule(start: RuleStart): CompiledRule {
+  return {
+    id: start.id,
+    phase: start.phase,
+    links: [],
+    message: undefined,
+    logdata: undefined,
+    severity: undefined,
+    tags: [],
+    tagSet: new Set(),
+    disruptive: start.disruptive,
+    log: start.log,
+    skip: 0,
+    skipTo: -1,
+    skipAfter: undefined,
+    file: start.file,
+    line: start.line,
+    custom: start.custom,
+  }
 }
 
 /** A custom rule written as a function: returns a match to block the handshake, or null. */

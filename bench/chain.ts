@@ -43,6 +43,7 @@ import { jwtAuth, type JwtAuthOptions } from '../middleware/jwt-auth/index.ts'
 import { normalizeHeaders } from '../middleware/normalize-headers.ts'
 import { forwardHeaders } from '../src/forward.ts'
 import type { GatewayBindings, GatewayRuntime } from '../src/runtime.ts'
+import { toHeadRequest } from '../src/node/head-request.ts'
 import { nodeCrypto } from '../src/node/native-crypto.ts'
 import { mint, startJwksServer, testKey } from '../test/helpers/jwks.ts'
 
@@ -103,6 +104,8 @@ const key = await testKey('ES256', 'bench')
 const jwks = await startJwksServer([key.publicJwk])
 const token = await mint(key, { sub: 'bench-user', iss: 'https://idp.bench.local', aud: 'wsgate-bench', exp: Math.floor(Date.now() / 1000) + 4 * 3600 })
 const headers: [string, string][] = [...BROWSER_HEADERS, ['authorization', `Bearer ${token}`]]
+/** The same, flat, as a request head's lines. */
+const HEAD_LINES: readonly string[] = headers.flat()
 
 /** What the Node host's runtime offers the chain, minus the sockets: nothing here is called on the measured path but `note`. */
 const runtime = {
@@ -153,11 +156,9 @@ function app(steps: MiddlewareHandler[]): Hono<{ Bindings: GatewayBindings }> {
   return hono
 }
 
-/** One handshake's Request, as `toRequest()` builds it: the URL, then every header appended into the Request's own list. */
+/** One handshake's Request, as `toRequest()` builds it on the Node host: lazily, over the head's lines (src/node/head-request.ts). */
 function handshake(): Request {
-  const request = new Request(URL_TEXT, { method: 'GET' })
-  for (const [name, value] of headers) request.headers.append(name, value)
-  return request
+  return toHeadRequest(URL_TEXT, 'GET', HEAD_LINES)
 }
 
 /** The floor: the signature check alone, the way node-signature.ts does it (DER from R‖S, then one verify). */

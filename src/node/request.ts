@@ -39,10 +39,10 @@ export function toRequest(method: string, head: RequestHead): Request {
 
 /**
  * A `Request` for `head` (its parsed URL and header lines) with `init`'s
- * method, body and signal. The headers are appended straight into the
- * Request's own list: handing a separate `Headers` to the constructor would
- * build the list twice (undici copies its init), and on the upgrade path a
- * handshake is mostly this object's cost.
+ * method, body and signal: a plain request's, which has a body (an
+ * upgrade's is the lazy one of {@link toRequest}). The headers are appended
+ * straight into the Request's own list: handing a separate `Headers` to the
+ * constructor would build the list twice (undici copies its init).
  *
  * @example
  * requestFromHead(head, { method: 'POST', body, duplex: 'half', signal })

@@ -9,6 +9,7 @@
  *   flock /tmp/wsgate-bench.lock node bench/memory/idle.ts --connections 2000 --reps 3
  *   … --snapshot            heap snapshots before/after, then a diff by constructor (bench/memory/heap-diff.ts)
  *   … --targets empty,full  a subset
+ *   … --gc                  also the live heap per connection (heapUsed after a full GC): what each one keeps alive
  */
 import { readFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
 import os from 'node:os'
@@ -78,6 +79,8 @@ interface Sample {
   marginal: number | undefined
   /** The target's CPU µs per connection opened (handshake and one echoed frame), over all steps. */
   cpuMicrosPerOpen: number
+  /** With --gc: growth of the heap's live bytes (heapUsed after a full GC) per connection: what each one keeps alive. */
+  liveHeapPerConnection: number | undefined
 }
 
 async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
@@ -86,15 +89,16 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
   const verbose = (values.verbose || values.gc) && target.name !== 'bare'
   const args = [...nodeArgs, ...(dir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []), ...(gc ? ['--expose-gc'] : [])]
   const running = await startTarget(target, shared, args)
-  /** With --gc: collects, then prints the heap's figures next to the RSS. */
-  const collect = async (what: string): Promise<void> => {
-    if (!verbose) return
+  /** With --gc: collects, then prints the heap's figures next to the RSS; the heap's used bytes (undefined without --verbose or --gc). */
+  const collect = async (what: string): Promise<number | undefined> => {
+    if (!verbose) return undefined
     const { memory } = (await (await fetch(`http://127.0.0.1:${running.port}/__bench${gc ? '?gc=1' : ''}`)).json()) as { memory: Record<string, number> }
     if (gc) await sleep(200)
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
     // With bench/memory/heap-spaces-hook.ts preloaded, the spaces' figures too (printed by the target).
     process.kill(running.pid, 'SIGWINCH')
     console.log(`  ${target.label} ${what}: VmRSS ${mib(rss(running.pid).rss)}, ${Object.entries(memory).map(([name, value]) => `${name} ${mib(value)}`).join(', ')} MiB`)
+    return memory.heapUsed
   }
   const headers = headersFor(target.name, shared)
   try {
@@ -103,8 +107,9 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
     await Promise.all(warm.map(closeConnection))
     await sleep(settleMs)
     const beforeSnapshot = dir ? await snapshot(running, dir) : undefined
-    await collect('before')
+    const heapBefore = await collect('before')
     const before = rss(running.pid)
+    let heapAfter: number | undefined
     const held = []
     const atStep: number[] = []
     let openCpu = 0
@@ -113,7 +118,7 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
       held.push(...(await openMany(step - held.length, 200, running.port, '/bench', headers)))
       openCpu += cpuSeconds([running.pid]) - cpuBefore
       await sleep(settleMs)
-      await collect(`at ${step}`)
+      heapAfter = await collect(`at ${step}`)
       atStep.push(rss(running.pid).rss)
     }
     const after = rss(running.pid)
@@ -133,6 +138,7 @@ async function measure(target: TargetSpec, shared: Shared): Promise<Sample> {
       anonPerConnection: (after.anon - before.anon) / connections,
       cpuMicrosPerOpen: (openCpu * 1e6) / connections,
       marginal: steps.length > 1 ? (atStep.at(-1)! - atStep.at(-2)!) / (steps.at(-1)! - steps.at(-2)!) : undefined,
+      liveHeapPerConnection: gc && heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / connections : undefined,
     }
   } finally {
     await running.stop()
@@ -169,6 +175,8 @@ for (const { label } of targets) {
   const idleRss = mine.map((sample) => sample.rssBefore)
   const marginal = mine.map((sample) => sample.marginal).filter((value) => value !== undefined)
   const cpu = mine.map((sample) => sample.cpuMicrosPerOpen)
+  const live = mine.map((sample) => sample.liveHeapPerConnection).filter((value) => value !== undefined)
   const marginalText = `  CPU ${median(cpu).toFixed(0)} [${Math.min(...cpu).toFixed(0)}–${Math.max(...cpu).toFixed(0)}] µs per connection opened` + (marginal.length > 0 ? `  marginal ${kib(median(marginal))} [${kib(Math.min(...marginal))}–${kib(Math.max(...marginal))}]` : '')
-  console.log(`${label.padEnd(6)} ${kib(median(per))} [${kib(Math.min(...per))}–${kib(Math.max(...per))}]  anon ${kib(median(anon))}${marginalText}  idle RSS ${(median(idleRss) / 2 ** 20).toFixed(1)} MiB`)
+  const liveText = live.length > 0 ? `  live heap ${kib(median(live))} [${kib(Math.min(...live))}–${kib(Math.max(...live))}]` : ''
+  console.log(`${label.padEnd(6)} ${kib(median(per))} [${kib(Math.min(...per))}–${kib(Math.max(...per))}]  anon ${kib(median(anon))}${marginalText}${liveText}  idle RSS ${(median(idleRss) / 2 ** 20).toFixed(1)} MiB`)
 }

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import type { GatewayRuntime, HandshakeNote } from '../runtime.ts'
 import type { Logger } from './log.ts'
+import type { GatewayMetrics } from './metrics/index.ts'
 
 /**
  * The access log of plain HTTP requests (`http()`, `proxy()` and any other
@@ -18,13 +19,15 @@ export const CLIENT_CLOSED_STATUS = 499
  * What a plain request's line needs, kept on its response until the response ends.
  *
  * @example
- * response.access = { runtime, note: scope.note, started: performance.now() }
+ * response.access = { runtime, note: scope.note, started: performance.now(), metrics: state.metrics }
  */
 export interface AccessRecord {
   readonly runtime: GatewayRuntime
   readonly note: HandshakeNote
   /** `performance.now()` when the request reached the gateway's chain. */
   readonly started: number
+  /** The gateway's metrics, when it collects them: the request is counted where its line is written. */
+  readonly metrics: GatewayMetrics | undefined
   /** The response's `x-wsgate-error`, once the chain has answered. */
   code?: string | null
 }
@@ -110,10 +113,12 @@ export function requestLine(
  * request's access line at info, once, when the response has ended or the
  * client left. A response whose head was never written is logged with
  * {@link CLIENT_CLOSED_STATUS}; one cut short (the client left, the origin
- * broke off mid-body) carries `incomplete: true`.
+ * broke off mid-body) carries `incomplete: true`. The request is counted in
+ * the record's metrics (`wsgate_http_requests_total`) with the line's
+ * status and code, also when the line itself is below the log level.
  *
  * @example
- * response.access = { runtime, note: scope.note, started }
+ * response.access = { runtime, note: scope.note, started, metrics: state.metrics }
  * response.on('close', accessLogger(logger))
  */
 export function accessLogger(logger: Logger): (this: AccessResponse) => void {
@@ -122,6 +127,8 @@ export function accessLogger(logger: Logger): (this: AccessResponse) => void {
     if (!record) return
     this.access = undefined
     const status = this.headersSent ? this.statusCode : CLIENT_CLOSED_STATUS
+    record.metrics?.request(record.runtime.target, this.req.method, record.note, status, record.code, record.started)
+    if (!logger.isLevelEnabled('info')) return
     const line = requestLine(record.runtime, record.note, status, record.code, record.started, this.req.method)
     line.bytes = this.bodyBytes
     if (!this.writableFinished) line.incomplete = true

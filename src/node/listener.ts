@@ -152,9 +152,12 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     const record = response.access
     if (record) {
       response.access = undefined
-      const line = requestLine(record.runtime, record.note, error.status, error.code, record.started, response.req.method)
-      line.bytes = Buffer.byteLength(error.body())
-      logger.info(line, 'request')
+      record.metrics?.request(record.runtime.target, response.req.method, record.note, error.status, error.code, record.started)
+      if (logger.isLevelEnabled('info')) {
+        const line = requestLine(record.runtime, record.note, error.status, error.code, record.started, response.req.method)
+        line.bytes = Buffer.byteLength(error.body())
+        logger.info(line, 'request')
+      }
     }
     refused.add(socket)
     // The request id the app's answer would have carried (set before the chain ran).
@@ -247,11 +250,13 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // relayed as it came: Node lets the response's headers win over this one).
       const outgoing = bindings.outgoing as AccessResponse
       outgoing.setHeader('x-request-id', runtime.requestId)
-      // The access line is written when the response ends (its bytes and time known), also when the client
-      // leaves first; it names the client even then: read its address while it is here.
-      const record: AccessRecord | undefined = logger.isLevelEnabled('info') ? { runtime, note: scope.note, started } : undefined
+      // The access line is written (and the request counted) when the response ends (its bytes and time known),
+      // also when the client leaves first; it names the client even then: read its address while it is here.
+      const { metrics } = state
+      const info = logger.isLevelEnabled('info')
+      const record: AccessRecord | undefined = info || metrics ? { runtime, note: scope.note, started, metrics } : undefined
       if (record) {
-        void runtime.clientAddress
+        if (info) void runtime.clientAddress
         outgoing.access = record
         outgoing.on('close', logAccess)
       }
@@ -297,11 +302,11 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     try {
       head = readRequestHead(incoming, false, settings)
     } catch (error) {
-      refuseRequest(incoming, outgoing, asGatewayError(error))
+      refuseRequest(incoming, outgoing, asGatewayError(error), undefined)
       return
     }
     if (state.draining) {
-      refuseRequest(incoming, outgoing, drainingError(settings.retryAfter))
+      refuseRequest(incoming, outgoing, drainingError(settings.retryAfter), head.target)
       return
     }
     // A slot of the client's maxRequestsPerClient, held until the response closes: sent in full, or the client
@@ -330,10 +335,14 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     socket.pause()
   }
 
-  /** Answers a plain request the head parse refused, and closes: what follows its head cannot be trusted. */
-  function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError): void {
+  /**
+   * Answers a plain request the head parse (or a drain) refused, and closes: what follows its head cannot be
+   * trusted. Counted with the route its `target` matches (undefined when the head parse refused it: no route).
+   */
+  function refuseRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, error: GatewayError, target: string | undefined): void {
     // Never the target or a header: a refused head may carry anything, credentials included.
     logger.info({ client: incoming.socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    state.metrics?.request(target, incoming.method, {}, error.status, error.code, performance.now())
     // Bytes after a refused head (a body of unknown framing, pipelined requests) are never parsed.
     stopReading(incoming.socket)
     const body = error.body()

@@ -32,6 +32,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     const error = parsed instanceof GatewayError ? parsed : drainingError(settings.retryAfter)
     // Never the target or a header: a refused head may carry anything, credentials included.
     logger.info({ client: facts.socket.remoteAddress, method, status: error.status, code: error.code, http: '2' }, 'request rejected')
+    state.metrics?.request(parsed instanceof GatewayError ? undefined : parsed.target, method, {}, error.status, error.code, performance.now())
     await respondOn(stream, error.getResponse(), method, true)
     return
   }
@@ -89,6 +90,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   // of the cut-off request is dropped.
   if (timeout) {
     await response.body?.cancel().catch(() => {})
+    state.metrics?.request(runtime.target, method, scope.note, 408, REQUEST_TIMEOUT_CODE, started)
     if (info) logger.info({ ...requestLine(runtime, scope.note, 408, REQUEST_TIMEOUT_CODE, started, method), bytes: Buffer.byteLength(timeout.body()) }, 'request')
     stream.off('close', aborted)
     return
@@ -105,9 +107,11 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   const headSent = !stream.destroyed && !stream.closed
   // A refused request's body is never read: its half is closed after the answer.
   const bytes = await respondOn(stream, response, method, overCap !== undefined)
-  if (!info) return
-  const line = requestLine(runtime, scope.note, headSent ? response.status : CLIENT_CLOSED_STATUS, code, started, method)
-  line.bytes = bytes
+  const { metrics } = state
+  if (!info && !metrics) return
+  const status = headSent ? response.status : CLIENT_CLOSED_STATUS
+  const line = info ? requestLine(runtime, scope.note, status, code, started, method) : undefined
+  if (line) line.bytes = bytes
   if (!stream.writableFinished) {
     await new Promise<void>((resolve) => {
       if (stream.closed || stream.destroyed) resolve()
@@ -118,9 +122,12 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     })
   }
   // The deadline passed during the response, which it cut short.
-  if (cutShort) line.code = REQUEST_TIMEOUT_CODE
-  if (cutShort || !stream.writableFinished) line.incomplete = true
-  logger.info(line, 'request')
+  metrics?.request(runtime.target, method, scope.note, status, cutShort ? REQUEST_TIMEOUT_CODE : code, started)
+  if (line) {
+    if (cutShort) line.code = REQUEST_TIMEOUT_CODE
+    if (cutShort || !stream.writableFinished) line.incomplete = true
+    logger.info(line, 'request')
+  }
   stream.off('close', aborted)
 }
 

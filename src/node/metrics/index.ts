@@ -2,9 +2,9 @@
  * The gateway's Prometheus metrics (prom-client): one {@link GatewayMetrics}
  * per gateway, each with a registry of its own, so that several gateways in
  * one process never add to each other's counts. Counters move once per
- * handshake decision and once per connection end; bytes and open
- * connections are read from the sockets' own counters when scraped. Nothing
- * runs per message.
+ * handshake decision, once per plain HTTP request answered and once per
+ * connection end; bytes and open connections are read from the sockets' own
+ * counters when scraped. Nothing runs per message.
  * @module
  */
 import type { Socket } from 'node:net'
@@ -28,6 +28,14 @@ const HANDSHAKE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
  * to 8 h (twice the default `maxLifetime` of 4 h).
  */
 const CONNECTION_BUCKETS = [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 28800]
+
+/**
+ * Buckets of `wsgate_http_request_duration_seconds`: from 1 ms (a refusal,
+ * a local origin) through 10 s (the default `handshakeTimeout`, which is
+ * `http()`'s default `timeout`) to 60 s (a slow upload or download); longer
+ * ones (event streams, long downloads) fall in `+Inf`.
+ */
+const HTTP_REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 /**
  * Error codes an origin failure carries: a handshake refused with one of
@@ -122,8 +130,8 @@ function pooledRoutes(app: unknown): Map<string, OriginPool[]> {
   return byRoute
 }
 
-/** The `code` label of a handshake: its error code, `''` without one, `other` for what is not a wsgate code. */
-function codeLabel(code: string | null): string {
+/** The `code` label of a handshake or a plain request: its error code, `''` without one, `other` for what is not a wsgate code. */
+function codeLabel(code: string | null | undefined): string {
   if (!code) return ''
   return ERROR_CODE.test(code) ? code : 'other'
 }
@@ -166,8 +174,9 @@ function processMetrics(): Registry {
  * One gateway's metrics: a prom-client {@link Registry} holding the
  * `wsgate_*` series and the process's default metrics, fed by the upgrade
  * path once per handshake decision ({@link handshake}) and once per
- * connection start and end, and the open connections' records for the admin
- * API's `/connections`.
+ * connection start and end, by the plain HTTP path once per request
+ * answered ({@link request}), and the open connections' records for the
+ * admin API's `/connections`.
  *
  * @example
  * const metrics = new GatewayMetrics(app)
@@ -193,6 +202,8 @@ export class GatewayMetrics {
   readonly #closes: Counter<'route' | 'cause' | 'code'>
   readonly #wafBlocks: Counter<'route' | 'rule_family'>
   readonly #authFailures: Counter<'route' | 'code'>
+  readonly #requests: Counter<'route' | 'status' | 'code'>
+  readonly #requestDuration: Histogram<'route'>
 
   /** `app`: the gateway's app, whose routes' origin pools `wsgate_origin_up` and readiness report. */
   constructor(app: unknown) {
@@ -272,6 +283,19 @@ export class GatewayMetrics {
       labelNames: ['route', 'code'],
       registers,
     })
+    this.#requests = new Counter({
+      name: 'wsgate_http_requests_total',
+      help: 'Plain HTTP requests (not WebSocket upgrades) answered, HTTP/1.1 and HTTP/2: one per request or request rejected log line, by route pattern (empty when none matched), HTTP status (499 client left before the answer) and wsgate error code.',
+      labelNames: ['route', 'status', 'code'],
+      registers,
+    })
+    this.#requestDuration = new Histogram({
+      name: 'wsgate_http_request_duration_seconds',
+      help: "Time from a plain HTTP request's accepted head to the end of its response (the access line's ms), by route pattern.",
+      labelNames: ['route'],
+      buckets: HTTP_REQUEST_BUCKETS,
+      registers,
+    })
     const pooledNow = (): Map<string, OriginPool[]> => this.#pooled
     const plainOrigins = this.#plainOrigins
     new Gauge({
@@ -310,16 +334,39 @@ export class GatewayMetrics {
   }
 
   /**
-   * The route pattern of a handshake refused before `websocket()` could note
-   * it (by `jwtAuth()`, `waf()`, `rateLimit()`): the last route the app's
-   * router matches for its path that is not a catch-all middleware's; `''`
-   * when there is none (a 404) or the app is not a Hono app. The router's
-   * own match, once per such refusal: never the path itself as a label.
+   * Counts one plain HTTP request answered: the `request` line the access
+   * log writes for it, or the `request rejected` line of one refused before
+   * the chain (the head parse, a drain), written or not (below `info`).
+   * `target` is the request's normalised target (undefined when the head
+   * parse refused it), `code` the response's `x-wsgate-error`, `started`
+   * the `performance.now()` the access line's `ms` counts from. The route
+   * is the one `http()`/`proxy()` noted, else the pattern the app's router
+   * matches (the per-client cap's 429, a middleware's refusal, your own
+   * handlers), else `''`.
+   *
+   * @example
+   * metrics.request(runtime.target, 'GET', scope.note, 200, null, started)
    */
-  #routeOf(target: string | undefined): string {
+  request(target: string | undefined, method: string | undefined, note: HandshakeNote, status: number, code: string | null | undefined, started: number): void {
+    const route = note.route ?? this.#routeOf(target, method)
+    this.#requests.inc({ route, status: String(status), code: codeLabel(code) })
+    this.#requestDuration.observe({ route }, (performance.now() - started) / 1000)
+  }
+
+  /**
+   * The route pattern of a request no `websocket()`, `http()` or `proxy()`
+   * noted (a handshake refused by `jwtAuth()`, `waf()`, `rateLimit()` in
+   * front of it; a plain request refused before the chain or answered by
+   * your own handler): the last route the app's router matches for its
+   * method and path that is not a catch-all middleware's; `''` when there
+   * is none (a 404) or the app is not a Hono app. The router's own match,
+   * once per such request: never the path itself as a label.
+   */
+  #routeOf(target: string | undefined, method = 'GET'): string {
     if (target === undefined || !this.#router) return ''
     try {
-      const [matched] = this.#router.match('GET', target.split('?', 1)[0]!)
+      // Hono answers HEAD with its GET route.
+      const [matched] = this.#router.match(method === 'HEAD' ? 'GET' : method, target.split('?', 1)[0]!)
       for (let i = matched.length - 1; i >= 0; i--) {
         const path = matched[i]![0][1]?.path
         if (typeof path === 'string' && !CATCH_ALL.has(path)) return path

@@ -9,6 +9,7 @@ import { originUrl, type TargetOptions } from './target.ts'
 import { throughPool } from './origins/failover.ts'
 import { toPool, withPools, type OriginPool } from './origins/pool.ts'
 import { withWarnings } from './warnings.ts'
+import { ERROR_HEADER } from './errors.ts'
 import { answerTimedOut, originUnavailable } from './origin-errors.ts'
 
 /** Options of {@link http}; the names mean what they mean in `websocket()`. */
@@ -125,6 +126,8 @@ export function http(target: string | URL | OriginPool, options: HttpOptions = {
       },
     )
     const responseHeaders = stripHopByHop(new Headers(answer.headers))
+    // The gateway's own header: an origin's would pass for the gateway's refusal in the log and the metrics.
+    responseHeaders.delete(ERROR_HEADER)
     const bodiless = NULL_BODY_STATUSES.has(answer.status) || incoming.method === 'HEAD'
     if (bodiless) await answer.body?.cancel().catch(() => {})
     return new Response(bodiless ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: responseHeaders })

@@ -4,7 +4,7 @@ import type https from 'node:https'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { DEFAULT_HEADERS_CHECK_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT } from '../defaults.ts'
-import { GatewayError } from '../errors.ts'
+import { ERROR_HEADER, GatewayError } from '../errors.ts'
 import { FairShare } from '../fair-share.ts'
 import type { RequestHead } from '../request-head.ts'
 import { accessLogger, AccessResponse, requestLine, type AccessRecord } from './access-log.ts'
@@ -279,7 +279,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // A refusal by the gateway, or an upgrade request answered without switching protocols, ends the
       // connection: what the client sends next was not meant as another request (frames, a body of the
       // refused request), so nothing more is read and it is never answered.
-      const code = response.headers.get('x-wsgate-error')
+      const code = response.headers.get(ERROR_HEADER)
       // A draining gateway answers what was asked before the drain, and keeps no connection alive after it.
       const last = code !== null || bindings.incoming.headers.upgrade !== undefined || state.draining
       if (last) stopReading(bindings.incoming.socket)

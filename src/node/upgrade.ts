@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { GatewayError } from '../errors.ts'
+import { ERROR_HEADER, GatewayError } from '../errors.ts'
 import type { ClientSlot, FairShare } from '../fair-share.ts'
 import { isPending } from '../limit-store.ts'
 import { jittered } from '../limits.ts'
@@ -170,6 +170,8 @@ export async function runHandshake<Client extends PipeEndpoint>(
         // The origin's headers are this handshake's own; `set`, so that an origin's own marker line cannot pass for ours.
         const { headers } = answer
         headers.set(UPGRADE_MARKER, requestId)
+        // The gateway's own header: an origin's would log and count an accepted handshake as refused.
+        headers.delete(ERROR_HEADER)
         // @hono/node-server's Response (the global one once its listener exists) keeps a Headers it is given as
         // it is: the origin's lines (raw.ts) are read and relayed from where they came, never copied.
         return new Response(null, { status: 200, headers })
@@ -235,7 +237,7 @@ export async function runHandshake<Client extends PipeEndpoint>(
     accepted.settings.onClose?.()
   }
   endScope(scope, state.logger)
-  logHandshake(state, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get('x-wsgate-error'), started)
+  logHandshake(state, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get(ERROR_HEADER), started)
   await transport.refuse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)
 }
 

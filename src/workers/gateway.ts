@@ -1,5 +1,5 @@
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_URI_LENGTH } from '../defaults.ts'
-import { GatewayError } from '../errors.ts'
+import { ERROR_HEADER, GatewayError } from '../errors.ts'
 import { hasToken } from '../headers.ts'
 import { assertHostCapabilities, type HostCapability } from '../host-needs.ts'
 import { MemoryStore, type LimitStore } from '../limit-store.ts'
@@ -155,7 +155,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
         runtime.end()
       }
       if (upgrade) {
-        const code = response.headers.get('x-wsgate-error')
+        const code = response.headers.get(ERROR_HEADER)
         logger.info(
           {
             reqId: runtime.requestId,

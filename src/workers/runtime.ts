@@ -1,3 +1,4 @@
+import { ERROR_HEADER } from '../errors.ts'
 import type { LimitStore } from '../limit-store.ts'
 import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, PipeSettings, UpgradeSlot } from '../runtime.ts'
 import { connectWorkersOrigin, type WorkersOriginTunnel } from './origin.ts'
@@ -96,7 +97,8 @@ function upgradeResponse(answer: Extract<OriginAnswer, { upgraded: true }>): Res
   // The platform writes Upgrade, Connection and Sec-WebSocket-Accept itself and negotiates the client's extensions;
   // the rest (the subprotocol, the origin's own headers) is relayed.
   for (const [name, value] of answer.headers) {
-    if (!PLATFORM_HEADERS.has(name)) headers.append(name, value)
+    // Not an origin's x-wsgate-error either: the gateway's own header (src/errors.ts).
+    if (!PLATFORM_HEADERS.has(name) && name !== ERROR_HEADER) headers.append(name, value)
   }
   return new Response(null, { status: 101, headers, webSocket: tunnel.webSocket } as ResponseInit)
 }

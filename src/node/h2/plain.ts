@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import { GatewayError } from '../../errors.ts'
+import { ERROR_HEADER, GatewayError } from '../../errors.ts'
 import { toErrorResponse, withHeader } from '../../responses.ts'
 import { CLIENT_CLOSED_STATUS, requestLine } from '../access-log.ts'
 import { drainingError } from '../drain.ts'
@@ -97,7 +97,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   }
   // An origin's own x-request-id is relayed as it came, as on HTTP/1.1.
   if (!response.headers.has('x-request-id')) response = withHeader(response, 'x-request-id', runtime.requestId)
-  const code = response.headers.get('x-wsgate-error')
+  const code = response.headers.get(ERROR_HEADER)
   // A request websocket() refused is a failed handshake: the handshake line, at once, instead of the access line.
   if (scope.note.route !== undefined && code?.startsWith('ERR_HANDSHAKE_')) {
     logHandshake(state, runtime, scope.note, response.status, code, started)

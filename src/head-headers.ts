@@ -120,7 +120,11 @@ export class HeadHeaders {
 
   has(name: string): boolean {
     if (this.#native) return this.#native.has(name)
-    const lower = lowerName(name)
+    return this.#holds(lowerName(name))
+  }
+
+  /** Whether a line has the lower-cased `name`. */
+  #holds(lower: string): boolean {
     const lines = this.#lines
     for (let i = 0; i < lines.length; i += 2) {
       const line = lines[i]!
@@ -159,7 +163,9 @@ export class HeadHeaders {
 
   delete(name: string): void {
     if (this.#native) return this.#native.delete(name)
-    this.#remove(lowerName(name))
+    const lower = lowerName(name)
+    // Nothing to drop (the usual case, e.g. the gateway's own names on an origin's 101): the lines stay as they are, uncopied.
+    if (this.#holds(lower)) this.#remove(lower)
   }
 
   /** Drops every line of a lower-cased `name`, leaving the list owned (ready for a push). */

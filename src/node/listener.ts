@@ -324,6 +324,8 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     headersReceived(socket)
     const error = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method CONNECT is not served')
     logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+    // Counted as the other refused plain requests are: with no route (the gateway answers it before routing).
+    state.metrics?.request(undefined, 'CONNECT', {}, error.status, error.code, performance.now())
     socket.on('error', () => socket.destroy())
     socket.write(rawErrorResponse(error))
     endSocket(socket, settings.halfCloseTimeout)

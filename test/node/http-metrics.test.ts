@@ -12,6 +12,7 @@ import { logsWith, startGateway, waitFor, type GatewayOptions, type TestGateway 
 import { connectH2, readBody } from '../helpers/h2-websocket.ts'
 import { openWire, send, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { startWsOrigin } from '../helpers/origins.ts'
+import { rawExchange } from '../helpers/raw-client.ts'
 
 /**
  * `wsgate_http_requests_total` and `wsgate_http_request_duration_seconds`:
@@ -235,6 +236,20 @@ describe('wsgate_http_requests_total over HTTP/2', () => {
     expect((await send(`${gateway.url}/api/over-h1`)).status).toBe(200)
     expect((await h2Get(client, '/nowhere')).head[':status']).toBe(404)
     expect(requestSeries(await scrapeCounted(gateway, 3))).toEqual([' 404  → 1', '/api/* 200  → 2'])
+  })
+
+  it('counts a CONNECT, over HTTP/1.1 and HTTP/2, as the 501 ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED it gets, with no route', async () => {
+    const origin = await heldOrigin()
+    const gateway = await gatewayWith(metricsApp(origin))
+    const h1 = await rawExchange(gateway.port, 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n')
+    expect(h1.status).toBe(501)
+    const client = await h2Session(gateway)
+    const stream = client.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:443' }, { endStream: false })
+    stream.on('error', () => {})
+    const [head] = (await once(stream, 'response')) as [IncomingHttpHeaders]
+    expect(head[':status']).toBe(501)
+    stream.close()
+    expect(requestSeries(await scrapeCounted(gateway, 2))).toEqual([' 501 ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED → 2'])
   })
 
   it('counts a stream whose body did not arrive within requestTimeout as 408 ERR_REQUEST_TIMEOUT', async () => {

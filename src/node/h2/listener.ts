@@ -161,6 +161,8 @@ export function h2Listener(state: GatewayState): H2Listener {
       protocol === undefined ? 'method CONNECT is not served' : `extended CONNECT for protocol ${protocol} is not served`,
     )
     logger.info({ client: facts.socket.remoteAddress, method: 'CONNECT', status: error.status, code: error.code, http: '2' }, 'request rejected')
+    // Counted as the other refused plain requests are: with no route (the gateway answers it before routing).
+    state.metrics?.request(undefined, 'CONNECT', {}, error.status, error.code, performance.now())
     void respond(stream, error.getResponse(), { closeRequest: true }).catch(() => stream.destroy())
   }
 

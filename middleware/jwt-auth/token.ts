@@ -4,6 +4,7 @@
  * Web-standard `Request`/`Headers`/`URL` only.
  */
 import { copyHeaders } from '../../src/head-headers.ts'
+import { mayHoldName, namesToken, tokenName, type TokenName } from './parameter-name.ts'
 
 /**
  * A place a client may put its token:
@@ -55,9 +56,12 @@ const BEARER = /^Bearer(?:[ \t]+(.*))?$/i
  *   RFC 9110 §11.6.2 allows one credential per request.
  * - `protocol`: each marker entry (taking the entry after it as its token)
  *   and each entry starting with the prefix.
- * - `query`: each parameter of that name, after percent-decoding (as the
- *   origin's query parser sees it).
- * - `cookie`: each cookie of that name.
+ * - `query`: each parameter an origin's query parser reads under that name
+ *   (percent-decoded, and the spellings PHP, ASP.NET, Rack and `qs` fold
+ *   into it: `access.token`, `ACCESS_TOKEN`, `access_token[]`, …; see
+ *   `./parameter-name.ts`).
+ * - `cookie`: each cookie an origin reads under that name (the same
+ *   spellings, raw or percent-decoded).
  *
  * @example
  * findTokens(new Request('http://gw/chat?access_token=a', { headers: { authorization: 'Bearer b' } }), where)
@@ -100,15 +104,28 @@ const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations, fou
   },
   query(request, where, found) {
     const search = searchOf(request.url)
-    if (!mayHoldParameter(search, where.queryParameter)) return
-    for (const [name, value] of querySegments(search)) if (name === where.queryParameter) found.push({ token: value, source: 'query' })
+    const name = namesOf(where).query
+    if (!mayHoldParameter(search, name)) return
+    for (const [raw, value] of querySegments(search)) if (namesToken(raw, name)) found.push({ token: value, source: 'query' })
   },
   cookie(request, where, found) {
     const header = request.headers.get('cookie')
-    // A cookie's name is sent as it is (no decoding), so a header without the name holds no such cookie.
-    if (!header?.includes(where.cookie)) return
-    for (const [name, value] of cookiePairs(header)) if (name === where.cookie) found.push({ token: unquote(value), source: 'cookie' })
+    const name = namesOf(where).cookie
+    if (header === null || !mayHoldName(header, name)) return
+    for (const [raw, value] of cookiePairs(header)) if (namesToken(raw, name)) found.push({ token: unquote(value), source: 'cookie' })
   },
+}
+
+/** The folded query parameter and cookie names of each `TokenLocations` (one per route), folded at its first request. */
+const FOLDED = new WeakMap<TokenLocations, { query: TokenName; cookie: TokenName }>()
+
+function namesOf(where: TokenLocations): { query: TokenName; cookie: TokenName } {
+  let names = FOLDED.get(where)
+  if (names === undefined || names.query.name !== where.queryParameter || names.cookie.name !== where.cookie) {
+    names = { query: tokenName(where.queryParameter), cookie: tokenName(where.cookie) }
+    FOLDED.set(where, names)
+  }
+  return names
 }
 
 /** The search part of a serialised URL, `?` included ('' for none), without parsing it: the fragment is cut off as URL does. */
@@ -120,14 +137,12 @@ function searchOf(url: string): string {
 }
 
 /**
- * Whether a search string may hold the parameter `name` once decoded. Only
- * percent-escapes and `+` (a space) change a name when it is decoded, so a
- * search with neither that does not contain the name as it is cannot hold
- * it; anything else is left to the full parse.
+ * Whether a search string may hold the parameter `name` or a look-alike of
+ * it ({@link mayHoldName}: the name's parts, in any case, or anything that
+ * decodes); a search without cannot, and skips the parse.
  */
-function mayHoldParameter(search: string, name: string): boolean {
-  if (search.length < 2) return false
-  return search.includes(name) || search.includes('%') || search.includes('+')
+function mayHoldParameter(search: string, name: TokenName): boolean {
+  return search.length >= 2 && mayHoldName(search, name)
 }
 
 /**
@@ -161,15 +176,17 @@ export interface StrippedRequest {
 
 /**
  * Removes the token from every enabled source. Called once
- * {@link findTokens} found exactly one, so this takes out that one (and an
- * `Authorization` of another scheme, a cookie or a parameter of another name
- * stay). Unrelated values stay byte for byte (other query parameters keep
- * their encoding, other cookies and subprotocols their order).
+ * {@link findTokens} found exactly one, so this takes out that one under
+ * every spelling findTokens counts (and an `Authorization` of another
+ * scheme, a cookie or a parameter of another name stay). Unrelated values
+ * stay byte for byte (other query parameters keep their encoding, other
+ * cookies and subprotocols their order).
  */
 export function stripTokens(request: Request, where: TokenLocations): StrippedRequest {
   const url = new URL(request.url)
   // Of the request's kind: the head's lines on Node's upgrade path (src/head-headers.ts), a Headers elsewhere.
   const headers = copyHeaders(request.headers)
+  const names = namesOf(where)
   for (const source of where.sources) {
     if (source === 'header') {
       if (BEARER.test(headers.get('authorization')?.trim() ?? '')) headers.delete('authorization')
@@ -186,14 +203,17 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
       if (kept.length > 0) headers.set('sec-websocket-protocol', kept.join(', '))
       else headers.delete('sec-websocket-protocol')
     } else if (source === 'query') {
-      if (!mayHoldParameter(url.search, where.queryParameter)) continue
+      if (!mayHoldParameter(url.search, names.query)) continue
       const segments = url.search.slice(1).split('&')
-      const kept = segments.map((segment) => withoutParameter(segment, where.queryParameter)).filter((segment) => segment !== undefined)
+      const kept = segments.map((segment) => withoutParameter(segment, names.query)).filter((segment) => segment !== undefined)
       if (kept.length !== segments.length || kept.some((segment, index) => segment !== segments[index])) url.search = kept.length > 0 ? `?${kept.join('&')}` : ''
     } else {
       const cookie = headers.get('cookie')
-      if (cookie === null || !cookie.includes(where.cookie)) continue
-      const kept = cookie.split(';').map((part) => part.trim()).filter((part) => part && cookieName(part) !== where.cookie)
+      if (cookie === null || !mayHoldName(cookie, names.cookie)) continue
+      const parts = cookie.split(';').map((part) => part.trim()).filter(Boolean)
+      const kept = parts.filter((part) => !namesToken(cookieName(part), names.cookie))
+      // Nothing of the token's: the header stays as it came, byte for byte.
+      if (kept.length === parts.length) continue
       if (kept.length > 0) headers.set('cookie', kept.join('; '))
       else headers.delete('cookie')
     }
@@ -212,26 +232,33 @@ function protocolEntries(headers: Headers): string[] {
 }
 
 /**
- * Decoded name/value pairs of a search string, in order (`+` is a space, as
- * in forms), split at `&` and also at `;`: HTML 4 recommended `;` as the
+ * Name/value pairs of a search string, in order, the name as sent (for
+ * `namesToken()` to decode and fold) and the value decoded (`+` is a space,
+ * as in forms), split at `&` and also at `;`: HTML 4 recommended `;` as the
  * separator and some servers still split there (old Go, Python's `cgi`), so
  * a token after a `;` (`?room=1;access_token=…`) is one an origin may read,
  * and counts as one here (found, refused as ambiguous beside another,
  * removed before the origin).
  */
-function querySegments(search: string): [string, string][] {
+function querySegments(search: string): [rawName: string, value: string][] {
   const pairs: [string, string][] = []
   for (const segment of search.slice(1).split(/[&;]/)) {
     if (!segment) continue
     const [pair] = new URLSearchParams(segment)
-    if (pair) pairs.push(pair)
+    if (pair) pairs.push([rawName(segment), pair[1]])
   }
   return pairs
 }
 
+/** The name of a `name=value` query segment, as sent. */
+function rawName(segment: string): string {
+  const equals = segment.indexOf('=')
+  return equals < 0 ? segment : segment.slice(0, equals)
+}
+
 /** A `;`-or-`&` segment of a query, without the ones naming `parameter` (see {@link querySegments}). */
-function withoutParameter(segment: string, parameter: string): string | undefined {
-  const names = (part: string): boolean => !part || querySegments(`?${part}`)[0]?.[0] !== parameter
+function withoutParameter(segment: string, parameter: TokenName): string | undefined {
+  const names = (part: string): boolean => !part || !namesToken(rawName(part), parameter)
   if (!segment.includes(';')) return names(segment) ? segment : undefined
   const kept = segment.split(';').filter(names)
   return kept.length > 0 ? kept.join(';') : undefined

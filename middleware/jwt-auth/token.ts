@@ -211,9 +211,9 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
       const cookie = headers.get('cookie')
       if (cookie === null || !mayHoldName(cookie, names.cookie)) continue
       const parts = cookie.split(';').map((part) => part.trim()).filter(Boolean)
-      const kept = parts.filter((part) => !namesToken(cookieName(part), names.cookie))
+      const kept = parts.map((part) => withoutCookie(part, names.cookie)).filter((part) => part !== undefined)
       // Nothing of the token's: the header stays as it came, byte for byte.
-      if (kept.length === parts.length) continue
+      if (kept.length === parts.length && kept.every((part, index) => part === parts[index])) continue
       if (kept.length > 0) headers.set('cookie', kept.join('; '))
       else headers.delete('cookie')
     }
@@ -264,15 +264,28 @@ function withoutParameter(segment: string, parameter: TokenName): string | undef
   return kept.length > 0 ? kept.join(';') : undefined
 }
 
-/** `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1: `; `-separated). */
+/**
+ * `name=value` pairs of a `Cookie` header: `; `-separated (RFC 6265
+ * §4.2.1), and split at `,` too, as Rack 2 (Rails before 7.1) splits it
+ * (RFC 2965's separator): `theme=dark, access_token=…` is a token cookie to
+ * such an origin. A cookie value holds no comma (RFC 6265 §4.1.1
+ * cookie-octet), so no conforming cookie is cut.
+ */
 function cookiePairs(header: string | null): [string, string][] {
   if (!header) return []
   const pairs: [string, string][] = []
-  for (const part of header.split(';')) {
+  for (const part of header.split(/[;,]/)) {
     const equals = part.indexOf('=')
     if (equals > 0) pairs.push([part.slice(0, equals).trim(), part.slice(equals + 1).trim()])
   }
   return pairs
+}
+
+/** A `;`-separated part of a `Cookie` header without its `,`-separated cookies naming the token (see {@link cookiePairs}); the rest as it came. */
+function withoutCookie(part: string, name: TokenName): string | undefined {
+  if (!part.includes(',')) return namesToken(cookieName(part), name) ? undefined : part
+  const kept = part.split(',').filter((cookie) => !namesToken(cookieName(cookie), name))
+  return kept.length > 0 ? kept.join(',').trim() : undefined
 }
 
 function cookieName(pair: string): string {

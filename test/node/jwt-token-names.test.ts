@@ -236,6 +236,44 @@ describe('jwtAuth: cookie names an origin reads as access_token (cookie source o
     })
   })
 
+  describe('a token cookie after a comma (Rack 2 splits the Cookie header at "," as well as ";")', () => {
+    it('is refused with 400 ERR_JWT_AMBIGUOUS beside a genuine Authorization: Bearer token', async () => {
+      const [good, bad] = await Promise.all([genuine(), forged()])
+      const before = originSaw.length
+      const response = await rawExchange(
+        gateway.port,
+        handshakeWith('/cookie', [
+          ['Authorization', `Bearer ${good}`],
+          ['Cookie', `theme=dark, access_token=${bad}; lang=en`],
+        ]),
+      )
+      expectRejection(
+        response,
+        400,
+        'ERR_JWT_AMBIGUOUS',
+        /^token sent in more than one place: the Authorization header and the access_token cookie\n$/,
+        /error="invalid_request"/,
+        [good, bad],
+        before,
+      )
+    })
+
+    it('is the token when alone, and the origin receives the other cookies of its part without it', async () => {
+      const token = await genuine('alice')
+      const saw = await openAndSee('/cookie', { cookie: `theme=dark, access_token=${token}, sid=1; lang=en` })
+      expect(saw.headers.cookie).toBe('theme=dark, sid=1; lang=en')
+      expect(saw.headers['x-auth-sub']).toBe('alice')
+      expect(JSON.stringify(saw)).not.toContain(token)
+    })
+  })
+
+  it('passes a cookie holding a comma but no token name to the origin byte for byte beside a header token', async () => {
+    const token = await genuine()
+    const cookie = 'prefs=a,b=c, d; theme=dark'
+    const saw = await openAndSee('/cookie', { authorization: `Bearer ${token}`, cookie })
+    expect(saw.headers.cookie).toBe(cookie)
+  })
+
   it('passes cookies of unrelated names to the origin byte for byte beside a header token', async () => {
     const token = await genuine()
     const cookie = UNRELATED.map((name) => `${name}=kept`).join('; ')

@@ -20,6 +20,31 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304])
 
+/**
+ * Request headers that make common origins answer for another host, URL, scheme or method (frameworks build
+ * links from X-Forwarded-Host, IIS and Symfony route on X-Original-URL, many honour a method override), though
+ * origins never name them in `Vary`. Keyed as if every response's `Vary` named them (RFC 9111 §4.1): a response
+ * one client provoked with them, stored under the bare URL, would otherwise be served to every other client
+ * (web cache poisoning). `normalizeHeaders()` sets X-Forwarded-Host and -Proto from the request's own URL, so
+ * the clients of one URL still share its entry. `Forwarded` and X-Forwarded-For are left out: they carry the
+ * client's address, and keying on them would give every client a copy of its own.
+ */
+const UNKEYED_BY_ORIGINS: ReadonlySet<string> = new Set([
+  'x-forwarded-host',
+  'x-forwarded-server',
+  'x-forwarded-proto',
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-host',
+  'x-original-host',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+])
+
 /** Request headers that make a request conditional; the cache sends its own validators instead (RFC 9111 §4.3.1). */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
@@ -54,7 +79,7 @@ interface Variant {
   body: Uint8Array<ArrayBuffer>
   /** Lower-cased header names the response's `Vary` lists. */
   vary: string[]
-  /** Those headers' values in the request that stored it (see `varyKey`). */
+  /** Those headers' values in the request that stored it, and its {@link UNKEYED_BY_ORIGINS} headers (see `varyKey`). */
   varyKey: string
   /** Whether the response has an `ETag` or `Last-Modified`, so that a stale copy can be revalidated. */
   validators: boolean
@@ -91,6 +116,11 @@ interface Variant {
  * `Age`); `stale-while-revalidate` and `stale-if-error` are not used (a
  * stale response is revalidated before it is served, and an origin error
  * is relayed).
+ *
+ * Keyed on the method and URL, and on the request headers that make origins
+ * answer for another host or URL without naming them in `Vary`
+ * ({@link UNKEYED_BY_ORIGINS}: X-Forwarded-Host, X-Original-URL, …), so a
+ * response one client provoked with them never reaches another.
  *
  * Not stored: responses with `Set-Cookie` (one client's cookie must never
  * reach another), `Vary: *`, `private`, `no-store`, statuses the cache does
@@ -134,16 +164,16 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     else store.delete(key)
   }
 
-  /** The stored variant whose `Vary` headers match the request's, if any. */
-  function lookup(key: string, headers: Headers): Variant | undefined {
-    return store.get(key)?.find((variant) => variant.varyKey === varyKey(variant.vary, headers))
+  /** The stored variant whose `Vary` headers match the request's, if any; `implicit` is the request's `implicitKey()`. */
+  function lookup(key: string, headers: Headers, implicit: string): Variant | undefined {
+    return store.get(key)?.find((variant) => variant.varyKey === varyKey(variant.vary, headers, implicit))
   }
 
   /**
    * Records the origin's response on its way to the client and stores it
    * once the body is complete, if it is storable and within `maxEntrySize`.
    */
-  function recordMiss(c: Context, key: string, request: Request, policyRequest: CachePolicy.Request, stale: Variant | undefined): void {
+  function recordMiss(c: Context, key: string, request: Request, policyRequest: CachePolicy.Request, implicit: string, stale: Variant | undefined): void {
     const response = c.res
     const policy = new Policy(policyRequest, { status: response.status, headers: toRecord(response.headers) }, { shared: true })
     const vary = headerTokens(response.headers.get('vary'))
@@ -155,7 +185,17 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       c.header('x-cache', 'MISS')
       return
     }
-    const headerBytes = [...response.headers].reduce((sum, [name, value]) => sum + name.length + value.length + 4, 0)
+    const storedVaryKey = varyKey(vary, request.headers, implicit)
+    // What the entry holds besides its body, all counted against maxSize (an attacker picks URLs and request
+    // headers freely): the response's headers, the key, the URL again in the policy, the Vary key, and, when the
+    // response has a Vary, every request header (the policy keeps them to match later requests).
+    const heldBytes =
+      headerBytes(response.headers) +
+      key.length +
+      policyRequest.url!.length +
+      storedVaryKey.length +
+      (response.headers.has('vary') ? recordBytes(policyRequest.headers) : 0) +
+      ENTRY_OVERHEAD
     const keep = (body: Uint8Array<ArrayBuffer>): void =>
       save(key, {
         policy,
@@ -163,9 +203,9 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
         statusText: response.statusText,
         body,
         vary,
-        varyKey: varyKey(vary, request.headers),
+        varyKey: storedVaryKey,
         validators: response.headers.has('etag') || response.headers.has('last-modified'),
-        size: body.byteLength + headerBytes + ENTRY_OVERHEAD,
+        size: body.byteLength + heldBytes,
       })
     const headers = new Headers(response.headers)
     headers.set('x-cache', 'MISS')
@@ -196,26 +236,29 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     const key = `${request.method} ${url.href}`
     const policyRequest: CachePolicy.Request = { url: url.pathname + url.search, method: request.method, headers: toRecord(request.headers) }
     // jwtAuth() removed the credentials it verified; the policy must still see an authenticated request (RFC 9111 §3.5).
-    if (c.get('authenticated') === true) policyRequest.headers.authorization ??= 'credentials verified by the gateway'
-    const variant = lookup(key, request.headers)
+    // (Only the policy: the request that goes to the origin never carries this stand-in.)
+    if (c.get('authenticated') === true) policyRequest.headers = { authorization: 'credentials verified by the gateway', ...policyRequest.headers }
+    const implicit = implicitKey(request.headers)
+    const variant = lookup(key, request.headers, implicit)
     if (variant?.policy.satisfiesWithoutRevalidation(policyRequest)) {
       return fromCache(variant, variant.policy, request)
     }
 
     if (!variant?.validators) {
       await next()
-      recordMiss(c, key, request, policyRequest, variant)
+      recordMiss(c, key, request, policyRequest, implicit, variant)
       return
     }
 
     // Stale (or the client asked for no-cache): ask the origin whether our copy is still good, with our validators only.
-    const unconditional = { ...policyRequest, headers: { ...policyRequest.headers } }
+    // Built from the request's own headers, not the policy's (whose Authorization may be the stand-in above).
+    const unconditional = { ...policyRequest, headers: toRecord(request.headers) }
     for (const name of CONDITIONAL_HEADERS) delete unconditional.headers[name]
     replaceRequest(c, { headers: toHeaders(variant.policy.revalidationHeaders(unconditional)) })
     await next()
     const answer = c.res
     if (answer.status !== 304) {
-      recordMiss(c, key, request, policyRequest, variant)
+      recordMiss(c, key, request, policyRequest, implicit, variant)
       return
     }
     await answer.body?.cancel().catch(() => {})
@@ -276,9 +319,33 @@ function withValidatorsOf(variant: Variant, headers: Headers): CachePolicy.Heade
   return record
 }
 
-/** The request headers a variant's `Vary` names, with their values, as one comparable string; absent ≠ empty. */
-function varyKey(fields: string[], headers: Headers): string {
-  return fields.map((name) => `${name}\u0000${headers.get(name) ?? '\u0001'}`).join('\n')
+/**
+ * The request headers a variant's `Vary` names, with their values, as one comparable string (absent ≠ empty),
+ * then the request's `implicitKey()`.
+ */
+function varyKey(fields: string[], headers: Headers, implicit: string): string {
+  return fields.map((name) => `${name}\u0000${headers.get(name) ?? '\u0001'}`).join('\n') + implicit
+}
+
+/** The request's {@link UNKEYED_BY_ORIGINS} headers with their values, as one comparable string; '' without any (most requests). */
+function implicitKey(headers: Headers): string {
+  let key = ''
+  for (const [name, value] of headers) if (UNKEYED_BY_ORIGINS.has(name)) key += `\n\u0002${name}\u0000${value}`
+  return key
+}
+
+/** Bytes of a header list as held in memory: names, values and a little per line. */
+function headerBytes(headers: Headers): number {
+  let bytes = 0
+  for (const [name, value] of headers) bytes += name.length + value.length + 4
+  return bytes
+}
+
+/** {@link headerBytes} of a header record. */
+function recordBytes(record: Record<string, string | string[] | undefined>): number {
+  let bytes = 0
+  for (const [name, value] of Object.entries(record)) bytes += name.length + String(value ?? '').length + 4
+  return bytes
 }
 
 /** Passes `body` through, keeping its bytes up to `limit`; calls `done` with them if it ends within the limit. */

@@ -1,0 +1,117 @@
+import type http from 'node:http'
+import { Hono, type MiddlewareHandler } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import { describe, expect, it } from 'vitest'
+import { cacheBypass } from '../../middleware/cache-bypass.ts'
+import { cache, type CacheOptions } from '../../middleware/cache.ts'
+import type { ForwardingVariables } from '../../src/forward.ts'
+import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import type { TestGateway } from '../helpers/gateway.ts'
+import { send, startHttpOrigin, type HttpOrigin, type OriginHandler } from '../helpers/http.ts'
+import { useResources } from '../helpers/resources.ts'
+
+/**
+ * cache() against a client that wants to poison it, read what it should not,
+ * or fill the gateway's memory: a real gateway, cache() in front of http(),
+ * a node:http origin that records what it receives.
+ */
+
+const resources = useResources()
+let gateway: TestGateway
+
+async function origin(handler: OriginHandler): Promise<HttpOrigin> {
+  return resources.track(await startHttpOrigin(handler))
+}
+
+/** A gateway with `cache(options)` in front of `http(origin)` on every path, after `before` (if any). */
+async function cachedGateway(upstream: HttpOrigin, options: CacheOptions = {}, before?: MiddlewareHandler<{ Variables: ForwardingVariables }>): Promise<TestGateway> {
+  const app = new Hono<{ Bindings: GatewayBindings; Variables: ForwardingVariables }>()
+  if (before) app.use('*', before)
+  app.all('*', cacheBypass(), cache(options), httpRoute(upstream.url))
+  gateway = await resources.gateway(app)
+  return gateway
+}
+
+async function get(path: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ cache: string | undefined; status: number; body: string }> {
+  const answer = await send(`${gateway.url}${path}`, { headers })
+  return { cache: answer.headers['x-cache'] as string | undefined, status: answer.status, body: answer.body.toString() }
+}
+
+describe('cache(): headers that make an origin answer for another host or URL are part of the key', () => {
+  // Such headers are not in the URL, and origins rarely name them in Vary: a response one client provoked with
+  // them, stored under the plain URL, would be served to every other client (web cache poisoning).
+  for (const [name, value] of [
+    ['X-Forwarded-Host', 'evil.test'],
+    ['X-Original-URL', '/admin'],
+    ['X-Rewrite-URL', '/admin'],
+    ['X-HTTP-Method-Override', 'DELETE'],
+    ['X-Forwarded-Proto', 'javascript'],
+  ] as const) {
+    it(`never serves the response to a request with ${name} to a request without it`, async () => {
+      const upstream = await origin((request, response) => {
+        response.writeHead(200, { 'cache-control': 'max-age=60' })
+        response.end(`page for ${String(request.headers[name.toLowerCase()] ?? 'nobody')}`)
+      })
+      await cachedGateway(upstream)
+      expect(await get('/page', { [name]: value })).toMatchObject({ cache: 'MISS', body: `page for ${value}` })
+      expect(await get('/page')).toMatchObject({ cache: 'MISS', body: 'page for nobody' })
+      expect(await get('/page')).toMatchObject({ cache: 'HIT', body: 'page for nobody' })
+      // Clients sending the same value (normalizeHeaders() sets X-Forwarded-Host and -Proto from the URL) still share it.
+      expect(await get('/page', { [name]: value })).toMatchObject({ cache: 'HIT', body: `page for ${value}` })
+      expect(upstream.requests).toHaveLength(2)
+    })
+  }
+})
+
+describe('cache(): maxSize bounds what an entry really holds', () => {
+  // Each entry holds its URL (the key, and again in its policy); a Vary'd one also every request header of the
+  // request that stored it. Counted as 512 bytes, 12 tiny answers under 7 KiB URLs would hold 170 KiB in a 64 KiB cache.
+  it('counts the URL: distinct 7 KiB URLs of a two-byte answer evict each other within maxSize', async () => {
+    const upstream = await origin((_request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('ok')
+    })
+    await cachedGateway(upstream, { maxSize: 64 * 1024 })
+    const padding = 'q'.repeat(7 * 1024)
+    for (let i = 0; i < 12; i++) expect(await get(`/item?${i}=${padding}`)).toMatchObject({ cache: 'MISS' })
+    expect(await get(`/item?0=${padding}`)).toMatchObject({ cache: 'MISS' })
+  })
+
+  it('counts the request headers a Vary response keeps: 12 KiB request heads evict each other within maxSize', async () => {
+    const upstream = await origin((_request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60', vary: 'accept-language' })
+      response.end('ok')
+    })
+    await cachedGateway(upstream, { maxSize: 64 * 1024 })
+    const padding = { 'x-padding': 'p'.repeat(12 * 1024) }
+    for (let i = 0; i < 12; i++) expect(await get(`/item/${i}`, padding)).toMatchObject({ cache: 'MISS' })
+    expect(await get('/item/0', padding)).toMatchObject({ cache: 'MISS' })
+  })
+})
+
+describe('cache(): revalidation sends the origin the request as it came', () => {
+  it('sends no Authorization header of its own when it revalidates for a request jwtAuth() authenticated and stripped', async () => {
+    let time = Date.now()
+    const upstream = await origin((request, response) => {
+      if (request.headers['if-none-match'] === '"v1"') {
+        response.writeHead(304, { etag: '"v1"', 'cache-control': 'public, max-age=1' })
+        response.end()
+        return
+      }
+      response.writeHead(200, { etag: '"v1"', 'cache-control': 'public, max-age=1' })
+      response.end('shared')
+    })
+    // What jwtAuth() does: verify and remove the credentials, and say so.
+    const authenticated = createMiddleware<{ Variables: ForwardingVariables }>(async (c, next) => {
+      c.set('authenticated', true)
+      await next()
+    })
+    await cachedGateway(upstream, { now: () => time }, authenticated)
+    expect(await get('/shared')).toMatchObject({ cache: 'MISS', body: 'shared' })
+    time += 2_000
+    expect(await get('/shared')).toMatchObject({ cache: 'HIT', body: 'shared' })
+    expect(upstream.requests).toHaveLength(2)
+    expect(upstream.requests[1]!.headers['if-none-match']).toBe('"v1"')
+    expect(upstream.requests[1]!.headers.authorization).toBeUndefined()
+  })
+})

@@ -128,6 +128,11 @@ export function http(target: string | URL | OriginPool, options: HttpOptions = {
     const responseHeaders = stripHopByHop(new Headers(answer.headers))
     // The gateway's own header: an origin's would pass for the gateway's refusal in the log and the metrics.
     responseHeaders.delete(ERROR_HEADER)
+    // No body goes with a 204 or 205, so no length may announce one (a HEAD's and a 304's describe the
+    // representation and stay): a keep-alive client would read the next response's bytes as the body.
+    // RFC 9110 §8.6: a 204 carries no Content-Length; §15.3.6: a 205's content is zero-length.
+    if (answer.status === 204) responseHeaders.delete('content-length')
+    else if (answer.status === 205) responseHeaders.set('content-length', '0')
     const bodiless = NULL_BODY_STATUSES.has(answer.status) || incoming.method === 'HEAD'
     if (bodiless) await answer.body?.cancel().catch(() => {})
     return new Response(bodiless ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: responseHeaders })

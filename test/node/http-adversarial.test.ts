@@ -1,0 +1,72 @@
+import { Hono } from 'hono'
+import { describe, expect, it } from 'vitest'
+import { cache } from '../../middleware/cache.ts'
+import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import type { TestGateway } from '../helpers/gateway.ts'
+import { openWire, type WireConnection } from '../helpers/http.ts'
+import { startRawOrigin } from '../helpers/origins.ts'
+import { useResources } from '../helpers/resources.ts'
+
+/**
+ * http() against an origin whose answers carry framing that does not fit
+ * them: the client must read exactly one response per request on its
+ * keep-alive connection, whatever the origin wrote. Real gateway, a
+ * byte-scripted origin, raw keep-alive clients.
+ */
+
+const resources = useResources()
+
+/** A gateway whose http() route reaches an origin that answers each request with `answers[path]`, then closes. */
+async function gatewayTo(answers: Record<string, string>, withCache = false): Promise<TestGateway> {
+  const origin = resources.track(
+    await startRawOrigin((connection) => {
+      const path = connection.requestHead.split(' ')[1]!
+      connection.socket.end(answers[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
+    }),
+  )
+  const app = new Hono<{ Bindings: GatewayBindings }>()
+  const target = `http://127.0.0.1:${origin.port}`
+  if (withCache) app.all('*', cache(), httpRoute(target))
+  else app.all('*', httpRoute(target))
+  return resources.gateway(app)
+}
+
+async function connect(gateway: TestGateway): Promise<WireConnection> {
+  const wire = await openWire(gateway.port)
+  resources.track(wire.socket)
+  return wire
+}
+
+const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`
+const NEXT = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nnext'
+
+describe('http(): a bodiless status never carries a Content-Length its body does not have (RFC 9110 §8.6, §15.3.6)', () => {
+  for (const withCache of [false, true]) {
+    const label = withCache ? ' (through cache())' : ''
+    it(`answers a 205 whose origin sent Content-Length: 5 and a body with Content-Length: 0, and the next answer arrives intact${label}`, async () => {
+      const gateway = await gatewayTo({ '/reset': 'HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\n\r\nhello', '/next': NEXT }, withCache)
+      const client = await connect(gateway)
+      client.send(get('/reset') + get('/next'))
+      const reset = await client.response()
+      expect(reset.status).toBe(205)
+      expect(reset.headers['content-length']).toBe('0')
+      expect(reset.body).toBe('')
+      const next = await client.response()
+      expect(next.status).toBe(200)
+      expect(next.body).toBe('next')
+    })
+
+    it(`answers a 204 whose origin sent Content-Length: 5 without a Content-Length${label}`, async () => {
+      const gateway = await gatewayTo({ '/none': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', '/next': NEXT }, withCache)
+      const client = await connect(gateway)
+      client.send(get('/none') + get('/next'))
+      const none = await client.response()
+      expect(none.status).toBe(204)
+      expect(none.headers['content-length']).toBeUndefined()
+      expect(none.headers['transfer-encoding']).toBeUndefined()
+      const next = await client.response()
+      expect(next.status).toBe(200)
+      expect(next.body).toBe('next')
+    })
+  }
+})

@@ -54,8 +54,11 @@ export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS'
 /** Options of {@link cache}. */
 export interface CacheOptions {
   /**
-   * Total size of the cache in bytes (bodies, headers and a small per-entry
-   * overhead); least recently used responses are evicted beyond it.
+   * Total size of the cache in bytes (bodies, headers, URLs, the request
+   * headers a `Vary` response keeps and a small per-entry overhead); least
+   * recently used responses are evicted beyond it. Responses being recorded
+   * on their way to clients hold at most as much again together; one that
+   * would exceed it streams through unstored.
    * @default 64 MiB ({@link DEFAULT_CACHE_MAX_SIZE})
    */
   maxSize?: number
@@ -149,6 +152,10 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     sizeCalculation: (variants) => Math.max(1, variants.reduce((sum, variant) => sum + variant.size, 0)),
   })
 
+  // Bytes held by responses being recorded (on their way to clients, not yet stored): at most maxSize, so that
+  // concurrent downloads cannot hold maxEntrySize each beyond it. A response that would cross it streams through unstored.
+  const recordingBudget: RecordingBudget = { held: 0, max: maxSize }
+
   /** Adds or replaces `variant` under `key`, newest first, within the variant and byte bounds. */
   function save(key: string, variant: Variant): void {
     const variants = [variant, ...(store.peek(key) ?? []).filter((other) => other.varyKey !== variant.varyKey)]
@@ -214,7 +221,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       replaceResponse(c, new Response(null, { status: response.status, statusText: response.statusText, headers }))
       return
     }
-    const body = recording(response.body, maxEntrySize, keep)
+    const body = recording(response.body, maxEntrySize, recordingBudget, keep)
     replaceResponse(c, new Response(body, { status: response.status, statusText: response.statusText, headers }))
   }
 
@@ -348,32 +355,72 @@ function recordBytes(record: Record<string, string | string[] | undefined>): num
   return bytes
 }
 
-/** Passes `body` through, keeping its bytes up to `limit`; calls `done` with them if it ends within the limit. */
-function recording(body: ReadableStream<Uint8Array>, limit: number, done: (bytes: Uint8Array<ArrayBuffer>) => void): ReadableStream<Uint8Array> {
+/** Bytes that responses being recorded hold together, and their bound. */
+interface RecordingBudget {
+  held: number
+  readonly max: number
+}
+
+/**
+ * Passes `body` through, keeping its bytes up to `limit` and while `budget` allows; calls `done` with them if it
+ * ends within both. Bytes kept count in `budget` until the body ends, breaks off or is cancelled (a reader of
+ * its own rather than a TransformStream, whose `cancel` hook not every runtime calls).
+ */
+function recording(body: ReadableStream<Uint8Array>, limit: number, budget: RecordingBudget, done: (bytes: Uint8Array<ArrayBuffer>) => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader()
   let chunks: Uint8Array[] | undefined = []
   let size = 0
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
+  // Set once the client cancelled: a read still pending then ends as if the body were complete, and must not store it.
+  let cancelled = false
+  const release = (): void => {
+    if (!chunks) return
+    budget.held -= size
+    chunks = undefined
+  }
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>
+      try {
+        next = await reader.read()
+      } catch (error) {
+        // The origin's body broke off: nothing is stored.
+        release()
+        if (!cancelled) controller.error(error)
+        return
+      }
+      if (next.done) {
         if (chunks) {
+          const bytes = new Uint8Array(size)
+          let offset = 0
+          for (const chunk of chunks) {
+            bytes.set(chunk, offset)
+            offset += chunk.byteLength
+          }
+          release()
+          done(bytes)
+        }
+        if (!cancelled) controller.close()
+        return
+      }
+      if (cancelled) return
+      const chunk = next.value
+      if (chunks) {
+        if (size + chunk.byteLength > limit || budget.held + chunk.byteLength > budget.max) release()
+        else {
           size += chunk.byteLength
-          if (size > limit) chunks = undefined
-          else chunks.push(chunk)
+          budget.held += chunk.byteLength
+          chunks.push(chunk)
         }
-        controller.enqueue(chunk)
-      },
-      flush() {
-        if (!chunks) return
-        const bytes = new Uint8Array(size)
-        let offset = 0
-        for (const chunk of chunks) {
-          bytes.set(chunk, offset)
-          offset += chunk.byteLength
-        }
-        done(bytes)
-      },
-    }),
-  )
+      }
+      controller.enqueue(chunk)
+    },
+    // The client left: nothing is stored.
+    cancel(reason) {
+      cancelled = true
+      release()
+      return reader.cancel(reason)
+    },
+  })
 }
 
 /** Sets `c.res` without Hono merging the previous response's headers into it (a 304's must not leak into a HIT). */

@@ -1,4 +1,4 @@
-import type http from 'node:http'
+import http from 'node:http'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { describe, expect, it } from 'vitest'
@@ -6,7 +6,7 @@ import { cacheBypass } from '../../middleware/cache-bypass.ts'
 import { cache, type CacheOptions } from '../../middleware/cache.ts'
 import type { ForwardingVariables } from '../../src/forward.ts'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
-import type { TestGateway } from '../helpers/gateway.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { send, startHttpOrigin, type HttpOrigin, type OriginHandler } from '../helpers/http.ts'
 import { useResources } from '../helpers/resources.ts'
 
@@ -86,6 +86,97 @@ describe('cache(): maxSize bounds what an entry really holds', () => {
     const padding = { 'x-padding': 'p'.repeat(12 * 1024) }
     for (let i = 0; i < 12; i++) expect(await get(`/item/${i}`, padding)).toMatchObject({ cache: 'MISS' })
     expect(await get('/item/0', padding)).toMatchObject({ cache: 'MISS' })
+  })
+})
+
+describe('cache(): a response is stored only when it arrived whole', () => {
+  it('does not store a response whose client left before its end: the next client gets the whole body from the origin', async () => {
+    const upstream = await origin((_request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.write(Buffer.alloc(39 * 1024, 'a'))
+      // The first answer never ends; the client leaves it. The next ones end.
+      if (upstream.requests.length > 1) response.end('end')
+    })
+    await cachedGateway(upstream)
+    await new Promise<void>((resolve) => {
+      let received = 0
+      const request = http.get(`${gateway.url}/download`, { agent: false }, (response) => {
+        response.on('data', (chunk: Buffer) => {
+          received += chunk.length
+          if (received >= 39 * 1024) request.destroy()
+        })
+      })
+      request.on('error', () => {})
+      request.on('close', () => resolve())
+    })
+    await waitFor(() => upstream.sockets.size === 0, 5_000, 'the abandoned origin connection to close')
+    const next = await get('/download')
+    expect(next.cache).toBe('MISS')
+    expect(next.body).toHaveLength(39 * 1024 + 3)
+    expect(upstream.requests).toHaveLength(2)
+  })
+})
+
+describe('cache(): responses being recorded count against maxSize too', () => {
+  // Each response on its way to a client is kept until it ends, to be stored: without a bound, as many
+  // concurrent downloads as an attacker opens would each hold up to maxEntrySize, whatever maxSize says.
+  it('records no more than maxSize at once: a third concurrent 40 KiB download beyond a 100 KiB cache streams through unstored', async () => {
+    const release = new Map<string, () => void>()
+    const upstream = await origin((request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.write(Buffer.alloc(39 * 1024, 'a'))
+      // The three concurrent downloads wait for the test; a later request (a MISS) is answered at once.
+      if (upstream.requests.length <= 3) release.set(request.url!, () => response.end(Buffer.alloc(1024, 'b')))
+      else response.end(Buffer.alloc(1024, 'b'))
+    })
+    await cachedGateway(upstream, { maxSize: 100 * 1024 })
+    const downloads = ['/a', '/b', '/c'].map((path) => {
+      let received = 0
+      const done = new Promise<number>((resolve, reject) => {
+        const request = http.get(`${gateway.url}${path}`, { agent: false }, (response) => {
+          response.on('data', (chunk: Buffer) => (received += chunk.length))
+          response.on('end', () => resolve(received))
+          response.on('error', reject)
+        })
+        request.on('error', reject)
+      })
+      return { path, done, received: () => received }
+    })
+    // All three hold 39 KiB (117 KiB in all) before any ends.
+    await waitFor(() => downloads.every((download) => download.received() >= 39 * 1024), 5_000, 'every download to be 39 KiB in')
+    for (const download of downloads) {
+      release.get(download.path)!()
+      expect(await download.done).toBe(40 * 1024)
+    }
+    expect(await get('/a')).toMatchObject({ cache: 'HIT' })
+    expect(await get('/b')).toMatchObject({ cache: 'HIT' })
+    expect(await get('/c')).toMatchObject({ cache: 'MISS' })
+  })
+
+  it('gives back what an abandoned download held: after three clients leave 39 KiB into a 100 KiB cache, the next response is stored', async () => {
+    const upstream = await origin((request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.write(Buffer.alloc(39 * 1024, 'a'))
+      // /abandoned never ends; the client leaves it.
+      if (request.url !== '/abandoned') response.end(Buffer.alloc(1024, 'b'))
+    })
+    await cachedGateway(upstream, { maxSize: 100 * 1024 })
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        let received = 0
+        const request = http.get(`${gateway.url}/abandoned`, { agent: false }, (response) => {
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.length
+            if (received >= 39 * 1024) request.destroy()
+          })
+        })
+        request.on('error', () => {})
+        request.on('close', () => (received >= 39 * 1024 ? resolve() : reject(new Error(`closed after ${received} bytes`))))
+      })
+    }
+    await waitFor(() => upstream.sockets.size === 0, 5_000, 'the abandoned origin connections to close')
+    expect(await get('/whole')).toMatchObject({ cache: 'MISS' })
+    expect(await get('/whole')).toMatchObject({ cache: 'HIT' })
   })
 })
 

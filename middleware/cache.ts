@@ -45,6 +45,9 @@ const UNKEYED_BY_ORIGINS: ReadonlySet<string> = new Set([
   'x-method-override',
 ])
 
+/** A `Cache-Control` that makes a response cacheable explicitly (RFC 9111 §3): `max-age`, `s-maxage` or `public`. */
+const EXPLICITLY_CACHEABLE = /(?:^|,)[ \t]*(?:max-age|s-maxage|public)[ \t]*(?:=|,|$)/i
+
 /** Request headers that make a request conditional; the cache sends its own validators instead (RFC 9111 §4.3.1). */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
@@ -125,7 +128,10 @@ interface Variant {
  * ({@link UNKEYED_BY_ORIGINS}: X-Forwarded-Host, X-Original-URL, …), so a
  * response one client provoked with them never reaches another.
  *
- * Not stored: responses with `Set-Cookie` (one client's cookie must never
+ * Not stored: answers to requests with `Cookie` that only heuristic
+ * freshness would make cacheable (no `max-age`, `s-maxage`, `public` or
+ * `Expires`: the page may be the session's user's), responses with
+ * `Set-Cookie` (one client's cookie must never
  * reach another), `Vary: *`, `private`, `no-store`, statuses the cache does
  * not understand (206 among them), and responses to requests with
  * `Authorization` unless `public`, `s-maxage` or `must-revalidate` allow it.
@@ -186,7 +192,15 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     const vary = headerTokens(response.headers.get('vary'))
     const declared = Number(response.headers.get('content-length') ?? 0)
     const storable =
-      policy.storable() && !response.headers.has('set-cookie') && !vary.includes('*') && !(declared > maxEntrySize) && !c.error
+      policy.storable() &&
+      !response.headers.has('set-cookie') &&
+      !vary.includes('*') &&
+      !(declared > maxEntrySize) &&
+      !c.error &&
+      // A Cookie usually names a session, and the page may be that user's: heuristic freshness (RFC 9111 §4.2.2,
+      // a response with Last-Modified and no Cache-Control) would serve it to the next user. Only an origin that
+      // made the response cacheable itself (max-age, s-maxage, public, Expires) has it shared.
+      (!request.headers.has('cookie') || response.headers.has('expires') || EXPLICITLY_CACHEABLE.test(response.headers.get('cache-control') ?? ''))
     if (stale && !storable) forget(key, stale)
     if (!storable) {
       c.header('x-cache', 'MISS')

@@ -63,6 +63,40 @@ describe('cache(): headers that make an origin answer for another host or URL ar
   }
 })
 
+describe("cache(): one user's page never reaches another", () => {
+  // A session page whose origin forgot Cache-Control but sent Last-Modified is fresh by heuristic (RFC 9111 §4.2.2):
+  // stored from Alice's request, it would be Bob's answer.
+  it('does not store, by heuristic freshness, an answer to a request with Cookie', async () => {
+    const upstream = await origin((request, response) => {
+      response.writeHead(200, { 'last-modified': new Date(Date.now() - 10 * 86_400_000).toUTCString() })
+      response.end(`account of ${String(request.headers.cookie)}`)
+    })
+    await cachedGateway(upstream)
+    expect(await get('/account', { cookie: 'session=alice' })).toMatchObject({ cache: 'MISS', body: 'account of session=alice' })
+    expect(await get('/account', { cookie: 'session=bob' })).toMatchObject({ cache: 'MISS', body: 'account of session=bob' })
+  })
+
+  it('still stores an answer to a request with Cookie that the origin made cacheable explicitly', async () => {
+    const upstream = await origin((_request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('the same for everyone')
+    })
+    await cachedGateway(upstream)
+    expect(await get('/logo', { cookie: 'session=alice' })).toMatchObject({ cache: 'MISS' })
+    expect(await get('/logo', { cookie: 'session=bob' })).toMatchObject({ cache: 'HIT', body: 'the same for everyone' })
+  })
+
+  it('still stores, by heuristic freshness, an answer to a request without Cookie', async () => {
+    const upstream = await origin((_request, response) => {
+      response.writeHead(200, { 'last-modified': new Date(Date.now() - 10 * 86_400_000).toUTCString() })
+      response.end('static')
+    })
+    await cachedGateway(upstream)
+    expect(await get('/static')).toMatchObject({ cache: 'MISS' })
+    expect(await get('/static')).toMatchObject({ cache: 'HIT', body: 'static' })
+  })
+})
+
 describe('cache(): maxSize bounds what an entry really holds', () => {
   // Each entry holds its URL (the key, and again in its policy); a Vary'd one also every request header of the
   // request that stored it. Counted as 512 bytes, 12 tiny answers under 7 KiB URLs would hold 170 KiB in a 64 KiB cache.

@@ -1,9 +1,14 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { GatewayError } from '../errors.ts'
+import { HOP_BY_HOP_HEADERS, headerTokens } from '../headers.ts'
 
-/** Headers that describe the old connection's framing; the relayed response is close-delimited instead. */
-const FRAMING_HEADERS = new Set(['connection', 'transfer-encoding', 'keep-alive'])
+/**
+ * Headers that are not relayed: the old connection's framing (the relayed response is close-delimited
+ * instead) and every other hop-by-hop header (RFC 9110 §7.6.1), but `Upgrade`, which a 426 must carry to
+ * name the protocols this hop accepts (§15.5.22).
+ */
+const NOT_RELAYED: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS.filter((name) => name !== 'upgrade'))
 
 /**
  * Writes a Web Response as HTTP/1.1 onto a raw socket that came through the
@@ -79,12 +84,15 @@ export function endSocket(socket: Socket, halfCloseTimeout: number): void {
 
 /**
  * The head of a response after which the gateway closes the connection:
- * status line, headers minus the old framing ones, `connection: close`.
+ * status line, headers minus the hop-by-hop ones and those the response's
+ * `Connection` names (an origin's answer to an upgrade arrives here as it
+ * came: RFC 9110 §7.6.1, as http() strips them), `connection: close`.
  */
 export function closingHead(status: number, statusText: string, headers: Headers): string {
+  const named = headerTokens(headers.get('connection')).filter((name) => name !== 'upgrade')
   let head = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`
   for (const [name, value] of headers) {
-    if (!FRAMING_HEADERS.has(name)) head += `${name}: ${value}\r\n`
+    if (!NOT_RELAYED.has(name) && !named.includes(name)) head += `${name}: ${value}\r\n`
   }
   return `${head}connection: close\r\n\r\n`
 }

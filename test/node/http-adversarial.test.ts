@@ -1,10 +1,11 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { cache } from '../../middleware/cache.ts'
-import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
 import type { TestGateway } from '../helpers/gateway.ts'
 import { openWire, type WireConnection } from '../helpers/http.ts'
 import { startRawOrigin } from '../helpers/origins.ts'
+import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 
 /**
@@ -69,4 +70,51 @@ describe('http(): a bodiless status never carries a Content-Length its body does
       expect(next.body).toBe('next')
     })
   }
+})
+
+describe("websocket(): an origin's refusal of an upgrade is relayed without its hop-by-hop headers (RFC 9110 §7.6.1)", () => {
+  it('drops the headers the origin named in Connection, and Proxy-Authenticate and Trailer, as http() does', async () => {
+    const origin = resources.track(
+      await startRawOrigin((connection) => {
+        connection.socket.end(
+          [
+            'HTTP/1.1 403 Forbidden',
+            'Connection: x-internal-token, close',
+            'X-Internal-Token: secret-for-the-gateway',
+            'Proxy-Authenticate: Basic realm="origin"',
+            'Trailer: x-checksum',
+            'X-Kept: yes',
+            'Content-Length: 2',
+            '',
+            'no',
+          ].join('\r\n'),
+        )
+      }),
+    )
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('*', websocket(origin.url))
+    const gateway = await resources.gateway(app)
+    const answer = await rawExchange(gateway.port, handshakeRequest('/live'))
+    expect(answer.status).toBe(403)
+    expect(answer.body).toBe('no')
+    expect(answer.headers['x-kept']).toBe('yes')
+    expect(answer.headers['x-internal-token']).toBeUndefined()
+    expect(answer.headers['proxy-authenticate']).toBeUndefined()
+    expect(answer.headers.trailer).toBeUndefined()
+    expect(answer.headers.connection).toBe('close')
+  })
+
+  it("keeps the Upgrade header of an origin's 426, which must name the protocols it accepts (RFC 9110 §15.5.22)", async () => {
+    const origin = resources.track(
+      await startRawOrigin((connection) => {
+        connection.socket.end('HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 0\r\n\r\n')
+      }),
+    )
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('*', websocket(origin.url))
+    const gateway = await resources.gateway(app)
+    const answer = await rawExchange(gateway.port, handshakeRequest('/live'))
+    expect(answer.status).toBe(426)
+    expect(answer.headers.upgrade).toBe('websocket')
+  })
 })

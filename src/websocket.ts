@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { DEFAULT_RETRY_AFTER } from './defaults.ts'
-import { GatewayError, withoutErrorHeader } from './errors.ts'
+import { GatewayError } from './errors.ts'
 import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { isPending, releaseQuietly, type LimitStore } from './limit-store.ts'
@@ -158,7 +158,7 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
         // Relayed, not retried: the origin is up and has said no. A 5xx still counts against its health.
         if (answer.response.status >= 500) pool.failed(origin, `status ${answer.response.status}`)
         else pool.succeeded(origin)
-        return withoutErrorHeader(answer.response)
+        return answer.response
       }
       pool.succeeded(origin)
       try {

@@ -1,3 +1,4 @@
+import { withoutErrorHeader } from '../errors.ts'
 import { originUnavailable, upgradeTimedOut } from '../origin-errors.ts'
 import type { OriginAnswer, OriginRequest } from '../runtime.ts'
 
@@ -49,7 +50,8 @@ export async function connectWorkersOrigin(request: OriginRequest, clientSignal?
     clearTimeout(clock)
   }
   const webSocket = response.webSocket
-  if (response.status !== 101 || !webSocket) return { upgraded: false, response }
+  // An origin's own x-wsgate-error would pass for the gateway's refusal (src/errors.ts).
+  if (response.status !== 101 || !webSocket) return { upgraded: false, response: withoutErrorHeader(response) }
   const tunnel: WorkersOriginTunnel = {
     webSocket,
     close: () => {

@@ -1,6 +1,6 @@
 import net, { type Socket } from 'node:net'
 import tls from 'node:tls'
-import type { GatewayError } from '../../errors.ts'
+import { ERROR_HEADER, type GatewayError } from '../../errors.ts'
 import type { OriginAnswer, OriginRequest, OriginTls } from '../../runtime.ts'
 import { NodeOriginTunnel, type OriginRelay, type OriginSink } from './tunnel.ts'
 import { HeadHeaders } from '../../head-headers.ts'
@@ -327,6 +327,8 @@ function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer,
     return badOriginHandshake((error as Error).message).getResponse()
   }
   const headers = toHeaders(head.rawHeaders)
+  // An origin's own x-wsgate-error would pass for the gateway's refusal (src/errors.ts); the gateway's own 502s above keep theirs.
+  headers.delete(ERROR_HEADER)
   if (framing.kind === 'none') {
     socket.destroy()
     return new Response(null, { status: head.status, statusText: head.statusText, headers })

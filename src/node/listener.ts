@@ -11,6 +11,7 @@ import { accessLogger, AccessResponse, requestLine, type AccessRecord } from './
 import { drainingError, WatchedSet } from './drain.ts'
 import type { Logger } from './log.ts'
 import type { Pipe, PipeEndpoint } from './pipe.ts'
+import { readFirstHead, type FirstHeadHandlers } from './first-head.ts'
 import { h2Listener, type H2Listener } from './h2/listener.ts'
 import { requestTimeoutError } from './h2/request-deadline.ts'
 import { chainRequest, readRequestHead } from './request.ts'
@@ -359,24 +360,39 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     void handleUpgrade(state, incoming, socket, head)
   }
 
+  /** What readFirstHead() hands back: a clean upgrade to the upgrade path, a head cut short to Node's answer for it. */
+  const firstHeads: FirstHeadHandlers = {
+    // Node's limit on a head (request line included, see listenerOptions()): a longer one is Node's to refuse.
+    limit: settings.maxHeaderSize + settings.maxUriLength + REQUEST_LINE_ALLOWANCE,
+    answered: (socket) => refused.has(socket),
+    upgrade(socket, head, rest) {
+      headersReceived(socket)
+      void handleUpgrade(state, { ...head, socket }, socket, rest)
+    },
+    // What Node's parser says of a head cut short.
+    cutShort: (socket, bytes) => onClientError(Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE', rawPacket: bytes }), socket),
+  }
+
   // HTTP/2 on the TLS listener, when offered (its ALPN offers h2 only then).
   const h2: H2Listener | undefined = settings.tls?.http2 ? h2Listener(state) : undefined
 
   /**
-   * Splits a TLS listener's connections by ALPN: `h2` to the HTTP/2 half;
-   * everything else (`http/1.1`, no ALPN) to Node's own HTTP/1.1 listener
-   * and the header timer, in that order, exactly as without HTTP/2.
+   * Node's own listeners of a connection `event` (its HTTP/1.1 server's)
+   * get a connection only once its first head is theirs (readFirstHead); an
+   * `h2` connection goes to the HTTP/2 half instead.
    */
-  function splitByAlpn(server: ListeningServer): void {
-    const http1 = server.listeners('secureConnection') as ((this: ListeningServer, socket: TLSSocket) => void)[]
-    server.removeAllListeners('secureConnection')
-    server.on('secureConnection', function onSecureConnection(this: ListeningServer, socket: TLSSocket) {
-      if (socket.alpnProtocol === 'h2') {
-        h2!.accept(socket)
+  function takeHttpConnections(server: ListeningServer, event: 'connection' | 'secureConnection'): void {
+    const http1 = server.listeners(event) as ((this: ListeningServer, socket: Socket) => void)[]
+    server.removeAllListeners(event)
+    server.on(event, function onConnection(this: ListeningServer, socket: Socket) {
+      if (h2 && (socket as TLSSocket).alpnProtocol === 'h2') {
+        h2.accept(socket as TLSSocket)
         return
       }
-      for (const listener of http1) listener.call(this, socket)
       onHttpConnection(socket)
+      readFirstHead(socket, firstHeads, () => {
+        for (const listener of http1) listener.call(this, socket)
+      })
     })
   }
 
@@ -404,10 +420,9 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       servers.push(server)
       if (tls) {
         server.on('connection', onTcpConnection)
-        if (h2) splitByAlpn(server)
-        else server.on('secureConnection', onHttpConnection)
+        takeHttpConnections(server, 'secureConnection')
         server.on('tlsClientError', onTlsClientError)
-      } else server.on('connection', onHttpConnection)
+      } else takeHttpConnections(server, 'connection')
       server.on('clientError', onClientError)
       server.on('request', onRequest)
       server.on('connect', onConnect)

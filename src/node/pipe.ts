@@ -233,6 +233,9 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     // Small frames (pings, chat messages) must not wait for Nagle.
     client.setNoDelay(true)
     origin.setNoDelay(true)
+    // A client whose head the gateway read itself (first-head.ts) was paused outright, which a 'data' listener does
+    // not undo: set flowing here (from the next tick, once the listeners below are on), before a relay may pause it.
+    client.resume()
     if (originHead.length > 0) this.relayChunk(origin, originHead)
     if (clientHead.length > 0) this.relayChunk(client, clientHead)
 

@@ -9,11 +9,18 @@ export interface HeadLimits {
 }
 
 /**
+ * What the head parse reads of a request: its line and field lines as
+ * Node's server reports them (an `IncomingMessage`), or as the gateway read
+ * them itself (first-head.ts), and the connection it came on.
+ */
+export type NodeRequestHead = Pick<IncomingMessage, 'method' | 'url' | 'httpVersion' | 'rawHeaders'> & { readonly socket: IncomingMessage['socket'] }
+
+/**
  * The edge's parse of a Node request head (see `parseRequestHead`): the
  * scheme is the connection's, never the client's claim. Throws a
  * {@link GatewayError} for anything refused.
  */
-export function readRequestHead(incoming: IncomingMessage, upgrade: boolean, limits: HeadLimits): RequestHead {
+export function readRequestHead(incoming: NodeRequestHead, upgrade: boolean, limits: HeadLimits): RequestHead {
   return parseRequestHead({
     method: incoming.method ?? 'GET',
     target: incoming.url ?? '',

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { ERROR_HEADER, GatewayError } from '../errors.ts'
 import type { ClientSlot, FairShare } from '../fair-share.ts'
@@ -16,7 +15,7 @@ import type { GatewayMetrics } from './metrics/index.ts'
 import { asGatewayError, toErrorResponse, withRequestId } from '../responses.ts'
 import { Pipe, type PipeEndpoint } from './pipe.ts'
 import { ignoreHandshakeError } from './pipe/handshake-guard.ts'
-import { readRequestHead, toRequest } from './request.ts'
+import { readRequestHead, toRequest, type NodeRequestHead } from './request.ts'
 import type { RequestHead } from '../request-head.ts'
 import type { ServeSettings } from './settings.ts'
 import { writeResponse } from './write-response.ts'
@@ -120,11 +119,13 @@ export const HTTP1_UPGRADE: HandshakeTransport<Socket> = {
 type Accepted = { answer: Extract<OriginAnswer, { upgraded: true }>; settings: PipeSettings }
 
 /**
- * Handles one `upgrade` event: runs the app's chain on the raw socket, then
- * either writes the 101 and starts the pipe, or writes the chain's answer
- * and closes. Logs one line for the decision.
+ * Handles one HTTP/1.1 upgrade request (Node's `upgrade` event, or a
+ * connection's first head the gateway read itself, listener.ts
+ * `readFirstHead()`): runs the app's chain on the raw socket, then either
+ * writes the 101 and starts the pipe, or writes the chain's answer and
+ * closes. Logs one line for the decision.
  */
-export function handleUpgrade(state: GatewayState, incoming: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+export function handleUpgrade(state: GatewayState, incoming: NodeRequestHead, socket: Socket, head: Buffer): Promise<void> {
   // One parse of the head decides, before any admission or route, what is refused and the URL everyone sees.
   let parsed: RequestHead | GatewayError
   try {

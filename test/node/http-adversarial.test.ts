@@ -72,6 +72,22 @@ describe('http(): a bodiless status never carries a Content-Length its body does
   }
 })
 
+describe("http(): every field line of an origin's answer within the head limit reaches the client", () => {
+  it('relays an answer of 1,500 field lines with its last ones (Cache-Control: private among them) intact', async () => {
+    const many = Array.from({ length: 1_500 }, (_, index) => `X-${index}: v`)
+    const answer = ['HTTP/1.1 200 OK', ...many, 'Cache-Control: private', 'X-Last: yes', 'Content-Length: 2', '', 'ok'].join('\r\n')
+    const gateway = await gatewayTo({ '/many': answer })
+    const client = await connect(gateway)
+    client.send(get('/many'))
+    const response = await client.response()
+    expect(response.status).toBe(200)
+    expect(response.headers['x-1499']).toBe('v')
+    expect(response.headers['cache-control']).toBe('private')
+    expect(response.headers['x-last']).toBe('yes')
+    expect(response.body).toBe('ok')
+  })
+})
+
 describe("websocket(): an origin's refusal of an upgrade is relayed without its hop-by-hop headers (RFC 9110 §7.6.1)", () => {
   it('drops the headers the origin named in Connection, and Proxy-Authenticate and Trailer, as http() does', async () => {
     const origin = resources.track(

@@ -49,6 +49,9 @@ export function openOriginRequest(url: URL, method: string, headers: Record<stri
     signal: hooks.signal,
   }
   const outgoing = secure ? https.request({ ...options, ...originTlsOptions(url, tls) }) : http.request(options)
+  // Node keeps an answer's first 1,000 field lines (maxHeadersCount counts names and values) and drops the rest silently: a late Cache-Control:
+  // private or Set-Cookie would be lost. No count limit; the head's size limit still bounds it.
+  outgoing.maxHeadersCount = 0
   if (hooks.onSocket) outgoing.once('socket', hooks.onSocket)
   return outgoing
 }

@@ -143,6 +143,28 @@ function expectRejection(response: RawResponse, status: number, code: string, re
   expect(originSaw).toHaveLength(seenBefore)
 }
 
+/** A genuine Authorization: Bearer token beside a forged token cookie in `cookieWith(forged)`: 400 ERR_JWT_AMBIGUOUS, nothing reaches the origin. */
+async function expectAmbiguousBesideHeader(cookieWith: (token: string) => string): Promise<void> {
+  const [good, bad] = await Promise.all([genuine(), forged()])
+  const before = originSaw.length
+  const response = await rawExchange(
+    gateway.port,
+    handshakeWith('/cookie', [
+      ['Authorization', `Bearer ${good}`],
+      ['Cookie', cookieWith(bad)],
+    ]),
+  )
+  expectRejection(
+    response,
+    400,
+    'ERR_JWT_AMBIGUOUS',
+    /^token sent in more than one place: the Authorization header and the access_token cookie\n$/,
+    /error="invalid_request"/,
+    [good, bad],
+    before,
+  )
+}
+
 describe('jwtAuth: query parameter spellings an origin reads as access_token', () => {
   it('refuses the attack: ?access_token=<genuine>&access.token=<forged> is 400 ERR_JWT_AMBIGUOUS', async () => {
     const [good, bad] = await Promise.all([genuine(), forged()])
@@ -200,24 +222,7 @@ describe('jwtAuth: query parameter spellings an origin reads as access_token', (
 describe('jwtAuth: cookie names an origin reads as access_token (cookie source on)', () => {
   describe.each(COOKIE_LOOK_ALIKES)('Cookie: %s= (%s)', (spelling) => {
     it('is refused with 400 ERR_JWT_AMBIGUOUS beside a genuine Authorization: Bearer token', async () => {
-      const [good, bad] = await Promise.all([genuine(), forged()])
-      const before = originSaw.length
-      const response = await rawExchange(
-        gateway.port,
-        handshakeWith('/cookie', [
-          ['Authorization', `Bearer ${good}`],
-          ['Cookie', `theme=dark; ${spelling}=${bad}`],
-        ]),
-      )
-      expectRejection(
-        response,
-        400,
-        'ERR_JWT_AMBIGUOUS',
-        /^token sent in more than one place: the Authorization header and the access_token cookie\n$/,
-        /error="invalid_request"/,
-        [good, bad],
-        before,
-      )
+      await expectAmbiguousBesideHeader((bad) => `theme=dark; ${spelling}=${bad}`)
     })
 
     it('is the token when alone: a genuine one opens the connection and the origin receives no copy of it', async () => {
@@ -238,24 +243,7 @@ describe('jwtAuth: cookie names an origin reads as access_token (cookie source o
 
   describe('a token cookie after a comma (Rack 2 splits the Cookie header at "," as well as ";")', () => {
     it('is refused with 400 ERR_JWT_AMBIGUOUS beside a genuine Authorization: Bearer token', async () => {
-      const [good, bad] = await Promise.all([genuine(), forged()])
-      const before = originSaw.length
-      const response = await rawExchange(
-        gateway.port,
-        handshakeWith('/cookie', [
-          ['Authorization', `Bearer ${good}`],
-          ['Cookie', `theme=dark, access_token=${bad}; lang=en`],
-        ]),
-      )
-      expectRejection(
-        response,
-        400,
-        'ERR_JWT_AMBIGUOUS',
-        /^token sent in more than one place: the Authorization header and the access_token cookie\n$/,
-        /error="invalid_request"/,
-        [good, bad],
-        before,
-      )
+      await expectAmbiguousBesideHeader((bad) => `theme=dark, access_token=${bad}; lang=en`)
     })
 
     it('is the token when alone, and the origin receives the other cookies of its part without it', async () => {

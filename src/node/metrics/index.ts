@@ -12,6 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { poolsOf, type OriginPool } from '../../origins/pool.ts'
 import type { HandshakeNote } from '../../runtime.ts'
 import type { Pipe, PipeEndpoint, PipeSummary } from '../pipe.ts'
+import { CounterSeries, HistogramSeries } from './series.ts'
 import { blockFamily, isWafBlock } from './waf-family.ts'
 
 export { blockFamily, ruleFamily } from './waf-family.ts'
@@ -147,6 +148,23 @@ function closeCodeLabel(code: number | undefined): string {
   return code === undefined ? '' : String(code)
 }
 
+/** The labels of a `wsgate_handshakes_total` or `wsgate_http_requests_total` series. */
+function statusLabels(route: string, status: number, code: string): { route: string; status: string; code: string } {
+  return { route, status: String(status), code }
+}
+
+/** The labels of a `wsgate_closes_total` series. */
+function closeLabels(route: string, cause: string, code: number | undefined): { route: string; cause: string; code: string } {
+  return { route, cause, code: closeCodeLabel(code) }
+}
+
+/** A plain target's last handshake, for `wsgate_origin_up`. */
+interface PlainOrigin {
+  readonly route: string
+  readonly origin: string
+  up: number
+}
+
 /** Bytes of one direction relayed by ended connections, per route. */
 interface ByteTotals {
   fromClient: number
@@ -192,18 +210,22 @@ export class GatewayMetrics {
   #pooled: Map<string, OriginPool[]>
   /** The app's router, for the route of a handshake a middleware refused before `websocket()` noted it. */
   #router: AppRouter | undefined
-  /** Plain targets: whether the last handshake that reached each (route, origin) got through. */
-  readonly #plainOrigins = new Map<string, { route: string; origin: string; up: number }>()
+  /** Plain targets: whether the last handshake that reached each (route, origin) got through, by route then origin. */
+  readonly #plainOrigins = new Map<string, Map<string, PlainOrigin>>()
+  /** The same records, in the order each (route, origin) was first seen (the export's order). */
+  readonly #plainOriginList: PlainOrigin[] = []
   /** Bytes of ended connections, per route. */
   readonly #endedBytes = new Map<string, ByteTotals>()
-  readonly #handshakes: Counter<'route' | 'status' | 'code'>
-  readonly #handshakeDuration: Histogram<'route'>
-  readonly #connectionDuration: Histogram<'route'>
-  readonly #closes: Counter<'route' | 'cause' | 'code'>
+  // The per-handshake, per-connection and per-request counts: kept here and copied into their metric when scraped (series.ts).
+  readonly #handshakes = new CounterSeries<string, number, string>(statusLabels)
+  readonly #handshakeDuration = new HistogramSeries('route', HANDSHAKE_BUCKETS)
+  readonly #connectionDuration = new HistogramSeries('route', CONNECTION_BUCKETS)
+  readonly #closes = new CounterSeries<string, string, number | undefined>(closeLabels)
+  readonly #requests = new CounterSeries<string, number, string>(statusLabels)
+  readonly #requestDuration = new HistogramSeries('route', HTTP_REQUEST_BUCKETS)
+  // Rare (a refusal by waf() or jwtAuth()): counted by prom-client as it comes.
   readonly #wafBlocks: Counter<'route' | 'rule_family'>
   readonly #authFailures: Counter<'route' | 'code'>
-  readonly #requests: Counter<'route' | 'status' | 'code'>
-  readonly #requestDuration: Histogram<'route'>
 
   /** `app`: the gateway's app, whose routes' origin pools `wsgate_origin_up` and readiness report. */
   constructor(app: unknown) {
@@ -222,25 +244,37 @@ export class GatewayMetrics {
         for (const record of open.values()) this.inc({ route: record.route, origin: record.origin })
       },
     })
-    this.#handshakes = new Counter({
+    const handshakes = this.#handshakes
+    new Counter({
       name: 'wsgate_handshakes_total',
       help: 'Handshake decisions, by route pattern (empty when none matched), HTTP status (101 accepted, 499 client left) and wsgate error code.',
       labelNames: ['route', 'status', 'code'],
       registers,
+      collect() {
+        handshakes.copyTo(this)
+      },
     })
-    this.#handshakeDuration = new Histogram({
+    const handshakeDuration = this.#handshakeDuration
+    new Histogram({
       name: 'wsgate_handshake_duration_seconds',
       help: 'Time from the upgrade request to its decision, by route pattern.',
       labelNames: ['route'],
       buckets: HANDSHAKE_BUCKETS,
       registers,
+      collect() {
+        handshakeDuration.copyTo(this)
+      },
     })
-    this.#connectionDuration = new Histogram({
+    const connectionDuration = this.#connectionDuration
+    new Histogram({
       name: 'wsgate_connection_duration_seconds',
       help: 'Lifetime of ended WebSocket connections, by route pattern.',
       labelNames: ['route'],
       buckets: CONNECTION_BUCKETS,
       registers,
+      collect() {
+        connectionDuration.copyTo(this)
+      },
     })
     const endedBytes = this.#endedBytes
     new Counter({
@@ -265,11 +299,15 @@ export class GatewayMetrics {
         }
       },
     })
-    this.#closes = new Counter({
+    const closes = this.#closes
+    new Counter({
       name: 'wsgate_closes_total',
       help: 'Ended WebSocket connections, by route pattern, cause (client, origin, or the gateway\'s: idle, lifetime, drain, shutdown, token-expired, operator) and close code (empty when no close frame was seen).',
       labelNames: ['route', 'cause', 'code'],
       registers,
+      collect() {
+        closes.copyTo(this)
+      },
     })
     this.#wafBlocks = new Counter({
       name: 'wsgate_waf_blocks_total',
@@ -283,21 +321,29 @@ export class GatewayMetrics {
       labelNames: ['route', 'code'],
       registers,
     })
-    this.#requests = new Counter({
+    const requests = this.#requests
+    new Counter({
       name: 'wsgate_http_requests_total',
       help: 'Plain HTTP requests (not WebSocket upgrades) answered, HTTP/1.1 and HTTP/2: one per request or request rejected log line, by route pattern (empty when none matched), HTTP status (499 client left before the answer) and wsgate error code.',
       labelNames: ['route', 'status', 'code'],
       registers,
+      collect() {
+        requests.copyTo(this)
+      },
     })
-    this.#requestDuration = new Histogram({
+    const requestDuration = this.#requestDuration
+    new Histogram({
       name: 'wsgate_http_request_duration_seconds',
       help: "Time from a plain HTTP request's accepted head to the end of its response (the access line's ms), by route pattern.",
       labelNames: ['route'],
       buckets: HTTP_REQUEST_BUCKETS,
       registers,
+      collect() {
+        requestDuration.copyTo(this)
+      },
     })
     const pooledNow = (): Map<string, OriginPool[]> => this.#pooled
-    const plainOrigins = this.#plainOrigins
+    const plainOrigins = this.#plainOriginList
     new Gauge({
       name: 'wsgate_origin_up',
       help: "1 when an origin is up, else 0, by route pattern and origin: a pool's health as its probes and handshakes judge it; a plain target's last handshake.",
@@ -308,7 +354,7 @@ export class GatewayMetrics {
         for (const [route, pools] of pooledNow()) {
           for (const pool of pools) for (const origin of pool.status()) this.set({ route, origin: origin.url }, origin.health === 'up' ? 1 : 0)
         }
-        for (const { route, origin, up } of plainOrigins.values()) this.set({ route, origin }, up)
+        for (const { route, origin, up } of plainOrigins) this.set({ route, origin }, up)
       },
     })
     this.registry = Registry.merge([own, processMetrics()])
@@ -323,14 +369,28 @@ export class GatewayMetrics {
   handshake(target: string | undefined, note: HandshakeNote, status: number, code: string | null, started: number): void {
     const route = note.route ?? this.#routeOf(target)
     const label = codeLabel(code)
-    this.#handshakes.inc({ route, status: String(status), code: label })
-    this.#handshakeDuration.observe({ route }, (performance.now() - started) / 1000)
+    this.#handshakes.inc(route, status, label)
+    this.#handshakeDuration.observe(route, (performance.now() - started) / 1000)
     if (label.startsWith('ERR_JWT_')) this.#authFailures.inc({ route, code: label })
     if (isWafBlock(note.waf)) this.#wafBlocks.inc({ route, rule_family: blockFamily(note.waf) })
     // A pool's health is its own (probes); a plain target is as good as its last handshake.
     if (note.origin === undefined || this.#pooled.has(route)) return
     const up = status === 101 ? 1 : ORIGIN_FAILURES.has(label) ? 0 : undefined
-    if (up !== undefined) this.#plainOrigins.set(`${route}\n${note.origin}`, { route, origin: note.origin, up })
+    if (up !== undefined) this.#plainOriginUp(route, note.origin, up)
+  }
+
+  /** Notes whether the last handshake to the plain target `origin` of `route` got through; a known one keeps its place. */
+  #plainOriginUp(route: string, origin: string, up: number): void {
+    let byOrigin = this.#plainOrigins.get(route)
+    if (byOrigin === undefined) this.#plainOrigins.set(route, (byOrigin = new Map()))
+    const known = byOrigin.get(origin)
+    if (known !== undefined) {
+      known.up = up
+      return
+    }
+    const record: PlainOrigin = { route, origin, up }
+    byOrigin.set(origin, record)
+    this.#plainOriginList.push(record)
   }
 
   /**
@@ -349,8 +409,8 @@ export class GatewayMetrics {
    */
   request(target: string | undefined, method: string | undefined, note: HandshakeNote, status: number, code: string | null | undefined, started: number): void {
     const route = note.route ?? this.#routeOf(target, method)
-    this.#requests.inc({ route, status: String(status), code: codeLabel(code) })
-    this.#requestDuration.observe({ route }, (performance.now() - started) / 1000)
+    this.#requests.inc(route, status, codeLabel(code))
+    this.#requestDuration.observe(route, (performance.now() - started) / 1000)
   }
 
   /**
@@ -407,8 +467,8 @@ export class GatewayMetrics {
   connectionEnded(record: ConnectionRecord, summary: PipeSummary): void {
     this.#open.delete(record.id)
     const { route } = record
-    this.#closes.inc({ route, cause: summary.closeCause ?? summary.closedBy, code: closeCodeLabel(summary.closeCode) })
-    this.#connectionDuration.observe({ route }, summary.durationMs / 1000)
+    this.#closes.inc(route, summary.closeCause ?? summary.closedBy, summary.closeCode)
+    this.#connectionDuration.observe(route, summary.durationMs / 1000)
     const bytes = this.#endedBytes.get(route) ?? { fromClient: 0, fromOrigin: 0 }
     bytes.fromClient += summary.bytesFromClient
     bytes.fromOrigin += summary.bytesFromOrigin

@@ -215,15 +215,27 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     socket.destroy()
   }
 
-  function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  function onClientError(error: ParserError, socket: Socket): void {
     headersReceived(socket)
-    // With a response under way, an error answer would land inside it: the connection is dropped instead.
-    if (error.code === 'ECONNRESET' || !socket.writable || responseUnderWay(socket)) {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
     }
-    // Already answered: what the parser choked on is the rest of a refused request.
+    // Already answered, or its last answer decided: what the parser choked on is the rest of a refused request, or
+    // bytes after the connection's last request, and a deadline is of a request that will never be answered. The
+    // answers it owes are left to finish; the connection closes after them.
     if (refused.has(socket)) return
+    // Bytes after a request with `Connection: close` (or an HTTP/1.0 one without keep-alive) are not a request
+    // (RFC 9112 §9.6): that request's answer is the connection's last, and Node closes it once that is sent.
+    if (error.code === 'HPE_CLOSED_CONNECTION') {
+      refused.add(socket)
+      return
+    }
+    // With a response under way, an error answer would land inside it: the connection is dropped instead.
+    if (responseUnderWay(socket)) {
+      socket.destroy()
+      return
+    }
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // Node's request deadline: a request whose head came but whose body is still coming.
       const response = responseOf(socket)
@@ -231,10 +243,23 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       // Node's header deadline of a keep-alive request: the same 408 the first request gets.
       return headersTimedOut(socket)
     }
-    const rejection = parserRejection(error as ParserError, settings)
+    const rejection = parserRejection(error, settings)
     refusedBeforeApp(socket, rejection.status, rejection.code)
-    socket.write(rawErrorResponse(rejection))
-    endSocket(socket, settings.halfCloseTimeout)
+    refused.add(socket)
+    // Pipelined requests are answered in order (RFC 9112 §9.3.2): the refusal follows the answers owed before the
+    // bytes that failed (none begun yet; they may still be coming from their origins), those to the requests before
+    // the one whose body failed, or all of them.
+    afterEarlierAnswers(socket, requestInBody(socket), () => {
+      // Closed meanwhile: by the client, or by Node after an answer that was the connection's last.
+      if (!socket.writable) return
+      // The failing request's own response has begun meanwhile: the refusal would land inside it.
+      if (responseUnderWay(socket)) {
+        socket.destroy()
+        return
+      }
+      socket.write(rawErrorResponse(rejection))
+      endSocket(socket, settings.halfCloseTimeout)
+    })
   }
 
   // Plain HTTP requests: the head parse first (what is refused never reaches Hono), then @hono/node-server.
@@ -456,14 +481,40 @@ function responseUnderWay(socket: Socket): boolean {
 }
 
 /**
+ * The request whose body Node's parser is reading on the socket (its head came, its body has not ended), or
+ * undefined between requests: a parse error then is in the message after the last request, not in a body.
+ */
+function requestInBody(socket: Socket): http.IncomingMessage | undefined {
+  const incoming = (socket as Socket & { parser?: { incoming?: http.IncomingMessage | null } | null }).parser?.incoming
+  return incoming && !incoming.complete ? incoming : undefined
+}
+
+/**
+ * Calls `then` once Node's server has written every answer it owes on the
+ * socket before `request`'s (every answer, with no request): the one it is
+ * writing (`_httpMessage`) and those queued behind it, one at a time, each
+ * taking the socket when the one before it has ended. A response's 'close'
+ * comes after it has been written in full, or when the connection is gone.
+ */
+function afterEarlierAnswers(socket: Socket, request: http.IncomingMessage | undefined, then: () => void): void {
+  const pending = responseOf(socket)
+  if (pending === undefined || pending.req === request) return then()
+  pending.once('close', () => afterEarlierAnswers(socket, request, then))
+}
+
+/**
  * Node's parser refusals (llhttp error codes) as the head parse's codes, so
  * that a request gets the same answer whichever of the two saw the problem
  * first.
  */
 function parserRejection(error: ParserError, settings: ServeSettings): GatewayError {
   const { code } = error
-  // What the parser had read, for telling an unknown method or version from plain noise.
-  const line = error.rawPacket?.toString('latin1', 0, 256) ?? ''
+  // What the parser had read of the failing message, from the start of the line it failed in (a pipelined message
+  // follows others in the same read), for telling an unknown method or version from plain noise.
+  const packet = error.rawPacket
+  const failedAt = Math.min(error.bytesParsed ?? 0, packet?.length ?? 0)
+  const start = packet && failedAt > 0 ? packet.lastIndexOf(0x0a, failedAt - 1) + 1 : 0
+  const line = packet?.toString('latin1', start, start + 256) ?? ''
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return new GatewayError(431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE', `request header section exceeds ${settings.maxHeaderSize} bytes`)
@@ -487,5 +538,5 @@ function parserRejection(error: ParserError, settings: ServeSettings): GatewayEr
   return new GatewayError(400, 'ERR_HANDSHAKE_MALFORMED', `malformed HTTP request (${code ?? 'parse error'})`)
 }
 
-/** A `clientError` from Node's parser: its llhttp code, and the bytes it had read. */
-type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer }
+/** A `clientError` from Node's parser: its llhttp code, the bytes it had read, and where in them it failed. */
+type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number }

@@ -1,0 +1,169 @@
+import { Hono } from 'hono'
+import { describe, expect, it } from 'vitest'
+import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { openWire, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
+import { useResources } from '../helpers/resources.ts'
+
+/**
+ * Pipelined requests on one HTTP/1.1 connection are answered in the order
+ * they came (RFC 9112 §9.3.2): the refusal of bytes that fail to parse
+ * follows the answers to the requests before them, and bytes after a
+ * request with `Connection: close` get no answer at all (§9.6). The origin
+ * here holds each answer until the test releases it, so the gateway has
+ * read every pipelined byte before any answer exists.
+ */
+
+const resources = useResources()
+
+/** An origin whose answers wait for `release()`; each answers `answer to <path>`. */
+interface HeldOrigin {
+  origin: HttpOrigin
+  /** Sends every held answer, and answers at once from now on. */
+  release(): void
+}
+
+async function heldOrigin(): Promise<HeldOrigin> {
+  const held: (() => void)[] = []
+  let released = false
+  const origin = resources.track(
+    await startHttpOrigin((request, response) => {
+      const body = `answer to ${request.url}`
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) })
+      // The head and the start of the body go out at once; the rest waits for release().
+      response.write(body.slice(0, 10))
+      const finish = (): void => void response.end(body.slice(10))
+      if (released) finish()
+      else held.push(finish)
+    }),
+  )
+  return {
+    origin,
+    release() {
+      released = true
+      for (const finish of held.splice(0)) finish()
+    },
+  }
+}
+
+/** A gateway sending every path to `origin` through `http()`. */
+async function gatewayTo(origin: HttpOrigin): Promise<TestGateway> {
+  const app = new Hono<{ Bindings: GatewayBindings }>()
+  app.all('*', httpRoute(origin.url))
+  return resources.gateway(app)
+}
+
+async function connect(gateway: TestGateway): Promise<WireConnection> {
+  const wire = await openWire(gateway.port)
+  resources.track(wire.socket)
+  return wire
+}
+
+function get(path: string, extra = ''): string {
+  return `GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n${extra}\r\n`
+}
+
+describe('serve(): pipelined requests are answered in order', () => {
+  it('answers a request first, then refuses the malformed bytes pipelined behind it with 400 ERR_HANDSHAKE_MALFORMED, and closes', async () => {
+    const { origin, release } = await heldOrigin()
+    const gateway = await gatewayTo(origin)
+    const client = await connect(gateway)
+    client.send(get('/first') + '\x00\x01 not a request\r\n\r\n')
+    // The gateway has parsed both (one read) once the origin has the request.
+    await waitFor(() => origin.requests.length === 1, 5_000, 'the first request at the origin')
+    release()
+
+    const first = await client.response()
+    expect(first.status).toBe(200)
+    expect(first.body).toBe('answer to /first')
+    const refusal = await client.response()
+    expect(refusal.status).toBe(400)
+    expect(refusal.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_MALFORMED')
+    expect(refusal.headers.connection).toBe('close')
+    await client.closed
+    expect(origin.requests.map((request) => request.url)).toEqual(['/first'])
+  })
+
+  it('answers two pipelined requests in order before the refusal of the malformed bytes behind them', async () => {
+    const { origin, release } = await heldOrigin()
+    const gateway = await gatewayTo(origin)
+    const client = await connect(gateway)
+    client.send(get('/one') + get('/two') + 'BR0KEN\x7f\r\n\r\n')
+    await waitFor(() => origin.requests.length === 2, 5_000, 'both requests at the origin')
+    release()
+
+    expect((await client.response()).body).toBe('answer to /one')
+    expect((await client.response()).body).toBe('answer to /two')
+    expect((await client.response()).status).toBe(400)
+    await client.closed
+  })
+
+  it('answers a request first, then refuses a pipelined POST whose chunked body is malformed with 400 ERR_HANDSHAKE_FRAMING', async () => {
+    const { origin, release } = await heldOrigin()
+    const gateway = await gatewayTo(origin)
+    const client = await connect(gateway)
+    client.send(get('/first') + 'POST /second HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+    await waitFor(() => origin.requests.length >= 1, 5_000, 'the first request at the origin')
+    release()
+
+    expect((await client.response()).body).toBe('answer to /first')
+    const refusal = await client.response()
+    expect(refusal.status).toBe(400)
+    expect(refusal.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_FRAMING')
+    await client.closed
+  })
+
+  it('lets the first answer finish past the header deadline of the malformed bytes pipelined behind it', async () => {
+    const { origin, release } = await heldOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.get('/own', (c) => c.text('own'))
+    app.all('*', httpRoute(origin.url))
+    const gateway = await resources.gateway(app, { handshakeTimeout: 300 })
+    // A second keep-alive connection, whose next head Node's header deadline will time (as the bytes below).
+    const witness = await connect(gateway)
+    witness.send(get('/own'))
+    expect((await witness.response()).body).toBe('own')
+
+    const client = await connect(gateway)
+    client.send(get('/first') + '\x00\x01 not a request')
+    await waitFor(() => origin.requests.length === 1, 5_000, 'the first request at the origin')
+    // A head begun later than those bytes: once it has its 408, Node's deadline check has passed over them too.
+    witness.send('GET /late HTTP/1.1\r\n')
+    expect((await witness.response()).status).toBe(408)
+    release()
+
+    expect((await client.response()).body).toBe('answer to /first')
+    expect((await client.response()).status).toBe(400)
+    await client.closed
+  })
+
+  it('answers a request with Connection: close and closes, giving the bytes pipelined behind it no answer', async () => {
+    const { origin, release } = await heldOrigin()
+    const gateway = await gatewayTo(origin)
+    const client = await connect(gateway)
+    client.send(get('/first', 'Connection: close\r\n') + get('/second'))
+    await waitFor(() => origin.requests.length === 1, 5_000, 'the first request at the origin')
+    release()
+
+    const first = await client.response()
+    expect(first.status).toBe(200)
+    expect(first.body).toBe('answer to /first')
+    await client.closed
+    expect(client.received()).toBe(first.raw)
+    expect(origin.requests.map((request) => request.url)).toEqual(['/first'])
+  })
+
+  it('answers an HTTP/1.0 request and closes, giving the malformed bytes pipelined behind it no answer', async () => {
+    const { origin, release } = await heldOrigin()
+    const gateway = await gatewayTo(origin)
+    const client = await connect(gateway)
+    client.send('GET /first HTTP/1.0\r\nHost: gateway.test\r\n\r\n\x00\x01 not a request\r\n\r\n')
+    await waitFor(() => origin.requests.length === 1, 5_000, 'the first request at the origin')
+    release()
+
+    const first = await client.response()
+    expect(first.body).toBe('answer to /first')
+    await client.closed
+    expect(client.received()).toBe(first.raw)
+  })
+})

@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
 import { waitFor, type TestGateway } from '../helpers/gateway.ts'
-import { openWire, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
+import { openWire, send, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
 import { useResources } from '../helpers/resources.ts'
 
 /**
@@ -165,5 +165,61 @@ describe('serve(): pipelined requests are answered in order', () => {
     expect(first.body).toBe('answer to /first')
     await client.closed
     expect(client.received()).toBe(first.raw)
+  })
+})
+
+describe('http(): no media type the origin did not send', () => {
+  /** A gateway in front of an origin answering 200 with `body` and the given headers, and no Content-Type. */
+  async function untypedOrigin(headers: Record<string, string>, body: string): Promise<TestGateway> {
+    const origin = resources.track(
+      await startHttpOrigin((_request, response) => {
+        response.writeHead(200, headers)
+        response.end(body)
+      }),
+    )
+    return gatewayTo(origin)
+  }
+
+  it('relays an origin’s 200 with a body and no Content-Type without one', async () => {
+    const gateway = await untypedOrigin({ 'content-length': '5' }, 'hello')
+    const answer = await send(`${gateway.url}/file`)
+    expect(answer.status).toBe(200)
+    expect(answer.body.toString()).toBe('hello')
+    expect(answer.headers['content-type']).toBeUndefined()
+    expect(answer.headers['content-length']).toBe('5')
+  })
+
+  it('relays a chunked body without Content-Type without one', async () => {
+    const gateway = await untypedOrigin({ 'transfer-encoding': 'chunked' }, 'streamed bytes')
+    const answer = await send(`${gateway.url}/stream`)
+    expect(answer.body.toString()).toBe('streamed bytes')
+    expect(answer.headers['content-type']).toBeUndefined()
+  })
+
+  it('answers untyped bytes on a keep-alive connection and then the next request', async () => {
+    const gateway = await untypedOrigin({ 'content-length': '5' }, 'hello')
+    const client = await connect(gateway)
+    client.send(get('/a') + get('/b'))
+    const a = await client.response()
+    const b = await client.response()
+    expect([a.body, b.body]).toEqual(['hello', 'hello'])
+    expect(a.headers['content-type']).toBeUndefined()
+    expect(b.headers['x-request-id']).toBeDefined()
+  })
+
+  it('keeps a Content-Type the origin sent, and the one c.text() sets', async () => {
+    const gateway = await untypedOrigin({ 'content-type': 'application/octet-stream', 'content-length': '5' }, 'hello')
+    expect((await send(`${gateway.url}/typed`)).headers['content-type']).toBe('application/octet-stream')
+
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.get('/text', (c) => c.text('hi'))
+    app.get('/bytes', (c) => c.body(new TextEncoder().encode('raw'), 200, { 'x-kind': 'bytes' }))
+    const own = await resources.gateway(app)
+    const text = await send(`${own.url}/text`)
+    expect(text.headers['content-type']).toBe('text/plain; charset=UTF-8')
+    expect(text.body.toString()).toBe('hi')
+    const bytes = await send(`${own.url}/bytes`)
+    expect(bytes.headers['content-type']).toBeUndefined()
+    expect(bytes.body.toString()).toBe('raw')
   })
 })

@@ -51,6 +51,22 @@ export class AccessResponse<Request extends http.IncomingMessage = http.Incoming
   bodyBytes = 0
   /** Set while the request's access line is still to be written. */
   access: AccessRecord | undefined
+  /**
+   * The app's response has no `Content-Type`: the `text/plain; charset=UTF-8`
+   * @hono/node-server adds to a body without one is dropped from the head
+   * (RFC 9110 §8.3: a media type the origin did not send is not for a proxy
+   * to invent).
+   */
+  untyped = false
+
+  // One signature for Node's overloads: (status, headers?) and (status, reason, headers?).
+  override writeHead(statusCode: number, reason?: unknown, headers?: unknown): this {
+    if (this.untyped) {
+      if (typeof reason === 'object' && reason !== null) reason = withoutContentType(reason as http.OutgoingHttpHeaders)
+      else if (headers) headers = withoutContentType(headers as http.OutgoingHttpHeaders)
+    }
+    return super.writeHead(statusCode, reason as string, headers as http.OutgoingHttpHeaders)
+  }
 
   // One signature for Node's overloads: (chunk, callback?) and (chunk, encoding, callback?).
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
@@ -67,6 +83,13 @@ export class AccessResponse<Request extends http.IncomingMessage = http.Incoming
 
   /** Node's own flag (`OutgoingMessage#_hasBody`): false for HEAD, 204 and 304, whose bodies it drops. */
   declare _hasBody: boolean
+}
+
+/** `headers` without a `Content-Type` field, in whatever case it is spelled (a copy: the object is the caller's). */
+function withoutContentType(headers: http.OutgoingHttpHeaders): http.OutgoingHttpHeaders {
+  const kept: http.OutgoingHttpHeaders = {}
+  for (const name in headers) if (name.toLowerCase() !== 'content-type') kept[name] = headers[name]
+  return kept
 }
 
 /** Bytes of a chunk as Node writes it. */

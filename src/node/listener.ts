@@ -18,14 +18,7 @@ import { chainRequest, readRequestHead } from './request.ts'
 import type { ServeSettings } from './settings.ts'
 import { asGatewayError, toErrorResponse, withHeader } from '../responses.ts'
 import { endScope, handleUpgrade, logHandshake, newScope, plainRuntime, type FetchApp, type GatewayState } from './upgrade.ts'
-import { closingHead, endSocket, rawErrorResponse, writeServerResponse } from './write-response.ts'
-
-/**
- * Thrown by the plain request listener once it has written the response
- * itself (`writeServerResponse()`): @hono/node-server's error handler
- * returning nothing for it is how @hono/node-server is told to write nothing.
- */
-const ANSWERED: unique symbol = Symbol('answered')
+import { closingHead, endSocket, rawErrorResponse } from './write-response.ts'
 
 /** Bytes of a request line besides its target (`CONNECT ` and ` HTTP/1.1\r\n`, with room to spare), for Node's head limit. */
 const REQUEST_LINE_ALLOWANCE = 64
@@ -322,22 +315,13 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
         outgoing.access = undefined
         logHandshake(state, runtime, scope.note, response.status, code, started)
       } else if (record) record.code = code
-      const answer = last ? withHeader(response, 'connection', 'close') : response
-      // A body without Content-Type goes out without one (@hono/node-server would label it text/plain): written here,
-      // and ANSWERED tells @hono/node-server it is. The headers are asked first: reading `body` of @hono/node-server's
-      // lightweight Response builds the full one.
-      if (!answer.headers.has('content-type') && answer.body !== null) {
-        await writeServerResponse(outgoing, answer)
-        throw ANSWERED
-      }
-      return answer
+      // A body without Content-Type goes out without one: the label @hono/node-server would add is dropped from the head.
+      outgoing.untyped = !response.headers.has('content-type')
+      return last ? withHeader(response, 'connection', 'close') : response
     },
-    {
-      // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
-      // complaints about a request (RequestError) are about client input, so a 400. Nothing, when the
-      // response has been written already: @hono/node-server then writes nothing.
-      errorHandler: (error) => (error === ANSWERED ? undefined : toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger)),
-    },
+    // What escapes the listener itself goes to the JSON log, never to stderr; @hono/node-server's own
+    // complaints about a request (RequestError) are about client input, so a 400.
+    { errorHandler: (error) => toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger) },
   )
   function onRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse): void {
     headersReceived(incoming.socket)

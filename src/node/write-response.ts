@@ -1,4 +1,4 @@
-import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { GatewayError } from '../errors.ts'
 import { HOP_BY_HOP_HEADERS, headerTokens } from '../headers.ts'
@@ -29,37 +29,6 @@ export async function writeResponse(socket: Socket, response: Response, halfClos
   // The origin broke off mid-body: the close tells the client the body is cut.
   if (response.body && (await pumpBody(response.body, socket)).broken) socket.destroy()
   endSocket(socket, halfCloseTimeout)
-}
-
-/**
- * Writes a Web Response through Node's `ServerResponse` (a plain request's
- * answer, on a connection Node's server keeps) with exactly the headers it
- * has: each `Set-Cookie` its own field line, and nothing added, where
- * @hono/node-server's own writing labels a body without `Content-Type`
- * `text/plain; charset=UTF-8` (RFC 9110 §8.3: a media type the origin did not
- * send is not for a proxy to invent). The body is streamed with
- * backpressure; one that breaks off mid-way cuts the response (its
- * connection destroyed), so the client sees it is incomplete. Node frames it
- * (the response's `Content-Length`, else chunked) and answers pipelined
- * requests in order.
- *
- * @example
- * if (!response.headers.has('content-type') && response.body) await writeServerResponse(outgoing, response)
- */
-export async function writeServerResponse(outgoing: ServerResponse, response: Response): Promise<void> {
-  const headers: OutgoingHttpHeaders = {}
-  for (const [name, value] of response.headers) if (name !== 'set-cookie') headers[name] = value
-  const cookies = response.headers.getSetCookie()
-  if (cookies.length > 0) headers['set-cookie'] = cookies
-  outgoing.writeHead(response.status, headers)
-  if (!response.body) {
-    outgoing.end()
-    return
-  }
-  // The head goes now, not with the first body bytes: a body slow to come (a long poll) does not hold back the status.
-  outgoing.flushHeaders()
-  if ((await pumpBody(response.body, outgoing)).broken) outgoing.destroy()
-  else if (!outgoing.destroyed) outgoing.end()
 }
 
 /** Where {@link pumpBody} writes: a socket, or an HTTP/2 stream. */

@@ -151,19 +151,18 @@ export function readFirstHead(socket: Socket, handlers: FirstHeadHandlers, handO
     socket.resume()
   }
   function onData(chunk: Buffer): void {
-    // The blank line may straddle chunks: searched from the 3 bytes that came before this one.
-    const carry = tail
-    tail = carry ? Buffer.concat([carry, chunk]) : chunk
-    tail = tail.subarray(Math.max(0, tail.length - (HEAD_END.length - 1)))
     chunks.push(chunk)
     length += chunk.length
     if (handlers.answered(socket)) return stop()
-    const at = carry ? Buffer.concat([carry, chunk]).indexOf(HEAD_END) : chunk.indexOf(HEAD_END)
+    // The blank line may straddle chunks: searched from the 3 bytes that came before this one.
+    const searched = tail ? Buffer.concat([tail, chunk]) : chunk
+    const at = searched.indexOf(HEAD_END)
     if (at < 0) {
+      tail = searched.subarray(Math.max(0, searched.length - (HEAD_END.length - 1)))
       if (length > handlers.limit) giveBack()
       return
     }
-    const end = length - chunk.length - (carry?.length ?? 0) + at
+    const end = length - searched.length + at
     const bytes = read()
     const head = end <= handlers.limit ? cleanUpgradeHead(bytes, end) : undefined
     if (!head) return giveBack()

@@ -17,6 +17,19 @@ export async function connectH2(url: string, ca: string, servername: string): Pr
   return session
 }
 
+/**
+ * {@link connectH2} to a gateway's TLS listener, trusting the suite's CA for
+ * `servername`; the session is destroyed by `cleanups` after the test.
+ *
+ * @example
+ * const client = await h2SessionTo(gateway, certificates, NAME, cleanups)
+ */
+export async function h2SessionTo(gateway: { readonly tlsPort?: number | undefined }, certificates: { readonly ca: { readonly cert: string } }, servername: string, cleanups: (() => unknown)[]): Promise<ClientHttp2Session> {
+  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, servername)
+  cleanups.push(() => client.destroy())
+  return client
+}
+
 /** One received frame. */
 export interface ReceivedFrame {
   readonly opcode: number

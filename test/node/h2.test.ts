@@ -8,7 +8,7 @@ import WebSocket from 'ws'
 import { http as httpRoute, proxy, websocket, type GatewayBindings } from '../../src/index.ts'
 import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { expectNoOpenSockets, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
-import { connectH2, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
+import { h2SessionTo, openH2WebSocket, readBody } from '../helpers/h2-websocket.ts'
 import { connectRawH2, FLAG, FRAME, h2Frame, hpackLiteral, type RawH2Connection } from '../helpers/h2-frames.ts'
 import { startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { startRawOrigin, startWsOrigin, switchingProtocols, type RawOrigin, type WsOrigin } from '../helpers/origins.ts'
@@ -34,11 +34,7 @@ async function startH2Gateway(app: Hono<{ Bindings: GatewayBindings }>, options:
   return gateway
 }
 
-async function session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
-  cleanups.push(() => client.destroy())
-  return client
-}
+const session = (gateway: TestGateway): Promise<ClientHttp2Session> => h2SessionTo(gateway, certificates, NAME, cleanups)
 
 async function echoOrigin(): Promise<WsOrigin> {
   const origin = await startWsOrigin(undefined, { handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false) })

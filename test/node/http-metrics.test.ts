@@ -9,7 +9,7 @@ import { http as httpRoute, websocket, type GatewayBindings } from '../../src/in
 import { adminRequest, sample, samples, scrape } from '../helpers/admin.ts'
 import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { logsWith, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
-import { connectH2, readBody } from '../helpers/h2-websocket.ts'
+import { h2SessionTo, readBody } from '../helpers/h2-websocket.ts'
 import { openWire, send, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { startWsOrigin } from '../helpers/origins.ts'
 import { rawExchange } from '../helpers/raw-client.ts'
@@ -77,11 +77,7 @@ async function gatewayWith(app: Hono<{ Bindings: GatewayBindings }>, options: Ga
   return gateway
 }
 
-async function h2Session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
-  cleanups.push(() => client.destroy())
-  return client
-}
+const h2Session = (gateway: TestGateway): Promise<ClientHttp2Session> => h2SessionTo(gateway, certificates, NAME, cleanups)
 
 /** A GET on an HTTP/2 session: its head and its body. */
 async function h2Get(client: ClientHttp2Session, path: string): Promise<{ head: IncomingHttpHeaders; body: string }> {

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/node/log.ts'
 import { resolveServeSettings, serveWarnings } from '../../src/node/settings.ts'
 import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
-import { connectH2, readBody } from '../helpers/h2-websocket.ts'
+import { h2SessionTo, readBody } from '../helpers/h2-websocket.ts'
 import { startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { startWsOrigin } from '../helpers/origins.ts'
 
@@ -124,11 +124,7 @@ function get(gateway: TestGateway, path: string, agent: http.Agent): Promise<Ans
   })
 }
 
-async function h2Session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
-  cleanups.push(() => client.destroy())
-  return client
-}
+const h2Session = (gateway: TestGateway): Promise<ClientHttp2Session> => h2SessionTo(gateway, certificates, NAME, cleanups)
 
 /** A GET on an HTTP/2 session; resolves with its head once it comes. */
 async function h2Get(client: ClientHttp2Session, path: string): Promise<{ stream: ClientHttp2Stream; head: http2.IncomingHttpHeaders }> {

@@ -8,7 +8,7 @@ import { serveOptions } from '../../src/node/cli.ts'
 import { DEFAULT_REQUEST_TIMEOUT } from '../../src/defaults.ts'
 import { useCleanups, useServerCertificate } from '../helpers/certificates.ts'
 import { logsWith, startGateway, waitFor, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
-import { connectH2, readBody } from '../helpers/h2-websocket.ts'
+import { h2SessionTo, readBody } from '../helpers/h2-websocket.ts'
 import { openWire, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { pino } from 'pino'
 
@@ -60,11 +60,7 @@ async function gatewayWith(app: Hono<{ Bindings: GatewayBindings }>, options: Ga
   return gateway
 }
 
-async function h2Session(gateway: TestGateway): Promise<ClientHttp2Session> {
-  const client = await connectH2(`https://127.0.0.1:${gateway.tlsPort}`, certificates.ca.cert, NAME)
-  cleanups.push(() => client.destroy())
-  return client
-}
+const h2Session = (gateway: TestGateway): Promise<ClientHttp2Session> => h2SessionTo(gateway, certificates, NAME, cleanups)
 
 /** A POST whose body starts and never ends. */
 function withheldPost(client: ClientHttp2Session, path: string): ClientHttp2Stream {

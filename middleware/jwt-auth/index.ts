@@ -231,6 +231,9 @@ export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionE
 /** Header names `forwardClaims` may not write: the ones the handshake, the proxy hop or the client's credentials own. */
 const RESERVED_HEADERS = /^(host|authorization|cookie|connection|upgrade|keep-alive|te|trailer|transfer-encoding|content-length|proxy-.*|sec-websocket-.*)$/i
 
+/** The last instant an ECMAScript Date can hold, ms since the epoch (ECMA-262 §21.4.1.1: ±8.64e15). */
+const LATEST_DATE = 8.64e15
+
 /** A compact JWS: three base64url parts (the signature may be empty, so `alg: none` is refused by name, not as malformed). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 
@@ -352,7 +355,9 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     if (typeof payload.exp === 'number') {
       // Another authorisation earlier in the chain may end the connection sooner; keep the earlier end.
       const earlier = c.get('connectionExpiresAt')
-      const expiresAt = payload.exp * 1000
+      // A NumericDate past the last instant a Date holds (exp > 8.64e12, or 1e400 parsed as Infinity) is "never" in practice;
+      // held as that last instant, so every later use of the time (the close log line's ISO date) stays valid.
+      const expiresAt = Math.min(payload.exp * 1000, LATEST_DATE)
       c.set('connectionExpiresAt', earlier === undefined ? expiresAt : Math.min(earlier, expiresAt))
       if (closeOnTokenExpiry) c.set('closeOnConnectionExpiry', true)
     }

@@ -68,6 +68,13 @@ const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
  *   are dropped, and so are their underscore spellings (`X_Forwarded_For`),
  *   which CGI, WSGI and Rack origins read as the same header;
  * - sets `X-Real-IP` to the client address, keeping a trusted proxy's own;
+ * - drops, unless they come from a trusted proxy, the headers other proxies
+ *   and CDNs use to tell an origin the client's address, scheme, port, path
+ *   prefix or certificate, or the URL it asked for (`X-Client-IP`,
+ *   `True-Client-IP`, `CF-Connecting-IP`, `X-Forwarded-Ssl`,
+ *   `X-Forwarded-Port`, `X-Forwarded-Prefix`, `X-Forwarded-Client-Cert`,
+ *   `X-Original-URL`, `X-Rewrite-URL`, …), and their underscore spellings:
+ *   origins that read them would take the client's word for them;
  * - with `preserveHost: true`, has the handlers send the client's `Host` to
  *   the origin (`c.set('preserveHost', true)`).
  *
@@ -145,6 +152,8 @@ export function normalizeHeaders(
     // address: a trusted proxy's value stands (it saw the real client), anyone else's is replaced.
     const realIp = fromTrustedProxy ? seen.forwarding['x-real-ip'] : undefined
     headers.append('x-real-ip', realIp ?? client ?? 'unknown')
+    const asserted = fromTrustedProxy ? seen.asserted : undefined
+    if (asserted) for (let i = 0; i < asserted.length; i += 2) headers.append(asserted[i]!, asserted[i + 1]!)
 
     replaceRequest(c, { headers })
     c.set('preserveHost', preserveHost)
@@ -167,6 +176,27 @@ const PEER_MEMO_SIZE = 4096
 /** The headers a proxy sets itself: set aside from the client's, kept (and extended) only from a trusted proxy. */
 const FORWARDING_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip'])
 
+/**
+ * What other proxies, load balancers and CDNs tell an origin in their own
+ * conventions, and the gateway does not write: the client's address
+ * (`X-Client-IP`, `True-Client-IP`, `CF-Connecting-IP`…, which libraries such
+ * as request-ip read before `X-Forwarded-For`), how it connected
+ * (`X-Forwarded-Ssl: on` and `X-Forwarded-Scheme` outrank `X-Forwarded-Proto`
+ * in Rack), where the app lives (`X-Forwarded-Port`, `-Prefix`), its client
+ * certificate (`X-Forwarded-Client-Cert`), and the URL it asked for
+ * (`X-Original-URL`, `X-Rewrite-URL`, which Symfony, Laminas and IIS have
+ * routed by instead of the request-target). Kept from a trusted proxy as
+ * sent; from anyone else dropped, so a client cannot claim them.
+ */
+const PROXY_ASSERTED_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-protocol', 'x-forwarded-server',
+  'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-method', 'x-forwarded-client-cert', 'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info', 'x-forwarded', 'forwarded-for', 'x-original-forwarded-for', 'front-end-https', 'x-url-scheme',
+  'x-client-ip', 'client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'cf-connecting-ipv6', 'cf-pseudo-ipv4',
+  'fastly-client-ip', 'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'x-envoy-external-address', 'x-appengine-user-ip',
+  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-envoy-original-path', 'x-original-host',
+])
+
 
 /** What the pass over the client's headers noted for the checks and headers that follow it. */
 interface Seen {
@@ -177,6 +207,8 @@ interface Seen {
   connection: string | null
   /** The client's forwarding headers, by lower-case name. */
   forwarding: Record<string, string>
+  /** The client's {@link PROXY_ASSERTED_HEADERS}, as name, value, … (absent when it sent none, as nearly every request). */
+  asserted?: string[]
 }
 
 /**
@@ -184,7 +216,8 @@ interface Seen {
  * of the outgoing list: hop-by-hop headers (RFC 9110 §7.6.1), `Proxy-*`
  * (meant for a proxy on the way: Proxy-Authorization is this gateway's, not
  * the origin's) and `Proxy` itself (httpoxy's vector, CVE-2016-5385, and no
- * standard header), and the forwarding headers, which are written afresh.
+ * standard header), the forwarding headers, which are written afresh, and
+ * the {@link PROXY_ASSERTED_HEADERS}, put back only for a trusted proxy.
  * Underscore spellings of the forwarding headers (`X_Forwarded_For`) go
  * too: a CGI-style origin reads them as the gateway's own.
  * Only the fixed list: what the client's Connection named was removed by the
@@ -214,10 +247,17 @@ function sortHeader(name: string, value: string, seen: Seen): boolean {
     seen.forwarding[name] = value
     return true
   }
+  if (PROXY_ASSERTED_HEADERS.has(name)) {
+    seen.asserted ??= []
+    seen.asserted.push(name, value)
+    return true
+  }
   // CGI, WSGI, Rack and PHP hand an origin `X_Forwarded_For` and `X-Forwarded-For` as one HTTP_X_FORWARDED_FOR:
   // an underscore spelling of a forwarding header would be read as (or joined to) the gateway's own. Dropped
   // from everyone, as nginx drops names with underscores: no proxy writes its forwarding headers that way.
-  return name.includes('_') && FORWARDING_HEADERS.has(name.replace(/_/g, '-'))
+  if (!name.includes('_')) return false
+  const dashed = name.replace(/_/g, '-')
+  return FORWARDING_HEADERS.has(dashed) || PROXY_ASSERTED_HEADERS.has(dashed)
 }
 
 /** Throws the 400 for a header section a proxy must refuse rather than forward (names and values were checked in the pass). */

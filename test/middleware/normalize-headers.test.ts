@@ -218,6 +218,44 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     expect(seen.headers['x-real-ip']).toBe('::1')
   })
 
+  // Other proxies' and CDNs' ways of naming the client, its scheme, port and path prefix, or the URL it asked for:
+  // origins read them (request-ip takes X-Client-IP before X-Forwarded-For; Rack takes X-Forwarded-Ssl: on over
+  // X-Forwarded-Proto; Symfony and IIS have routed by X-Original-URL), so a client's own must not reach them.
+  const claimed = {
+    'x-client-ip': '6.6.6.6',
+    'true-client-ip': '6.6.6.6',
+    'cf-connecting-ip': '6.6.6.6',
+    'x-cluster-client-ip': '6.6.6.6',
+    'client-ip': '6.6.6.6',
+    'x-forwarded-ssl': 'on',
+    'x-forwarded-scheme': 'https',
+    'x-forwarded-port': '443',
+    'x-forwarded-prefix': '/evil',
+    'x-forwarded-client-cert': 'By=spiffe://admin;URI=spiffe://admin',
+    'x-original-url': '/admin',
+    'x-rewrite-url': '/admin',
+  }
+
+  it('drops the client-address, scheme, port, prefix, certificate and original-URL headers of other proxies from a client that is not a trusted proxy', async () => {
+    const seen = await seenBy({ host: 'gw.example', ...claimed, 'x-trace-id': 'kept' }, { clientAddress: '203.0.113.7', middleware: { trustedProxies: ['10.0.0.0/8'] } })
+    for (const name of Object.keys(claimed)) expect(seen.headers, name).not.toHaveProperty(name)
+    expect(seen.headers['x-trace-id']).toBe('kept')
+    expect(seen.headers['x-forwarded-for']).toBe('203.0.113.7')
+  })
+
+  it('drops their underscore spellings from everyone', async () => {
+    const headers = { host: 'gw.example', x_client_ip: '6.6.6.6', 'x-forwarded_ssl': 'on', x_original_url: '/admin' }
+    for (const middleware of [{}, { trustedProxies: ['10.0.0.0/8'] }]) {
+      const seen = await seenBy(headers, { clientAddress: '10.0.0.1', middleware })
+      expect(Object.keys(seen.headers).filter((name) => name.includes('_'))).toEqual([])
+    }
+  })
+
+  it('keeps them as sent from a trusted proxy', async () => {
+    const seen = await seenBy({ host: 'gw.example', ...claimed }, { clientAddress: '10.0.0.1', middleware: { trustedProxies: ['10.0.0.0/8'] } })
+    for (const [name, value] of Object.entries(claimed)) expect(seen.headers[name], name).toBe(value)
+  })
+
   it('answers 500 ERR_RUNTIME_MISSING outside a wsgate runtime rather than invent a client address', async () => {
     const app = new Hono()
     app.all('*', normalizeHeaders(), (c) => c.text('reached'))

@@ -170,6 +170,32 @@ describe('normalizeHeaders() in a real gateway', () => {
       })
     }
 
+    it("does not pass on a client's X-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, -Port, -Prefix or X-Original-URL, which origins read as a proxy's word", async () => {
+      const claims = {
+        'X-Client-IP': '6.6.6.6',
+        'True-Client-IP': '6.6.6.6',
+        'CF-Connecting-IP': '6.6.6.6',
+        'X-Forwarded-Ssl': 'on',
+        'X-Forwarded-Scheme': 'https',
+        'X-Forwarded-Port': '443',
+        'X-Forwarded-Prefix': '/evil',
+        'X-Original-URL': '/admin',
+        'X-Rewrite-URL': '/admin',
+      }
+      const response = await headOf(gateway.port, handshakeRequest('/raw-untrusted', { Host: 'public.example', ...claims }))
+      expect(response.status, response.statusLine).toBe(101)
+      const connection = rawOrigin.connections[0]!
+      for (const name of Object.keys(claims)) expect(headerLines(connection, name.toLowerCase()), name).toEqual([])
+      expect(headerLines(connection, 'x-forwarded-for')).toEqual(['127.0.0.1'])
+    })
+
+    it('passes them on from a trusted proxy', async () => {
+      const response = await headOf(gateway.port, handshakeRequest('/raw-trusted', { 'X-Client-IP': '198.51.100.9', 'X-Forwarded-Port': '443' }))
+      expect(response.status, response.statusLine).toBe(101)
+      expect(headerLines(rawOrigin.connections[0]!, 'x-client-ip')).toEqual(['198.51.100.9'])
+      expect(headerLines(rawOrigin.connections[0]!, 'x-forwarded-port')).toEqual(['443'])
+    })
+
     it('keeps other client headers whose names hold an underscore', async () => {
       const response = await headOf(gateway.port, handshakeRequest('/raw', { X_Trace_Id: 'abc', 'X-Forwarded_Forx': 'kept' }))
       expect(response.status, response.statusLine).toBe(101)

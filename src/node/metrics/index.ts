@@ -143,9 +143,29 @@ function subjectOf(note: HandshakeNote): string | undefined {
   return typeof jwt?.sub === 'string' ? jwt.sub : undefined
 }
 
-/** The `code` label of a close: the close frame's code, `''` when none was seen. */
+/**
+ * What stands, in the close counts, for a close code no endpoint may send
+ * (RFC 6455 §7.4: below 1000, 1016–2999, 5000 and up): a client chooses
+ * the code of its close frame, and each of 65,536 values would be a series
+ * of its own. 0 is itself such a code, so it cannot be taken for a real one.
+ */
+const INVALID_CLOSE_CODE = 0
+
+/**
+ * The close code a close is counted under: the code when RFC 6455 defines
+ * or registers it (1000–1015, 1005 included: a close frame without a code)
+ * or sets it apart for libraries and applications (3000–4999), else
+ * {@link INVALID_CLOSE_CODE}. Two comparisons, once per connection end.
+ */
+function countedCloseCode(code: number | undefined): number | undefined {
+  if (code === undefined || (code >= 1000 && code <= 1015) || (code >= 3000 && code <= 4999)) return code
+  return INVALID_CLOSE_CODE
+}
+
+/** The `code` label of a close: the close frame's code, `''` when none was seen, `other` for one no endpoint may send. */
 function closeCodeLabel(code: number | undefined): string {
-  return code === undefined ? '' : String(code)
+  if (code === undefined) return ''
+  return code === INVALID_CLOSE_CODE ? 'other' : String(code)
 }
 
 /** The labels of a `wsgate_handshakes_total` or `wsgate_http_requests_total` series. */
@@ -467,7 +487,7 @@ export class GatewayMetrics {
   connectionEnded(record: ConnectionRecord, summary: PipeSummary): void {
     this.#open.delete(record.id)
     const { route } = record
-    this.#closes.inc(route, summary.closeCause ?? summary.closedBy, summary.closeCode)
+    this.#closes.inc(route, summary.closeCause ?? summary.closedBy, countedCloseCode(summary.closeCode))
     this.#connectionDuration.observe(route, summary.durationMs / 1000)
     const bytes = this.#endedBytes.get(route) ?? { fromClient: 0, fromOrigin: 0 }
     bytes.fromClient += summary.bytesFromClient

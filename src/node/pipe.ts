@@ -254,10 +254,11 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
     client.on('timeout', onIdle)
     let deadline = roundedLifetime(options.lifetime)
     if (options.expiresAt !== undefined) {
-      // Whole seconds, as `exp` has them: one Node timer list per distinct duration, not one per connection.
-      const untilExpiry = Math.ceil(Math.max(0, options.expiresAt - Date.now()) / 1000) * 1000
+      const untilExpiry = Math.max(0, options.expiresAt - Date.now())
       if (untilExpiry < deadline && untilExpiry <= MAX_TIMER) {
-        deadline = untilExpiry
+        // Whole seconds down (one Node timer list per distinct duration, not one per connection); deadline()
+        // waits out the rest of the second, so the close comes at `exp`, never after it.
+        deadline = Math.floor(untilExpiry / 1000) * 1000
         this.#deadlineCause = 'token-expired'
       }
     }
@@ -547,6 +548,15 @@ export class Pipe<Client extends PipeEndpoint = Socket> implements CloseFrameLis
 
   /** The lifetime (or the token's expiry) has come. */
   deadline(): void {
+    if (this.#deadlineCause === 'token-expired') {
+      // The timer ran to the whole second before `exp`: the rest (under a second; at most 1,000 timer lists for all connections).
+      const left = this.#options.expiresAt! - Date.now()
+      if (left > 0) {
+        // (Bounded: a wall clock set back by weeks must not overflow the timer into a 1 ms loop.)
+        this.#deadlineTimer = setTimeout(onDeadline, Math.min(left, MAX_TIMER), this)
+        return
+      }
+    }
     this.close(this.#deadlineCause)
   }
 }

@@ -277,6 +277,28 @@ describe("the origin's 101", () => {
     await hangUp(socket)
   })
 
+  it("relays the 101 without the origin's hop-by-hop lines, the ones its Connection names, or a body length, and the pipe works", async () => {
+    const origin = await rawOrigin((connection) => {
+      const extra = ['X-Internal-Token: secret', 'Keep-Alive: timeout=5', 'Transfer-Encoding: chunked', 'Content-Length: 5', 'Trailer: X-Sum', 'Proxy-Connection: keep-alive', 'X-App: kept']
+      connection.socket.write(switchingProtocols(connection, extra).replace('Connection: Upgrade', 'Connection: keep-alive, Upgrade, X-Internal-Token'))
+      connection.socket.pipe(connection.socket)
+    })
+    const gateway = await gatewayTo(origin)
+    const { socket, head, rest } = await upgrade(gateway.port)
+    const lines = head.toLowerCase().split('\r\n')
+    expect(lines[0]).toBe('http/1.1 101 switching protocols')
+    expect(lines.filter((line) => line.startsWith('connection:'))).toEqual(['connection: upgrade'])
+    for (const name of ['x-internal-token', 'keep-alive', 'transfer-encoding', 'content-length', 'trailer', 'proxy-connection']) {
+      expect(lines.some((line) => line.startsWith(`${name}:`)), name).toBe(false)
+    }
+    expect(lines).toContain('x-app: kept')
+    expect(lines).toContain('upgrade: websocket')
+    const bytes = pattern(10_000, 14)
+    socket.write(bytes)
+    expect((await collect(socket, bytes.length, rest)).equals(bytes)).toBe(true)
+    await hangUp(socket)
+  })
+
   it('relays the final non-101 answer after a 100 Continue', async () => {
     const origin = await rawOrigin(({ socket }) => {
       socket.write(Buffer.concat([headOf('HTTP/1.1 100 Continue'), headOf('HTTP/1.1 403 Forbidden', 'Content-Length: 6'), Buffer.from('denied')]))

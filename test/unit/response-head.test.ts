@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { headEnd, MalformedResponseHead, parseResponseHead } from '../../src/node/origin/response-head.ts'
+import { headEnd, MalformedResponseHead, parseResponseHead, relayedUpgradeLines } from '../../src/node/origin/response-head.ts'
 
 // The raw origin connector's response-head parser (src/node/origin/response-head.ts):
 // what it accepts of a status line and header list, in which shape, and what
@@ -172,5 +172,27 @@ describe('headEnd', () => {
   it('finds the first blank line when the body holds another one', () => {
     const twice = Buffer.from('HTTP/1.1 200 OK\r\n\r\nbody\r\n\r\n', 'latin1')
     expect(headEnd(twice, twice.length)).toBe(19)
+  })
+})
+
+describe("relayedUpgradeLines: what of an origin's 101 reaches the client", () => {
+  it('gives the usual 101 back as it is, the same array', () => {
+    const lines = ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=']
+    expect(relayedUpgradeLines(lines)).toBe(lines)
+  })
+
+  it('drops hop-by-hop lines but Connection and Upgrade, and Content-Length', () => {
+    const lines = ['Upgrade', 'websocket', 'Connection', 'upgrade', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Content-Length', '0', 'Proxy-Authenticate', 'Basic', 'Set-Cookie', 'a=1']
+    expect(relayedUpgradeLines(lines)).toEqual(['Upgrade', 'websocket', 'Connection', 'upgrade', 'Set-Cookie', 'a=1'])
+  })
+
+  it('drops the lines Connection names, over several Connection lines, and leaves Connection: Upgrade', () => {
+    const lines = ['Connection', 'keep-alive, Upgrade', 'Connection', 'X-Internal-Token', 'x-internal-token', 'secret', 'Upgrade', 'websocket', 'X-App', 'kept']
+    expect(relayedUpgradeLines(lines)).toEqual(['Upgrade', 'websocket', 'X-App', 'kept', 'Connection', 'Upgrade'])
+  })
+
+  it('leaves a Connection without upgrade as it came, for the 101 check to refuse', () => {
+    const lines = ['Connection', 'close, X-Token', 'X-Token', 'a', 'Upgrade', 'websocket']
+    expect(relayedUpgradeLines(lines)).toBe(lines)
   })
 })

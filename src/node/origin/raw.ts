@@ -21,7 +21,7 @@ import { ignoreHandshakeError } from '../pipe/handshake-guard.ts'
 import { originTlsOptions } from './tls.ts'
 import { SHARED_READ_BUFFER } from './relay-buffers.ts'
 import { BodyDecoder, bodyFraming } from './response-body.ts'
-import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, type ResponseHead } from './response-head.ts'
+import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, relayedUpgradeLines, type ResponseHead } from './response-head.ts'
 
 /**
  * The origin connector for `ws://` and `wss://` origins: a TCP socket (or a
@@ -291,8 +291,10 @@ export function connectRawOrigin(request: OriginRequest, hooks: OriginRequestHoo
         if (!settle()) return socket.destroy()
         if (head.status === 101) {
           socket.pause()
-          // The lines stay lines (the parse held them to the Fetch API's rules): the chain reads a few and relays them once.
-          resolve({ upgraded: true, headers: HeadHeaders.fromCheckedLines(head.rawHeaders) as unknown as Headers, tunnel: new NodeOriginTunnel(socket, rest, reader) })
+          // The lines stay lines (the parse held them to the Fetch API's rules): the chain reads a few and relays them once,
+          // without the ones meant for this hop only.
+          const headers = HeadHeaders.fromCheckedLines(relayedUpgradeLines(head.rawHeaders)) as unknown as Headers
+          resolve({ upgraded: true, headers, tunnel: new NodeOriginTunnel(socket, rest, reader) })
         } else {
           resolve({ upgraded: false, response: relayedResponse(reader, head, rest, timeout) })
         }

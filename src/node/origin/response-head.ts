@@ -1,4 +1,4 @@
-import { HTTP_TOKEN } from '../../headers.ts'
+import { HOP_BY_HOP_HEADERS, HTTP_TOKEN, headerTokens } from '../../headers.ts'
 
 /**
  * The head of an origin's HTTP/1.x response, parsed by hand for the raw
@@ -61,6 +61,44 @@ export function parseResponseHead(head: string): ResponseHead {
     rawHeaders.push(name, value)
   }
   return { httpVersion: `1.${status[1]}`, status: Number(status[2]), statusText: status[3] ?? '', rawHeaders }
+}
+
+/** Lines of a 101 that never reach the client: hop-by-hop ones (`Connection` and `Upgrade` are the upgrade's own) and body framing. */
+const NOT_RELAYED_ON_101: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS.filter((name) => name !== 'connection' && name !== 'upgrade'), 'content-length'])
+
+/**
+ * The header lines of an origin's 101 that go on to the client (RFC 9110
+ * §7.6.1, as the relay of a non-101 answer does): without the hop-by-hop
+ * ones but `Connection` and `Upgrade`, without the fields `Connection`
+ * names (an `X-Internal-Token` the origin marked for the gateway), without
+ * `Content-Length` (none on a 1xx, §8.6), and with `Connection` reduced to
+ * `Upgrade` when it named more. A `Connection` without `upgrade` is left as
+ * it came, for the 101's check to refuse. The usual 101 (`Upgrade`,
+ * `Connection: Upgrade`, the accept value) comes back as it is, uncopied.
+ *
+ * @example
+ * relayedUpgradeLines(['Connection', 'Upgrade, X-Token', 'X-Token', 's', 'Upgrade', 'websocket']) // ['Upgrade', 'websocket', 'Connection', 'Upgrade']
+ */
+export function relayedUpgradeLines(lines: string[]): string[] {
+  let connection: string | undefined
+  let dropped = false
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lines[i]!.toLowerCase()
+    if (name === 'connection') connection = connection === undefined ? lines[i + 1]! : `${connection}, ${lines[i + 1]!}`
+    else if (NOT_RELAYED_ON_101.has(name)) dropped = true
+  }
+  // The usual Connection is the token alone: nothing named, nothing to split.
+  const named = connection === undefined || connection.toLowerCase() === 'upgrade' ? [] : headerTokens(connection)
+  const upgrade = named.includes('upgrade')
+  if (!dropped && (!upgrade || named.length === 1)) return lines
+  const kept: string[] = []
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lines[i]!.toLowerCase()
+    if (NOT_RELAYED_ON_101.has(name) || (upgrade && (name === 'connection' || (name !== 'upgrade' && named.includes(name))))) continue
+    kept.push(lines[i]!, lines[i + 1]!)
+  }
+  if (upgrade) kept.push('Connection', 'Upgrade')
+  return kept
 }
 
 /** SP or HTAB. */

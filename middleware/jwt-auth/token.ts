@@ -145,6 +145,12 @@ function mayHoldParameter(search: string, name: TokenName): boolean {
   return search.length >= 2 && mayHoldName(search, name)
 }
 
+/** Whether an `Authorization` value holds a `Bearer` credential, as {@link findTokens} reads it (alone, or as one comma-separated element). */
+function holdsBearer(value: string): boolean {
+  if (!value.includes(',')) return BEARER.test(value.trim())
+  return authorizationElements(value).some((credential) => BEARER.test(credential))
+}
+
 /**
  * The comma-separated elements of an `Authorization` value, outside quoted
  * strings (an auth-param such as Digest's `realm="a, b"` may hold a comma),
@@ -189,7 +195,10 @@ export function stripTokens(request: Request, where: TokenLocations): StrippedRe
   const names = namesOf(where)
   for (const source of where.sources) {
     if (source === 'header') {
-      if (BEARER.test(headers.get('authorization')?.trim() ?? '')) headers.delete('authorization')
+      // The token found was the field's one credential, so the whole field goes, whatever empty elements sit beside it
+      // (`, Bearer <jwt>` is what an empty Authorization line before the token's line joins into).
+      const value = headers.get('authorization')
+      if (value && holdsBearer(value)) headers.delete('authorization')
     } else if (source === 'protocol') {
       const kept: string[] = []
       const entries = protocolEntries(headers)

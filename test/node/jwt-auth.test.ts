@@ -11,6 +11,7 @@ import { closedLine, expectNoOpenSockets, logsWith, startGateway, waitFor, type 
 import { mint, startJwksServer, testKey, unsignedToken, type JwksServer, type Signer, type TestKey } from '../helpers/jwks.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange, readHead, type RawResponse } from '../helpers/raw-client.ts'
+import { exchangeOnce } from '../helpers/hostile-client.ts'
 
 const ISSUER = 'https://idp.test/'
 const AUDIENCE = 'chat'
@@ -221,6 +222,23 @@ describe('jwtAuth through a real gateway', () => {
       expect(client.protocol).toBe('chat.v1')
       await echoAndClose(client)
       expect(originSaw[0]!.headers['sec-websocket-protocol']).toBe('chat.v1')
+    })
+
+    it('removes the Authorization field when empty Authorization lines sit beside the Bearer one (joined as ", Bearer <jwt>")', async () => {
+      const token = await mint(rsa, claims({ sub: 'erin' }))
+      for (const lines of [
+        [['Authorization', ''], ['Authorization', `Bearer ${token}`]],
+        [['Authorization', `Bearer ${token}`], ['Authorization', '']],
+        [['Authorization', `, Bearer ${token}`]],
+      ] as [string, string][][]) {
+        originSaw = []
+        const { response } = await exchangeOnce(gateway.port, handshakeWith('/chat', lines))
+        expect(response?.status, response?.statusLine).toBe(101)
+        await waitFor(() => originSaw.length === 1, 2_000, 'the origin to see the connection')
+        expect(originSaw[0]!.headers['x-auth-sub']).toBe('erin')
+        expect(originSaw[0]!.headers, JSON.stringify(lines.map(([name]) => name))).not.toHaveProperty('authorization')
+        expect(JSON.stringify(originSaw[0]!.headers)).not.toContain(token)
+      }
     })
 
     it('opens a connection with the access_token query parameter and sends the origin the URL without it', async () => {

@@ -338,9 +338,12 @@ export class RedisStore implements LimitStore {
       answer = await this.#redis.wsgateAcquire(this.keyPrefix + key, this.#leases, this.#held, this.processId, max, this.leaseTtl, key)
     } catch (error) {
       this.#send(key, -1)
+      // Either way Redis may now be wrong: a command that timed out here may still run there (a stalled Redis
+      // resumes), and a slot it took that nobody holds would count against the cap for as long as our lease
+      // lives. What this process holds is written back when Redis answers again.
+      this.#dirty.add(key)
       if (this.failOpen) {
-        // Admitted while Redis is away: counted here, written back when it returns.
-        this.#dirty.add(key)
+        // Admitted while Redis is away: counted here.
         this.#failed(error)
         return true
       }

@@ -150,6 +150,41 @@ describe('RedisStore while Redis is down', () => {
     }
   })
 
+  it('with failOpen: false does not keep counting a slot whose acquire timed out here and then ran on a Redis that had stalled', async () => {
+    // A stalled Redis (SIGSTOP: a swapping or paused server) answers nothing, then runs what it had queued: the
+    // refused handshake's acquire takes a slot there that no connection holds, and our lease keeps it counted.
+    const own = await startRedis()
+    const keyPrefix = `test:${randomUUID()}:`
+    const store = redisStore({ url: own.url, keyPrefix, logger: capturingLogger().logger, failOpen: false, timeout: 200, leaseTtl: 1_500 })
+    const inspector = new Redis(own.url)
+    try {
+      await store.ready()
+      // Two round trips: the first heartbeat and its write-back are answered before the stall.
+      for (let i = 0; i < 2; i++) await store.consume('warm', 1, { capacity: 5, refillPerSecond: 1 }, Date.now())
+      process.kill(own.pid, 'SIGSTOP')
+      let refused: unknown
+      try {
+        await store.acquire('k', 5)
+      } catch (error) {
+        refused = error
+      } finally {
+        process.kill(own.pid, 'SIGCONT')
+      }
+      expect(refused).toMatchObject({ status: 503, code: 'ERR_LIMIT_STORE_UNAVAILABLE' })
+      expect(store.held('k')).toBe(0)
+      const counted = async (): Promise<string | null> => inspector.hget(`${keyPrefix}k`, store.processId)
+      const deadline = Date.now() + 5_000
+      while ((await counted()) !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(await counted()).toBe(null)
+      // The lease stayed alive all along (it is not a lapsed lease's full write-back that fixed it).
+      expect(Number(await inspector.zscore(`${keyPrefix}~leases`, store.processId))).toBeGreaterThan(Date.now())
+    } finally {
+      inspector.disconnect()
+      await store.close()
+      await own.stop()
+    }
+  })
+
   it('writes back what it admitted during an outage once Redis is back (empty, as after a restart without persistence)', async () => {
     const own = await startRedis()
     const { logger, lines } = capturingLogger()

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Hono, type MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from '../log.ts'
 import type { GatewayMetrics } from '../metrics/index.ts'
 import { dashboard } from './dashboard.ts'
@@ -9,6 +10,13 @@ import { dashboard } from './dashboard.ts'
 const DEFAULT_PAGE = 100
 /** Most connections one page of `GET /connections` returns: a page of 100,000 would be megabytes of JSON built in one go. */
 const MAX_PAGE = 1_000
+/**
+ * Most bytes of a `PUT /log-level` body: `{"level":"silent"}` is 18. The
+ * body is read whole before it is parsed, so without a cap one request
+ * (from anyone on loopback when no token is set) could make the process
+ * hold hundreds of megabytes.
+ */
+const MAX_LEVEL_BODY = 1_024
 
 /** Whether the gateway should get traffic, and if not why: `GET /readyz`'s body. */
 export interface Readiness {
@@ -74,7 +82,13 @@ export function adminRoutes(source: AdminSource): Hono {
   if (logger) {
     routes.get('/log-level', (c) => c.json({ level: logger.level }))
     // Live, without a restart or a reload: an operator turns on debug lines while a problem shows, and off again.
-    routes.put('/log-level', async (c) => {
+    // Refused before a byte past the cap is held: by its Content-Length, or while a chunked body is read. The
+    // connection closes after the 413, so the rest of the body is not read and dropped on a kept-alive connection.
+    const levelBodyLimit = bodyLimit({
+      maxSize: MAX_LEVEL_BODY,
+      onError: (c) => c.json({ error: `the body must be at most ${MAX_LEVEL_BODY} bytes` }, 413, { connection: 'close' }),
+    })
+    routes.put('/log-level', levelBodyLimit, async (c) => {
       const level = await requestedLevel(c.req.raw)
       if (level === undefined) return c.json({ error: `send {"level": …} with one of ${LOG_LEVELS.join(', ')}` }, 400)
       const previous = logger.level

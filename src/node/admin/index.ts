@@ -13,6 +13,15 @@ import type { AdminSettings } from './options.ts'
 export { adminApp, adminRoutes, adminToken, LOG_LEVELS, type AdminSource, type Readiness } from './app.ts'
 export { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettings } from './options.ts'
 
+/**
+ * Most connections the admin listener holds at once; a connection past it
+ * is closed as soon as it is accepted. Prometheus, probes and a few
+ * dashboards use a handful; without a cap, anyone who reaches the port
+ * (before any token is checked) could hold open connections until the
+ * process runs out of file descriptors, and the traffic ports with it.
+ */
+const MAX_ADMIN_CONNECTIONS = 64
+
 /** A running admin listener. */
 export interface AdminListener {
   /** `http://host:port`. */
@@ -38,6 +47,7 @@ export async function startAdmin(settings: AdminSettings, source: AdminSource, l
     return c.json({ error: 'internal error' }, 500)
   })
   const server = http.createServer(getRequestListener(app.fetch))
+  server.maxConnections = MAX_ADMIN_CONNECTIONS
   server.listen(settings.port, settings.host)
   // Rejects with the server's 'error' (EADDRINUSE, EACCES) when it cannot listen.
   await once(server, 'listening')

@@ -280,6 +280,20 @@ describe('admin options', () => {
     expect(resolveServeSettings({})).toMatchObject({ admin: undefined, metrics: false })
   })
 
+  it('refuses a token no client can send (a space, a trailing newline, a control or non-ASCII character) without echoing it', () => {
+    for (const token of ['s3cret\n', 'two words', 'tab\there', 'p\u00e4ssword', 'bell\u0007']) {
+      let message = ''
+      try {
+        resolveServeSettings({ admin: { port: 9090, token } })
+      } catch (error) {
+        message = (error as Error).message
+      }
+      expect([JSON.stringify(token), message]).toEqual([JSON.stringify(token), expect.stringMatching(/^serve\(\): admin\.token must be printable ASCII without spaces/)])
+      expect(message).not.toContain(token)
+    }
+    expect(resolveServeSettings({ admin: { port: 9090, token: 'A-Za-z0-9._~+/=!#$%&*' } })).toMatchObject({ admin: { token: 'A-Za-z0-9._~+/=!#$%&*' } })
+  })
+
   it('warns about an admin listener beyond loopback without a token', () => {
     const warning = /admin listener binds 0\.0\.0\.0 without a token/
     expect(serveWarnings(resolveServeSettings({ admin: { port: 9090, host: '0.0.0.0' } })).join('\n')).toMatch(warning)

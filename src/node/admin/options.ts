@@ -28,6 +28,15 @@ export interface AdminOptions {
   token?: string
 }
 
+/**
+ * What a token must be to be sent as `Authorization: Bearer <token>`: one
+ * run of visible ASCII. A space or a line break (a secret file's trailing
+ * newline) ends the credential, and a non-ASCII character reaches the
+ * server as whichever bytes the client's encoding makes, so a token with
+ * one could never be matched.
+ */
+const SENDABLE_TOKEN = /^[\x21-\x7e]+$/
+
 /** AdminOptions checked, defaults filled in. */
 export interface AdminSettings {
   readonly port: number
@@ -53,6 +62,12 @@ export function resolveAdminSettings(admin: AdminOptions | undefined, trafficPor
   if (typeof host !== 'string' || host.trim() === '') throw new TypeError(`serve(): admin.host must be an address to bind, e.g. '127.0.0.1', got ${String(host)}`)
   if (token !== undefined && (typeof token !== 'string' || token === '')) {
     throw new TypeError('serve(): admin.token must be a non-empty string, or left out for no token')
+  }
+  // Checked here, not found out at the first 401: a token no client can send would lock every client out.
+  if (token !== undefined && !SENDABLE_TOKEN.test(token)) {
+    throw new TypeError(
+      'serve(): admin.token must be printable ASCII without spaces (clients send it as Authorization: Bearer <token>); a trailing newline from a secret file counts as a space',
+    )
   }
   return { port, host, token }
 }

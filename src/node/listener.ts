@@ -231,8 +231,11 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       refused.add(socket)
       return
     }
-    // With a response under way, an error answer would land inside it: the connection is dropped instead.
-    if (responseUnderWay(socket)) {
+    // With an answer under way, a refusal written now would land inside it. When that answer is to the request
+    // whose body failed, or the error is a deadline (its 408 is written at once), the connection is dropped; an
+    // answer under way to an earlier request is finished first, and the refusal follows it (below).
+    const failing = requestInBody(socket)
+    if (responseUnderWay(socket) && (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || responseOf(socket)!.req === failing)) {
       socket.destroy()
       return
     }
@@ -249,7 +252,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     // Pipelined requests are answered in order (RFC 9112 §9.3.2): the refusal follows the answers owed before the
     // bytes that failed (none begun yet; they may still be coming from their origins), those to the requests before
     // the one whose body failed, or all of them.
-    afterEarlierAnswers(socket, requestInBody(socket), () => {
+    afterEarlierAnswers(socket, failing, () => {
       // Closed meanwhile: by the client, or by Node after an answer that was the connection's last.
       if (!socket.writable) return
       // The failing request's own response has begun meanwhile: the refusal would land inside it.
@@ -351,12 +354,14 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
   function onConnect(incoming: http.IncomingMessage, socket: Socket): void {
     headersReceived(socket)
     const error = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method CONNECT is not served')
-    logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
-    // Counted as the other refused plain requests are: with no route (the gateway answers it before routing).
-    state.metrics?.request(undefined, 'CONNECT', {}, error.status, error.code, performance.now())
     socket.on('error', () => socket.destroy())
-    socket.write(rawErrorResponse(error))
-    endSocket(socket, settings.halfCloseTimeout)
+    afterPipelinedAnswers(socket, () => {
+      logger.info({ client: socket.remoteAddress, method: incoming.method, status: error.status, code: error.code }, 'request rejected')
+      // Counted as the other refused plain requests are: with no route (the gateway answers it before routing).
+      state.metrics?.request(undefined, 'CONNECT', {}, error.status, error.code, performance.now())
+      socket.write(rawErrorResponse(error))
+      endSocket(socket, settings.halfCloseTimeout)
+    })
   }
 
   /** Reads nothing more from a socket whose last answer is under way, and answers nothing more on it. */
@@ -384,7 +389,28 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
 
   function onUpgrade(incoming: http.IncomingMessage, socket: Socket, head: Buffer): void {
     headersReceived(socket)
-    void handleUpgrade(state, incoming, socket, head)
+    // Pipelined behind requests still being answered, the upgrade waits for their answers (RFC 9112 §9.3.2): its 101
+    // (or refusal) never lands inside them, and no frame is relayed before them. Node has stopped reading the socket.
+    afterPipelinedAnswers(socket, () => void handleUpgrade(state, incoming, socket, head))
+  }
+
+  /**
+   * Runs `then` once every answer owed on the socket before a request Node
+   * handed over whole (an upgrade, a CONNECT) is written. A request behind
+   * one whose answer is the connection's last (a refusal, `Connection:
+   * close`) is not a request (RFC 9112 §9.6): it is never run, and the
+   * connection ends after that answer.
+   */
+  function afterPipelinedAnswers(socket: Socket, then: () => void): void {
+    const run = (): void => {
+      if (refused.has(socket) || !socket.writable) {
+        endSocket(socket, settings.halfCloseTimeout)
+        return
+      }
+      then()
+    }
+    if (responseOf(socket) === undefined) run()
+    else afterEarlierAnswers(socket, undefined, run)
   }
 
   /** What readFirstHead() hands back: a clean upgrade to the upgrade path, a head cut short to Node's answer for it. */

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
-import type { TestGateway } from '../helpers/gateway.ts'
+import { logsWith, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { openWire, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
 import { rawExchange } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
@@ -134,11 +134,11 @@ describe('serve(): keep-alive requests get their headers within the handshake ti
 })
 
 describe('serve(): an error on a keep-alive connection never lands inside a response', () => {
-  it('drops the connection, writing no 400 into the body, when a malformed request follows while a response is still streaming', async () => {
+  it('finishes a response still streaming, then refuses the malformed request that followed it with 400, and closes', async () => {
     let finish: (() => void) | undefined
     const origin = resources.track(
       await startHttpOrigin((_request, response) => {
-        response.writeHead(200, { 'content-type': 'text/plain' })
+        response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '10' })
         response.write('first;')
         finish = () => response.end('rest')
       }),
@@ -150,11 +150,32 @@ describe('serve(): an error on a keep-alive connection never lands inside a resp
     client.send(get('/stream'))
     // The response's head and first chunk have reached the client: the response is under way.
     await new Promise<void>((resolve) => client.socket.on('data', () => client.received().includes('first;') && resolve()))
-    client.send('NOT HTTP AT ALL\r\n\r\n')
-    await client.closed
+    client.send('\x00\x01 not a request\r\n\r\n')
+    // The gateway has refused the bytes (its line is written when it decides) while the answer is still open.
+    await waitFor(() => logsWith(gateway, 'handshake rejected').length === 1, 5_000, 'the refusal decided')
+    expect(client.received()).not.toContain('rest')
     finish?.()
+
+    const first = await client.response()
+    expect(first.status).toBe(200)
+    expect(first.body).toBe('first;rest')
+    const refusal = await client.response()
+    expect(refusal.status).toBe(400)
+    expect(refusal.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_MALFORMED')
+    await client.closed
+  })
+
+  it('drops the connection when the body of the request being answered turns malformed: its answer has begun', async () => {
+    // A route that answers at once, before the request's body has come: its answer is under way while the body streams.
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.post('/upload', () => new Response(new ReadableStream({ start: (controller) => controller.enqueue(new TextEncoder().encode('early;')) })))
+    const gateway = await resources.gateway(app, { handshakeTimeout: HANDSHAKE_TIMEOUT })
+    const client = await connect(gateway)
+    client.send('POST /upload HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+    await new Promise<void>((resolve) => client.socket.on('data', () => client.received().includes('early;') && resolve()))
+    client.send('zz not a chunk size\r\n')
+    await client.closed
     expect(client.received()).toMatch(/^HTTP\/1\.1 200 /)
     expect(client.received()).not.toContain('HTTP/1.1 400')
-    expect(client.received()).not.toContain('ERR_HANDSHAKE')
   })
 })

@@ -1,8 +1,10 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import { http as httpRoute, websocket, type GatewayBindings } from '../../src/index.ts'
 import { waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { openWire, send, startHttpOrigin, type HttpOrigin, type WireConnection } from '../helpers/http.ts'
+import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { handshakeRequest } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 
 /**
@@ -165,6 +167,73 @@ describe('serve(): pipelined requests are answered in order', () => {
     expect(first.body).toBe('answer to /first')
     await client.closed
     expect(client.received()).toBe(first.raw)
+  })
+})
+
+describe('serve(): an upgrade or a CONNECT pipelined behind a request waits for its answer', () => {
+  /** A gateway with a WebSocket route at /ws (to an echo origin) and every other path through `http()` to `origin`. */
+  async function gatewayWithWebSocket(origin: HttpOrigin): Promise<{ gateway: TestGateway; wsOrigin: WsOrigin }> {
+    const wsOrigin = resources.track(await startWsOrigin())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.get('/ws', websocket(wsOrigin.url))
+    app.all('*', httpRoute(origin.url))
+    return { gateway: await resources.gateway(app), wsOrigin }
+  }
+
+  /** Until the client has the first answer's head and the start of its body (the rest is held by the origin). */
+  async function firstAnswerBegun(client: WireConnection): Promise<void> {
+    await waitFor(() => client.received().includes('answer to '), 5_000, 'the first answer under way')
+    // The upgrade's origin answers at once: time for a 101 written out of turn to show (none is, with the fix).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+
+  it('answers the request first, then switches protocols for the upgrade pipelined behind it', async () => {
+    const { origin, release } = await heldOrigin()
+    const { gateway, wsOrigin } = await gatewayWithWebSocket(origin)
+    const client = await connect(gateway)
+    client.send(get('/first') + handshakeRequest('/ws'))
+    await firstAnswerBegun(client)
+    expect(wsOrigin.sockets).toHaveLength(0)
+    release()
+
+    const first = await client.response()
+    expect(first.status).toBe(200)
+    expect(first.body).toBe('answer to /first')
+    const switched = await client.response()
+    expect(switched.status).toBe(101)
+    expect(switched.headers.upgrade?.toLowerCase()).toBe('websocket')
+  })
+
+  it('answers the request first, then refuses a CONNECT pipelined behind it with 501, and closes', async () => {
+    const { origin, release } = await heldOrigin()
+    const { gateway } = await gatewayWithWebSocket(origin)
+    const client = await connect(gateway)
+    client.send(get('/first') + 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    await firstAnswerBegun(client)
+    release()
+
+    expect((await client.response()).body).toBe('answer to /first')
+    const refusal = await client.response()
+    expect(refusal.status).toBe(501)
+    expect(refusal.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED')
+    await client.closed
+  })
+
+  it('never runs an upgrade pipelined behind a refused request: the refusal is the connection’s last answer', async () => {
+    const { origin } = await heldOrigin()
+    const { gateway, wsOrigin } = await gatewayWithWebSocket(origin)
+    const client = await connect(gateway)
+    client.send('GET /first HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n' + handshakeRequest('/ws'))
+
+    const refusal = await client.response()
+    expect(refusal.status).toBe(400)
+    expect(refusal.headers.connection).toBe('close')
+    await client.closed
+    expect(client.received()).not.toContain('HTTP/1.1 101')
+    expect(wsOrigin.sockets).toHaveLength(0)
+    expect(origin.requests).toHaveLength(0)
+    // Not run at all: no handshake line (run, it would have failed as 499 `client gone` once the connection closed).
+    expect(gateway.logs.filter((line) => line.route === '/ws')).toEqual([])
   })
 })
 

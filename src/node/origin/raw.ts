@@ -129,37 +129,44 @@ class OriginReader implements OriginRelay {
   }
 
   #readHead(bytes: Buffer): boolean {
-    const all = this.#partial ? Buffer.concat([this.#partial, bytes]) : bytes
-    const end = headEnd(all, all.length)
-    if (end === -1) {
-      // Refuse what cannot become a status line as soon as it shows (an SSH banner, a TLS alert), as llhttp does.
-      if (!'HTTP/'.startsWith(all.toString('latin1', 0, Math.min(5, all.length)))) {
-        this.#fail(new MalformedResponseHead('not an HTTP response'))
-        return false
-      }
-      if (all.length > MAX_RESPONSE_HEAD) {
-        this.#fail(new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`))
-        return false
-      }
-      // The head continues in the next read; the shared buffer is about to be reused, so copy.
-      this.#partial = Buffer.from(all)
-      return true
-    }
+    let all = this.#partial ? Buffer.concat([this.#partial, bytes]) : bytes
     this.#partial = undefined
-    let head: ResponseHead
-    try {
-      if (end > MAX_RESPONSE_HEAD) throw new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`)
-      head = parseResponseHead(all.toString('latin1', 0, end))
-    } catch (error) {
-      this.#fail(error as MalformedResponseHead)
-      return false
+    // One head after another in a loop, not a call each: a 64 KiB read holds 4,096 of the smallest 1xx answers.
+    for (;;) {
+      const end = headEnd(all, all.length)
+      if (end === -1) {
+        // Refuse what cannot become a status line as soon as it shows (an SSH banner, a TLS alert), as llhttp does.
+        if (!'HTTP/'.startsWith(all.toString('latin1', 0, Math.min(5, all.length)))) {
+          this.#fail(new MalformedResponseHead('not an HTTP response'))
+          return false
+        }
+        if (all.length > MAX_RESPONSE_HEAD) {
+          this.#fail(new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`))
+          return false
+        }
+        // The head continues in the next read; the shared buffer is about to be reused, so copy.
+        this.#partial = Buffer.from(all)
+        return true
+      }
+      let head: ResponseHead
+      try {
+        if (end > MAX_RESPONSE_HEAD) throw new MalformedResponseHead(`response head over ${MAX_RESPONSE_HEAD / 1024} KiB`)
+        head = parseResponseHead(all.toString('latin1', 0, end))
+      } catch (error) {
+        this.#fail(error as MalformedResponseHead)
+        return false
+      }
+      const rest = all.subarray(end)
+      // 1xx interim answers (100, 102, 103) are skipped, as Node's client does; 101 is the upgrade.
+      if (head.status >= 100 && head.status < 200 && head.status !== 101) {
+        if (rest.length === 0) return true
+        all = rest
+        continue
+      }
+      if (head.status === 101) this.#phase = 'upgraded'
+      this.#headListener?.onHead(head, Buffer.from(rest))
+      return this.#phase === 'body' && (this.#body!.controller.desiredSize ?? 1) > 0
     }
-    const rest = all.subarray(end)
-    // 1xx interim answers (100, 102, 103) are skipped, as Node's client does; 101 is the upgrade.
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) return rest.length > 0 ? this.#readHead(rest) : true
-    if (head.status === 101) this.#phase = 'upgraded'
-    this.#headListener?.onHead(head, Buffer.from(rest))
-    return this.#phase === 'body' && (this.#body!.controller.desiredSize ?? 1) > 0
   }
 
   /** Streams the body of a non-101 answer into `controller`, decoded. */

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import { ERROR_HEADER, GatewayError } from '../../errors.ts'
 import { toErrorResponse, withHeader } from '../../responses.ts'
@@ -8,6 +7,7 @@ import { requestFromHead } from '../request.ts'
 import { endScope, logHandshake, newScope, plainRuntime, type GatewayState, type RequestFacts } from '../upgrade.ts'
 import type { H2RequestHead } from './request-head.ts'
 import { armRequestDeadline, REQUEST_TIMEOUT_CODE, requestTimeoutError } from './request-deadline.ts'
+import { requestBody } from './request-body.ts'
 import { respond } from './respond.ts'
 
 /**
@@ -33,7 +33,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     // Never the target or a header: a refused head may carry anything, credentials included.
     logger.info({ client: facts.socket.remoteAddress, method, status: error.status, code: error.code, http: '2' }, 'request rejected')
     state.metrics?.request(parsed instanceof GatewayError ? undefined : parsed.target, method, {}, error.status, error.code, performance.now())
-    await respondOn(stream, error.getResponse(), method, true)
+    await respondOn(stream, error.getResponse(), method)
     return
   }
   // The client's slot, given back once: when the response has been sent ('finish'), or the stream has closed
@@ -60,7 +60,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   armRequestDeadline(stream, settings.requestTimeout, () => {
     if (!stream.headersSent) {
       timeout = requestTimeoutError(settings.requestTimeout)
-      void respondOn(stream, withHeader(timeout.getResponse(), 'x-request-id', runtime.requestId), method, true)
+      void respondOn(stream, withHeader(timeout.getResponse(), 'x-request-id', runtime.requestId), method)
     } else {
       cutShort = !stream.writableFinished
       stream.close(cutShort ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_NO_ERROR)
@@ -75,7 +75,7 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
     } else {
       const init: RequestInit & { duplex?: 'half' } = { method, signal: abort.signal }
       if (method !== 'GET' && method !== 'HEAD') {
-        init.body = Readable.toWeb(stream) as ReadableStream<Uint8Array>
+        init.body = requestBody(stream)
         init.duplex = 'half'
       }
       // state.app, read per request: a routes reload swaps it for the next request.
@@ -101,12 +101,11 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   // A request websocket() refused is a failed handshake: the handshake line, at once, instead of the access line.
   if (scope.note.route !== undefined && code?.startsWith('ERR_HANDSHAKE_')) {
     logHandshake(state, runtime, scope.note, response.status, code, started)
-    await respondOn(stream, response, method, false)
+    await respondOn(stream, response, method)
     return
   }
   const headSent = !stream.destroyed && !stream.closed
-  // A refused request's body is never read: its half is closed after the answer.
-  const bytes = await respondOn(stream, response, method, overCap !== undefined)
+  const bytes = await respondOn(stream, response, method)
   const { metrics } = state
   if (!info && !metrics) return
   const status = headSent ? response.status : CLIENT_CLOSED_STATUS
@@ -131,10 +130,18 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   stream.off('close', aborted)
 }
 
-/** Writes a response; a stream that fails meanwhile (the client reset it) ends the matter. */
-async function respondOn(stream: ServerHttp2Stream, response: Response, method: string, closeRequest: boolean): Promise<number> {
+/**
+ * Writes a response, then closes what is left of the request half (RST_STREAM
+ * NO_ERROR, RFC 9113 §8.1): once the answer is complete no one reads that
+ * body, and left open each such stream would hold up to a flow-control
+ * window of it (64 KiB) until `requestTimeout`, 256 of them per connection,
+ * its request slot already given back. Node's HTTP/1.1 server likewise
+ * discards a body left unread after the response. A stream that fails
+ * meanwhile (the client reset it) ends the matter.
+ */
+async function respondOn(stream: ServerHttp2Stream, response: Response, method: string): Promise<number> {
   try {
-    return await respond(stream, response, { method, closeRequest })
+    return await respond(stream, response, { method, closeRequest: true })
   } catch {
     if (!stream.destroyed) stream.destroy()
     return 0

@@ -94,7 +94,8 @@ export async function respond(stream: ServerHttp2Stream, response: Response, opt
 function closeRequestAfter(stream: ServerHttp2Stream): void {
   // What the client still sends is dropped, not buffered.
   stream.resume()
-  if (stream.destroyed || stream.readableEnded) return
+  // A request whose header block ended it (a GET) has no half left to close.
+  if (stream.destroyed || stream.readableEnded || stream.endAfterHeaders) return
   const close = (): void => {
     if (!stream.destroyed && !stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR)
   }

@@ -10,13 +10,18 @@ import { KeyMismatch, KeySetUnavailable } from './keys.ts'
 import type { FoundToken, TokenLocations, TokenSource } from './token.ts'
 
 /**
- * The `WWW-Authenticate` value (RFC 6750 §3). Attribute values are quoted
- * strings; RFC 6750 §3 allows neither `"` nor `\` in them, so those are
- * dropped rather than escaped.
+ * What RFC 6750 §3 allows in an attribute value: printable ASCII but `"` and
+ * `\`. `jwtAuth()` checks `realm` against it; anything else is dropped from
+ * a reason rather than escaped (a configured query parameter or cookie name
+ * beyond ASCII, which a reason names, would otherwise make the header
+ * unwritable: a 500 in place of the 401).
  */
+export const CHALLENGE_VALUE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+/** The `WWW-Authenticate` value (RFC 6750 §3), attribute values as {@link CHALLENGE_VALUE} allows them. */
 export function bearerChallenge(realm: string | undefined, attributes: Record<string, string> = {}): string {
   const all = realm === undefined ? attributes : { realm, ...attributes }
-  const list = Object.entries(all).map(([name, value]) => `${name}="${value.replace(/["\\]/g, '')}"`)
+  const list = Object.entries(all).map(([name, value]) => `${name}="${value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '')}"`)
   return list.length > 0 ? `Bearer ${list.join(', ')}` : 'Bearer'
 }
 

@@ -5,7 +5,7 @@ import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose'
 import type { HmacSecret } from './hmac-keys.ts'
 import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
-import { ambiguousToken, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
+import { ambiguousToken, CHALLENGE_VALUE, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
 import { claimChecks } from './claims.ts'
 import { checkAlgorithms, keyResolver } from './keys.ts'
 import { usableNodeCrypto, type NodeCrypto } from '../../src/native-crypto.ts'
@@ -294,8 +294,8 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
   const forwardToken = options.forwardToken === true
   const closeOnTokenExpiry = options.closeOnTokenExpiry ?? false
   if (typeof closeOnTokenExpiry !== 'boolean') throw new TypeError(`jwtAuth(): closeOnTokenExpiry must be a boolean, got ${String(closeOnTokenExpiry)}`)
-  if (realm !== undefined && (typeof realm !== 'string' || /["\\\r\n]/.test(realm))) {
-    throw new TypeError('jwtAuth(): realm must be a string without quotes, backslashes or line breaks')
+  if (realm !== undefined && (typeof realm !== 'string' || !CHALLENGE_VALUE.test(realm))) {
+    throw new TypeError('jwtAuth(): realm must be printable ASCII without quotes or backslashes (RFC 6750 §3)')
   }
   if (now !== undefined && typeof now !== 'function') throw new TypeError('jwtAuth(): now must be a function returning ms since the epoch')
   const cacheSize = tokenCacheSize(options.cache)

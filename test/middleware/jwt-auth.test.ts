@@ -408,6 +408,14 @@ describe('jwtAuth: refused tokens', () => {
     expect((await appWith(jwksOptions({ realm: 'chat' })).request('/chat')).headers.get('www-authenticate')).toBe('Bearer realm="chat"')
   })
 
+  it('answers 401, not 500, when a reason names a query parameter or cookie configured beyond ASCII, leaving those characters out of the challenge', async () => {
+    // A header value holds no character above U+00FF (and RFC 6750 §3 none outside printable ASCII): the challenge could not be written.
+    const app = appWith(jwksOptions({ queryParameter: 'jeton_d\u2019acc\u00e8s', cookie: 'access_token', sources: ['query', 'cookie'] }))
+    const response = await app.request(`/chat?${encodeURIComponent('jeton_d\u2019acc\u00e8s')}=x.y`)
+    await expectRefused(response, 401, 'ERR_JWT_MALFORMED', /^malformed token in the jeton_d\u2019acc\u00e8s query parameter\n$/)
+    expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token", error_description="malformed token in the jeton_daccs query parameter"')
+  })
+
   for (const [label, headers] of [
     ['a token that is not a JWT', bearer('not-a-jwt')],
     ['an empty Bearer credential', { authorization: 'Bearer' }],
@@ -619,6 +627,7 @@ describe('jwtAuth: options are checked when the route is defined', () => {
     ['an empty issuer list', { secret: SECRET, algorithms: ['HS256'], issuer: [] }, /issuer must be a non-empty string or array of strings/],
     ['an empty typ', { secret: SECRET, algorithms: ['HS256'], typ: '' }, /typ must be a non-empty media type/],
     ['a typ that is only the application/ prefix', { secret: SECRET, algorithms: ['HS256'], typ: 'application/' }, /typ must be a non-empty media type/],
+    ['a realm beyond printable ASCII', { secret: SECRET, algorithms: ['HS256'], realm: 'chat \u65e5\u672c' }, /realm must be printable ASCII without quotes or backslashes/],
   ] as const) {
     it(`throws a TypeError naming the option for ${label}`, () => {
       const resolved = { ...options } as Record<string, unknown>

@@ -349,10 +349,17 @@ export class OriginPool {
     this.#host = undefined
   }
 
-  /** @internal The sticky key of a request, when the strategy hashes. Called once per request. */
+  /**
+   * @internal The sticky key of a request, when the strategy hashes. Called once per request.
+   * What a hash written in JavaScript may give is taken as its type says: `null` (what
+   * `Headers.get()` answers for a missing header) falls back to weighted as `undefined` does,
+   * a number is keyed by its text, anything else by no key (not all on one origin, not a 500).
+   */
   keyOf(c: Context): string | undefined {
     const strategy = this.#strategy
-    return typeof strategy === 'object' ? strategy.hash(c) : undefined
+    if (typeof strategy !== 'object') return undefined
+    const key: unknown = strategy.hash(c)
+    return typeof key === 'string' ? key : typeof key === 'number' ? String(key) : undefined
   }
 
   /**

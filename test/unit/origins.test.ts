@@ -203,6 +203,15 @@ describe('origins(): sticky hashing', () => {
     expect(counts['ws://a:1']! / keys.length).toBeLessThan(0.8)
   })
 
+  it('takes a null key (a Headers.get() of a missing header) as no key, and a number as its text', () => {
+    const pool = origins(['ws://a:1', 'ws://b:1'], { strategy: { hash: (c) => (c as unknown as { key: string }).key }, probe: false })
+    const nullKey = { key: null } as unknown as Context
+    expect(pool.keyOf(nullKey)).toBeUndefined()
+    expect(tally(pool, 10, () => pool.keyOf(nullKey))).toEqual({ 'ws://a:1': 5, 'ws://b:1': 5 })
+    expect(pool.keyOf({ key: 42 } as unknown as Context)).toBe('42')
+    expect(pool.keyOf({ key: { id: 1 } } as unknown as Context)).toBeUndefined()
+  })
+
   it('falls back to weighted round robin for a request without a key', () => {
     const pool = origins(['ws://a:1', 'ws://b:1'], { strategy: { hash: () => undefined }, probe: false })
     expect(tally(pool, 10, () => pool.keyOf(keyed(undefined)))).toEqual({ 'ws://a:1': 5, 'ws://b:1': 5 })

@@ -1,10 +1,10 @@
 import { withWarnings } from '../src/warnings.ts'
 import type { MiddlewareHandler } from 'hono'
-import { canonicalAddress, cidrMatcher } from '../src/cidr.ts'
+import { addressText, canonicalAddress, cidrMatcher, parseAddress, type CidrMatcher } from '../src/cidr.ts'
 import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { emptyHeadersLike } from '../src/head-headers.ts'
-import { HTTP_TOKEN, hasToken, isHopByHop } from '../src/headers.ts'
+import { HTTP_TOKEN, hasToken, isHopByHop, trimOws } from '../src/headers.ts'
 import type { GatewayBindings } from '../src/runtime.ts'
 import { assertBoolean, assertOptionNames } from '../src/options.ts'
 
@@ -76,7 +76,11 @@ const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
  *   `X-Original-URL`, `X-Rewrite-URL`, …), and their underscore spellings:
  *   origins that read them would take the client's word for them;
  * - with `preserveHost: true`, has the handlers send the client's `Host` to
- *   the origin (`c.set('preserveHost', true)`).
+ *   the origin (`c.set('preserveHost', true)`);
+ * - publishes the client's address (`c.set('clientAddress', …)`), which
+ *   `rateLimit()` counts by: the socket's peer, or when that is a trusted
+ *   proxy, the rightmost `X-Forwarded-For` address that is not one (the
+ *   entries left of it are the client's own word).
  *
  * The client address comes from the runtime (`c.env.wsgate.clientAddress`);
  * without a wsgate runtime the request fails with 500 `ERR_RUNTIME_MISSING`.
@@ -157,6 +161,8 @@ export function normalizeHeaders(
 
     replaceRequest(c, { headers })
     c.set('preserveHost', preserveHost)
+    const address = fromTrustedProxy ? (clientBehind(seen.forwarding['x-forwarded-for'], trusted) ?? client) : client
+    if (address !== undefined) c.set('clientAddress', address)
     await next()
   }, [
     trustsEveryone &&
@@ -278,6 +284,38 @@ function rejectUnsafe(seen: Seen): void {
       throw new GatewayError(400, 'ERR_HEADER_AMBIGUOUS_LENGTH', 'invalid or conflicting Content-Length values')
     }
   }
+}
+
+/**
+ * The client a trusted proxy's `X-Forwarded-For` names: walking from the
+ * right (the entries proxies appended, the nearest last), the first address
+ * that is not a trusted proxy; the leftmost address reached when all are.
+ * Entries to the left of it are the client's own word and are never read;
+ * one that is not an address ends the walk (no trusted proxy wrote it).
+ * Accepts the spellings proxies use: `[v6]`, `[v6]:port`, `v4:port`.
+ */
+function clientBehind(forwardedFor: string | undefined, trusted: CidrMatcher): string | undefined {
+  if (!forwardedFor) return undefined
+  const entries = forwardedFor.split(',')
+  let found: string | undefined
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const parsed = parseAddress(nodeOf(trimOws(entries[i]!)))
+    if (!parsed) break
+    found = addressText(parsed)
+    if (!trusted.matches(parsed)) break
+  }
+  return found
+}
+
+/** An `X-Forwarded-For` entry without brackets or port: `[2001:db8::1]:443` → `2001:db8::1`, `192.0.2.1:80` → `192.0.2.1`. */
+function nodeOf(entry: string): string {
+  if (entry.startsWith('[')) {
+    const end = entry.indexOf(']')
+    return end > 0 ? entry.slice(1, end) : entry
+  }
+  const colon = entry.indexOf(':')
+  // One colon is an IPv4 address with a port; IPv6 has at least two.
+  return colon > 0 && colon === entry.lastIndexOf(':') ? entry.slice(0, colon) : entry
 }
 
 /** `x-forwarded-for` → `X-Forwarded-For`, for reasons the client reads. */

@@ -10,16 +10,22 @@ import { assertOptionNames } from '../src/options.ts'
 import { HTTP_TOKEN } from '../src/headers.ts'
 import { hostNeed, withHostNeeds } from '../src/host-needs.ts'
 
-/** The env `rateLimit()` runs in: a wsgate runtime, and the claims `jwtAuth()` may have published. */
+/**
+ * The env `rateLimit()` runs in: a wsgate runtime, the claims `jwtAuth()` may
+ * have published, and the client address `normalizeHeaders()` may have
+ * established behind trusted proxies.
+ */
 export interface RateLimitEnv {
   Bindings: GatewayBindings
-  Variables: { jwtPayload?: JWTPayload }
+  Variables: { jwtPayload?: JWTPayload; clientAddress?: string }
 }
 
 /**
  * Whom a bucket belongs to:
- * - `'ip'`: the client address the socket saw (IPv4, or the IPv6 network of
- *   `ipv6Prefix` bits);
+ * - `'ip'`: the client address (IPv4, or the IPv6 network of `ipv6Prefix`
+ *   bits): the socket's peer, or behind a trusted proxy the address
+ *   `normalizeHeaders({ trustedProxies })` found in `X-Forwarded-For` when it
+ *   runs earlier in the chain;
  * - `{ header: 'x-api-key' }`: the value of a request header (hashed before
  *   it reaches the store, as such values are often secrets);
  * - `{ claim: 'sub' }`: a claim of the token `jwtAuth()` verified earlier in
@@ -58,7 +64,8 @@ export interface RateLimitOptions {
    * on the routes this instance guards; beyond it 429
    * `ERR_TOO_MANY_CONNECTIONS`. A slot is taken when the handshake passes the
    * limiter and given back when the connection ends or the handshake fails.
-   * Always per address (IPv6 per `ipv6Prefix` network), whatever `key` says.
+   * Always per client address as the `'ip'` key counts it (IPv6 per
+   * `ipv6Prefix` network), whatever `key` says.
    * @default no cap
    */
   maxConnectionsPerIp?: number
@@ -105,7 +112,9 @@ const DEFAULT_IPV6_PREFIX = 64
  * `ERR_TOO_MANY_CONNECTIONS` (`Retry-After: 5`) until one of them ends.
  *
  * Put it before `websocket()` and after `jwtAuth()` when keying by a claim;
- * put it first to shed floods before any other work. The handshake's log
+ * put it first to shed floods before any other work, but after
+ * `normalizeHeaders({ trustedProxies })` when the gateway sits behind
+ * proxies (else every client behind one proxy shares its bucket). The handshake's log
  * line records the key kind and the tokens left (`rateLimit`), never a key's
  * value. Counts live in `store`: in memory by default, so per process.
  * Bad options throw a `TypeError` naming the option when the route is defined.
@@ -157,7 +166,8 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
       throw new GatewayError(500, 'ERR_RUNTIME_MISSING', 'rateLimit() runs only under a wsgate runtime (serve() or the CLI)')
     }
     const store: LimitStore = own ?? (runtime.limitStore?.shared ? runtime.limitStore : local!)
-    const client = clientId(runtime.clientAddress, ipv6Prefix)
+    // Behind a trusted proxy the socket's peer is the proxy: normalizeHeaders() (earlier in the chain) found the client.
+    const client = clientId(c.get('clientAddress') ?? runtime.clientAddress, ipv6Prefix)
     const resolved = await keyOf(c)
     const [kind, id] = resolved ?? ['ip', client]
 

@@ -64,8 +64,17 @@ export function parseAddress(address: string): IpAddress | undefined {
  */
 export function canonicalAddress(address: string): string | undefined {
   const parsed = parseAddress(address)
-  if (!parsed) return undefined
-  return parsed.kind() === 'ipv4' ? parsed.toString() : (parsed as ipaddr.IPv6).toRFC5952String()
+  return parsed && addressText(parsed)
+}
+
+/**
+ * A parsed address as {@link canonicalAddress} writes it.
+ *
+ * @example
+ * addressText(parseAddress('::FFFF:10.0.0.1')!) // '10.0.0.1'
+ */
+export function addressText(address: IpAddress): string {
+  return address.kind() === 'ipv4' ? address.toString() : (address as ipaddr.IPv6).toRFC5952String()
 }
 
 /**

@@ -71,6 +71,12 @@ function isUpgrade(c: Context): boolean {
 export interface ForwardingVariables {
   /** Send the client's `Host` to the origin (set by `normalizeHeaders({ preserveHost: true })`). */
   preserveHost?: boolean
+  /**
+   * The client's address, canonical (set by `normalizeHeaders()`): the
+   * socket's peer, or, when that is a trusted proxy, the rightmost
+   * `X-Forwarded-For` address that is not one. `rateLimit()` counts by it.
+   */
+  clientAddress?: string
   /** The cache must neither answer nor store this request (set by `cacheBypass()`). */
   cacheBypass?: boolean
   /** When the connection must end, ms since the epoch (set by `jwtAuth()` from the token's `exp`). */

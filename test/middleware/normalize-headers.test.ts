@@ -8,6 +8,7 @@ import { expectRejection } from '../helpers/rejection.ts'
 interface Seen {
   headers: Record<string, string>
   preserveHost: boolean | null
+  clientAddress: string | null
   body: string
 }
 
@@ -20,6 +21,7 @@ function echoApp(options?: NormalizeHeadersOptions): Hono<Env> {
     const seen: Seen = {
       headers: Object.fromEntries(c.req.raw.headers),
       preserveHost: c.get('preserveHost') ?? null,
+      clientAddress: c.get('clientAddress') ?? null,
       body: await c.req.text(),
     }
     return c.json(seen)
@@ -261,6 +263,44 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     app.all('*', normalizeHeaders(), (c) => c.text('reached'))
     const response = await app.request('http://gw.example/chat', { headers: { host: 'gw.example' } })
     await expectRejection(response, 500, 'ERR_RUNTIME_MISSING', /normalizeHeaders\(\) runs only under a wsgate runtime/)
+  })
+})
+
+describe('normalizeHeaders(): the client address it publishes', () => {
+  const behind = (forwardedFor: string, clientAddress = '10.0.0.1'): Promise<Seen> =>
+    seenBy({ host: 'gw.example', 'x-forwarded-for': forwardedFor }, { clientAddress, middleware: { trustedProxies: ['10.0.0.0/8', '2001:db8:ff::/48'] } })
+
+  it("publishes the socket's address, canonical, when the peer is not a trusted proxy, whatever X-Forwarded-For says", async () => {
+    expect((await seenBy({ host: 'gw.example', 'x-forwarded-for': '6.6.6.6' }, { clientAddress: '::ffff:203.0.113.7' })).clientAddress).toBe('203.0.113.7')
+    expect((await behind('6.6.6.6', '203.0.113.7')).clientAddress).toBe('203.0.113.7')
+  })
+
+  it("publishes the address a trusted proxy appended, never what the client wrote to its left", async () => {
+    expect((await behind('198.51.100.7')).clientAddress).toBe('198.51.100.7')
+    expect((await behind('6.6.6.6, 198.51.100.7')).clientAddress).toBe('198.51.100.7')
+    expect((await behind('not an address, 198.51.100.7')).clientAddress).toBe('198.51.100.7')
+  })
+
+  it('walks past trusted proxies from the right to the first address that is not one', async () => {
+    expect((await behind('6.6.6.6, 198.51.100.7, 10.9.9.9, 10.0.0.2')).clientAddress).toBe('198.51.100.7')
+    expect((await behind('198.51.100.7, 2001:db8:ff::9', '2001:db8:ff::1')).clientAddress).toBe('198.51.100.7')
+  })
+
+  it('takes the leftmost address when every one is a trusted proxy, and stops at an entry that is not an address', async () => {
+    expect((await behind('10.0.0.3, 10.0.0.2')).clientAddress).toBe('10.0.0.3')
+    expect((await behind('6.6.6.6, bogus, 10.0.0.2')).clientAddress).toBe('10.0.0.2')
+  })
+
+  it("publishes the proxy's own address when it sent no usable X-Forwarded-For", async () => {
+    expect((await seenBy({ host: 'gw.example' }, { clientAddress: '10.0.0.1', middleware: { trustedProxies: ['10.0.0.0/8'] } })).clientAddress).toBe('10.0.0.1')
+    expect((await behind('bogus')).clientAddress).toBe('10.0.0.1')
+  })
+
+  it('reads the spellings proxies use: IPv4 with a port, IPv6 bracketed with or without a port, IPv4-mapped, upper case', async () => {
+    expect((await behind('198.51.100.7:51234')).clientAddress).toBe('198.51.100.7')
+    expect((await behind('[2001:DB8::7]:443')).clientAddress).toBe('2001:db8::7')
+    expect((await behind('[2001:db8::7]')).clientAddress).toBe('2001:db8::7')
+    expect((await behind('::ffff:198.51.100.7')).clientAddress).toBe('198.51.100.7')
   })
 })
 

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { describe, expect, it } from 'vitest'
+import { normalizeHeaders } from '../../middleware/normalize-headers.ts'
 import { rateLimit, type RateLimitEnv, type RateLimitOptions } from '../../middleware/rate-limit.ts'
 import { MemoryStore, type RateLimitStore } from '../../src/limit-store.ts'
 import type { GatewayBindings, GatewayRuntime, HandshakeNote } from '../../src/runtime.ts'
@@ -266,6 +267,49 @@ describe('rateLimit(): concurrent connections per address', () => {
     expect((await app.handshake('203.0.113.7', { 'x-api-key': 'a' })).response.status).toBe(200)
     const second = await app.handshake('203.0.113.7', { 'x-api-key': 'b' })
     expect(second.response.headers.get('x-wsgate-error')).toBe('ERR_TOO_MANY_CONNECTIONS')
+  })
+})
+
+describe('rateLimit(): behind trusted proxies', () => {
+  /** `normalizeHeaders({ trustedProxies: ['10.0.0.0/8'] })`, then `rateLimit(options)`; handshakes arrive through proxy 10.0.0.1 with an X-Forwarded-For. */
+  function behindProxy(options: RateLimitOptions) {
+    const app = new Hono<RateLimitEnv>()
+    app.all('/chat', normalizeHeaders({ trustedProxies: ['10.0.0.0/8'] }), rateLimit(options), (c) => c.text('admitted'))
+    return async (forwardedFor: string, peer = '10.0.0.1'): Promise<{ response: Response; runtime: FakeRuntime }> => {
+      const runtime = fakeRuntime(peer)
+      const response = await app.request('http://gw.example/chat', { headers: { host: 'gw.example', 'x-forwarded-for': forwardedFor } }, { wsgate: runtime })
+      return { response, runtime }
+    }
+  }
+
+  it('gives each client behind one proxy its own bucket, so one client cannot use up everyone else\'s', async () => {
+    const handshake = behindProxy({ burst: 1, now: manualClock().now })
+    expect((await handshake('198.51.100.1')).response.status).toBe(200)
+    expect((await handshake('198.51.100.1')).response.status).toBe(429)
+    expect((await handshake('198.51.100.2')).response.status).toBe(200)
+  })
+
+  it('counts by the address the proxy appended: a client cannot get a fresh bucket by writing addresses to its left', async () => {
+    const handshake = behindProxy({ burst: 1, now: manualClock().now })
+    expect((await handshake('198.51.100.1')).response.status).toBe(200)
+    for (const spoofed of ['6.6.6.6, 198.51.100.1', '6.6.6.7, 198.51.100.1', '10.0.0.9, 198.51.100.1']) {
+      expect((await handshake(spoofed)).response.status, spoofed).toBe(429)
+    }
+  })
+
+  it('still counts by the socket address when the peer is not a trusted proxy, whatever X-Forwarded-For says', async () => {
+    const handshake = behindProxy({ burst: 1, now: manualClock().now })
+    expect((await handshake('198.51.100.1', '203.0.113.7')).response.status).toBe(200)
+    expect((await handshake('198.51.100.2', '203.0.113.7')).response.status).toBe(429)
+  })
+
+  it('caps connections per client behind the proxy, not per proxy', async () => {
+    const store = new MemoryStore()
+    const handshake = behindProxy({ maxConnectionsPerIp: 1, store, now: manualClock().now })
+    expect((await handshake('198.51.100.1')).response.status).toBe(200)
+    expect((await handshake('198.51.100.2')).response.status).toBe(200)
+    expect((await handshake('198.51.100.1')).response.headers.get('x-wsgate-error')).toBe('ERR_TOO_MANY_CONNECTIONS')
+    expect(store.connections('wsgate:rate-limit:connections:198.51.100.1')).toBe(1)
   })
 })
 

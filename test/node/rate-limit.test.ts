@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { normalizeHeaders } from '../../middleware/normalize-headers.ts'
 import { rateLimit, type RateLimitOptions } from '../../middleware/rate-limit.ts'
 import { websocket, type GatewayBindings } from '../../src/index.ts'
 import { closedLines, expectNoOpenSockets, logsWith, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
@@ -78,6 +79,30 @@ describe('rateLimit() in a running gateway', () => {
     clock.advance(2_000)
     await closeClient(await open(gw))
     expect(origin!.sockets).toHaveLength(3)
+  })
+
+  it("behind a trusted proxy, limits each client the proxy names in X-Forwarded-For, not the proxy's address as one client", async () => {
+    origin = await startWsOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    // The test client stands for a proxy on 127.0.0.1 that appends each client's address.
+    app.all('/chat', normalizeHeaders({ trustedProxies: ['127.0.0.0/8'] }), rateLimit({ burst: 1, now: manualClock().now }), websocket(origin.url))
+    gateway = await startGateway(app)
+    const through = async (forwardedFor: string): Promise<number> => {
+      const client = new WebSocket(`${gateway!.wsUrl}/chat`, { headers: { 'X-Forwarded-For': forwardedFor } })
+      client.on('error', () => {})
+      const answer = await Promise.race([
+        once(client, 'open').then(() => 101),
+        once(client, 'unexpected-response').then(([, response]) => (response as { statusCode: number }).statusCode),
+      ])
+      if (answer === 101) await closeClient(client)
+      else client.terminate()
+      return answer
+    }
+    expect(await through('198.51.100.1')).toBe(101)
+    expect(await through('198.51.100.2')).toBe(101)
+    expect(await through('198.51.100.1')).toBe(429)
+    expect(await through('6.6.6.6, 198.51.100.1')).toBe(429)
+    expect(origin.sockets).toHaveLength(2)
   })
 
   it('caps concurrent connections per address with 429, and admits a new client once one has closed', async () => {

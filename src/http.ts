@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { DEFAULT_HANDSHAKE_TIMEOUT } from './defaults.ts'
 import { forwardHeaders, type ForwardingVariables } from './forward.ts'
-import { stripHopByHop } from './headers.ts'
+import { headerTokens, stripHopByHop } from './headers.ts'
 import { assertDuration } from './limits.ts'
 import type { GatewayBindings, OriginTls } from './runtime.ts'
 import { originUrl, type TargetOptions } from './target.ts'
@@ -213,7 +213,7 @@ async function fetchWithTimeout(request: Request, timeout: number): Promise<Resp
   const timer = new AbortController()
   const clock = setTimeout(() => timer.abort(), timeout)
   try {
-    return await fetch(request, { redirect: 'manual', signal: AbortSignal.any([request.signal, timer.signal]) })
+    return undecoded(await fetch(request, { redirect: 'manual', signal: AbortSignal.any([request.signal, timer.signal]) }), request.method)
   } catch (error) {
     if (timer.signal.aborted) throw answerTimedOut(timeout, error)
     // undici reports "fetch failed" and keeps the socket error's code (ECONNREFUSED, …) in `cause`.
@@ -223,4 +223,24 @@ async function fetchWithTimeout(request: Request, timeout: number): Promise<Resp
   } finally {
     clearTimeout(clock)
   }
+}
+
+/** The content codings the Fetch standard's `fetch()` decodes (undici's list): a response coded otherwise is left as it came. */
+const FETCH_DECODED = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd'])
+
+/**
+ * `response` with the headers of the body `fetch()` hands over: fetch
+ * decodes a gzip/deflate/br body, but keeps the origin's `Content-Encoding`
+ * and `Content-Length`, which then describe bytes the client never gets (it
+ * would decode plain text as gzip, or wait for a length that never comes).
+ * Those two go when fetch decoded the body; an answer it did not decode
+ * (no body, HEAD, an unknown coding among them) is left as it is.
+ */
+function undecoded(response: Response, method: string): Response {
+  const codings = headerTokens(response.headers.get('content-encoding'))
+  if (codings.length === 0 || response.body === null || method === 'HEAD' || !codings.every((coding) => FETCH_DECODED.has(coding))) return response
+  const headers = new Headers(response.headers)
+  headers.delete('content-encoding')
+  headers.delete('content-length')
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers })
 }

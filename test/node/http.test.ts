@@ -315,6 +315,26 @@ describe('http(): client and runtime', () => {
     expect(upstream.requests[0]!.headers['content-length']).toBe('20')
   })
 
+  it('drops Content-Encoding and Content-Length when the global fetch fallback has decoded the body, and keeps them when it has not', async () => {
+    const plain = 'hello, decoded world'
+    const upstream = await origin((request, response) => {
+      const coded = request.url === '/gzip' ? gzipSync(plain) : Buffer.from(plain)
+      response.writeHead(200, { 'content-encoding': request.url === '/gzip' ? 'gzip' : 'x-custom', 'content-length': String(coded.length) })
+      response.end(coded)
+    })
+    const app = new Hono()
+    app.all('*', httpRoute(upstream.url))
+    const decoded = await app.request('http://gateway.test/gzip')
+    expect(decoded.headers.get('content-encoding')).toBeNull()
+    expect(decoded.headers.get('content-length')).toBeNull()
+    expect(await decoded.text()).toBe(plain)
+    // A coding fetch does not know passes as it came, with its header.
+    const kept = await app.request('http://gateway.test/custom')
+    expect(kept.headers.get('content-encoding')).toBe('x-custom')
+    expect(kept.headers.get('content-length')).toBe(String(plain.length))
+    expect(await kept.text()).toBe(plain)
+  })
+
   it('falls back to the global fetch, redirects not followed, when the runtime has no fetchOrigin', async () => {
     const upstream = await origin((request, response) => {
       response.writeHead(request.url === '/old' ? 301 : 200, { location: '/new', 'x-origin': 'yes' })

@@ -32,7 +32,11 @@ export interface RateLimitEnv {
  *   the chain (`c.get('jwtPayload')`), a string or a number;
  * - a function of the context returning the key.
  * When a header, claim or function yields nothing, the client address is
- * the key, so a client cannot escape the limit by leaving a header out.
+ * the key, so a client cannot escape the limit by leaving a header out. A
+ * header's value, though, is the client's to choose: one that sends a new
+ * value each time gets a new bucket each time. Key by a header only where
+ * something earlier in the chain checks the value, or put an `'ip'`-keyed
+ * `rateLimit()` (with a larger `burst`) beside it to bound made-up keys.
  */
 export type RateLimitKey =
   | 'ip'

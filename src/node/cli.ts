@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TLS_HTTP2, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, flushLogger, type Logger } from './log.ts'
-import { isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
+import { announceReady, isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
 import { checkReport, listenError, packageVersion, startLine, wantsStartLine, type ListenPorts } from './cli-report.ts'
 import { redisStore, type RedisStore } from './redis-store.ts'
 import { summarizeRoutes } from './route-summary.ts'
@@ -171,6 +171,8 @@ export async function main(argv: string[]): Promise<void> {
   // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
   stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
   reloadOnHangup(gateway, routesPath, logger)
+  // Under --workers: the primary may pass signals on from now (before, one would have killed this process).
+  announceReady()
   // One human line on a terminal (with --workers, the first worker's): the JSON lines before it go out first.
   if (wantsStartLine(process.stdout.isTTY === true, process.env) && (!isWorker() || cluster.worker?.id === 1)) {
     await flushLogger(logger)

@@ -42,6 +42,25 @@ export function workerCount(value: string): number {
   return count
 }
 
+/** What a worker sends its primary once its signal handlers are on (see {@link announceReady}). */
+const READY = 'wsgate:worker-ready'
+
+/**
+ * Tells the primary (in a worker; elsewhere nothing) that this worker now
+ * handles SIGTERM, SIGINT and SIGHUP itself. Until then a signal would
+ * kill it (Node's default action), so the primary holds a SIGHUP back
+ * until this message and does not count a worker that a stop signal
+ * killed before it as a failure. Call it once the handlers are installed.
+ *
+ * @example
+ * stopOnSignals(gateway, logger)
+ * reloadOnHangup(gateway, routesPath, logger)
+ * announceReady()
+ */
+export function announceReady(): void {
+  if (cluster.isWorker) process.send?.(READY)
+}
+
 /** Whether this process is a worker forked by a `--workers` primary. */
 export function isWorker(): boolean {
   return cluster.isWorker
@@ -65,8 +84,10 @@ export function workerLogger(logger: Logger): Logger {
  * runs this same command and becomes a gateway), keeps N of them running,
  * and on SIGTERM or SIGINT forwards the signal to every worker (each drains
  * on its own) and exits once all have exited: 0 when every worker exited 0,
- * else 1. A second signal is forwarded too (workers then stop at once).
- * SIGHUP is forwarded (certificate reload). Resolves when the primary is
+ * else 1 (a worker still starting, which the signal kills, counts as 0).
+ * A second signal is forwarded too (workers then stop at once). SIGHUP is
+ * forwarded (routes and certificate reload); a worker still starting gets
+ * it once it is ready ({@link announceReady}). Resolves when the primary is
  * about to exit.
  *
  * @example
@@ -83,6 +104,10 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   /** Deaths in a row of workers that never listened: the wait before the next replacement grows with them. */
   let earlyDeaths = 0
   const listening = new WeakSet<Worker>()
+  /** Workers whose signal handlers are on (announceReady()); a signal kills one that is still starting. */
+  const ready = new WeakSet<Worker>()
+  /** Starting workers a SIGHUP came for: it is passed on once they are ready. */
+  const reloadOwed = new WeakSet<Worker>()
   const restarts = new Set<NodeJS.Timeout>()
 
   function fork(): void {
@@ -92,13 +117,23 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       listening.add(worker)
       earlyDeaths = 0
     })
+    worker.on('message', (message: unknown) => {
+      if (message !== READY) return
+      ready.add(worker)
+      if (reloadOwed.has(worker)) {
+        reloadOwed.delete(worker)
+        worker.process.kill('SIGHUP')
+      }
+    })
   }
 
   return new Promise((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       const fields = { worker: worker.id, pid: worker.process.pid, code, signal: signal ?? undefined }
       if (stopping) {
-        if (code !== 0) failed = true
+        // A worker still starting has no handler yet and dies of the stop signal itself: it held no connection, nothing failed.
+        const killedStarting = !ready.has(worker) && signal === stopping
+        if (code !== 0 && !killedStarting) failed = true
         logger.info(fields, 'worker exited')
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           logger.info({ signal: stopping, code: failed ? 1 : 0 }, 'all workers exited')
@@ -135,7 +170,12 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     process.on('SIGTERM', () => forward('SIGTERM'))
     process.on('SIGINT', () => forward('SIGINT'))
     process.on('SIGHUP', () => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+      for (const worker of Object.values(cluster.workers ?? {})) {
+        if (!worker) continue
+        // A starting worker would die of it (no handler yet; systemctl reload right after a start or a replacement).
+        if (ready.has(worker)) worker.process.kill('SIGHUP')
+        else reloadOwed.add(worker)
+      }
     })
 
     logger.info({ workers, pid: process.pid }, 'cluster primary started')

@@ -227,6 +227,72 @@ describe('a worker that dies before it listens', () => {
   })
 })
 
+describe('signals that reach the primary while its workers start', () => {
+  /** `wsgate start --workers 2` without a store; resolves once the primary has forked both workers (they are still loading). */
+  async function startForking(): Promise<{ child: ReturnType<typeof spawn>; lines: LogLine[]; waitFor: (what: (lines: LogLine[]) => boolean) => Promise<void> }> {
+    const child = spawn(process.execPath, ['bin/wsgate.js', 'start', ROUTES, '--port', '0', '--workers', '2'], {
+      env: { ...process.env, LOG_LEVEL: 'info', ORIGIN_URL: origin.url },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+    const lines: LogLine[] = []
+    const waiters = new Set<() => void>()
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      lines.push(JSON.parse(text) as LogLine)
+      for (const waiter of waiters) waiter()
+    })
+    const waitFor = (what: (lines: LogLine[]) => boolean): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (!what(lines)) return
+          waiters.delete(check)
+          resolve()
+        }
+        waiters.add(check)
+        check()
+      })
+    forked.push({ child, lines })
+    await waitFor((seen) => seen.filter((line) => line.msg === 'worker started').length === 2)
+    return { child, lines, waitFor }
+  }
+  const forked: { child: ReturnType<typeof spawn>; lines: LogLine[] }[] = []
+  afterEach(async () => {
+    for (const { child, lines } of forked.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit')
+        process.kill(child.pid!, 'SIGKILL')
+        await exited
+      }
+      for (const line of lines.filter((entry) => entry.msg === 'worker started')) {
+        try {
+          process.kill(line.pid as number, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  })
+
+  it('a SIGHUP (systemctl reload) kills no starting worker: each reloads its routes once it is up', async () => {
+    const { child, lines, waitFor } = await startForking()
+    // The workers are still importing the routes module: no SIGHUP handler yet.
+    process.kill(child.pid!, 'SIGHUP')
+    await waitFor((seen) => seen.filter((line) => line.msg === 'routes reloaded').length === 2 || seen.some((line) => line.msg.startsWith('worker died')))
+    expect(lines.filter((line) => line.msg.startsWith('worker died'))).toEqual([])
+    expect(lines.filter((line) => line.msg === 'routes reloaded').map((line) => line.worker).sort()).toEqual([1, 2])
+    const exited = once(child, 'exit') as Promise<[number | null]>
+    process.kill(child.pid!, 'SIGTERM')
+    expect((await exited)[0]).toBe(0)
+  })
+
+  it('a SIGTERM stops workers that have not started yet and the primary exits 0 (nothing failed)', async () => {
+    const { child, lines } = await startForking()
+    const exited = once(child, 'exit') as Promise<[number | null]>
+    process.kill(child.pid!, 'SIGTERM')
+    expect((await exited)[0]).toBe(0)
+    expect(lines.at(-1)).toMatchObject({ msg: 'all workers exited', code: 0 })
+  })
+})
+
 describe('workerCount()', () => {
   it("reads a count, or 'auto' as one per core, and refuses anything else naming the flag", () => {
     expect(workerCount('2')).toBe(2)

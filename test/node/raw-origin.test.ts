@@ -467,6 +467,20 @@ describe('non-101 answers', () => {
     await waitFor(() => origin.sockets.size === 0, 5_000, 'the gateway to drop the origin connection')
   })
 
+  it('relays agreeing Content-Length copies as one, which a Node client (llhttp) reads as the answer it is', async () => {
+    const origin = await rawOrigin(({ socket }) => socket.write(Buffer.concat([headOf('HTTP/1.1 403 Forbidden', 'Content-Length: 6, 6', 'Content-Length: 6'), Buffer.from('denied')])))
+    const gateway = await gatewayTo(origin)
+    const response = await rawExchange(gateway.port, handshakeRequest('/raw'))
+    expect(response.statusLine).toBe('HTTP/1.1 403 Forbidden')
+    expect(response.raw.toString('latin1').match(/^content-length:.*$/gim)).toEqual(['content-length: 6'])
+    expect(response.body).toBe('denied')
+    const client = new WebSocket(`${gateway.wsUrl}/raw`)
+    client.on('error', () => {})
+    const [, answer] = (await once(client, 'unexpected-response')) as [unknown, { statusCode: number }]
+    expect(answer.statusCode).toBe(403)
+    client.terminate()
+  })
+
   it('answers 502 ERR_ORIGIN_BAD_HANDSHAKE to differing Content-Length headers', async () => {
     const origin = await rawOrigin(({ socket }) => socket.write(headOf('HTTP/1.1 403 Forbidden', 'Content-Length: 5', 'Content-Length: 6')))
     const gateway = await gatewayTo(origin)

@@ -338,6 +338,10 @@ function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer,
   const headers = toHeaders(head.rawHeaders)
   // An origin's own x-wsgate-error would pass for the gateway's refusal (src/errors.ts); the gateway's own 502s above keep theirs.
   headers.delete(ERROR_HEADER)
+  // Agreeing copies (`5, 5`, or two lines) were accepted by bodyFraming(): the client gets one, which every parser reads
+  // (llhttp, Node's and so the `ws` client's, refuses a list and would report a parse error instead of this answer).
+  const length = headers.get('content-length')
+  if (length !== null && length.includes(',')) headers.set('content-length', length.slice(0, length.indexOf(',')).trim())
   if (framing.kind === 'none') {
     socket.destroy()
     return new Response(null, { status: head.status, statusText: head.statusText, headers })

@@ -15,8 +15,10 @@ export interface NormalizeHeadersOptions {
    * headers are believed, as CIDR ranges or single addresses
    * (`['10.0.0.0/8', '::1']`). When the connection comes from one of them,
    * the gateway appends its own entry to what they sent; from anywhere else,
-   * whatever the client sent is dropped and replaced. IPv4-mapped IPv6
-   * addresses (`::ffff:10.0.0.1`) count as the IPv4 address they carry.
+   * whatever the client sent is dropped and replaced. The client address
+   * published for `rateLimit()` is then the rightmost `X-Forwarded-For`
+   * address outside these ranges. IPv4-mapped IPv6 addresses
+   * (`::ffff:10.0.0.1`) count as the IPv4 address they carry.
    * @default [] (no proxy is trusted: the gateway is the edge)
    */
   trustedProxies?: readonly string[]

@@ -131,6 +131,14 @@ function pooledRoutes(app: unknown): Map<string, OriginPool[]> {
   return byRoute
 }
 
+/** The route patterns an app declares (a Hono app's `routes`); empty for another `fetch` app. */
+function routePatterns(app: unknown): Set<string> {
+  const routes = (app as { routes?: unknown } | undefined)?.routes
+  const patterns = new Set<string>()
+  if (Array.isArray(routes)) for (const route of routes as { path?: unknown }[]) if (typeof route?.path === 'string') patterns.add(route.path)
+  return patterns
+}
+
 /** The `code` label of a handshake or a plain request: its error code, `''` without one, `other` for what is not a wsgate code. */
 function codeLabel(code: string | null | undefined): string {
   if (!code) return ''
@@ -233,7 +241,7 @@ export class GatewayMetrics {
   /** Plain targets: whether the last handshake that reached each (route, origin) got through, by route then origin. */
   readonly #plainOrigins = new Map<string, Map<string, PlainOrigin>>()
   /** The same records, in the order each (route, origin) was first seen (the export's order). */
-  readonly #plainOriginList: PlainOrigin[] = []
+  #plainOriginList: PlainOrigin[] = []
   /** Bytes of ended connections, per route. */
   readonly #endedBytes = new Map<string, ByteTotals>()
   // The per-handshake, per-connection and per-request counts: kept here and copied into their metric when scraped (series.ts).
@@ -371,7 +379,7 @@ export class GatewayMetrics {
       },
     })
     const pooledNow = (): Map<string, OriginPool[]> => this.#pooled
-    const plainOrigins = this.#plainOriginList
+    const plainOriginsNow = (): PlainOrigin[] => this.#plainOriginList
     new Gauge({
       name: 'wsgate_origin_up',
       help: "1 when an origin is up, else 0, by route pattern and origin: a pool's health as its probes and handshakes judge it; a plain target's last handshake.",
@@ -382,7 +390,7 @@ export class GatewayMetrics {
         for (const [route, pools] of pooledNow()) {
           for (const pool of pools) for (const origin of pool.status()) this.set({ route, origin: origin.url }, origin.health === 'up' ? 1 : 0)
         }
-        for (const { route, origin, up } of plainOrigins) this.set({ route, origin }, up)
+        for (const { route, origin, up } of plainOriginsNow()) this.set({ route, origin }, up)
       },
     })
     this.registry = Registry.merge([own, processMetrics()])
@@ -558,6 +566,18 @@ export class GatewayMetrics {
   useApp(app: unknown): void {
     this.#pooled = pooledRoutes(app)
     this.#router = routerOf(app)
+    this.#forgetPlainOriginsOutside(routePatterns(app))
+  }
+
+  /**
+   * Drops the plain targets' `wsgate_origin_up` of routes `patterns` does not
+   * hold: a gauge says how things are now, and a route the reload removed
+   * would otherwise report its last handshake's 0 or 1 until a restart (an
+   * alert on a down origin firing for a route that no longer exists).
+   */
+  #forgetPlainOriginsOutside(patterns: ReadonlySet<string>): void {
+    for (const route of this.#plainOrigins.keys()) if (!patterns.has(route)) this.#plainOrigins.delete(route)
+    this.#plainOriginList = this.#plainOriginList.filter((record) => patterns.has(record.route))
   }
 
   /** Route patterns whose pools have no origin up (readiness fails while there is one). */

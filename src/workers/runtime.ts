@@ -1,7 +1,6 @@
-import { ERROR_HEADER } from '../errors.ts'
 import type { LimitStore } from '../limit-store.ts'
 import type { GatewayRuntime, HandshakeNote, OriginAnswer, OriginRequest, PipeSettings, UpgradeSlot } from '../runtime.ts'
-import { connectWorkersOrigin, type WorkersOriginTunnel } from './origin.ts'
+import { connectWorkersOrigin, relayedOriginHeaders, type WorkersOriginTunnel } from './origin.ts'
 
 /** What the Workers host knows of one request, besides the `Request` itself. */
 export interface WorkersRequestFacts {
@@ -87,18 +86,10 @@ export class WorkersGatewayRuntime implements GatewayRuntime {
   }
 }
 
-/** Headers of the origin's 101 that the platform writes itself in the client's. */
-const PLATFORM_HEADERS: ReadonlySet<string> = new Set(['upgrade', 'connection', 'sec-websocket-accept', 'sec-websocket-extensions'])
-
 /** The client's 101: the origin's headers (which the chain may still change) and the origin's socket. */
 function upgradeResponse(answer: Extract<OriginAnswer, { upgraded: true }>): Response {
   const tunnel = answer.tunnel as unknown as WorkersOriginTunnel
-  const headers = new Headers()
   // The platform writes Upgrade, Connection and Sec-WebSocket-Accept itself and negotiates the client's extensions;
-  // the rest (the subprotocol, the origin's own headers) is relayed.
-  for (const [name, value] of answer.headers) {
-    // Not an origin's x-wsgate-error either: the gateway's own header (src/errors.ts).
-    if (!PLATFORM_HEADERS.has(name) && name !== ERROR_HEADER) headers.append(name, value)
-  }
-  return new Response(null, { status: 101, headers, webSocket: tunnel.webSocket } as ResponseInit)
+  // the rest (the subprotocol, the origin's own headers) is relayed, as on Node less what is not the client's.
+  return new Response(null, { status: 101, headers: relayedOriginHeaders(answer.headers, true), webSocket: tunnel.webSocket } as ResponseInit)
 }

@@ -42,6 +42,18 @@ export interface FoundToken {
 const BEARER = /^Bearer(?:[ \t]+(.*))?$/i
 
 /**
+ * A credential that starts with the scheme's letters but is not `Bearer`,
+ * SP or HTAB, token (RFC 9110 §11.4): `Bearer\u00a0<jwt>`, `Bearer:<jwt>`,
+ * `Bearer<jwt>`. Origins read these as Bearer credentials (Python's
+ * `split()`, Go's `strings.Fields` and JavaScript's `\s` all take U+00A0,
+ * which HTTP/1.1 carries as obs-text, for a separator; code that cuts the
+ * first seven characters takes anything), so each counts as a token copy:
+ * an empty, malformed one, refused alone, ambiguous beside another, and
+ * removed before the origin with the rest.
+ */
+const BEARER_SCHEME = /^Bearer/i
+
+/**
  * Every token the client sent in an enabled source, in `sources` order, each
  * copy counted: RFC 6750 §3.1 lets a request carry its token by one method
  * only, so more than one entry makes the request ambiguous, whichever of
@@ -80,15 +92,14 @@ const FINDERS: Record<TokenSource, (request: Request, where: TokenLocations, fou
     if (!value) return
     // The usual header is one credential: no comma, so no second field and no quoted auth-param to split around.
     if (!value.includes(',')) {
-      const match = BEARER.exec(value.trim())
-      if (match) found.push({ token: (match[1] ?? '').trim(), source: 'header' })
+      const token = bearerToken(value.trim())
+      if (token !== undefined) found.push({ token, source: 'header' })
       return
     }
     const credentials = authorizationElements(value)
-    const bearers = credentials.filter((credential) => BEARER.test(credential))
-    if (bearers.length === 0) return
+    if (!credentials.some((credential) => BEARER_SCHEME.test(credential))) return
     // A Bearer credential beside something else: every element is a credential the client sent.
-    for (const credential of credentials) found.push({ token: BEARER.exec(credential)?.[1]?.trim() ?? '', source: 'header' })
+    for (const credential of credentials) found.push({ token: bearerToken(credential) ?? '', source: 'header' })
   },
   protocol(request, where, found) {
     const entries = protocolEntries(request.headers)
@@ -145,10 +156,17 @@ function mayHoldParameter(search: string, name: TokenName): boolean {
   return search.length >= 2 && mayHoldName(search, name)
 }
 
-/** Whether an `Authorization` value holds a `Bearer` credential, as {@link findTokens} reads it (alone, or as one comma-separated element). */
+/** The token of a `Bearer` credential; '' for an empty one or a look-alike ({@link BEARER_SCHEME}); undefined for another scheme. */
+function bearerToken(credential: string): string | undefined {
+  const match = BEARER.exec(credential)
+  if (match) return (match[1] ?? '').trim()
+  return BEARER_SCHEME.test(credential) ? '' : undefined
+}
+
+/** Whether an `Authorization` value holds a `Bearer` credential or a look-alike, as {@link findTokens} reads it (alone, or as one comma-separated element). */
 function holdsBearer(value: string): boolean {
-  if (!value.includes(',')) return BEARER.test(value.trim())
-  return authorizationElements(value).some((credential) => BEARER.test(credential))
+  if (!value.includes(',')) return BEARER_SCHEME.test(value.trim())
+  return authorizationElements(value).some((credential) => BEARER_SCHEME.test(credential))
 }
 
 /**

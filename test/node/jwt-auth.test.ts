@@ -462,6 +462,16 @@ describe('jwtAuth through a real gateway', () => {
       expect(originSaw).toHaveLength(0)
     })
 
+    it('refuses Authorization: Bearer<NBSP><jwt> (a Bearer credential to Python, Go and JavaScript origins) beside a query token, and the origin never hears of it', async () => {
+      const genuine = await mint(rsa, claims())
+      const forged = await mint(stranger, claims({ sub: 'admin' }))
+      // exchangeOnce writes the head as latin1: U+00A0 goes as the one obs-text byte 0xA0.
+      const { response } = await exchangeOnce(gateway.port, handshakeWith(`/chat?access_token=${genuine}`, [['Authorization', `Bearer\u00a0${forged}`]]))
+      expect(response?.status, response?.statusLine).toBe(400)
+      expect(response?.headers['x-wsgate-error']).toBe('ERR_JWT_AMBIGUOUS')
+      expect(originSaw).toHaveLength(0)
+    })
+
     it('logs the places of an ambiguous request and never the tokens', async () => {
       const token = await mint(rsa, claims())
       await expectAmbiguous(handshakeWith(`/all-sources?access_token=${token}`, [['Authorization', `Bearer ${token}`]]), /^token sent in more than one place: the Authorization header and the access_token query parameter\n$/, 'header and query')

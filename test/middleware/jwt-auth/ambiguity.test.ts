@@ -191,6 +191,32 @@ describe('jwtAuth: one place carrying the token twice is refused with 400 ERR_JW
     }
   })
 
+  // Not Bearer credentials by RFC 9110's grammar, but Bearer ones to an origin: Python's split(), Go's strings.Fields and
+  // JavaScript's \s take U+00A0 (obs-text on the wire) for a separator; code cutting the first 7 characters takes anything.
+  const LOOK_ALIKES = [(t: string) => `Bearer\u00a0${t}`, (t: string) => `bearer\u00a0\u00a0${t}`, (t: string) => `Bearer:${t}`, (t: string) => `Bearer${t}`]
+
+  it('counts an Authorization credential that only looks like Bearer (Bearer\\u00a0<jwt>, Bearer:<jwt>, Bearer<jwt>) as a token: beside a query token it is ambiguous, never forwarded', async () => {
+    const app = appWith()
+    for (const lookAlike of LOOK_ALIKES) {
+      const value = lookAlike(tokens.forged)
+      await expectAmbiguous(
+        await app.request(`/chat?access_token=${tokens.genuine}`, { headers: { authorization: value } }),
+        'token sent in more than one place: the Authorization header and the access_token query parameter',
+      )
+      await expectAmbiguous(await app.request('/chat', { headers: { authorization: `Basic dXNlcjpwdw==, ${value}` } }), 'more than one credential in the Authorization header')
+    }
+  })
+
+  it('refuses such a look-alike alone as a malformed token, whatever follows it', async () => {
+    const app = appWith()
+    for (const lookAlike of LOOK_ALIKES) {
+      const response = await app.request('/chat', { headers: { authorization: lookAlike(tokens.genuine) } })
+      expect(response.status, JSON.stringify(lookAlike(''))).toBe(401)
+      expect(response.headers.get('x-wsgate-error')).toBe('ERR_JWT_MALFORMED')
+      expect(await response.text()).toBe('malformed token in the Authorization header\n')
+    }
+  })
+
   it('names the realm in the 400 challenge when one is set', async () => {
     const response = await appWith({ realm: 'chat' }).request(`/chat?access_token=${tokens.genuine}`, { headers: { authorization: `Bearer ${tokens.genuine}` } })
     expect(response.status).toBe(400)

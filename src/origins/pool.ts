@@ -458,13 +458,20 @@ export class OriginPool {
     origin.probing = controller
     const url = new URL(probe.path, origin.base)
     let timedOut = false
+    // A prober that ignores its signal and never settles must not stop this origin's probes for good: the timeout decides.
+    let expire!: (error: Error) => void
+    const expired = new Promise<never>((_, reject) => (expire = reject))
     const timer = timers.setTimeout(() => {
       timedOut = true
       controller.abort()
+      expire(new Error('timeout'))
     }, probe.timeout)
     let result: ProbeResult
     try {
-      const { status } = await host.probe(url, { method: probe.method, timeout: probe.timeout, tls: origin.tls, signal: controller.signal })
+      const answer = host.probe(url, { method: probe.method, timeout: probe.timeout, tls: origin.tls, signal: controller.signal })
+      // Its late rejection, after the timeout won, is nobody's to handle.
+      answer.catch(() => {})
+      const { status } = await Promise.race([answer, expired])
       result = { at: 0, ok: status >= probe.expect[0] && status <= probe.expect[1], status }
     } catch (error) {
       result = { at: 0, ok: false, error: timedOut ? `timeout after ${probe.timeout} ms` : errorReason(error) }

@@ -258,6 +258,20 @@ describe('origins(): probes on an injected host', () => {
     pool.stop()
   })
 
+  it('fails a probe whose prober ignores the abort and never settles at the timeout, and probes again', async () => {
+    const { host, changes, probes, step } = fakeHost()
+    host.probe = async (url, request) => {
+      probes.push({ url, request })
+      return new Promise<never>(() => {})
+    }
+    const pool = origins(['ws://a:1'], { probe: { interval: 1000, timeout: 500, fall: 1 } })
+    pool.start(host)
+    await waitUntil(() => changes.length === 1, step)
+    expect(changes[0]).toMatchObject({ health: 'down', reason: 'probe: timeout after 500 ms' })
+    await waitUntil(() => probes.length === 2, step)
+    pool.stop()
+  })
+
   it('stops probing on stop(): no timer is left and a late answer changes nothing', async () => {
     const { host, timers, step } = fakeHost()
     const pool = origins(['ws://a:1', 'ws://b:1'], { probe: { interval: 1000 } })

@@ -117,7 +117,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
       const rawHeaders: [string, string][] = [...request.headers]
       // The platform built the URL from the client's Host; a Request made without one (a test, a service binding) gets the URL's.
       if (!request.headers.has('host')) rawHeaders.unshift(['host', url.host])
-      const httpVersion = httpVersionOf(request)
+      const { version: httpVersion, http } = httpVersionOf(request)
       let head: RequestHead | GatewayError
       try {
         head = parseRequestHead({
@@ -145,6 +145,8 @@ export function workersGateway<Env extends Record<string, unknown>>(
         upgrade,
         signal: request.signal,
       })
+      // As the Node host's lines say which were HTTP/2 (its own listener's): the client's protocol with Cloudflare.
+      if (http) runtime.note({ http })
       let response: Response
       try {
         if (head instanceof GatewayError) throw head
@@ -175,10 +177,22 @@ export function workersGateway<Env extends Record<string, unknown>>(
   }
 }
 
-/** `1.1`, `2` or `3` from `request.cf.httpProtocol` (`HTTP/1.1`); `1.1` where the platform does not say. */
-function httpVersionOf(request: Request): string {
+/**
+ * The HTTP version the head parse and the handshake check read, from
+ * `request.cf.httpProtocol` (`HTTP/1.1`; `1.1` where the platform does not
+ * say). Cloudflare has already terminated an HTTP/2 or HTTP/3 connection
+ * and hands its requests over as parsed ones, so they are read as `1.1`, as
+ * the Node host's own HTTP/2 listener reads its streams (else every plain
+ * request of a browser on h2 or h3 would get 505). An HTTP/1.0 request stays
+ * `1.0`: it may not upgrade (RFC 9110 §7.8).
+ */
+function httpVersionOf(request: Request): { version: string; http?: '2' | '3' } {
   const protocol = (request as Request & { cf?: CfProperties }).cf?.httpProtocol
-  return protocol?.startsWith('HTTP/') ? protocol.slice(5) : '1.1'
+  if (protocol === undefined || !protocol.startsWith('HTTP/')) return { version: '1.1' }
+  const version = protocol.slice(5)
+  if (version === '2' || version === '2.0') return { version: '1.1', http: '2' }
+  if (version === '3' || version === '3.0') return { version: '1.1', http: '3' }
+  return { version }
 }
 
 /** The Request the chain sees: the parsed URL (built from the target, never from Host) and header lines, the body moved over unread. */

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
 import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 
@@ -51,7 +52,7 @@ export async function startWorkerd(entry: string, bindings: Record<string, strin
     bindings: { LOG_LEVEL: 'info', ...bindings },
     host: '127.0.0.1',
     port: 0,
-    handleRuntimeStdio(stdout) {
+    handleRuntimeStdio(stdout: Readable) {
       createInterface({ input: stdout }).on('line', (line) => {
         try {
           lines.push(JSON.parse(line) as Record<string, unknown>)

@@ -584,7 +584,9 @@ export function origins(targets: readonly OriginTarget[], options: OriginsOption
   if (probeOptions !== false) {
     if (probeOptions === null || typeof probeOptions !== 'object') throw new TypeError(`${where}: probe must be false or { path, method, interval, timeout, expect, fall, rise }`)
     const path = probeOptions.path ?? DEFAULT_PROBE_PATH
-    if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//')) {
+    // A backslash, tab or newline after the first "/" reads as "//" to the URL parser (ws/http are special schemes):
+    // '/\\probe.example' would probe the host probe.example instead of the origin.
+    if (typeof path !== 'string' || !path.startsWith('/') || new URL(path, 'http://origin.invalid').host !== 'origin.invalid') {
       throw new TypeError(`${where}: probe.path must be a path starting with one "/", e.g. '/healthz', got ${JSON.stringify(path)}`)
     }
     const method = probeOptions.method ?? 'GET'

@@ -160,8 +160,9 @@ export interface JwtAuthOptions {
   /**
    * Claims to send to the origin as request headers, claim name → header
    * name, e.g. `{ sub: 'X-Auth-Sub' }`. Strings go as they are, other values
-   * as JSON; values with characters outside printable ASCII are
-   * percent-encoded. Headers of these names sent by the client are always
+   * as JSON; a value with characters outside printable ASCII, or a `%`, or a
+   * space at either end is percent-encoded whole (so an origin that
+   * percent-decodes every value reads exactly the claim). Headers of these names sent by the client are always
    * removed first, so they cannot be forged; so are their spellings with `_`
    * for `-` (`X-Auth_Sub`), which CGI-style origins read as the same header.
    * @default {} (none)
@@ -487,11 +488,23 @@ function causeText(cause: unknown): string | undefined {
   return `${cause.message}${inner}`
 }
 
-/** A claim as a header value: strings as they are, the rest as JSON; anything but printable ASCII percent-encoded. */
+/**
+ * A claim value that goes to the origin as it is: printable ASCII without
+ * `%`, neither starting nor ending with a space. Any other is
+ * percent-encoded whole, so that an origin that percent-decodes the header
+ * (as it must to read a name beyond ASCII) reads exactly the claim: a claim
+ * `%61dmin` sent raw would decode to `admin`, and a header value's edge
+ * spaces are trimmed on the way (` admin` would arrive as `admin`).
+ */
+const VERBATIM_CLAIM = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/
+
+/** A claim as a header value: strings as they are, the rest as JSON; percent-encoded unless {@link VERBATIM_CLAIM}. */
 function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
   const text = typeof value === 'string' ? value : JSON.stringify(value)
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text)
+  if (VERBATIM_CLAIM.test(text)) return text
+  // A lone surrogate (JSON's "\ud800") has no UTF-8 form: encodeURIComponent would throw; it goes as U+FFFD.
+  return encodeURIComponent(text.replace(/\p{Cs}/gu, '\ufffd'))
 }
 
 /**

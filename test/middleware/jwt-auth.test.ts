@@ -231,6 +231,24 @@ describe('jwtAuth: what later steps receive', () => {
     expect(seen.headers['x-name']).toBe('Zo%C3%AB')
   })
 
+  it('percent-encodes a claim holding %, or a space at either end, so that an origin decoding the header reads that claim and not another', async () => {
+    // Raw, "%61dmin" decodes to "admin", and " admin" loses its space as a header value: both would reach the origin as admin.
+    const cases: [claim: string, header: string][] = [
+      ['%61dmin', '%2561dmin'],
+      [' admin', '%20admin'],
+      ['admin ', 'admin%20'],
+      ['John Smith', 'John Smith'],
+      ['\ud800lone', '%EF%BF%BDlone'],
+      ['', ''],
+    ]
+    const app = appWith(jwksOptions({ forwardClaims: { name: 'X-Name' } }))
+    for (const [claim, header] of cases) {
+      const seen = await seenBy(await app.request('/chat', { headers: bearer(await mint(rsa, claims({ name: claim }))) }))
+      expect(seen.headers['x-name'], JSON.stringify(claim)).toBe(header)
+      if (!claim.includes('\ud800')) expect(decodeURIComponent(seen.headers['x-name']!)).toBe(claim)
+    }
+  })
+
   it('removes a client-sent header named in forwardClaims even when the token lacks the claim, so it cannot be forged', async () => {
     const token = await mint(rsa, claims())
     const app = appWith(jwksOptions({ forwardClaims: { sub: 'X-Auth-Sub', tenant: 'X-Tenant' } }))

@@ -156,25 +156,43 @@ export function workersGateway<Env extends Record<string, unknown>>(
       } finally {
         runtime.end()
       }
-      if (upgrade) {
-        const code = response.headers.get(ERROR_HEADER)
-        logger.info(
-          {
-            reqId: runtime.requestId,
-            // Never the query (tokens); a target the head parse refused is not logged at all.
-            path: runtime.target?.split('?', 1)[0],
-            ...runtime.facts,
-            client: runtime.clientAddress,
-            status: response.status,
-            code: code ?? undefined,
-            ms: Date.now() - started,
-          },
-          response.status === 101 ? 'handshake accepted' : 'handshake rejected',
-        )
-      }
+      if (logger.isLevelEnabled('info')) logDecision(logger, runtime, request.method, head instanceof GatewayError, response, started)
       return withRequestId(response, runtime.requestId)
     },
   }
+}
+
+/**
+ * The request's one log line, as the Node host writes it: `handshake
+ * accepted`/`handshake rejected` for an upgrade, and for a plain request a
+ * `websocket()` route refused (it noted its route and answered with an
+ * `ERR_HANDSHAKE_*` code: a failed handshake); `request rejected` for a
+ * plain request the head parse refused (no path: a refused target may carry
+ * anything); else the access line, `request`. The path never has the query
+ * (tokens travel there). The access line has no `bytes` and its `ms` ends
+ * at the response head: Cloudflare streams the body after the Worker's
+ * answer.
+ */
+function logDecision(logger: WorkersLogger, runtime: WorkersGatewayRuntime, method: string, refusedHead: boolean, response: Response, started: number): void {
+  const code = response.headers.get(ERROR_HEADER) ?? undefined
+  const { status } = response
+  const handshake = runtime.upgrade !== undefined || (runtime.facts.route !== undefined && code?.startsWith('ERR_HANDSHAKE_') === true)
+  if (refusedHead && !handshake) {
+    logger.info({ client: runtime.clientAddress, method, http: runtime.facts.http, status, code }, 'request rejected')
+    return
+  }
+  const line = {
+    reqId: runtime.requestId,
+    method: handshake ? undefined : method,
+    path: runtime.target?.split('?', 1)[0],
+    ...runtime.facts,
+    client: runtime.clientAddress,
+    status,
+    code,
+    ms: Date.now() - started,
+  }
+  if (!handshake) logger.info(line, 'request')
+  else logger.info(line, status === 101 ? 'handshake accepted' : 'handshake rejected')
 }
 
 /**

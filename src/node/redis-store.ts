@@ -55,7 +55,9 @@ export interface RedisStoreOptions {
   failOpen?: boolean
   /**
    * Time one Redis command may take before Redis counts as down, ms: the
-   * longest a handshake waits on its limits.
+   * longest a handshake waits on its limits. Once Redis counts as down, one
+   * command per `timeout` (and the heartbeat) goes to it as a probe until it
+   * answers; every other handshake meets `failOpen` at once.
    * @default 500 ms
    */
   timeout?: number
@@ -252,6 +254,10 @@ export class RedisStore implements LimitStore {
   #heartbeat: NodeJS.Timeout | undefined
   /** Set when Redis failed, until it answers again: one warn line per outage. */
   #outage = false
+  /** During an outage, when the next command may go to Redis (ms since the epoch); until then commands fail at once. */
+  #probeAt = 0
+  /** The `timeout` option: how long a probe is given before the next one may go. */
+  readonly #timeout: number
   /** Set when this process's lease lapsed: every count is written back. */
   #leaseLost = false
   #closed = false
@@ -272,6 +278,7 @@ export class RedisStore implements LimitStore {
     if (!(Number.isInteger(timeout) && timeout > 0 && timeout <= 60_000)) {
       throw new TypeError(`redisStore(): timeout must be a whole number of ms from 1 to 60,000, got ${String(options.timeout)}`)
     }
+    this.#timeout = timeout
     this.failOpen = options.failOpen ?? true
     if (typeof this.failOpen !== 'boolean') throw new TypeError(`redisStore(): failOpen must be a boolean, got ${String(options.failOpen)}`)
     let logger = options.logger
@@ -335,7 +342,7 @@ export class RedisStore implements LimitStore {
     this.#send(key, 1)
     let answer: [number, number, number]
     try {
-      answer = await this.#redis.wsgateAcquire(this.keyPrefix + key, this.#leases, this.#held, this.processId, max, this.leaseTtl, key)
+      answer = await this.#command(() => this.#redis.wsgateAcquire(this.keyPrefix + key, this.#leases, this.#held, this.processId, max, this.leaseTtl, key))
     } catch (error) {
       this.#send(key, -1)
       // Either way Redis may now be wrong: a command that timed out here may still run there (a stalled Redis
@@ -368,7 +375,7 @@ export class RedisStore implements LimitStore {
     if (this.#closed) return
     this.#send(key, 1)
     try {
-      await this.#redis.wsgateRelease(this.keyPrefix + key, this.#held, this.processId, key)
+      await this.#command(() => this.#redis.wsgateRelease(this.keyPrefix + key, this.#held, this.processId, key))
       this.#recovered()
     } catch (error) {
       // Written back at the first heartbeat that reaches Redis; never rejects.
@@ -388,7 +395,7 @@ export class RedisStore implements LimitStore {
     this.#assertOpen()
     let answer: [number, string]
     try {
-      answer = await this.#redis.wsgateConsume(this.keyPrefix + key, cost, capacity, refillPerSecond, now)
+      answer = await this.#command(() => this.#redis.wsgateConsume(this.keyPrefix + key, cost, capacity, refillPerSecond, now))
     } catch (error) {
       if (this.failOpen) {
         this.#failed(error)
@@ -480,10 +487,27 @@ export class RedisStore implements LimitStore {
     if (this.#closed) throw new TypeError('RedisStore: the store is closed')
   }
 
+  /**
+   * Sends a command, or fails at once during an outage until the next probe
+   * is due (one command per `timeout`; the heartbeat probes too). A stalled
+   * Redis (paused, or its host gone without a reset: TCP retries for many
+   * minutes) would otherwise hold every handshake for `timeout`, and queue
+   * every handshake's command in memory until it answers.
+   */
+  #command<T>(send: () => Promise<T>): Promise<T> {
+    if (this.#outage) {
+      const now = Date.now()
+      if (now < this.#probeAt) return Promise.reject(new Error('Redis failed; not asked again until the next probe'))
+      this.#probeAt = now + this.#timeout
+    }
+    return send()
+  }
+
   /** Notes a failed command: one warn line per outage. Returns the refusal a store that fails closed throws. */
   #failed(error: unknown): GatewayError {
     if (!this.#outage && !this.#closed) {
       this.#outage = true
+      this.#probeAt = Date.now() + this.#timeout
       this.#logger().warn(
         { code: 'ERR_LIMIT_STORE_UNAVAILABLE', failOpen: this.failOpen, reason: error instanceof Error ? error.message : String(error) },
         this.failOpen

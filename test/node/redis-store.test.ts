@@ -185,6 +185,40 @@ describe('RedisStore while Redis is down', () => {
     }
   })
 
+  it('while Redis is stalled, answers handshakes at once instead of queueing a command for each (one probe per timeout)', async () => {
+    // A paused Redis, or one whose host vanished without a reset, keeps the connection open and answers nothing:
+    // every command sent meanwhile waits in memory and runs when (if) it resumes.
+    const own = await startRedis()
+    const keyPrefix = `test:${randomUUID()}:`
+    const store = redisStore({ url: own.url, keyPrefix, logger: capturingLogger().logger, timeout: 200 })
+    const inspector = new Redis(own.url)
+    const bucket = { capacity: 100, refillPerSecond: 1 }
+    // One clock reading for every call: the bucket earns nothing back, so its tokens count the calls that ran.
+    const now = Date.now()
+    try {
+      await store.ready()
+      expect(await store.consume('rate', 1, bucket, now)).toMatchObject({ allowed: true, remaining: 99 })
+      process.kill(own.pid, 'SIGSTOP')
+      try {
+        // The first call meets the stall and waits out the timeout; it is admitted (failOpen).
+        expect(await store.consume('rate', 1, bucket, now)).toMatchObject({ allowed: true })
+        const meanwhile = await Promise.all(Array.from({ length: 50 }, () => store.consume('rate', 1, bucket, now)))
+        expect(meanwhile.every((result) => result.allowed)).toBe(true)
+      } finally {
+        process.kill(own.pid, 'SIGCONT')
+      }
+      // Two round trips on another connection: by the second, Redis has run whatever the store had sent it.
+      await inspector.ping()
+      await inspector.ping()
+      // Of 100 tokens: the call before the stall, the stalled one (run on resume), and perhaps a probe; not the 50.
+      expect(Number(await inspector.hget(`${keyPrefix}rate`, 't'))).toBeGreaterThan(90)
+    } finally {
+      inspector.disconnect()
+      await store.close()
+      await own.stop()
+    }
+  })
+
   it('writes back what it admitted during an outage once Redis is back (empty, as after a restart without persistence)', async () => {
     const own = await startRedis()
     const { logger, lines } = capturingLogger()

@@ -73,6 +73,32 @@ describe('HTTP/2: a request body left unread', () => {
   })
 })
 
+describe('HTTP/2: request bodies read whole', () => {
+  it('reads an empty body (END_STREAM with the header block, or in an empty DATA frame) and bodies of any size to their end', async () => {
+    const api = await startHttpOrigin((request, response, seen) => response.end(`${request.method} ${seen.body.length}`))
+    cleanups.push(() => api.close())
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/api/*', httpRoute(api.url))
+    app.post('/local', async (c) => c.text(`local ${(await c.req.arrayBuffer()).byteLength}`))
+    const gateway = await gatewayWith(app)
+    const client = await h2SessionTo(gateway, certificates, NAME, cleanups)
+    const cases: [method: string, path: string, body: Buffer | undefined, expected: string][] = [
+      ['POST', '/local', undefined, 'local 0'],
+      ['POST', '/local', Buffer.alloc(0), 'local 0'],
+      ['POST', '/local', Buffer.alloc(200_000, 0x63), 'local 200000'],
+      ['PUT', '/api/a', undefined, 'PUT 0'],
+      ['POST', '/api/b', Buffer.alloc(0), 'POST 0'],
+      ['POST', '/api/c', Buffer.alloc(300_000, 0x64), 'POST 300000'],
+    ]
+    for (const [method, path, body, expected] of cases) {
+      const stream = client.request({ ':method': method, ':path': path }, { endStream: body === undefined })
+      stream.on('error', () => {})
+      if (body !== undefined) stream.end(body)
+      expect(await readBody(stream), `${method} ${path}`).toBe(expected)
+    }
+  })
+})
+
 describe('HTTP/2: an upload the origin stops taking', () => {
   /** An origin that reads the head and the first bytes of the body, then answers 413 and closes the connection. */
   async function refusingOrigin(): Promise<RawOrigin> {

@@ -31,6 +31,12 @@ export function requestBody(stream: ServerHttp2Stream): ReadableStream<Uint8Arra
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
+        // END_STREAM came with the header block (or its end was read already): an empty body, whose 'end' is past.
+        if (stream.endAfterHeaders || stream.readableEnded) {
+          settled = true
+          controller.close()
+          return
+        }
         onData = (chunk) => {
           controller.enqueue(chunk)
           if (controller.desiredSize! <= 0) stream.pause()

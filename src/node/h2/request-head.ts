@@ -30,6 +30,17 @@ export interface H2RequestHead {
   readonly parsed: RequestHead | GatewayError
 }
 
+/** The methods a request usually has, as sent: nothing to check. */
+const USUAL_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'])
+
+/**
+ * Methods Fetch's `Request` matches whatever their case: it rewrites
+ * `get`, `post`, … to upper case and refuses `connect`, `trace`, `track`
+ * (throwing: a 500 and an error line for any client that asks). HTTP/1.1's
+ * parser takes upper-case methods only; HTTP/2 carries any token.
+ */
+const FETCH_CASELESS_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE', 'TRACK', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
+
 /** Header fields of a client's extended CONNECT that the gateway sets itself. */
 const SET_BY_GATEWAY: ReadonlySet<string> = new Set(['sec-websocket-key'])
 
@@ -79,7 +90,10 @@ export function readH2RequestHead(raw: readonly string[], websocket: boolean, li
     rawHeaders.push('upgrade', 'websocket', 'connection', 'upgrade', 'sec-websocket-key', randomBytes(16).toString('base64'))
   }
   let parsed: RequestHead | GatewayError
-  if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
+  if (!USUAL_METHODS.has(method) && method !== method.toUpperCase() && FETCH_CASELESS_METHODS.has(method.toUpperCase())) {
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET, and no route may see it as GET.
+    parsed = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', `method ${method} is not served`)
+  } else if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
     parsed = new GatewayError(400, 'ERR_HANDSHAKE_TARGET', `invalid request target: scheme ${scheme} is not served`)
   } else {
     try {

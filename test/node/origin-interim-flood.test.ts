@@ -20,15 +20,18 @@ const INTERIM = 'HTTP/1.1 100\r\n\r\n'
 
 /** Starts a gateway with `/raw` to `target` in a worker with a 512 KiB stack; resolves with its port. */
 async function gatewayInSmallStack(target: string): Promise<{ worker: Worker; port: number }> {
-  const serveModule = new URL('../../src/node/index.ts', import.meta.url).href
-  const indexModule = new URL('../../src/index.ts', import.meta.url).href
+  // The modules themselves, not the packages' indexes: Node strips their types as it loads them in the worker.
+  const serveModule = new URL('../../src/node/serve.ts', import.meta.url).href
+  const logModule = new URL('../../src/node/log.ts', import.meta.url).href
+  const websocketModule = new URL('../../src/websocket.ts', import.meta.url).href
   const honoModule = import.meta.resolve('hono')
   const code = `
     const { parentPort, workerData } = require('node:worker_threads')
     ;(async () => {
       const { Hono } = await import(workerData.honoModule)
-      const { websocket } = await import(workerData.indexModule)
-      const { serve, createLogger } = await import(workerData.serveModule)
+      const { websocket } = await import(workerData.websocketModule)
+      const { serve } = await import(workerData.serveModule)
+      const { createLogger } = await import(workerData.logModule)
       const app = new Hono()
       app.all('/raw', websocket(workerData.target))
       const gateway = await serve(app, { port: 0, host: '127.0.0.1', logger: createLogger({ level: 'silent' }) })
@@ -36,7 +39,7 @@ async function gatewayInSmallStack(target: string): Promise<{ worker: Worker; po
       parentPort.once('message', () => void gateway.close().then(() => process.exit(0)))
     })()
   `
-  const worker = new Worker(code, { eval: true, workerData: { target, serveModule, indexModule, honoModule }, resourceLimits: { stackSizeMb: 0.5 } })
+  const worker = new Worker(code, { eval: true, workerData: { target, serveModule, logModule, websocketModule, honoModule }, resourceLimits: { stackSizeMb: 0.5 } })
   worker.on('error', () => {})
   const [port] = (await once(worker, 'message')) as [number]
   return { worker, port }

@@ -173,8 +173,8 @@ export interface JwtAuthOptions {
   /** `realm` of the `WWW-Authenticate` challenge. @default none */
   realm?: string
   /**
-   * Close a connection opened with a token when that token's `exp` passes,
-   * with close code 1008 (policy violation) and reason `token expired`, so
+   * Close a connection opened with a token when that token's `exp` passes
+   * (plus `clockTolerance`, which it was accepted with), with close code 1008 (policy violation) and reason `token expired`, so
    * that the client authenticates again before it reconnects. Off, the
    * connection lives on (its `exp` is only logged, as `expiresAt`) until its
    * idle timeout or lifetime. Needs frame tracking on the route (the
@@ -258,8 +258,8 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
  *   `ERR_JWT_INSUFFICIENT_SCOPE`, `error="insufficient_scope"`.
  * - The key set cannot be fetched: 503 `ERR_JWKS_UNAVAILABLE`.
  *
- * On success the payload is `c.get('jwtPayload')`, the token's `exp` becomes
- * the connection's end (`connectionExpiresAt`), chosen claims go to the
+ * On success the payload is `c.get('jwtPayload')`, the token's `exp` (plus
+ * `clockTolerance`) becomes the connection's end (`connectionExpiresAt`), chosen claims go to the
  * origin as headers, and the token itself is removed from every place it may
  * travel in, unless `forwardToken` is set.
  *
@@ -302,6 +302,8 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
   const cacheSize = tokenCacheSize(options.cache)
   const cache = cacheSize === undefined ? undefined : new VerifiedTokenCache(cacheSize)
   const verifierFor = verifierSelection(key, claimChecks(options, algorithms), options, cache)
+  // Checked by claimChecks(): a non-negative number of ms.
+  const clockTolerance = options.clockTolerance ?? 0
   // The frozen clock is read before the key lookup, as it always was; without one the claim checks read the time themselves.
   const verify = (runtime: GatewayBindings['wsgate'] | undefined, token: string): Promise<Verified> =>
     verifierFor(runtime?.crypto).verified(token, now ? new Date(now()) : undefined)
@@ -356,9 +358,11 @@ export function jwtAuth(options: JwtAuthOptions): MiddlewareHandler<{ Variables:
     if (typeof payload.exp === 'number') {
       // Another authorisation earlier in the chain may end the connection sooner; keep the earlier end.
       const earlier = c.get('connectionExpiresAt')
+      // The token is good until exp plus the tolerance it was accepted with: ending the connection at exp itself
+      // would close one accepted within the tolerance at once (1008), and its client would reconnect with the same token.
       // A NumericDate past the last instant a Date holds (exp > 8.64e12, or 1e400 parsed as Infinity) is "never" in practice;
       // held as that last instant, so every later use of the time (the close log line's ISO date) stays valid.
-      const expiresAt = Math.min(payload.exp * 1000, LATEST_DATE)
+      const expiresAt = Math.min(payload.exp * 1000 + clockTolerance, LATEST_DATE)
       c.set('connectionExpiresAt', earlier === undefined ? expiresAt : Math.min(earlier, expiresAt))
       if (closeOnTokenExpiry) c.set('closeOnConnectionExpiry', true)
     }

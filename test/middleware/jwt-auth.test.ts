@@ -500,6 +500,12 @@ describe('jwtAuth: refused tokens', () => {
     await expectInvalid(await app.request('/chat', { headers: bearer(await mint(rsa, claims({ exp: NOW_S - 31 }))) }), 'ERR_JWT_EXPIRED', /token expired/)
   })
 
+  it('ends the connection of a token accepted within clockTolerance at exp plus the tolerance, not at exp, which has passed (closeOnTokenExpiry would close it at once)', async () => {
+    const app = appWith(jwksOptions({ clockTolerance: 30_000, closeOnTokenExpiry: true }))
+    expect((await seenBy(await app.request('/chat', { headers: bearer(await mint(rsa, claims({ exp: NOW_S - 29 }))) }))).expiresAt).toBe(NOW + 1_000)
+    expect((await seenBy(await app.request('/chat', { headers: bearer(await mint(rsa, claims({ exp: NOW_S + 600 }))) }))).expiresAt).toBe(NOW + 630_000)
+  })
+
   it('rejects a token whose nbf is in the future with 401 and ERR_JWT_NOT_YET_VALID', async () => {
     const token = await mint(rsa, claims({ nbf: NOW_S + 60 }))
     await expectInvalid(await appWith(jwksOptions()).request('/chat', { headers: bearer(token) }), 'ERR_JWT_NOT_YET_VALID', /^token not yet valid \(nbf is in the future\)\n$/)

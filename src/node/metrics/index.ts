@@ -338,7 +338,7 @@ export class GatewayMetrics {
     const closes = this.#closes
     new Counter({
       name: 'wsgate_closes_total',
-      help: 'Ended WebSocket connections, by route pattern, cause (client, origin, or the gateway\'s: idle, lifetime, drain, shutdown, token-expired, operator) and close code (empty when no close frame was seen).',
+      help: 'Ended WebSocket connections, by route pattern, cause (client, origin, or the gateway\'s: idle, lifetime, drain, shutdown, token-expired, operator) and close code (empty when no close frame was seen, other for a code no endpoint may send).',
       labelNames: ['route', 'cause', 'code'],
       registers,
       collect() {

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import { DEFAULT_CLOSE_GRACE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_STORE_LEASE_TTL, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TLS_HTTP2, DEFAULT_TLS_PORT } from '../defaults.ts'
 import { createLogger, flushLogger, type Logger } from './log.ts'
 import { announceReady, isWorker, runPrimary, workerCount, workerLogger } from './cluster.ts'
+import { whenParentExits } from './parent-watch.ts'
 import { checkReport, listenError, packageVersion, startLine, wantsStartLine, type ListenPorts } from './cli-report.ts'
 import { redisStore, type RedisStore } from './redis-store.ts'
 import { summarizeRoutes } from './route-summary.ts'
@@ -137,9 +138,6 @@ export const FORCED_EXIT_CODES: Readonly<Record<'SIGINT' | 'SIGTERM', number>> =
  * deliberate second signal comes later.
  */
 export const SIGNAL_REPEAT_WINDOW = 1_000
-
-/** How often the CLI, when npm started it, checks that its parent process is still there (ms). */
-const PARENT_CHECK_INTERVAL = 1_000
 
 /** Entry of the `wsgate` command. Exits non-zero with a one-line reason on bad input. */
 export async function main(argv: string[]): Promise<void> {
@@ -321,12 +319,12 @@ export function adminOptions(port: string | undefined, host: string | undefined,
 export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => Promise<void>): void {
   let stopping = false
   let firstSignalAt = 0
-  let parentCheck: NodeJS.Timeout | undefined
+  let stopWatchingParent: (() => void) | undefined
   const stop = (cause: Record<string, unknown>): void => {
     if (stopping) return
     stopping = true
     firstSignalAt = performance.now()
-    clearInterval(parentCheck)
+    stopWatchingParent?.()
     const { drainTimeout, closeGrace } = gateway.settings
     logger.info({ ...cause, connections: gateway.connections, drainTimeout, closeGrace }, 'shutting down')
     gateway.close({ drain: true }).then(
@@ -353,13 +351,7 @@ export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => 
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
 
-  // Only under npm: a gateway started in the background by a shell that then exits is meant to live on.
-  if (process.env.npm_lifecycle_event !== undefined) {
-    const parent = process.ppid
-    parentCheck = setInterval(() => {
-      if (process.ppid !== parent) stop({ parentExited: parent })
-    }, PARENT_CHECK_INTERVAL).unref()
-  }
+  stopWatchingParent = whenParentExits((parent) => stop({ parentExited: parent }))
 }
 
 /** Writes out the buffered log lines (bounded), then exits with `code`. */

@@ -11,6 +11,7 @@ import cluster, { type Worker } from 'node:cluster'
 import os from 'node:os'
 import { DEFAULT_WORKER_RESTART_BACKOFF } from '../defaults.ts'
 import type { Logger } from './log.ts'
+import { whenParentExits } from './parent-watch.ts'
 
 /** The first wait before replacing a worker that died before it listened (ms); doubled per such death in a row. */
 const FIRST_RESTART_DELAY = 100
@@ -87,8 +88,10 @@ export function workerLogger(logger: Logger): Logger {
  * else 1 (a worker still starting, which the signal kills, counts as 0).
  * A second signal is forwarded too (workers then stop at once). SIGHUP is
  * forwarded (routes and certificate reload); a worker still starting gets
- * it once it is ready ({@link announceReady}). Resolves when the primary is
- * about to exit.
+ * it once it is ready ({@link announceReady}). When npm started it and its
+ * parent goes away (npx: the shell between them died of the forwarded
+ * signal), it stops as on SIGTERM (see parent-watch.ts). Resolves when the
+ * primary is about to exit.
  *
  * @example
  * if (values.workers !== undefined && !isWorker()) return runPrimary({ workers: workerCount(values.workers), logger })
@@ -152,13 +155,16 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       restarts.add(timer)
     })
 
-    const forward = (signal: NodeJS.Signals): void => {
+    // Under npm, a shell between npm and the primary dies of the signal npm forwards, and the primary never hears it.
+    const stopWatchingParent = whenParentExits((parent) => forward('SIGTERM', { parentExited: parent }))
+    const forward = (signal: NodeJS.Signals, cause?: { parentExited: number }): void => {
       const first = !stopping
       stopping ??= signal
       if (first) {
+        stopWatchingParent()
         for (const timer of restarts) clearTimeout(timer)
         restarts.clear()
-        logger.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers')
+        logger.info({ signal, ...cause, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers')
       }
       const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
       if (running.length === 0) {

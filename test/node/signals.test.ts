@@ -307,4 +307,27 @@ describe('wsgate start: signals', () => {
     expect(gateway.lines.filter((line) => line.msg === 'connection closed')).toHaveLength(2)
     expect(gateway.lines.at(-1)!.msg).toBe('gateway closed')
   }, 30_000)
+
+  it('with --workers, the primary stops its workers and exits when that shell dies, and the port is free', async () => {
+    const gateway = start('/bin/sh', ['-c', `${process.execPath} bin/wsgate.js start routes/index.ts --port 0 --drain-timeout 1000 --workers 2`], {
+      npm_lifecycle_event: 'npx',
+    })
+    const { port } = await gateway.listening()
+    await waitFor(() => gateway.lines.filter((line) => line.msg === 'gateway listening').length === 2, 15_000, 'both workers listening')
+    const shellPid = gateway.child.pid!
+    const [primaryPid] = descendants(shellPid)
+    started.push(primaryPid!, ...descendants(primaryPid!))
+    const records = await openClients(`ws://127.0.0.1:${port}/echo`, 2, 2, () => 0)
+    await roundTrip(records, 'before')
+    gateway.child.kill('SIGTERM')
+    await once(gateway.child, 'exit')
+    // The primary notices within a second that its parent is gone and stops its workers as on SIGTERM; they drain.
+    const ends = await Promise.all(records.map((record) => record.closed))
+    expect(ends.map((end) => end.code)).toEqual([1001, 1001])
+    await gateway.stdoutEnded
+    await waitFor(() => !alive(primaryPid!), 5_000, 'the primary to exit')
+    await expectPortFree(port)
+    expect(gateway.lines.find((line) => line.msg === 'stopping workers')).toMatchObject({ signal: 'SIGTERM', parentExited: shellPid, workers: 2 })
+    expect(gateway.lines.at(-1)).toMatchObject({ msg: 'all workers exited', code: 0 })
+  }, 30_000)
 })

@@ -79,8 +79,14 @@ export async function connectWorkersOrigin(request: OriginRequest, clientSignal?
   return { upgraded: false, response: new Response(response.body, { status, statusText, headers: relayedOriginHeaders(response.headers, false) }) }
 }
 
-/** Headers of the origin's 101 that the platform writes itself in the client's, or that no 1xx carries (RFC 9110 §8.6). */
-const PLATFORM_101_HEADERS: ReadonlySet<string> = new Set(['upgrade', 'sec-websocket-accept', 'sec-websocket-extensions', 'content-length'])
+/**
+ * Headers of the origin's 101 that the platform writes itself in the
+ * client's, or that no 1xx carries (RFC 9110 §8.6). `Sec-WebSocket-Accept`
+ * stays: the chain tells an accepted upgrade from any other answer by it, as
+ * on Node (`jwtAuth()` selects its subprotocol marker only then), and the
+ * platform writes the client's own value in its place.
+ */
+const PLATFORM_101_HEADERS: ReadonlySet<string> = new Set(['upgrade', 'sec-websocket-extensions', 'content-length'])
 
 /**
  * The headers of an origin's answer that go on to the client, as the Node

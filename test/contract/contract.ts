@@ -184,6 +184,21 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
       expect(refused.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
     })
 
+    it("takes a browser's token from the subprotocol pair ['access_token', jwt] on /secure, selects the marker, and keeps the token from the origin", async () => {
+      const token = await mint(key, { sub: 'contract-user', exp: Math.floor(Date.now() / 1000) + 600 })
+      const seen = once(origin.server, 'connection') as Promise<[WebSocket, http.IncomingMessage]>
+      const client = await connect(`${wsUrl}/secure`, ['access_token', token])
+      try {
+        // A browser fails a connection whose 101 selects none of the subprotocols it offered.
+        expect(client.protocol).toBe('access_token')
+        const [, request] = await seen
+        expect(JSON.stringify(request.headers)).not.toContain(token)
+        expect((await roundTrip(client, 'through the marker')).data.toString()).toBe('through the marker')
+      } finally {
+        await close(client)
+      }
+    })
+
     it('refuses a forged token on /secure with 401 ERR_JWT_SIGNATURE_INVALID', async () => {
       const other = await testKey('ES256', 'contract')
       const forged = await mint(other, { sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 600 })

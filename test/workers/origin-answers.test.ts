@@ -6,7 +6,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exchangeOnce, upgradeRequest } from '../helpers/hostile-client.ts'
-import { startRawOrigin, switchingProtocols, type RawOrigin, type RawOriginConnection } from '../helpers/origins.ts'
+import { TEST_KEY } from '../helpers/raw-client.ts'
+import { acceptKey, startRawOrigin, switchingProtocols, type RawOrigin, type RawOriginConnection } from '../helpers/origins.ts'
 import { startWorkerd, type Workerd } from './workerd.ts'
 
 /** What the raw origin writes for the next upgrade. */
@@ -61,6 +62,8 @@ describe("an origin's answer to the upgrade on Workers", () => {
     expect(response?.headers['x-room']).toBe('lobby')
     for (const name of ['x-internal-token', 'keep-alive', 'proxy-authenticate']) expect(response?.headers[name], name).toBeUndefined()
     expect(response?.raw.toString('latin1')).toMatch(/set-cookie: a=1\r\nset-cookie: b=2\r\n/i)
+    // The origin's accept value (for workerd's own key) stays in the chain's 101; the client gets one, its own.
+    expect(response?.raw.toString('latin1').match(/^sec-websocket-accept: .*$/gim)).toEqual([`Sec-WebSocket-Accept: ${acceptKey(TEST_KEY)}`])
   })
 
   it('answers a status no client can be given with 502 ERR_ORIGIN_BAD_HANDSHAKE, as on Node, where the Worker threw', async () => {

@@ -124,10 +124,23 @@ export async function servePlainH2(state: GatewayState, stream: ServerHttp2Strea
   metrics?.request(runtime.target, method, scope.note, status, cutShort ? REQUEST_TIMEOUT_CODE : code, started)
   if (line) {
     if (cutShort) line.code = REQUEST_TIMEOUT_CODE
-    if (cutShort || !stream.writableFinished) line.incomplete = true
+    if (cutShort || !sentWhole(stream)) line.incomplete = true
     logger.info(line, 'request')
   }
   stream.off('close', aborted)
+}
+
+/**
+ * Whether the response went out whole, by how its stream ended: closed
+ * with NO_ERROR (both halves ended, or the request half closed after the
+ * answer), or still open with the answer finished. `writableFinished`
+ * alone says neither: Node ends the writable side of a stream the client
+ * resets (so `'finish'` follows a reset), and destroys a stream whose two
+ * halves have ended before the `'finish'` of its END_STREAM.
+ */
+function sentWhole(stream: ServerHttp2Stream): boolean {
+  const code = stream.rstCode
+  return code === undefined ? stream.writableFinished : code === constants.NGHTTP2_NO_ERROR
 }
 
 /**

@@ -69,7 +69,7 @@ const INVALID_VALUE_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/
  *   appends its entry to the proxy's, from anyone else the client's values
  *   are dropped, and so are their underscore spellings (`X_Forwarded_For`),
  *   which CGI, WSGI and Rack origins read as the same header;
- * - sets `X-Real-IP` to the client address, keeping a trusted proxy's own;
+ * - sets `X-Real-IP` to the client address (behind trusted proxies, the one their `X-Forwarded-For` names);
  * - drops, unless they come from a trusted proxy, the headers other proxies
  *   and CDNs use to tell an origin the client's address, scheme, port, path
  *   prefix or certificate, or the URL it asked for (`X-Client-IP`,
@@ -154,16 +154,17 @@ export function normalizeHeaders(
       const previous = fromTrustedProxy ? seen.forwarding[name] : undefined
       headers.append(name, previous ? `${previous}, ${value}` : value)
     }
-    // X-Real-IP (nginx's one-address convention) is as forgeable as X-Forwarded-For but holds a single
-    // address: a trusted proxy's value stands (it saw the real client), anyone else's is replaced.
-    const realIp = fromTrustedProxy ? seen.forwarding['x-real-ip'] : undefined
-    headers.append('x-real-ip', realIp ?? client ?? 'unknown')
+    // The client address: the socket's peer, or behind trusted proxies the rightmost X-Forwarded-For entry they
+    // did not write (the entries left of it are the client's own word).
+    const address = fromTrustedProxy ? (clientBehind(seen.forwarding['x-forwarded-for'], trusted) ?? client) : client
+    // X-Real-IP (nginx's one-address convention) is that address, whoever sent one: load balancers that neither
+    // set nor strip it (AWS ALB, GCP's, HAProxy by default) pass a client's forged value on as if it were theirs.
+    headers.append('x-real-ip', address ?? 'unknown')
     const asserted = fromTrustedProxy ? seen.asserted : undefined
     if (asserted) for (let i = 0; i < asserted.length; i += 2) headers.append(asserted[i]!, asserted[i + 1]!)
 
     replaceRequest(c, { headers })
     c.set('preserveHost', preserveHost)
-    const address = fromTrustedProxy ? (clientBehind(seen.forwarding['x-forwarded-for'], trusted) ?? client) : client
     if (address !== undefined) c.set('clientAddress', address)
     await next()
   }, [

@@ -204,8 +204,14 @@ describe('normalizeHeaders(): X-Forwarded-* and Forwarded', () => {
     expect(seen.headers['x-forwarded-proto']).toBe('https, http')
     expect(seen.headers['x-forwarded-host']).toBe('admin.internal, gw.example')
     expect(seen.headers.forwarded).toBe('for=1.2.3.4;proto=https, for=10.0.0.1;host=gw.example;proto=http')
-    // One address, not a list: the trusted proxy's view of the client stands.
-    expect(seen.headers['x-real-ip']).toBe('1.2.3.4')
+    // One address, not a list: the one the trusted proxy appended (what it saw), not the X-Real-IP it passed on.
+    expect(seen.headers['x-real-ip']).toBe('5.6.7.8')
+  })
+
+  it('replaces an X-Real-IP a trusted proxy passed on from its client with the address the proxy itself names', async () => {
+    // A load balancer that neither sets nor strips X-Real-IP (AWS ALB, GCP's, HAProxy by default) forwards the client's.
+    const seen = await seenBy({ host: 'gw.example', 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '198.51.100.1' }, { clientAddress: '10.0.0.1', middleware: { trustedProxies: ['10.0.0.0/8'] } })
+    expect(seen.headers['x-real-ip']).toBe('198.51.100.1')
   })
 
   it('trusts a proxy whose address arrives IPv4-mapped', async () => {

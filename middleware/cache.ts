@@ -1,9 +1,15 @@
 import { DEFAULT_CACHE_MAX_ENTRY_SIZE, DEFAULT_CACHE_MAX_SIZE } from '../src/defaults.ts'
 import type { Context, MiddlewareHandler } from 'hono'
-import CachePolicy from 'http-cache-semantics'
 import { LRUCache } from 'lru-cache'
+import { GatewayError } from '../src/errors.ts'
 import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { headerTokens } from '../src/headers.ts'
+import { InFlight } from './cache/collapsing.ts'
+import { clientHasIt } from './cache/conditional.ts'
+import { parseDirectives, type Directives } from './cache/directives.ts'
+import { currentAge, freshness, isStorable, requestDirectives, reuse, type Freshness, type StoringRequest } from './cache/freshness.ts'
+import { recording, type RecordingBudget } from './cache/recording.ts'
+import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/stored-headers.ts'
 
 /** Variants (different `Vary`-selected request headers) kept per URL; the oldest goes first. Bounds `Vary: User-Agent`. */
 const MAX_VARIANTS = 16
@@ -45,11 +51,20 @@ const UNKEYED_BY_ORIGINS: ReadonlySet<string> = new Set([
   'x-method-override',
 ])
 
-/** A `Cache-Control` that makes a response cacheable explicitly (RFC 9111 §3): `max-age`, `s-maxage` or `public`. */
-const EXPLICITLY_CACHEABLE = /(?:^|,)[ \t]*(?:max-age|s-maxage|public)[ \t]*(?:=|,|$)/i
-
 /** Request headers that make a request conditional; the cache sends its own validators instead (RFC 9111 §4.3.1). */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+
+/** The largest `Age` sent (RFC 9111 §5.1: a cache that cannot count higher sends 2^31). */
+const AGE_MAX = 2_147_483_648
+
+/** Times a request looks again for a stored response after waiting for another in flight (a `Vary` mismatch starts another wait). */
+const COLLAPSE_ROUNDS = 3
+
+/** Default of {@link CacheOptions.collapseWait}, ms. */
+const DEFAULT_COLLAPSE_WAIT = 5_000
+
+/** Default of {@link CacheOptions.collapseMaxWaiters}. */
+const DEFAULT_COLLAPSE_MAX_WAITERS = 256
 
 /** Where a response came from, sent as `x-cache`. */
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS'
@@ -71,6 +86,20 @@ export interface CacheOptions {
    */
   maxEntrySize?: number
   /**
+   * Longest time, in ms, a request that misses waits for an identical
+   * request already on its way to the origin (request collapsing), to be
+   * answered from what that one stores; past it, it goes to the origin
+   * itself. `0` turns collapsing off.
+   * @default 5000
+   */
+  collapseWait?: number
+  /**
+   * Requests that may wait for one request in flight (same method, URL and
+   * key headers); more go to the origin without waiting.
+   * @default 256
+   */
+  collapseMaxWaiters?: number
+  /**
    * The clock freshness is computed with, ms since the epoch (tests inject one).
    * @default Date.now
    */
@@ -79,30 +108,36 @@ export interface CacheOptions {
 
 /** One stored response: a variant of a URL, selected by the request headers its `Vary` names. */
 interface Variant {
-  policy: CachePolicy
   status: number
   statusText: string
+  /** The response's fields as stored (see `headersToStore()`). */
+  headers: Headers
   body: Uint8Array<ArrayBuffer>
+  fresh: Freshness
   /** Lower-cased header names the response's `Vary` lists. */
   vary: string[]
   /** Those headers' values in the request that stored it, and its {@link UNKEYED_BY_ORIGINS} headers (see `varyKey`). */
   varyKey: string
-  /** Whether the response has an `ETag` or `Last-Modified`, so that a stale copy can be revalidated. */
-  validators: boolean
   /** Bytes counted against `maxSize`. */
   size: number
 }
 
 /**
  * An HTTP cache (RFC 9111) in front of `http()` or `proxy()`, as a shared
- * cache: it honours `Cache-Control` (max-age, s-maxage, no-store, no-cache,
- * private, must-revalidate, and the request's no-cache/max-age/min-fresh/
- * max-stale), `Expires`, `Vary`, and revalidates a stale response with its
- * `ETag` (`If-None-Match`) or `Last-Modified` (`If-Modified-Since`). The
- * freshness rules are http-cache-semantics'; storage is an LRU bounded in
- * bytes (`maxSize`) with a cap per response (`maxEntrySize`). Responses
- * stream to the client while they are recorded; one that breaks off, or
- * outgrows the cap, is not stored.
+ * cache: it honours `Cache-Control` in responses (max-age, s-maxage,
+ * no-store, no-cache with or without field names, private, public,
+ * must-revalidate, proxy-revalidate, must-understand) and requests
+ * (no-cache, no-store, max-age, min-fresh, max-stale, only-if-cached),
+ * `Expires`, `Age`, heuristic freshness, `Vary`, and revalidates a stale
+ * response with its `ETag` (`If-None-Match`) or `Last-Modified`
+ * (`If-Modified-Since`); a 304 updates the stored fields. Storage is an LRU
+ * bounded in bytes (`maxSize`) with a cap per response (`maxEntrySize`).
+ * Responses stream to the client while they are recorded; one that breaks
+ * off, or outgrows the cap, is not stored. Concurrent misses for one URL
+ * are collapsed: one goes to the origin, the others wait (bounded by
+ * `collapseWait` and `collapseMaxWaiters`) and are answered from what it
+ * stores, or go to the origin themselves when it stores nothing their
+ * request can be answered with.
  *
  * Every response carries `x-cache`:
  * - `HIT`: served from the cache — fresh, or stale and confirmed by the
@@ -110,18 +145,20 @@ interface Variant {
  *   its `Age` restarts). A client's own `If-None-Match`/`If-Modified-Since`
  *   is answered from the cache with 304 when it matches.
  * - `MISS`: the cache was consulted and the response came from the origin
- *   (stored when storable).
+ *   (stored when storable), or, for `only-if-cached`, nothing stored
+ *   satisfies the request: 504 `ERR_CACHE_ONLY_IF_CACHED` (RFC 9111 §5.2.1.7).
  * - `BYPASS`: the cache was not consulted — an upgrade request (any request
  *   carrying `Upgrade`; never served, never stored, passed on untouched so
  *   its Upgrade/Connection headers reach the origin), a request flagged by
  *   `cacheBypass()`, or a method other than GET/HEAD (whose success
- *   invalidates the URL's stored responses, RFC 9111 §4.4).
+ *   invalidates the URL's stored responses, and those of its `Location` and
+ *   `Content-Location` on the same origin, RFC 9111 §4.4).
  *
  * There is no `STALE` or `REVALIDATED`: a stale response is never served
- * unless the client's `max-stale` allows it (then it is a HIT with its
- * `Age`); `stale-while-revalidate` and `stale-if-error` are not used (a
- * stale response is revalidated before it is served, and an origin error
- * is relayed).
+ * unless the client's `max-stale` allows it and the response does not
+ * forbid it (then it is a HIT with its `Age`); `stale-while-revalidate` and
+ * `stale-if-error` are not used (a stale response is revalidated before it
+ * is served, and an origin error is relayed).
  *
  * Keyed on the method and URL, and on the request headers that make origins
  * answer for another host or URL without naming them in `Vary`
@@ -131,10 +168,10 @@ interface Variant {
  * Not stored: answers to requests with `Cookie` that only heuristic
  * freshness would make cacheable (no `max-age`, `s-maxage`, `public` or
  * `Expires`: the page may be the session's user's), responses with
- * `Set-Cookie` (one client's cookie must never
- * reach another), `Vary: *`, `private`, `no-store`, statuses the cache does
- * not understand (206 among them), and responses to requests with
- * `Authorization` unless `public`, `s-maxage` or `must-revalidate` allow it.
+ * `Set-Cookie` (one client's cookie must never reach another) unless their
+ * `no-cache="Set-Cookie"` lets the cache drop it, `Vary: *`, `private`,
+ * `no-store`, 206 and 304, and responses to requests with `Authorization`
+ * unless `public`, `s-maxage` or `must-revalidate` allow it.
  *
  * @example
  * const app = new Hono<{ Bindings: GatewayBindings }>()
@@ -151,7 +188,12 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
   if (options.now !== undefined && typeof options.now !== 'function') {
     throw new TypeError(`cache(): now must be a function returning ms since the epoch, got ${typeof options.now}`)
   }
-  const Policy = clockedPolicy(options.now ?? Date.now)
+  const collapseWait = options.collapseWait ?? DEFAULT_COLLAPSE_WAIT
+  assertCount('collapseWait', collapseWait)
+  const collapseMaxWaiters = options.collapseMaxWaiters ?? DEFAULT_COLLAPSE_MAX_WAITERS
+  assertCount('collapseMaxWaiters', collapseMaxWaiters)
+  const now = options.now ?? Date.now
+  const inFlight = new InFlight(collapseWait, collapseMaxWaiters)
   // Key: method and URL; value: that URL's variants, newest first.
   const store = new LRUCache<string, Variant[]>({
     maxSize,
@@ -177,6 +219,11 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     else store.delete(key)
   }
 
+  /** Removes every response stored for `href`, GET and HEAD (RFC 9111 §4.4). */
+  function invalidate(href: string): void {
+    for (const method of CACHEABLE_METHODS) store.delete(`${method} ${href}`)
+  }
+
   /** The stored variant whose `Vary` headers match the request's, if any; `implicit` is the request's `implicitKey()`. */
   function lookup(key: string, headers: Headers, implicit: string): Variant | undefined {
     return store.get(key)?.find((variant) => variant.varyKey === varyKey(variant.vary, headers, implicit))
@@ -185,49 +232,47 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
   /**
    * Records the origin's response on its way to the client and stores it
    * once the body is complete, if it is storable and within `maxEntrySize`.
+   * `settle` is told whether it was stored, for the requests waiting for it.
    */
-  function recordMiss(c: Context, key: string, request: Request, policyRequest: CachePolicy.Request, implicit: string, stale: Variant | undefined): void {
+  function recordMiss(
+    c: Context,
+    key: string,
+    request: Request,
+    storing: StoringRequest,
+    implicit: string,
+    requestTime: number,
+    stale: Variant | undefined,
+    settle: (stored: boolean) => void,
+  ): void {
     const response = c.res
-    const policy = new Policy(policyRequest, { status: response.status, headers: toRecord(response.headers) }, { shared: true })
+    const directives = parseDirectives(response.headers.get('cache-control'))
     const vary = headerTokens(response.headers.get('vary'))
     const declared = Number(response.headers.get('content-length') ?? 0)
     const storable =
-      policy.storable() &&
-      !response.headers.has('set-cookie') &&
+      isStorable(storing, response.status, response.headers, directives) &&
+      (!response.headers.has('set-cookie') || setCookieMayBeOmitted(directives)) &&
       !vary.includes('*') &&
       !(declared > maxEntrySize) &&
-      !c.error &&
-      // A Cookie usually names a session, and the page may be that user's: heuristic freshness (RFC 9111 §4.2.2,
-      // a response with Last-Modified and no Cache-Control) would serve it to the next user. Only an origin that
-      // made the response cacheable itself (max-age, s-maxage, public, Expires) has it shared.
-      (!request.headers.has('cookie') || response.headers.has('expires') || EXPLICITLY_CACHEABLE.test(response.headers.get('cache-control') ?? ''))
+      !c.error
     if (stale && !storable) forget(key, stale)
     if (!storable) {
+      settle(false)
       c.header('x-cache', 'MISS')
       return
     }
+    const responseTime = now()
+    const stored = headersToStore(response.headers, directives, responseTime)
+    const fresh = freshness(response.status, stored, directives, requestTime, responseTime)
     const storedVaryKey = varyKey(vary, request.headers, implicit)
     // What the entry holds besides its body, all counted against maxSize (an attacker picks URLs and request
-    // headers freely): the response's headers, the key, the URL again in the policy, the Vary key, and, when the
-    // response has a Vary, every request header (the policy keeps them to match later requests).
-    const heldBytes =
-      headerBytes(response.headers) +
-      key.length +
-      policyRequest.url!.length +
-      storedVaryKey.length +
-      (response.headers.has('vary') ? recordBytes(policyRequest.headers) : 0) +
-      ENTRY_OVERHEAD
-    const keep = (body: Uint8Array<ArrayBuffer>): void =>
-      save(key, {
-        policy,
-        status: response.status,
-        statusText: response.statusText,
-        body,
-        vary,
-        varyKey: storedVaryKey,
-        validators: response.headers.has('etag') || response.headers.has('last-modified'),
-        size: body.byteLength + heldBytes,
-      })
+    // headers freely): the response's headers, the key and the Vary key.
+    const heldBytes = headerBytes(stored) + key.length + storedVaryKey.length + ENTRY_OVERHEAD
+    const keep = (body: Uint8Array<ArrayBuffer> | undefined): void => {
+      if (body) {
+        save(key, { status: response.status, statusText: response.statusText, headers: stored, body, fresh, vary, varyKey: storedVaryKey, size: body.byteLength + heldBytes })
+      }
+      settle(body !== undefined)
+    }
     const headers = new Headers(response.headers)
     headers.set('x-cache', 'MISS')
     if (!response.body) {
@@ -244,10 +289,16 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     // Defence in depth: whatever cacheBypass() decided, an upgrade is never served from or stored in the cache.
     if (c.get('cacheBypass') === true || request.headers.has('upgrade') || !CACHEABLE_METHODS.has(request.method)) {
       await next()
-      if (!SAFE_METHODS.has(request.method) && c.res.status < 400) {
-        // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URL.
-        const href = new URL(request.url).href
-        for (const method of CACHEABLE_METHODS) store.delete(`${method} ${href}`)
+      const status = c.res.status
+      if (!SAFE_METHODS.has(request.method) && status >= 200 && status < 400) {
+        // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URL, and for the URLs
+        // its Location and Content-Location name on the same origin (another origin's could be emptied at will).
+        const url = new URL(request.url)
+        invalidate(url.href)
+        for (const name of ['location', 'content-location']) {
+          const target = sameOriginUrl(c.res.headers.get(name), url)
+          if (target) invalidate(target)
+        }
       }
       c.header('x-cache', 'BYPASS')
       return
@@ -255,53 +306,89 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
 
     const url = new URL(request.url)
     const key = `${request.method} ${url.href}`
-    const policyRequest: CachePolicy.Request = { url: url.pathname + url.search, method: request.method, headers: toRecord(request.headers) }
-    // jwtAuth() removed the credentials it verified; the policy must still see an authenticated request (RFC 9111 §3.5).
-    // (Only the policy: the request that goes to the origin never carries this stand-in.)
-    if (c.get('authenticated') === true) policyRequest.headers = { authorization: 'credentials verified by the gateway', ...policyRequest.headers }
+    const directives = requestDirectives(request.headers)
+    // jwtAuth() removed the credentials it verified; storing must still see an authenticated request (RFC 9111 §3.5).
+    const storing: StoringRequest = {
+      directives,
+      authenticated: c.get('authenticated') === true || request.headers.has('authorization'),
+      cookie: request.headers.has('cookie'),
+    }
     const implicit = implicitKey(request.headers)
-    const variant = lookup(key, request.headers, implicit)
-    if (variant?.policy.satisfiesWithoutRevalidation(policyRequest)) {
-      return fromCache(variant, variant.policy, request)
+    const flightKey = `${key}\n${implicit}`
+
+    // Look the response up; on a miss, wait for an identical request already in flight and look again once it
+    // has stored its response (a request that must reach the origin anyway, no-cache, does not wait).
+    let variant: Variant | undefined
+    const deadline = inFlight.deadline()
+    for (let round = 0; ; round++) {
+      variant = lookup(key, request.headers, implicit)
+      if (variant && reuse(variant.fresh, directives, now()) === 'serve') return fromCache(variant, request, now())
+      if (directives.has('only-if-cached')) return onlyIfCachedRefusal()
+      if (round >= COLLAPSE_ROUNDS || directives.has('no-cache') || !inFlight.enabled) break
+      const waiting = inFlight.wait(flightKey, deadline)
+      if (!waiting || (await waiting) !== 'stored') break
     }
 
-    if (!variant?.validators) {
+    const settle = inFlight.lead(flightKey) ?? (() => {})
+    try {
+      const requestTime = now()
+      if (!variant || !hasValidators(variant)) {
+        await next()
+        recordMiss(c, key, request, storing, implicit, requestTime, variant, settle)
+        return
+      }
+      // Stale (or the client asked for no-cache): ask the origin whether our copy is still good, with our validators only.
+      replaceRequest(c, { headers: revalidationHeaders(request.headers, variant.headers) })
       await next()
-      recordMiss(c, key, request, policyRequest, implicit, variant)
-      return
+      const answer = c.res
+      if (answer.status !== 304) {
+        recordMiss(c, key, request, storing, implicit, requestTime, variant, settle)
+        return
+      }
+      await answer.body?.cancel().catch(() => {})
+      replaceResponse(c, revalidated(key, variant, request, storing, answer.headers, requestTime, settle))
+    } catch (error) {
+      settle(false)
+      throw error
     }
+  }
 
-    // Stale (or the client asked for no-cache): ask the origin whether our copy is still good, with our validators only.
-    // Built from the request's own headers, not the policy's (whose Authorization may be the stand-in above).
-    const unconditional = { ...policyRequest, headers: toRecord(request.headers) }
-    for (const name of CONDITIONAL_HEADERS) delete unconditional.headers[name]
-    replaceRequest(c, { headers: toHeaders(variant.policy.revalidationHeaders(unconditional)) })
-    await next()
-    const answer = c.res
-    if (answer.status !== 304) {
-      recordMiss(c, key, request, policyRequest, implicit, variant)
-      return
+  /**
+   * The stored response refreshed by the origin's 304 (RFC 9111 §4.3.3, §4.3.4): its fields updated from the
+   * 304's, its freshness recomputed, kept if it is still storable. A 304 whose validator is not the stored
+   * one's answers a question the cache did not ask: the stored body is served this once (there is no other)
+   * and forgotten. The 304's `Set-Cookie` goes to this client only.
+   */
+  function revalidated(key: string, variant: Variant, request: Request, storing: StoringRequest, answer: Headers, requestTime: number, settle: (stored: boolean) => void): Response {
+    const responseTime = now()
+    const merged = updatedBy304(variant.headers, answer)
+    const directives = parseDirectives(merged.get('cache-control'))
+    const updated: Variant = {
+      ...variant,
+      headers: headersToStore(merged, directives, responseTime),
+      fresh: freshness(variant.status, merged, directives, requestTime, responseTime),
     }
-    await answer.body?.cancel().catch(() => {})
-    const revalidated = variant.policy.revalidatedPolicy(policyRequest, { status: 304, headers: withValidatorsOf(variant, answer.headers) })
-    // A 304 answers the validators we sent; the library reuses the stored body even when the 304's validator differs
-    // (there is no other body to use), but such a copy is not kept.
-    const updated = revalidated.matches ? { ...variant, policy: revalidated.policy } : variant
-    if (revalidated.matches) save(key, updated)
+    const keep = validatorsMatch(variant.headers, answer) && isStorable(storing, variant.status, merged, directives)
+    if (keep) save(key, updated)
     else forget(key, variant)
-    replaceResponse(c, fromCache(updated, updated.policy, request))
+    settle(keep)
+    const response = fromCache(updated, request, responseTime)
+    for (const cookie of answer.getSetCookie()) response.headers.append('set-cookie', cookie)
+    return response
   }
 }
 
 /**
- * The stored response as served: its headers updated by the policy (`Age`,
- * `Date`, fields a 304 refreshed), `x-cache: HIT`, and a 304 instead when
- * the client's own conditional request matches (RFC 9110 §13.1.2, §13.1.3).
+ * The stored response as served: its stored fields (`Date` as the origin
+ * sent it), `Age` (its current age, whole seconds), `x-cache: HIT`, and a
+ * 304 instead when the client's own conditional request matches (RFC 9110
+ * §13.1.2, §13.1.3).
  */
-function fromCache(variant: Variant, policy: CachePolicy, request: Request): Response {
-  const headers = toHeaders(policy.responseHeaders())
+function fromCache(variant: Variant, request: Request, at: number): Response {
+  const headers = new Headers(variant.headers)
+  headers.set('age', String(Math.min(AGE_MAX, Math.floor(currentAge(variant.fresh, at)))))
   headers.set('x-cache', 'HIT')
-  if (variant.status === 200 && notModified(request.headers, headers)) {
+  if (variant.status === 200 && clientHasIt(request.headers, variant.headers, variant.fresh.responseTime)) {
     headers.delete('content-length')
     return new Response(null, { status: 304, headers })
   }
@@ -310,42 +397,82 @@ function fromCache(variant: Variant, policy: CachePolicy, request: Request): Res
   return new Response(bodiless ? null : variant.body, { status: variant.status, statusText: variant.statusText, headers })
 }
 
-/** Whether a client's `If-None-Match` (or, without it, `If-Modified-Since`) matches the stored response. */
-function notModified(request: Headers, response: Headers): boolean {
-  const ifNoneMatch = request.get('if-none-match')
-  if (ifNoneMatch !== null) {
-    const etag = response.get('etag')
-    if (etag === null) return false
-    // Weak comparison (RFC 9110 §8.8.3.2): W/ prefixes do not count.
-    const tags = ifNoneMatch.split(',').map((tag) => tag.trim().replace(/^W\//, ''))
-    return tags.includes('*') || tags.includes(etag.replace(/^W\//, ''))
-  }
-  const since = Date.parse(request.get('if-modified-since') ?? '')
-  const modified = Date.parse(response.get('last-modified') ?? '')
-  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since
+/**
+ * The answer to `only-if-cached` when nothing stored satisfies the request: 504 (RFC 9111 §5.2.1.7), the one
+ * 5xx a client's input is answered with, as the RFC defines it.
+ */
+function onlyIfCachedRefusal(): Response {
+  const response = new GatewayError(504, 'ERR_CACHE_ONLY_IF_CACHED', 'no stored response satisfies the request (Cache-Control: only-if-cached)').getResponse()
+  response.headers.set('x-cache', 'MISS')
+  return response
+}
+
+/** Whether the stored response can be revalidated: it has an `ETag` or a `Last-Modified`. */
+function hasValidators(variant: Variant): boolean {
+  return variant.headers.has('etag') || variant.headers.has('last-modified')
 }
 
 /**
- * The 304's headers for the policy update, with the stored validators filled
- * in when the 304 repeats none: the origin was asked about exactly those,
- * so it answered for them (RFC 9111 §4.3.4 selects the stored response).
+ * The request's headers for a revalidation: the client's own conditionals replaced by the stored response's
+ * validators (`If-None-Match` with its ETag, `If-Modified-Since` with its Last-Modified, RFC 9111 §4.3.1).
+ * Built from the request's own headers (an Authorization jwtAuth() removed stays removed).
  */
-function withValidatorsOf(variant: Variant, headers: Headers): CachePolicy.Headers {
-  const record = toRecord(headers)
-  if (record.etag === undefined && record['last-modified'] === undefined) {
-    const stored = variant.policy.responseHeaders()
-    if (typeof stored.etag === 'string') record.etag = stored.etag
-    if (typeof stored['last-modified'] === 'string') record['last-modified'] = stored['last-modified']
+function revalidationHeaders(request: Headers, stored: Headers): Headers {
+  const headers = new Headers(request)
+  for (const name of CONDITIONAL_HEADERS) headers.delete(name)
+  const etag = stored.get('etag')
+  const lastModified = stored.get('last-modified')
+  if (etag !== null) headers.set('if-none-match', etag)
+  if (lastModified !== null) headers.set('if-modified-since', lastModified)
+  return headers
+}
+
+/**
+ * Whether a 304 answers for the stored response (RFC 9111 §4.3.4): its `ETag`, when it has one, is the stored
+ * one (weakly compared: the cache sent it in If-None-Match); else its `Last-Modified`, when it has one, is the
+ * stored one; a 304 with neither answers the validators the cache sent.
+ */
+function validatorsMatch(stored: Headers, answer: Headers): boolean {
+  const etag = answer.get('etag')
+  if (etag !== null) return weakTag(etag) === weakTag(stored.get('etag') ?? '')
+  const lastModified = answer.get('last-modified')
+  if (lastModified !== null) return lastModified === stored.get('last-modified')
+  return true
+}
+
+/** An entity-tag without its weakness flag. */
+function weakTag(tag: string): string {
+  const trimmed = tag.trim()
+  return trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed
+}
+
+/** The href of `value` resolved against `base`, when it is a URL on `base`'s origin; else `undefined`. */
+function sameOriginUrl(value: string | null, base: URL): string | undefined {
+  if (!value) return undefined
+  try {
+    const target = new URL(value, base)
+    return target.origin === base.origin ? target.href : undefined
+  } catch {
+    return undefined
   }
-  return record
 }
 
 /**
  * The request headers a variant's `Vary` names, with their values, as one comparable string (absent ≠ empty),
- * then the request's `implicitKey()`.
+ * then the request's `implicitKey()`. A value is normalised as a list (RFC 9111 §4.1): whitespace around its
+ * commas does not count, and several field lines count as one joined with commas.
  */
 function varyKey(fields: string[], headers: Headers, implicit: string): string {
-  return fields.map((name) => `${name}\u0000${headers.get(name) ?? '\u0001'}`).join('\n') + implicit
+  return fields.map((name) => `${name}\u0000${normalisedValue(headers.get(name))}`).join('\n') + implicit
+}
+
+/** A selecting header's value with the whitespace around its commas removed; '\u0001' when absent. */
+function normalisedValue(value: string | null): string {
+  if (value === null) return '\u0001'
+  return value
+    .split(',')
+    .map((member) => member.trim())
+    .join(',')
 }
 
 /** The request's {@link UNKEYED_BY_ORIGINS} headers with their values, as one comparable string; '' without any (most requests). */
@@ -362,116 +489,22 @@ function headerBytes(headers: Headers): number {
   return bytes
 }
 
-/** {@link headerBytes} of a header record. */
-function recordBytes(record: Record<string, string | string[] | undefined>): number {
-  let bytes = 0
-  for (const [name, value] of Object.entries(record)) bytes += name.length + String(value ?? '').length + 4
-  return bytes
-}
-
-/** Bytes that responses being recorded hold together, and their bound. */
-interface RecordingBudget {
-  held: number
-  readonly max: number
-}
-
-/**
- * Passes `body` through, keeping its bytes up to `limit` and while `budget` allows; calls `done` with them if it
- * ends within both. Bytes kept count in `budget` until the body ends, breaks off or is cancelled (a reader of
- * its own rather than a TransformStream, whose `cancel` hook not every runtime calls).
- */
-function recording(body: ReadableStream<Uint8Array>, limit: number, budget: RecordingBudget, done: (bytes: Uint8Array<ArrayBuffer>) => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader()
-  let chunks: Uint8Array[] | undefined = []
-  let size = 0
-  // Set once the client cancelled: a read still pending then ends as if the body were complete, and must not store it.
-  let cancelled = false
-  const release = (): void => {
-    if (!chunks) return
-    budget.held -= size
-    chunks = undefined
-  }
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let next: ReadableStreamReadResult<Uint8Array>
-      try {
-        next = await reader.read()
-      } catch (error) {
-        // The origin's body broke off: nothing is stored.
-        release()
-        if (!cancelled) controller.error(error)
-        return
-      }
-      if (next.done) {
-        if (chunks) {
-          const bytes = new Uint8Array(size)
-          let offset = 0
-          for (const chunk of chunks) {
-            bytes.set(chunk, offset)
-            offset += chunk.byteLength
-          }
-          release()
-          done(bytes)
-        }
-        if (!cancelled) controller.close()
-        return
-      }
-      if (cancelled) return
-      const chunk = next.value
-      if (chunks) {
-        if (size + chunk.byteLength > limit || budget.held + chunk.byteLength > budget.max) release()
-        else {
-          size += chunk.byteLength
-          budget.held += chunk.byteLength
-          chunks.push(chunk)
-        }
-      }
-      controller.enqueue(chunk)
-    },
-    // The client left: nothing is stored.
-    cancel(reason) {
-      cancelled = true
-      release()
-      return reader.cancel(reason)
-    },
-  })
-}
-
 /** Sets `c.res` without Hono merging the previous response's headers into it (a 304's must not leak into a HIT). */
 function replaceResponse(c: Context, response: Response): void {
   c.res = undefined
   c.res = response
 }
 
-/** Lower-cased header record for http-cache-semantics; `Set-Cookie` is left out (such responses are never stored). */
-function toRecord(headers: Headers): Record<string, string> {
-  const record: Record<string, string> = {}
-  for (const [name, value] of headers) if (name !== 'set-cookie') record[name] = value
-  return record
-}
-
-/** Web Headers from an http-cache-semantics header record. */
-function toHeaders(record: CachePolicy.Headers): Headers {
-  const headers = new Headers()
-  for (const [name, value] of Object.entries(record)) {
-    if (value === undefined) continue
-    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item)
-  }
-  return headers
-}
-
-/** A CachePolicy class whose clock is `now` (the library reads time through its `now()` method). */
-function clockedPolicy(now: () => number): typeof CachePolicy {
-  return class ClockedPolicy extends CachePolicy {
-    now(): number {
-      return now()
-    }
-  }
-}
-
 /** Throws unless `value` is a positive integer number of bytes. */
 function assertBytes(name: string, value: number): void {
   if (!(Number.isSafeInteger(value) && value > 0)) {
     throw new TypeError(`cache(): ${name} must be a positive integer number of bytes, got ${String(value)}`)
+  }
+}
+
+/** Throws unless `value` is a non-negative integer. */
+function assertCount(name: string, value: number): void {
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new TypeError(`cache(): ${name} must be a non-negative integer, got ${String(value)}`)
   }
 }

@@ -64,6 +64,8 @@ export type GatewayErrorCode =
   | 'ERR_TOO_MANY_CONNECTIONS'
   // waf()
   | 'ERR_WAF_BLOCKED'
+  // cache(): Cache-Control: only-if-cached and nothing stored satisfies the request (RFC 9111 §5.2.1.7)
+  | 'ERR_CACHE_ONLY_IF_CACHED'
 
 /**
  * The response header that names a wsgate error code. It is the gateway's

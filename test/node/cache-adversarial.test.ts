@@ -98,8 +98,8 @@ describe("cache(): one user's page never reaches another", () => {
 })
 
 describe('cache(): maxSize bounds what an entry really holds', () => {
-  // Each entry holds its URL (the key, and again in its policy); a Vary'd one also every request header of the
-  // request that stored it. Counted as 512 bytes, 12 tiny answers under 7 KiB URLs would hold 170 KiB in a 64 KiB cache.
+  // Each entry holds its URL (the key); a Vary'd one also the values of the request headers its Vary names (its
+  // secondary key). Counted as 512 bytes, 12 tiny answers under 7 KiB URLs would hold 170 KiB in a 64 KiB cache.
   it('counts the URL: distinct 7 KiB URLs of a two-byte answer evict each other within maxSize', async () => {
     const upstream = await origin((_request, response) => {
       response.writeHead(200, { 'cache-control': 'max-age=60' })
@@ -111,9 +111,9 @@ describe('cache(): maxSize bounds what an entry really holds', () => {
     expect(await get(`/item?0=${padding}`)).toMatchObject({ cache: 'MISS' })
   })
 
-  it('counts the request headers a Vary response keeps: 12 KiB request heads evict each other within maxSize', async () => {
+  it('counts the request header values a Vary response is keyed on: 12 KiB values evict each other within maxSize', async () => {
     const upstream = await origin((_request, response) => {
-      response.writeHead(200, { 'cache-control': 'max-age=60', vary: 'accept-language' })
+      response.writeHead(200, { 'cache-control': 'max-age=60', vary: 'x-padding' })
       response.end('ok')
     })
     await cachedGateway(upstream, { maxSize: 64 * 1024 })

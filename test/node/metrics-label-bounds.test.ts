@@ -1,16 +1,19 @@
 import { once } from 'node:events'
 import net from 'node:net'
+import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
+import { websocket, type GatewayBindings } from '../../src/index.ts'
 import { samples } from '../helpers/admin.ts'
 import { closedLines, waitFor, type TestGateway } from '../helpers/gateway.ts'
-import { handshakeRequest, readHead } from '../helpers/raw-client.ts'
+import { plainRequest, pool, upgradeRequest } from '../helpers/hostile-client.ts'
+import { handshakeRequest, rawExchange, readHead } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 import { frame } from '../helpers/wire.ts'
 
 // Labels a client can choose must not let it make series without end: each
 // series is memory in the gateway and in every Prometheus that scrapes it.
 
-const { gatewayWith, wsOrigin, track } = useResources()
+const { gateway: gatewayServing, gatewayWith, wsOrigin, track } = useResources()
 
 const CLOSE = 0x8
 const MASK = Buffer.from([1, 2, 3, 4])
@@ -52,5 +55,37 @@ describe('wsgate_closes_total', () => {
     expect(byCode).toEqual({ other: invalid.length, '1000': 1, '1005': 2, '1015': 1, '3000': 1, '4999': 1 })
     // The log line keeps the code as it came.
     expect(closedLines(gateway).map((line) => line.closeCode)).toContain(65_535)
+  })
+})
+
+/** Every `wsgate_*` sample of a scrape, as `name{labels}` (the series, not their values). */
+function wsgateSeries(text: string): Set<string> {
+  return new Set(text.split('\n').filter((line) => line.startsWith('wsgate_')).map((line) => line.slice(0, line.lastIndexOf(' '))))
+}
+
+describe('labels a client chooses', () => {
+  it('paths, queries, methods, Host values and bad handshakes of every sort add no series once each kind has been seen', async () => {
+    const origin = await wsOrigin()
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all('/room/:id', websocket(origin.url))
+    app.get('/page/*', (c) => c.text('page'))
+    const gateway = await gatewayServing(app, { metrics: true })
+    /** One round of hostile requests, each detail varied by `n`. */
+    const round = (n: number): string[] => [
+      upgradeRequest(`/room/${n}?q=${n}`, { extra: ['Sec-WebSocket-Version: 8'] }),
+      upgradeRequest(`/room/${n}%2F..%2F${n}`, { host: `h${n}.example` }),
+      upgradeRequest(`/nowhere/${n}`),
+      plainRequest(`/page/${n}?${'x'.repeat(n)}`, { method: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PATCH'][n % 6], connection: 'close' }),
+      plainRequest(`/missing/${n}`, { connection: 'close', host: `[::${n.toString(16)}]` }),
+      `GET /room/${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad${n}\r\n\r\n`,
+    ]
+    const send = (requests: string[]): Promise<unknown> => pool(requests, 8, (request) => rawExchange(gateway.port, request))
+    await send([0, 1, 2].flatMap(round))
+    const seen = wsgateSeries(await gateway.metrics!.metrics())
+    await send(Array.from({ length: 40 }, (_, i) => round(i + 3)).flat())
+    const after = wsgateSeries(await gateway.metrics!.metrics())
+    expect([...after].filter((series) => !seen.has(series))).toEqual([])
+    // Nothing a client sent shows as a label: only route patterns, statuses and codes.
+    for (const series of after) expect(series).not.toMatch(/nowhere|missing|example|\?q=|%2F|X-Bad/)
   })
 })

@@ -139,6 +139,10 @@ export function keyResolver(options: KeySourceOptions, algorithms: readonly stri
     if (!(Number.isInteger(value) && value >= 0) && value !== Infinity) {
       throw new TypeError(`jwtAuth(): ${name} must be a non-negative integer of milliseconds, got ${String(value)}`)
     }
+    // A fetch needs a deadline it can meet: 0 aborts every fetch at once (each handshake 503), and AbortSignal.timeout() takes no Infinity.
+    if (name === 'jwksTimeout' && (value === 0 || value === Infinity)) {
+      throw new TypeError(`jwtAuth(): jwksTimeout must be a positive integer of milliseconds, got ${String(value)}`)
+    }
   }
   const allowSymmetricJwks = options.allowSymmetricJwks ?? false
   if (typeof allowSymmetricJwks !== 'boolean') throw new TypeError('jwtAuth(): allowSymmetricJwks must be true or false')

@@ -641,6 +641,8 @@ describe('jwtAuth: options are checked when the route is defined', () => {
     ['a publicKey with algorithms of two key types', { publicKey: pem, algorithms: ['RS256', 'ES256'] }, /algorithms mixes key types/],
     ['jwksCooldown without jwksUrl', { secret: SECRET, algorithms: ['HS256'], jwksCooldown: 0 }, /jwksCooldown applies only with jwksUrl/],
     ['a negative jwksTimeout', { jwksUrl: 'https://idp.test/jwks', algorithms: ['RS256'], jwksTimeout: -1 }, /jwksTimeout must be a non-negative integer/],
+    ['a zero jwksTimeout (every fetch aborted at once)', { jwksUrl: 'https://idp.test/jwks', algorithms: ['RS256'], jwksTimeout: 0 }, /jwksTimeout must be a positive integer of milliseconds, got 0/],
+    ['an infinite jwksTimeout', { jwksUrl: 'https://idp.test/jwks', algorithms: ['RS256'], jwksTimeout: Infinity }, /jwksTimeout must be a positive integer of milliseconds, got Infinity/],
     ['an unknown source', { secret: SECRET, algorithms: ['HS256'], sources: ['header', 'body'] }, /unknown source "body"/],
     ['empty sources', { secret: SECRET, algorithms: ['HS256'], sources: [] }, /sources must be a non-empty array/],
     ['forwardClaims writing Authorization', { secret: SECRET, algorithms: ['HS256'], forwardClaims: { sub: 'Authorization' } }, /forwardClaims.sub may not write Authorization/],

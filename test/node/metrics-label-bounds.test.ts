@@ -58,6 +58,9 @@ describe('wsgate_closes_total', () => {
   })
 })
 
+/** Methods the plain requests take in turn. */
+const METHODS = ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PATCH']
+
 /** Every `wsgate_*` sample of a scrape, as `name{labels}` (the series, not their values). */
 function wsgateSeries(text: string): Set<string> {
   return new Set(text.split('\n').filter((line) => line.startsWith('wsgate_')).map((line) => line.slice(0, line.lastIndexOf(' '))))
@@ -75,7 +78,7 @@ describe('labels a client chooses', () => {
       upgradeRequest(`/room/${n}?q=${n}`, { extra: ['Sec-WebSocket-Version: 8'] }),
       upgradeRequest(`/room/${n}%2F..%2F${n}`, { host: `h${n}.example` }),
       upgradeRequest(`/nowhere/${n}`),
-      plainRequest(`/page/${n}?${'x'.repeat(n)}`, { method: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PATCH'][n % 6], connection: 'close' }),
+      plainRequest(`/page/${n}?${'x'.repeat(n)}`, { method: METHODS[n % METHODS.length]!, connection: 'close' }),
       plainRequest(`/missing/${n}`, { connection: 'close', host: `[::${n.toString(16)}]` }),
       `GET /room/${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad${n}\r\n\r\n`,
     ]

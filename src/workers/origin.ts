@@ -1,7 +1,7 @@
 import { ERROR_HEADER } from '../errors.ts'
 import { headerTokens, isHopByHop } from '../headers.ts'
 import { originUnavailable, unrelayableStatus, upgradeTimedOut } from '../origin-errors.ts'
-import type { OriginAnswer, OriginRequest } from '../runtime.ts'
+import type { HandshakeNote, OriginAnswer, OriginRequest } from '../runtime.ts'
 
 /**
  * What Workers adds to the Fetch API for WebSockets: a `101` response to an
@@ -34,12 +34,13 @@ export interface WorkersOriginTunnel {
  * refused or unreachable origin is 502 `ERR_ORIGIN_UNAVAILABLE`, a late one
  * 504 `ERR_ORIGIN_TIMEOUT`, a status no client can be given (a 1xx other
  * than the upgrade's 101, one above 599) 502 `ERR_ORIGIN_BAD_HANDSHAKE`, as
- * on Node.
+ * on Node. `note` gets the failure's `cause` (`timeout`, `client gone`, or
+ * `error` with workerd's message as `originCause`) for the log line.
  *
  * @example
  * const answer = await connectWorkersOrigin({ url: new URL('http://chat.internal/room'), headers, timeout: 10_000 }, request.signal)
  */
-export async function connectWorkersOrigin(request: OriginRequest, clientSignal?: AbortSignal): Promise<OriginAnswer> {
+export async function connectWorkersOrigin(request: OriginRequest, clientSignal?: AbortSignal, note?: (facts: HandshakeNote) => void): Promise<OriginAnswer> {
   const timer = new AbortController()
   const clock = setTimeout(() => timer.abort(), request.timeout)
   const signal = clientSignal ? AbortSignal.any([clientSignal, timer.signal]) : timer.signal
@@ -47,8 +48,17 @@ export async function connectWorkersOrigin(request: OriginRequest, clientSignal?
   try {
     response = await fetch(request.url, { method: 'GET', headers: request.headers, redirect: 'manual', signal })
   } catch (error) {
-    if (timer.signal.aborted) throw upgradeTimedOut(request.timeout)
-    const reason = clientSignal?.aborted ? 'client went away' : error instanceof Error ? error.message : String(error)
+    // The log line's cause, as the Node host's (README, "Why an origin failed"); workerd gives no error codes.
+    if (timer.signal.aborted) {
+      note?.({ cause: 'timeout' })
+      throw upgradeTimedOut(request.timeout)
+    }
+    if (clientSignal?.aborted) {
+      note?.({ cause: 'client gone' })
+      throw originUnavailable('client went away', error)
+    }
+    const reason = error instanceof Error ? error.message : String(error)
+    note?.({ cause: 'error', originCause: reason })
     throw originUnavailable(reason, error)
   } finally {
     clearTimeout(clock)

@@ -70,7 +70,7 @@ export class WorkersGatewayRuntime implements GatewayRuntime {
    */
   readonly onConnectionClose = (listener: () => void): void => void this.#closeListeners.push(listener)
 
-  readonly connectOrigin = (request: OriginRequest): Promise<OriginAnswer> => connectWorkersOrigin(request, this.signal)
+  readonly connectOrigin = (request: OriginRequest): Promise<OriginAnswer> => connectWorkersOrigin(request, this.signal, this.note)
 
   /** Runs the accepted upgrade's and the close listeners once; the host calls it when the answer is decided. */
   end(): void {

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/gateway.ts'
+import { TEST_KEY } from '../helpers/raw-client.ts'
 import { startWorkerd, type Workerd } from './workerd.ts'
 
 let worker: Workerd
@@ -52,5 +53,13 @@ describe('log lines on Workers', () => {
     expect(line).not.toHaveProperty('path')
     expect(JSON.stringify(line)).not.toContain('secret-path')
     expect(worker.lines.some((other) => other.reqId === id)).toBe(false)
+  })
+
+  it("names why the origin failed in a 502's handshake line: cause and originCause, as on Node", async () => {
+    // Nothing listens on the discard port: the origin cannot be reached.
+    const response = await worker.dispatch('/echo', { headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': TEST_KEY, 'sec-websocket-version': '13' } })
+    expect(response.status).toBe(502)
+    const line = await lineOf(response)
+    expect(line).toMatchObject({ msg: 'handshake rejected', route: '/echo', status: 502, code: 'ERR_ORIGIN_UNAVAILABLE', cause: 'error', originCause: expect.any(String) })
   })
 })

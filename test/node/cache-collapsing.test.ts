@@ -1,0 +1,161 @@
+import type http from 'node:http'
+import { Hono } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import { describe, expect, it } from 'vitest'
+import { cacheBypass } from '../../middleware/cache-bypass.ts'
+import { cache, type CacheOptions } from '../../middleware/cache.ts'
+import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { send, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
+import { useResources } from '../helpers/resources.ts'
+
+/**
+ * Request collapsing: concurrent misses for one URL send one request to the
+ * origin and are answered from what it stores — never from an answer a
+ * shared cache may not store, never across Vary, and within a bounded wait.
+ * A real gateway, cache() in front of http(), a node:http origin that holds
+ * its answers until the test releases them, clients over TCP.
+ */
+
+const resources = useResources()
+
+/** A held origin response: the test sends it when every client has reached the cache. */
+interface Held {
+  request: http.IncomingMessage
+  response: http.ServerResponse
+}
+
+/**
+ * A gateway with cache(options) in front of an origin that holds every request (in `held`) until the test
+ * answers it; `arrived` counts the requests that reached the cache (a middleware just before it), so the test
+ * knows they are all waiting or in flight before it releases the origin.
+ */
+async function heldScenario(options: CacheOptions = {}) {
+  const held: Held[] = []
+  const upstream: HttpOrigin = resources.track(await startHttpOrigin((request, response) => void held.push({ request, response })))
+  let arrived = 0
+  const app = new Hono<{ Bindings: GatewayBindings }>()
+  app.all(
+    '*',
+    createMiddleware(async (_c, next) => {
+      arrived++
+      await next()
+    }),
+    cacheBypass(),
+    cache(options),
+    httpRoute(upstream.url),
+  )
+  const gateway: TestGateway = await resources.gateway(app)
+  return {
+    upstream,
+    held,
+    arrived: () => arrived,
+    request: (path: string, headers: http.OutgoingHttpHeaders = {}) => send(`${gateway.url}${path}`, { headers }),
+  }
+}
+
+describe('cache(): request collapsing', () => {
+  it('sends ten concurrent misses for one URL to the origin once, and answers all ten from its storable answer', async () => {
+    const s = await heldScenario()
+    const answers = Array.from({ length: 10 }, () => s.request('/hot'))
+    await waitFor(() => s.arrived() === 10 && s.held.length === 1, 5_000, 'ten requests at the cache, one at the origin')
+    s.held[0]!.response.writeHead(200, { 'cache-control': 'max-age=60' })
+    s.held[0]!.response.end('the one answer')
+    const got = await Promise.all(answers)
+    expect(got.map((answer) => answer.body.toString())).toEqual(Array(10).fill('the one answer'))
+    expect(got.filter((answer) => answer.headers['x-cache'] === 'MISS')).toHaveLength(1)
+    expect(s.upstream.requests).toHaveLength(1)
+  })
+
+  it("never shares an answer a shared cache may not store: each waiting request gets the origin's answer to itself", async () => {
+    for (const headers of [{ 'cache-control': 'private, max-age=60' }, { 'cache-control': 'max-age=60', 'set-cookie': 'session=first' }, { 'cache-control': 'no-store' }]) {
+      const s = await heldScenario()
+      const answers = Array.from({ length: 4 }, (_, user) => s.request('/me', { 'x-user': String(user) }))
+      await waitFor(() => s.arrived() === 4 && s.held.length === 1, 5_000, 'four requests at the cache')
+      // Each request the origin gets is answered for its own user; the three that waited come once the first is answered.
+      const answerHeld = (index: number) => {
+        const { request, response } = s.held[index]!
+        response.writeHead(200, headers)
+        response.end(`page of user ${request.headers['x-user']}`)
+      }
+      answerHeld(0)
+      await waitFor(() => s.held.length === 4, 5_000, 'the three others at the origin')
+      for (let index = 1; index < 4; index++) answerHeld(index)
+      const got = await Promise.all(answers)
+      expect(got.map((answer) => answer.body.toString()), JSON.stringify(headers)).toEqual([0, 1, 2, 3].map((user) => `page of user ${user}`))
+      expect(s.upstream.requests).toHaveLength(4)
+    }
+  })
+
+  it('never serves a waiting request a variant its Vary does not select', async () => {
+    const s = await heldScenario()
+    const english = s.request('/v', { 'accept-language': 'en' })
+    await waitFor(() => s.held.length === 1, 5_000, 'the first request at the origin')
+    const french = [s.request('/v', { 'accept-language': 'fr' }), s.request('/v', { 'accept-language': 'fr' })]
+    await waitFor(() => s.arrived() === 3, 5_000, 'three requests at the cache')
+    s.held[0]!.response.writeHead(200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' })
+    s.held[0]!.response.end('in en')
+    expect((await english).body.toString()).toBe('in en')
+    // The two French requests find no variant for them: one goes to the origin, the other waits for it.
+    await waitFor(() => s.held.length === 2, 5_000, 'a French request at the origin')
+    expect(s.held[1]!.request.headers['accept-language']).toBe('fr')
+    s.held[1]!.response.writeHead(200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' })
+    s.held[1]!.response.end('en français')
+    expect((await Promise.all(french)).map((answer) => answer.body.toString())).toEqual(['en français', 'en français'])
+    expect(s.upstream.requests).toHaveLength(2)
+  })
+
+  it('waits at most collapseWait: a request behind one the origin does not answer goes to the origin itself', async () => {
+    const s = await heldScenario({ collapseWait: 50 })
+    const stuck = s.request('/slow')
+    await waitFor(() => s.held.length === 1, 5_000, 'the first request at the origin')
+    const second = s.request('/slow')
+    await waitFor(() => s.held.length === 2, 5_000, 'the second request at the origin after its wait')
+    s.held[1]!.response.writeHead(200, { 'cache-control': 'max-age=60' })
+    s.held[1]!.response.end('second')
+    expect((await second).body.toString()).toBe('second')
+    s.held[0]!.response.writeHead(200, { 'cache-control': 'max-age=60' })
+    s.held[0]!.response.end('first')
+    expect((await stuck).body.toString()).toBe('first')
+  })
+
+  it('lets at most collapseMaxWaiters wait; the others go to the origin at once', async () => {
+    const s = await heldScenario({ collapseMaxWaiters: 1 })
+    const answers = [s.request('/w'), s.request('/w'), s.request('/w')]
+    await waitFor(() => s.arrived() === 3 && s.held.length === 2, 5_000, 'two requests at the origin, one waiting')
+    for (const { response } of s.held) {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('ok')
+    }
+    expect((await Promise.all(answers)).map((answer) => answer.status)).toEqual([200, 200, 200])
+    expect(s.upstream.requests).toHaveLength(2)
+  })
+
+  it('collapses nothing with collapseWait: 0', async () => {
+    const s = await heldScenario({ collapseWait: 0 })
+    const answers = [s.request('/w'), s.request('/w')]
+    await waitFor(() => s.held.length === 2, 5_000, 'both requests at the origin')
+    for (const { response } of s.held) {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('ok')
+    }
+    expect((await Promise.all(answers)).map((answer) => answer.status)).toEqual([200, 200])
+    expect(s.upstream.requests).toHaveLength(2)
+  })
+
+  it('does not hold waiting requests for a client that never reads: they get their own answer once the wait is over', async () => {
+    const s = await heldScenario({ collapseWait: 100 })
+    const first = s.request('/big')
+    await waitFor(() => s.held.length === 1, 5_000, 'the first request at the origin')
+    // The origin starts its answer but never ends it: the first response is still being recorded.
+    s.held[0]!.response.writeHead(200, { 'cache-control': 'max-age=60' })
+    s.held[0]!.response.write('partial')
+    const second = s.request('/big')
+    await waitFor(() => s.held.length === 2, 5_000, 'the second request at the origin after its wait')
+    s.held[1]!.response.writeHead(200, { 'cache-control': 'max-age=60' })
+    s.held[1]!.response.end('whole')
+    expect((await second).body.toString()).toBe('whole')
+    s.held[0]!.response.end()
+    expect((await first).body.toString()).toBe('partial')
+  })
+})

@@ -36,7 +36,16 @@ export function consoleLogger(level: string = 'info', write: (line: string) => v
   const line = (levelName: WorkersLogLevel) => (fields: Record<string, unknown>, msg: string): void => {
     const value = LEVELS[levelName]
     if (value < threshold) return
-    write(JSON.stringify({ level: value, time: Date.now(), name: 'wsgate', ...fields, msg }, replaceError))
+    const time = Date.now()
+    let text: string
+    try {
+      text = JSON.stringify({ level: value, time, name: 'wsgate', ...fields, msg }, replaceError)
+    } catch (error) {
+      // A field JSON cannot write (a BigInt, a cycle) a middleware noted: the line goes without its fields
+      // rather than throw out of the Worker's fetch (pino writes such fields; a failed line must not fail the request).
+      text = JSON.stringify({ level: value, time, name: 'wsgate', msg, logError: error instanceof Error ? error.message : String(error) })
+    }
+    write(text)
   }
   return {
     isLevelEnabled: (name) => LEVELS[name] >= threshold,

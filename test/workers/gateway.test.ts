@@ -79,3 +79,18 @@ describe('workersGateway() requests', () => {
     expect(lines[0]).not.toContain('secret')
   })
 })
+
+describe('consoleLogger()', () => {
+  it('writes a line without its fields, never throws, when a field cannot be written as JSON (a BigInt, a cycle)', () => {
+    const lines: string[] = []
+    const logger = consoleLogger('info', (line) => lines.push(line))
+    const cycle: Record<string, unknown> = {}
+    cycle.self = cycle
+    logger.info({ count: 10n }, 'handshake accepted')
+    logger.info({ note: cycle }, 'request')
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ level: 30, name: 'wsgate', msg: 'handshake accepted', logError: expect.stringMatching(/BigInt/) }),
+      expect.objectContaining({ level: 30, name: 'wsgate', msg: 'request', logError: expect.any(String) }),
+    ])
+  })
+})

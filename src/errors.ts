@@ -36,6 +36,8 @@ export type GatewayErrorCode =
   | 'ERR_ORIGIN_UNAVAILABLE'
   | 'ERR_ORIGIN_TIMEOUT'
   | 'ERR_ORIGIN_BAD_HANDSHAKE'
+  // HTTP/2 (RFC 8441): a WebSocket's extended CONNECT the route answered with a 2xx without opening it
+  | 'ERR_HANDSHAKE_NOT_UPGRADED'
   | 'ERR_ORIGIN_TLS'
   | 'ERR_ORIGIN_DOWN'
   | 'ERR_RUNTIME_MISSING'

@@ -100,6 +100,11 @@ export interface HandshakeTransport<Client extends PipeEndpoint> {
   accept(client: Client, headers: Headers, requestId: string): void
   /** Any other answer (a refusal, an origin's non-101), after which the client is ended. */
   refuse(client: Client, response: Response, halfCloseTimeout: number): Promise<void>
+  /**
+   * What goes to the client instead of a refused handshake's `response`, when the transport cannot carry it as it
+   * is (HTTP/2: a 2xx would tell the client its WebSocket is open); the log line and metrics say what went.
+   */
+  refusal?(response: Response): Response
 }
 
 /** HTTP/1.1: the 101 and the refusals are written raw onto the upgraded socket, which closes after a refusal. */
@@ -237,6 +242,7 @@ export async function runHandshake<Client extends PipeEndpoint>(
     accepted.answer.tunnel.close()
     accepted.settings.onClose?.()
   }
+  if (transport.refusal) response = transport.refusal(response)
   endScope(scope, state.logger)
   logHandshake(state, runtime, note, socket.destroyed ? 499 : response.status, response.headers.get(ERROR_HEADER), started)
   await transport.refuse(socket, withRequestId(response, requestId), settings.halfCloseTimeout)

@@ -54,6 +54,14 @@ export const HTTP2_CONNECT: HandshakeTransport<H2StreamEndpoint> = {
   async refuse(endpoint, response) {
     await respond(endpoint.stream, response, { closeRequest: true }).catch(() => endpoint.destroy())
   },
+  // Any 2xx to a CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a route's 200 or 204 that is no WebSocket
+  // (an http() route, a page, a websocket() origin that answered 200) would have the client take its WebSocket for
+  // open and read the body as frames. HTTP/1.1 relays such an answer, which no client takes for its 101.
+  refusal(response) {
+    if (response.status < 200 || response.status > 299) return response
+    void response.body?.cancel().catch(() => {})
+    return new GatewayError(502, 'ERR_HANDSHAKE_NOT_UPGRADED', `the route answered ${response.status} without opening the WebSocket`).getResponse()
+  },
 }
 
 /** What the TLS listener's HTTP/2 half offers the gateway's listeners. */

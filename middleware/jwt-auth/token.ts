@@ -172,7 +172,10 @@ function holdsBearer(value: string): boolean {
 /**
  * The comma-separated elements of an `Authorization` value, outside quoted
  * strings (an auth-param such as Digest's `realm="a, b"` may hold a comma),
- * trimmed, empty ones dropped.
+ * trimmed, empty ones dropped. A quoted string left open is no quoted
+ * string: then every comma separates, as an origin that splits the value
+ * at commas reads it (`Basic "x, Bearer <jwt>` holds a Bearer credential to
+ * it, which would otherwise pass unseen beside a token in another place).
  */
 function authorizationElements(value: string | null): string[] {
   if (!value) return []
@@ -189,7 +192,7 @@ function authorizationElements(value: string | null): string[] {
     }
   }
   elements.push(value.slice(start))
-  return elements.map((element) => element.trim()).filter(Boolean)
+  return (quoted ? value.split(',') : elements).map((element) => element.trim()).filter(Boolean)
 }
 
 /** The request's URL and headers with every token copy removed from every enabled source. */

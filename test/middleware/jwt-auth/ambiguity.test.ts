@@ -207,6 +207,17 @@ describe('jwtAuth: one place carrying the token twice is refused with 400 ERR_JW
     }
   })
 
+  it('reads an Authorization whose quoted string is left open as an origin splitting at commas does: a Bearer credential after a comma counts', async () => {
+    // Balanced quotes hide a comma (realm="b, Bearer c" stays one auth-param); an open one proves nothing about where a credential ends.
+    const app = appWith()
+    for (const value of [`Basic "x, Bearer ${tokens.forged}`, `Digest realm="a\\", Bearer ${tokens.forged}`, `Basic x\\", Bearer ${tokens.forged}`]) {
+      await expectAmbiguous(
+        await app.request(`/chat?access_token=${tokens.genuine}`, { headers: { authorization: value } }),
+        'token sent in more than one place: the Authorization header and the access_token query parameter',
+      )
+    }
+  })
+
   it('refuses such a look-alike alone as a malformed token, whatever follows it', async () => {
     const app = appWith()
     for (const lookAlike of LOOK_ALIKES) {

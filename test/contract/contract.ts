@@ -199,6 +199,33 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
       }
     })
 
+    it('routes by the request-target alone and keeps the token, hop-by-hop headers and those the Connection names from the origin', async () => {
+      const token = await mint(key, { sub: 'contract-user', exp: Math.floor(Date.now() / 1000) + 600 })
+      const seen = once(origin.server, 'connection') as Promise<[WebSocket, http.IncomingMessage]>
+      // Raw lines: a ws client would write its own Connection over this one.
+      const answer = await rawHandshake(
+        host.url,
+        '/secure?room=lobby',
+        handshake({
+          Authorization: `Bearer ${token}`,
+          'X-Original-URL': '/echo',
+          'X-Rewrite-URL': '/echo',
+          Connection: 'Upgrade, X-Hop-Secret',
+          'X-Hop-Secret': 'for this hop only',
+          'Proxy-Authorization': 'Basic Z2F0ZXdheTpzZWNyZXQ=',
+          'Keep-Alive': 'timeout=5',
+          TE: 'trailers',
+        }),
+      )
+      expect(answer.status).toBe(101)
+      const [, request] = await seen
+      expect(request.url).toBe('/secure?room=lobby')
+      const forwarded = JSON.stringify(request.headers).toLowerCase()
+      // wrangler dev's proxy makes its own handshake toward the Worker, with a Connection of its own: what the client's named is lost there.
+      const named = options.devProxy ? [] : ['x-hop-secret']
+      for (const sent of [token.toLowerCase(), ...named, 'proxy-authorization', 'keep-alive', '"te"']) expect(forwarded, sent).not.toContain(sent)
+    })
+
     it('refuses a forged token on /secure with 401 ERR_JWT_SIGNATURE_INVALID', async () => {
       const other = await testKey('ES256', 'contract')
       const forged = await mint(other, { sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 600 })
@@ -243,6 +270,15 @@ function defineHandshakeCases(hostUrl: () => string): void {
     expect(refused.status).toBe(426)
     expect(refused.headers['sec-websocket-version']).toBe('13')
     expect(refused.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_VERSION')
+  })
+
+  it('refuses a dot-segment hidden behind %2F (400), a target over 8 KiB (414) and a header section over 16 KiB (431), with the same codes', async () => {
+    const hidden = await rawHandshake(hostUrl(), '/a/..%2F..%2Fecho', handshake())
+    expect([hidden.status, hidden.headers['x-wsgate-error']]).toEqual([400, 'ERR_HANDSHAKE_TARGET'])
+    const long = await rawHandshake(hostUrl(), `/echo?pad=${'a'.repeat(9_000)}`, handshake())
+    expect([long.status, long.headers['x-wsgate-error']]).toEqual([414, 'ERR_HANDSHAKE_URI_TOO_LONG'])
+    const large = await rawHandshake(hostUrl(), '/echo', handshake({ 'X-Pad': 'a'.repeat(17_000) }))
+    expect([large.status, large.headers['x-wsgate-error']]).toEqual([431, 'ERR_HANDSHAKE_HEADERS_TOO_LARGE'])
   })
 
   it('answers a handshake without a valid key with 400 ERR_HANDSHAKE_INVALID_KEY', async () => {

@@ -6,7 +6,7 @@ import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { headerTokens } from '../src/headers.ts'
 import { InFlight } from './cache/collapsing.ts'
 import { clientHasIt } from './cache/conditional.ts'
-import { parseDirectives, type Directives } from './cache/directives.ts'
+import { deltaSeconds, parseDirectives } from './cache/directives.ts'
 import { currentAge, freshness, isStorable, requestDirectives, reuse, type Freshness, type StoringRequest } from './cache/freshness.ts'
 import { recording, type RecordingBudget } from './cache/recording.ts'
 import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/stored-headers.ts'
@@ -317,14 +317,18 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     const flightKey = `${key}\n${implicit}`
 
     // Look the response up; on a miss, wait for an identical request already in flight and look again once it
-    // has stored its response (a request that must reach the origin anyway, no-cache, does not wait).
+    // has stored its response. No wait when nothing it stores could answer this request: the request must reach
+    // the origin (no-cache, max-age=0), the stored response must be validated on every use (no-cache), or, after
+    // a wait, the response just stored for its Vary values still does not satisfy it (min-fresh). Only a Vary
+    // mismatch waits again, for the request now in flight for its own values.
     let variant: Variant | undefined
     const deadline = inFlight.deadline()
+    const mayWait = inFlight.enabled && !directives.has('no-cache') && deltaSeconds(directives, 'max-age') !== 0
     for (let round = 0; ; round++) {
       variant = lookup(key, request.headers, implicit)
       if (variant && reuse(variant.fresh, directives, now()) === 'serve') return fromCache(variant, request, now())
       if (directives.has('only-if-cached')) return onlyIfCachedRefusal()
-      if (round >= COLLAPSE_ROUNDS || directives.has('no-cache') || !inFlight.enabled) break
+      if (!mayWait || round >= COLLAPSE_ROUNDS || variant?.fresh.noCache || (round > 0 && variant)) break
       const waiting = inFlight.wait(flightKey, deadline)
       if (!waiting || (await waiting) !== 'stored') break
     }

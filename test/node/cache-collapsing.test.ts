@@ -158,4 +158,33 @@ describe('cache(): request collapsing', () => {
     s.held[0]!.response.end()
     expect((await first).body.toString()).toBe('partial')
   })
+
+  it('does not make requests wait for a revalidation whose answer could not serve them: a no-cache response, or a request with max-age=0', async () => {
+    const s = await heldScenario()
+    const first = s.request('/nc')
+    await waitFor(() => s.held.length === 1, 5_000, 'the first request at the origin')
+    s.held[0]!.response.writeHead(200, { 'cache-control': 'no-cache', etag: '"v1"' })
+    s.held[0]!.response.end('stored')
+    await first
+    // Three revalidations at once: each must reach the origin, none can be answered by another's 304.
+    const revalidations = [s.request('/nc'), s.request('/nc'), s.request('/nc')]
+    await waitFor(() => s.held.length === 4, 5_000, 'three revalidations at the origin at once')
+    for (const { response } of s.held.slice(1)) {
+      response.writeHead(304, { etag: '"v1"' })
+      response.end()
+    }
+    expect((await Promise.all(revalidations)).map((answer) => answer.body.toString())).toEqual(['stored', 'stored', 'stored'])
+
+    const t = await heldScenario()
+    const leader = t.request('/m')
+    await waitFor(() => t.held.length === 1, 5_000, 'the first request at the origin')
+    const reload = t.request('/m', { 'cache-control': 'max-age=0' })
+    await waitFor(() => t.held.length === 2, 5_000, 'the max-age=0 request at the origin')
+    for (const { response } of t.held) {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('ok')
+    }
+    await Promise.all([leader, reload])
+    expect(t.upstream.requests).toHaveLength(2)
+  })
 })

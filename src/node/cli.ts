@@ -157,6 +157,11 @@ export async function main(argv: string[]): Promise<void> {
   // Per-worker lines carry the worker's id; with --workers this process may be the primary, which only runs them.
   const logger = workerLogger(createLogger())
   if (values.workers !== undefined && !isWorker()) return startWorkers(values, routesPath, logger)
+  // Until reloadOnHangup() below, a SIGHUP (systemctl reload right after a start) would kill the process (Node's
+  // default, and a signal systemd's Restart=on-failure counts as clean): held, then replayed once the handler is on.
+  let hangupWhileStarting = false
+  const holdHangup = (): void => void (hangupWhileStarting = true)
+  process.on('SIGHUP', holdHangup)
   const app = await loadRoutes(routesPath)
   const options = serveOptions(values, logger)
   let gateway: Gateway
@@ -169,6 +174,8 @@ export async function main(argv: string[]): Promise<void> {
   // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
   stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
   reloadOnHangup(gateway, routesPath, logger)
+  process.off('SIGHUP', holdHangup)
+  if (hangupWhileStarting) process.emit('SIGHUP', 'SIGHUP')
   // Under --workers: the primary may pass signals on from now (before, one would have killed this process).
   announceReady()
   // One human line on a terminal (with --workers, the first worker's): the JSON lines before it go out first.

@@ -4,10 +4,12 @@
  * `gateway.reloadRoutes()`), and `reloadRoutes()` itself. Every process
  * here is one this suite spawned, ended by its own PID.
  */
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Hono } from 'hono'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -91,6 +93,44 @@ describe('SIGHUP reloads the routes module', () => {
     expect((await hangUp(gateway, 3)).reason).toMatch(/TypeScript enum is not supported in strip-only mode/)
     expect(await ask(await connect(gateway), 'and again')).toBe('second:and again')
     expect(await ask(before, 'bye')).toBe('first:bye')
+  })
+})
+
+describe('SIGHUP while the gateway starts', () => {
+  it('does not kill it (systemctl reload right after a start): the reload runs once the gateway is up', async () => {
+    const origin = await namedOrigin('only')
+    const file = join(dir, 'slow-routes.ts')
+    // A module that takes a second to load, and says when it has begun: the signal comes while the CLI waits for it.
+    writeRoutes(file, [`console.log(JSON.stringify({ msg: 'routes module loading' }))`, 'await new Promise((resolve) => setTimeout(resolve, 1_000))', `app.all('/ws', websocket('${origin}'))`].join('\n'))
+    const child = resources.track(
+      spawn(process.execPath, ['bin/wsgate.js', 'start', file, '--port', '0'], { cwd: root, env: { ...process.env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'ignore'] }),
+    )
+    const lines: { msg: string; [field: string]: unknown }[] = []
+    const waiters = new Set<() => void>()
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      lines.push(JSON.parse(text) as { msg: string })
+      for (const waiter of waiters) waiter()
+    })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    /** Resolves when a line with `msg` has come, or with the exit when the process died first. */
+    const lineOrExit = (msg: string): Promise<unknown> =>
+      Promise.race([
+        exited,
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (lines.some((line) => line.msg === msg)) resolve()
+          }
+          waiters.add(check)
+          check()
+        }),
+      ])
+    await lineOrExit('routes module loading')
+    process.kill(child.pid!, 'SIGHUP')
+    await lineOrExit('routes reloaded')
+    expect(child.signalCode, 'killed by the SIGHUP').toBeNull()
+    expect(lines.find((line) => line.msg === 'routes reloaded')).toMatchObject({ module: file, reload: 1, routes: 1 })
+    process.kill(child.pid!, 'SIGTERM')
+    expect(await exited).toEqual([0, null])
   })
 })
 

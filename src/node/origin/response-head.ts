@@ -66,6 +66,13 @@ export function parseResponseHead(head: string): ResponseHead {
 /** Lines of a 101 that never reach the client: hop-by-hop ones (`Connection` and `Upgrade` are the upgrade's own) and body framing. */
 const NOT_RELAYED_ON_101: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS.filter((name) => name !== 'connection' && name !== 'upgrade'), 'content-length'])
 
+/** The lengths of those names and of `connection`: a line of any other length is passed over without lower-casing its name. */
+const WATCHED_LENGTHS: readonly boolean[] = (() => {
+  const lengths: boolean[] = []
+  for (const name of [...NOT_RELAYED_ON_101, 'connection']) lengths[name.length] = true
+  return lengths
+})()
+
 /**
  * The header lines of an origin's 101 that go on to the client (RFC 9110
  * §7.6.1, as the relay of a non-101 answer does): without the hop-by-hop
@@ -83,21 +90,26 @@ export function relayedUpgradeLines(lines: string[]): string[] {
   let connection: string | undefined
   let dropped = false
   for (let i = 0; i < lines.length; i += 2) {
-    const name = lines[i]!.toLowerCase()
-    if (name === 'connection') connection = connection === undefined ? lines[i + 1]! : `${connection}, ${lines[i + 1]!}`
-    else if (NOT_RELAYED_ON_101.has(name)) dropped = true
+    const name = lines[i]!
+    // On every handshake: Upgrade and the Sec-WebSocket-* lines are told apart by their length alone, or by one lower-casing.
+    if (WATCHED_LENGTHS[name.length] !== true) continue
+    const lower = name.toLowerCase()
+    if (lower === 'connection') connection = connection === undefined ? lines[i + 1]! : `${connection}, ${lines[i + 1]!}`
+    else if (NOT_RELAYED_ON_101.has(lower)) dropped = true
   }
   // The usual Connection is the token alone: nothing named, nothing to split.
-  const named = connection === undefined || connection.toLowerCase() === 'upgrade' ? [] : headerTokens(connection)
-  const upgrade = named.includes('upgrade')
-  if (!dropped && (!upgrade || named.length === 1)) return lines
+  if (!dropped && (connection === undefined || connection.toLowerCase() === 'upgrade')) return lines
+  const named = headerTokens(connection ?? null)
+  // Connection is rewritten only when it holds upgrade and names more.
+  const rewrite = named.length > 1 && named.includes('upgrade')
+  if (!dropped && !rewrite) return lines
   const kept: string[] = []
   for (let i = 0; i < lines.length; i += 2) {
     const name = lines[i]!.toLowerCase()
-    if (NOT_RELAYED_ON_101.has(name) || (upgrade && (name === 'connection' || (name !== 'upgrade' && named.includes(name))))) continue
+    if (NOT_RELAYED_ON_101.has(name) || (rewrite && (name === 'connection' || (name !== 'upgrade' && named.includes(name))))) continue
     kept.push(lines[i]!, lines[i + 1]!)
   }
-  if (upgrade) kept.push('Connection', 'Upgrade')
+  if (rewrite) kept.push('Connection', 'Upgrade')
   return kept
 }
 

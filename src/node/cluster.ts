@@ -123,7 +123,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     worker.on('message', (message: unknown) => {
       if (message !== READY) return
       ready.add(worker)
-      if (reloadOwed.has(worker)) {
+      if (reloadOwed.has(worker) && !stopping) {
         reloadOwed.delete(worker)
         worker.process.kill('SIGHUP')
       }

@@ -79,7 +79,7 @@ export interface ForwardingVariables {
   clientAddress?: string
   /** The cache must neither answer nor store this request (set by `cacheBypass()`). */
   cacheBypass?: boolean
-  /** When the connection must end, ms since the epoch (set by `jwtAuth()` from the token's `exp`). */
+  /** When the connection must end, ms since the epoch (set by `jwtAuth()`: the token's `exp` plus its `clockTolerance`); NaN or a non-number is ignored, a time past a `Date`'s range is that range's end. */
   connectionExpiresAt?: number
   /**
    * Close the connection with 1008 `token expired` at `connectionExpiresAt`

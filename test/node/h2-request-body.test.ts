@@ -73,6 +73,29 @@ describe('HTTP/2: a request body left unread', () => {
   })
 })
 
+describe('HTTP/2: a stream whose body was left unread, once closed', () => {
+  it('leaves its session: the session, with no stream left, goes idle (GOAWAY after the keep-alive time), body ended or not', async () => {
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.post('/ignored', (c) => c.text('answered without reading'))
+    // The keep-alive time of an HTTP/2 session is the handshake timeout when that is shorter.
+    const gateway = await startGateway(app, { handshakeTimeout: 300, tls: { cert: certificates.leaf.cert, key: certificates.leaf.key, port: 0 } })
+    cleanups.push(() => gateway.close())
+    for (const ended of [true, false]) {
+      const client = await h2SessionTo(gateway, certificates, NAME, cleanups)
+      const goaway = once(client, 'goaway')
+      // More than the body's buffer holds (16 KiB), so DATA waits in the stream when the answer goes out.
+      const stream = unfinishedPost(client, '/ignored', 60_000)
+      if (ended) stream.end()
+      await once(stream, 'response')
+      stream.resume()
+      expect(await closedWithin(stream, 5_000), `ended ${ended}`).toBe(http2.constants.NGHTTP2_NO_ERROR)
+      // A stream Node never destroyed would hold the session open for good.
+      const idle = await Promise.race([goaway.then(() => 'goaway'), new Promise((resolve) => setTimeout(resolve, 5_000, 'no goaway'))])
+      expect(idle, `ended ${ended}`).toBe('goaway')
+    }
+  })
+})
+
 describe('HTTP/2: request bodies read whole', () => {
   it('reads an empty body (END_STREAM with the header block, or in an empty DATA frame) and bodies of any size to their end', async () => {
     const api = await startHttpOrigin((request, response, seen) => response.end(`${request.method} ${seen.body.length}`))

@@ -14,7 +14,8 @@ import type { ServerHttp2Stream } from 'node:http2'
  * paused; its request half is closed once the response has gone out
  * (`respond()`'s `closeRequest`). A stream that closes before its body has
  * ended (a reset, the session gone) errors the Web stream, so the upload
- * is cut short rather than passed on as complete.
+ * is cut short rather than passed on as complete; so does a response that
+ * has gone out whole, after which the rest of the body is drained unread.
  *
  * @example
  * const request = new Request(url, { method: 'POST', body: requestBody(stream), duplex: 'half' })
@@ -24,9 +25,10 @@ export function requestBody(stream: ServerHttp2Stream): ReadableStream<Uint8Arra
   let onData: (chunk: Buffer) => void
   let onEnd: () => void
   let onClose: () => void
+  let onFinish: () => void
   const detach = (): void => {
     settled = true
-    stream.off('data', onData).off('end', onEnd).off('close', onClose)
+    stream.off('data', onData).off('end', onEnd).off('close', onClose).off('finish', onFinish)
   }
   return new ReadableStream<Uint8Array>(
     {
@@ -49,13 +51,22 @@ export function requestBody(stream: ServerHttp2Stream): ReadableStream<Uint8Arra
           detach()
           controller.error(Object.assign(new Error('the request stream closed before its body ended'), { code: 'ERR_HTTP2_STREAM_RESET' }))
         }
-        stream.on('data', onData).once('end', onEnd).once('close', onClose)
+        // The answer has gone out whole: the rest of the body is no one's. Left paused with DATA in its buffer, a
+        // stream that closes cleanly (NO_ERROR) is never destroyed by Node, which waits for its 'end': it would stay
+        // in its session for good, holding that DATA and keeping the session from ever going idle.
+        onFinish = () => {
+          detach()
+          controller.error(Object.assign(new Error('the response was sent before the request body was read'), { code: 'ERR_HTTP2_STREAM_RESET' }))
+          stream.resume()
+        }
+        stream.on('data', onData).once('end', onEnd).once('close', onClose).once('finish', onFinish)
       },
       pull() {
         if (!settled) stream.resume()
       },
       cancel() {
-        // The stream stays as it is, paused: its end is the response's (see above).
+        // The stream stays paused until the response has gone out, then is drained and its request half closed
+        // (respond()'s closeRequest): the client's DATA waits under flow control meanwhile.
         detach()
         stream.pause()
       },

@@ -143,7 +143,7 @@ describe('cache(): request collapsing', () => {
     expect(s.upstream.requests).toHaveLength(2)
   })
 
-  it('does not hold waiting requests for a client that never reads: they get their own answer once the wait is over', async () => {
+  it('does not hold waiting requests behind an origin that never ends its answer: they get their own once the wait is over', async () => {
     const s = await heldScenario({ collapseWait: 100 })
     const first = s.request('/big')
     await waitFor(() => s.held.length === 1, 5_000, 'the first request at the origin')
@@ -186,5 +186,46 @@ describe('cache(): request collapsing', () => {
     }
     await Promise.all([leader, reload])
     expect(t.upstream.requests).toHaveLength(2)
+  })
+
+  it("stores the response when the origin is done, not when the first client has read it: a client that stalls holds no one up", async () => {
+    let first: http.ServerResponse | undefined
+    const upstream: HttpOrigin = resources.track(
+      await startHttpOrigin((_request, response) => {
+        if (!first) first = response
+        else {
+          response.writeHead(200, { 'cache-control': 'max-age=60' })
+          response.end('a second answer')
+        }
+      }),
+    )
+    // The first client's response is taken from the cache and never read (nor cancelled): a client that stalls.
+    const stalled: (ReadableStream | null)[] = []
+    const app = new Hono<{ Bindings: GatewayBindings }>()
+    app.all(
+      '*',
+      createMiddleware(async (c, next) => {
+        await next()
+        if (c.req.header('x-stall')) {
+          stalled.push(c.res.body)
+          c.res = new Response('stalled')
+        }
+      }),
+      cacheBypass(),
+      cache({ collapseWait: 10_000 }),
+      httpRoute(upstream.url),
+    )
+    const gateway: TestGateway = await resources.gateway(app)
+    const stalledClient = send(`${gateway.url}/s`, { headers: { 'x-stall': '1' } })
+    await waitFor(() => first !== undefined, 5_000, 'the first request at the origin')
+    const waiting = send(`${gateway.url}/s`)
+    first!.writeHead(200, { 'cache-control': 'max-age=60' })
+    first!.end('x'.repeat(256 * 1024))
+    const answer = await waiting
+    expect(answer.headers['x-cache']).toBe('HIT')
+    expect(answer.body.toString()).toBe('x'.repeat(256 * 1024))
+    expect(upstream.requests).toHaveLength(1)
+    expect((await stalledClient).body.toString()).toBe('stalled')
+    await stalled[0]?.cancel()
   })
 })

@@ -15,6 +15,8 @@ const { gateway: gatewayServing, track } = useResources()
 
 /** The cap on open admin connections (src/node/admin/index.ts). */
 const MAX_ADMIN_CONNECTIONS = 64
+/** The cap on unanswered requests of one admin connection (src/node/admin/index.ts). */
+const MAX_UNANSWERED_PER_CONNECTION = 8
 
 /** A gateway with no route and an admin listener on a free port. */
 function adminGateway() {
@@ -96,5 +98,53 @@ describe('admin listener: open connections', () => {
       )
     }
     expect(status).toBe(200)
+  })
+})
+
+describe('admin listener: pipelined requests', () => {
+  it(`closes a connection that sends more than ${MAX_UNANSWERED_PER_CONNECTION} requests before reading their answers`, async () => {
+    const gateway = await adminGateway()
+    const socket = await connectRaw(gateway.adminUrl!)
+    let received = ''
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+    const closed = once(socket, 'close')
+    // 50 requests in one write, the last asking to close: all 50 answered would mean 50 /metrics texts held for a client that reads none.
+    socket.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(49) + 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    await closed
+    expect(received.split('HTTP/1.1 200 ').length - 1).toBeLessThanOrEqual(MAX_UNANSWERED_PER_CONNECTION)
+    // The listener serves the next connection as ever.
+    expect((await adminRequest(gateway.adminUrl!, '/healthz')).status).toBe(200)
+  })
+
+  it(`answers ${MAX_UNANSWERED_PER_CONNECTION} pipelined requests, and any number sent one after another on one connection`, async () => {
+    const gateway = await adminGateway()
+    const socket = await connectRaw(gateway.adminUrl!)
+    let received = ''
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+    const closed = once(socket, 'close')
+    const request = (close: boolean): string => `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${close ? 'Connection: close\r\n' : ''}\r\n`
+    socket.write(request(false).repeat(MAX_UNANSWERED_PER_CONNECTION - 1) + request(true))
+    await closed
+    expect(received.split('HTTP/1.1 200 ').length - 1).toBe(MAX_UNANSWERED_PER_CONNECTION)
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const reused: boolean[] = []
+    try {
+      for (let i = 0; i < MAX_UNANSWERED_PER_CONNECTION * 3; i++) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const sent = http.get(new URL('/healthz', gateway.adminUrl!), { agent }, (response) => {
+            response.resume()
+            response.on('end', () => resolve(response.statusCode ?? 0))
+          })
+          sent.on('error', reject)
+          sent.on('socket', () => reused.push(sent.reusedSocket))
+        })
+        expect(status).toBe(200)
+      }
+    } finally {
+      agent.destroy()
+    }
+    // One connection carried them all.
+    expect(reused.filter((wasReused) => !wasReused)).toHaveLength(1)
   })
 })

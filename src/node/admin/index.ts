@@ -9,6 +9,7 @@ import http from 'node:http'
 import type { Logger } from '../log.ts'
 import { adminApp, type AdminSource } from './app.ts'
 import type { AdminSettings } from './options.ts'
+import { boundedPipelining } from './pipelining.ts'
 
 export { adminApp, adminRoutes, adminToken, LOG_LEVELS, type AdminSource, type Readiness } from './app.ts'
 export { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettings } from './options.ts'
@@ -21,6 +22,13 @@ export { adminWarning, resolveAdminSettings, type AdminOptions, type AdminSettin
  * process runs out of file descriptors, and the traffic ports with it.
  */
 const MAX_ADMIN_CONNECTIONS = 64
+
+/**
+ * Most requests one admin connection may have unanswered at once: browsers,
+ * Prometheus and curl send one at a time; a client pipelining more than this
+ * without reading the answers loses its connection (see pipelining.ts).
+ */
+const MAX_UNANSWERED_PER_CONNECTION = 8
 
 /** A running admin listener. */
 export interface AdminListener {
@@ -46,7 +54,7 @@ export async function startAdmin(settings: AdminSettings, source: AdminSource, l
     logger.error({ err: error, path: c.req.path }, 'admin request failed')
     return c.json({ error: 'internal error' }, 500)
   })
-  const server = http.createServer(getRequestListener(app.fetch))
+  const server = http.createServer(boundedPipelining(getRequestListener(app.fetch), MAX_UNANSWERED_PER_CONNECTION))
   server.maxConnections = MAX_ADMIN_CONNECTIONS
   server.listen(settings.port, settings.host)
   // Rejects with the server's 'error' (EADDRINUSE, EACCES) when it cannot listen.

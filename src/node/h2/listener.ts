@@ -17,7 +17,9 @@ import { H2StreamEndpoint } from './stream-endpoint.ts'
  *
  * - an extended CONNECT with `:protocol = websocket` runs the handshake
  *   chain as an HTTP/1.1 upgrade would (`runHandshake`), answered with 200
- *   and piped over the stream;
+ *   and piped over the stream; refused, it gets the chain's answer, but
+ *   never a 2xx (which would open it): a route's own 2xx becomes 502
+ *   `ERR_HANDSHAKE_NOT_UPGRADED`;
  * - a CONNECT without `:protocol` (a tunnel: the gateway is not a CONNECT
  *   proxy) or for another protocol gets 501 (RFC 9110 §9.3.6, RFC 9220 §3),
  *   as CONNECT gets on HTTP/1.1;

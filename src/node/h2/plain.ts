@@ -23,7 +23,9 @@ import { respond } from './respond.ts'
  * of its client's `maxRequestsPerClient`, shared with HTTP/1.1, from here
  * until its response has been sent or its stream closed (reset, the
  * session gone); over the cap it is answered 429 `ERR_CLIENT_REQUEST_LIMIT`
- * without running the app.
+ * without running the app. Once an answer has gone out whole, what is left
+ * of the request half is closed (RST_STREAM NO_ERROR) and its body drained
+ * unread, as Node's HTTP/1.1 server discards a body left unread.
  */
 export async function servePlainH2(state: GatewayState, stream: ServerHttp2Stream, head: H2RequestHead, facts: RequestFacts): Promise<void> {
   const { logger, settings } = state

@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { createSecureContext, type SecureContext, type Server as TlsServer } from 'node:tls'
 import { DEFAULT_CERTIFICATE_RELOAD_DELAY } from '../defaults.ts'
@@ -77,6 +77,10 @@ export class TlsCertificates {
   #reloading: Promise<boolean> = Promise.resolve(true)
   #watchers: FSWatcher[] = []
   #timer: NodeJS.Timeout | undefined
+  /** What each file path resolved to when the files were last read, loaded or not (see {@link fingerprint}). */
+  #readFrom = new Map<string, string>()
+  /** A watched file itself changed since the last reload: reload, whatever the paths resolve to. */
+  #reloadDue = false
 
   /**
    * `specs` as `resolveServeSettings()` checked them: at least one, each
@@ -94,7 +98,9 @@ export class TlsCertificates {
    * PEM does not parse, or a key does not belong to its certificate.
    */
   async load(): Promise<void> {
+    const from = await this.#fingerprints()
     this.#current = await loadSet(this.#specs, this.#options)
+    this.#readFrom = from
     this.#warnOutOfDate(this.#current)
   }
 
@@ -173,6 +179,10 @@ export class TlsCertificates {
   }
 
   async #reloadNow(): Promise<boolean> {
+    // Taken before the files are read: a change in between makes the next look reload once more, never miss one.
+    const from = await this.#fingerprints()
+    // A failed read counts too: the same bad files are not read again on every other change beside them.
+    this.#readFrom = from
     let set: CertificateSet
     try {
       set = await loadSet(this.#specs, this.#options)
@@ -191,7 +201,11 @@ export class TlsCertificates {
    * Reloads when a certificate or key given as a path changes, once the
    * files have been quiet for `delay` ms. Watches the files' directories,
    * so a file replaced by a rename (as renewal tools and symlink swaps do)
-   * is seen too. Nothing to watch when every PEM was given as text.
+   * is seen too, and so is a symlink the paths resolve through swapped for
+   * another (Kubernetes publishes a renewed secret by renaming its `..data`
+   * link: no event names the files): on any other entry's change the paths
+   * are resolved again, and a new target, size or mtime reloads. Nothing to
+   * watch when every PEM was given as text.
    */
   watch(delay = DEFAULT_CERTIFICATE_RELOAD_DELAY): void {
     const files = new Map<string, Set<string>>()
@@ -207,7 +221,7 @@ export class TlsCertificates {
     for (const [directory, names] of files) {
       try {
         const watcher = watch(directory, { persistent: false }, (_event, filename) => {
-          if (filename === null || names.has(String(filename))) this.#schedule(delay)
+          this.#schedule(delay, filename === null || names.has(String(filename)))
         })
         watcher.on('error', (error) => this.#logger.warn({ directory, reason: error.message }, 'certificate watch stopped'))
         this.#watchers.push(watcher)
@@ -217,13 +231,37 @@ export class TlsCertificates {
     }
   }
 
-  #schedule(delay: number): void {
+  /** Looks again once changes have been quiet for `delay` ms: reloads when `ours` (a watched file changed) or the paths resolve elsewhere. */
+  #schedule(delay: number, ours: boolean): void {
+    if (ours) this.#reloadDue = true
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      void this.reload()
+      void this.#afterChange()
     }, delay)
     this.#timer.unref()
+  }
+
+  async #afterChange(): Promise<void> {
+    const due = this.#reloadDue
+    this.#reloadDue = false
+    if (due || (await this.#resolveElsewhere())) await this.reload()
+  }
+
+  /** Whether a file path now resolves to another file, or its file changed, since the files were last read. */
+  async #resolveElsewhere(): Promise<boolean> {
+    const now = await this.#fingerprints()
+    for (const [path, print] of now) if (this.#readFrom.get(path) !== print) return true
+    return false
+  }
+
+  /** {@link fingerprint} of every certificate and key given as a path. */
+  async #fingerprints(): Promise<Map<string, string>> {
+    const prints = new Map<string, string>()
+    for (const spec of this.#specs) {
+      for (const value of [spec.cert, spec.key]) if (!value.includes(PEM_MARKER)) prints.set(value, await fingerprint(value))
+    }
+    return prints
   }
 
   /** Stops watching; the current contexts stay usable until the server closes. */
@@ -288,6 +326,20 @@ async function loadOne(spec: TlsCertificate, option: string): Promise<LoadedCert
     option,
     validFrom: new Date(x509.validFrom),
     validTo: new Date(x509.validTo),
+  }
+}
+
+/**
+ * What a path resolves to, as one string: the real path (through every
+ * symlink), inode, size and mtime; `missing` when it cannot be resolved.
+ */
+async function fingerprint(path: string): Promise<string> {
+  try {
+    const real = await realpath(path)
+    const { ino, size, mtimeMs } = await stat(real)
+    return `${real}\0${ino}\0${size}\0${mtimeMs}`
+  } catch {
+    return 'missing'
   }
 }
 

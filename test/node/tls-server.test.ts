@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -457,6 +457,33 @@ describe('serve() with tls: certificates reload without a restart', () => {
     // Waits for the reload's own log line (an event), not for the debounce timer.
     await waitFor(() => gateway.logs.some((line) => line.msg === 'certificates reloaded'), 5_000, "the 'certificates reloaded' line")
     expect(await servedSerial(gateway.tlsPort!, NAME_A)).toBe(renewed.serial)
+  })
+})
+
+describe('serve() with tls: certificates behind symlinks', () => {
+  it("reloads by itself when a Kubernetes secret volume swaps its ..data link (no event names the files), and not for another file's change", async () => {
+    // The layout of a secret volume: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>/, renewed by renaming a new ..data link in.
+    const volume = mkdtempSync(join(dir, 'secret-'))
+    const publish = (version: string, pair: Pick<CertificatePair, 'cert' | 'key'>): void => {
+      mkdirSync(join(volume, version))
+      writePair(pair, join(volume, version, 'tls.crt'), join(volume, version, 'tls.key'))
+      symlinkSync(version, join(volume, '..data_tmp'))
+      renameSync(join(volume, '..data_tmp'), join(volume, '..data'))
+    }
+    publish('..2026_12_07_v1', leafA)
+    symlinkSync('..data/tls.crt', join(volume, 'tls.crt'))
+    symlinkSync('..data/tls.key', join(volume, 'tls.key'))
+    const { app } = await echoApp()
+    const gateway = await startTls(app, { tls: { cert: join(volume, 'tls.crt'), key: join(volume, 'tls.key') } })
+
+    // Another file changing beside them is looked at and left alone; the swap after it reloads, once.
+    writeFileSync(join(volume, 'unrelated.log'), 'x')
+    const renewed = issue(ca, [NAME_A])
+    publish('..2026_12_07_v2', renewed)
+    // Waits for the reload's own log line (an event), not for the debounce timer.
+    await waitFor(() => gateway.logs.some((line) => line.msg === 'certificates reloaded'), 5_000, "the 'certificates reloaded' line")
+    expect(await servedSerial(gateway.tlsPort!, NAME_A)).toBe(renewed.serial)
+    expect(gateway.logs.filter((line) => line.msg === 'certificates reloaded')).toHaveLength(1)
   })
 })
 

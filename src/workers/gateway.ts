@@ -113,7 +113,12 @@ export function workersGateway<Env extends Record<string, unknown>>(
       const { logger } = built
       const url = new URL(request.url)
       const rawTarget = url.pathname + url.search
-      const upgrade = hasToken(request.headers.get('connection'), 'upgrade') && request.headers.has('upgrade')
+      const upgradeValue = request.headers.get('upgrade')
+      const upgrade = upgradeValue !== null && hasToken(request.headers.get('connection'), 'upgrade')
+      // workerd switches protocols only for an Upgrade of "websocket" alone: offered an upgrade slot for a list
+      // ("foo, websocket") or another protocol, websocket() would open the origin's socket for a 101 the platform
+      // then turns into a 500. Without the slot it refuses such a handshake (400) before any origin is asked.
+      const switchable = upgrade && upgradeValue.toLowerCase() === 'websocket'
       const rawHeaders: [string, string][] = [...request.headers]
       // The platform built the URL from the client's Host; a Request made without one (a test, a service binding) gets the URL's.
       if (!request.headers.has('host')) rawHeaders.unshift(['host', url.host])
@@ -142,7 +147,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
         rawHeaders,
         handshakeTimeout,
         limitStore: store,
-        upgrade,
+        upgrade: switchable,
         signal: request.signal,
       })
       // As the Node host's lines say which were HTTP/2 (its own listener's): the client's protocol with Cloudflare.
@@ -156,7 +161,7 @@ export function workersGateway<Env extends Record<string, unknown>>(
       } finally {
         runtime.end()
       }
-      if (logger.isLevelEnabled('info')) logDecision(logger, runtime, request.method, head instanceof GatewayError, response, started)
+      if (logger.isLevelEnabled('info')) logDecision(logger, runtime, upgrade, request.method, head instanceof GatewayError, response, started)
       return withRequestId(response, runtime.requestId)
     },
   }
@@ -173,10 +178,10 @@ export function workersGateway<Env extends Record<string, unknown>>(
  * at the response head: Cloudflare streams the body after the Worker's
  * answer.
  */
-function logDecision(logger: WorkersLogger, runtime: WorkersGatewayRuntime, method: string, refusedHead: boolean, response: Response, started: number): void {
+function logDecision(logger: WorkersLogger, runtime: WorkersGatewayRuntime, upgrade: boolean, method: string, refusedHead: boolean, response: Response, started: number): void {
   const code = response.headers.get(ERROR_HEADER) ?? undefined
   const { status } = response
-  const handshake = runtime.upgrade !== undefined || (runtime.facts.route !== undefined && code?.startsWith('ERR_HANDSHAKE_') === true)
+  const handshake = upgrade || (runtime.facts.route !== undefined && code?.startsWith('ERR_HANDSHAKE_') === true)
   if (refusedHead && !handshake) {
     logger.info({ client: runtime.clientAddress, method, http: runtime.facts.http, status, code }, 'request rejected')
     return

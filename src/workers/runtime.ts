@@ -17,7 +17,7 @@ export interface WorkersRequestFacts {
   readonly rawHeaders: readonly [string, string][]
   readonly handshakeTimeout: number
   readonly limitStore: LimitStore
-  /** Whether the request is a WebSocket upgrade (then the chain gets an upgrade slot). */
+  /** Whether the platform can switch the request to a WebSocket (`Upgrade: websocket` alone): then the chain gets an upgrade slot. */
   readonly upgrade: boolean
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal

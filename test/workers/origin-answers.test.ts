@@ -73,11 +73,27 @@ describe("an origin's answer to the upgrade on Workers", () => {
       100: 'HTTP/1.1 100 Continue\r\n\r\n',
     }
     for (const [status, bytes] of Object.entries(answers)) {
-      answer = ({ socket }) => socket.write(bytes)
+      // Ended: a connection left open after its answer is one workerd may send the next request on.
+      answer = ({ socket }) => socket.end(bytes)
       const { response, body } = await exchangeOnce(worker.port, upgradeRequest('/raw'))
       expect(response?.status, status).toBe(502)
       expect(response?.headers['x-wsgate-error'], status).toBe('ERR_ORIGIN_BAD_HANDSHAKE')
       expect(body).toBe(`origin answered the upgrade with status ${status}\n`)
     }
+  })
+
+  it('refuses, before any origin is asked, an upgrade the platform cannot switch (Upgrade other than "websocket" alone), where workerd answered 500 after the origin had opened', async () => {
+    answer = (connection) => connection.socket.write(switchingProtocols(connection))
+    const asked = origin.connections.length
+    for (const value of ['foo, websocket', 'websocket, foo']) {
+      const { response } = await exchangeOnce(worker.port, upgradeRequest('/raw').replace('Upgrade: websocket', `Upgrade: ${value}`))
+      expect(response?.status, value).toBe(400)
+      expect(response?.headers['x-wsgate-error'], value).toBe('ERR_HANDSHAKE_UPGRADE')
+    }
+    expect(origin.connections.length).toBe(asked)
+    expect(worker.lines.at(-1)).toMatchObject({ msg: 'handshake rejected', route: '/raw', status: 400, code: 'ERR_HANDSHAKE_UPGRADE' })
+    // Any case of the one token still switches.
+    const { response } = await exchangeOnce(worker.port, upgradeRequest('/raw').replace('Upgrade: websocket', 'Upgrade: WebSocket'))
+    expect(response?.status).toBe(101)
   })
 })

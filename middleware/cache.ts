@@ -106,6 +106,16 @@ export interface CacheOptions {
   now?: () => number
 }
 
+/**
+ * A request on its way to the origin whose answer may be stored. `outdated` is set when a successful unsafe
+ * request invalidates its URL meanwhile: the answer may predate the change and is not stored.
+ */
+interface OriginFetch {
+  outdated: boolean
+  /** Ends it: tells the requests collapsed behind it whether its answer was stored. */
+  done(stored: boolean): void
+}
+
 /** One stored response: a variant of a URL, selected by the request headers its `Vary` names. */
 interface Variant {
   status: number
@@ -219,9 +229,32 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     else store.delete(key)
   }
 
-  /** Removes every response stored for `href`, GET and HEAD (RFC 9111 §4.4). */
+  // Requests on their way to the origin, by key: an invalidation marks them outdated.
+  const fetches = new Map<string, Set<OriginFetch>>()
+
+  /** Removes every response stored for `href`, GET and HEAD (RFC 9111 §4.4), and keeps any on its way from being stored. */
   function invalidate(href: string): void {
-    for (const method of CACHEABLE_METHODS) store.delete(`${method} ${href}`)
+    for (const method of CACHEABLE_METHODS) {
+      store.delete(`${method} ${href}`)
+      for (const fetch of fetches.get(`${method} ${href}`) ?? []) fetch.outdated = true
+    }
+  }
+
+  /** Registers a request going to the origin for `key`; `settle` tells the requests collapsed behind it the outcome. */
+  function startFetch(key: string, settle: (stored: boolean) => void): OriginFetch {
+    const fetch: OriginFetch = {
+      outdated: false,
+      done: (stored) => {
+        const registered = fetches.get(key)
+        registered?.delete(fetch)
+        if (registered?.size === 0) fetches.delete(key)
+        settle(stored)
+      },
+    }
+    const registered = fetches.get(key) ?? new Set<OriginFetch>()
+    registered.add(fetch)
+    fetches.set(key, registered)
+    return fetch
   }
 
   /** The stored variant whose `Vary` headers match the request's, if any; `implicit` is the request's `implicitKey()`. */
@@ -232,7 +265,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
   /**
    * Records the origin's response on its way to the client and stores it
    * once the body is complete, if it is storable and within `maxEntrySize`.
-   * `settle` is told whether it was stored, for the requests waiting for it.
+   * `fetch` is told whether it was stored, for the requests waiting for it.
    */
   function recordMiss(
     c: Context,
@@ -242,7 +275,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     implicit: string,
     requestTime: number,
     stale: Variant | undefined,
-    settle: (stored: boolean) => void,
+    fetch: OriginFetch,
   ): void {
     const response = c.res
     const directives = parseDirectives(response.headers.get('cache-control'))
@@ -256,7 +289,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       !c.error
     if (stale && !storable) forget(key, stale)
     if (!storable) {
-      settle(false)
+      fetch.done(false)
       c.header('x-cache', 'MISS')
       return
     }
@@ -268,10 +301,9 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     // headers freely): the response's headers, the key and the Vary key.
     const heldBytes = headerBytes(stored) + key.length + storedVaryKey.length + ENTRY_OVERHEAD
     const keep = (body: Uint8Array<ArrayBuffer> | undefined): void => {
-      if (body) {
-        save(key, { status: response.status, statusText: response.statusText, headers: stored, body, fresh, vary, varyKey: storedVaryKey, size: body.byteLength + heldBytes })
-      }
-      settle(body !== undefined)
+      const kept = body !== undefined && !fetch.outdated
+      if (kept) save(key, { status: response.status, statusText: response.statusText, headers: stored, body, fresh, vary, varyKey: storedVaryKey, size: body.byteLength + heldBytes })
+      fetch.done(kept)
     }
     const headers = new Headers(response.headers)
     headers.set('x-cache', 'MISS')
@@ -333,12 +365,12 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       if (!waiting || (await waiting) !== 'stored') break
     }
 
-    const settle = inFlight.lead(flightKey) ?? (() => {})
+    const fetch = startFetch(key, inFlight.lead(flightKey) ?? (() => {}))
     try {
       const requestTime = now()
       if (!variant || !hasValidators(variant)) {
         await next()
-        recordMiss(c, key, request, storing, implicit, requestTime, variant, settle)
+        recordMiss(c, key, request, storing, implicit, requestTime, variant, fetch)
         return
       }
       // Stale (or the client asked for no-cache): ask the origin whether our copy is still good, with our validators only.
@@ -346,13 +378,13 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       await next()
       const answer = c.res
       if (answer.status !== 304) {
-        recordMiss(c, key, request, storing, implicit, requestTime, variant, settle)
+        recordMiss(c, key, request, storing, implicit, requestTime, variant, fetch)
         return
       }
       await answer.body?.cancel().catch(() => {})
-      replaceResponse(c, revalidated(key, variant, request, storing, answer.headers, requestTime, settle))
+      replaceResponse(c, revalidated(key, variant, request, storing, answer.headers, requestTime, fetch))
     } catch (error) {
-      settle(false)
+      fetch.done(false)
       throw error
     }
   }
@@ -363,7 +395,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
    * one's answers a question the cache did not ask: the stored body is served this once (there is no other)
    * and forgotten. The 304's `Set-Cookie` goes to this client only.
    */
-  function revalidated(key: string, variant: Variant, request: Request, storing: StoringRequest, answer: Headers, requestTime: number, settle: (stored: boolean) => void): Response {
+  function revalidated(key: string, variant: Variant, request: Request, storing: StoringRequest, answer: Headers, requestTime: number, fetch: OriginFetch): Response {
     const responseTime = now()
     const merged = updatedBy304(variant.headers, answer)
     const directives = parseDirectives(merged.get('cache-control'))
@@ -372,10 +404,10 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       headers: headersToStore(merged, directives, responseTime),
       fresh: freshness(variant.status, merged, directives, requestTime, responseTime),
     }
-    const keep = validatorsMatch(variant.headers, answer) && isStorable(storing, variant.status, merged, directives)
+    const keep = !fetch.outdated && validatorsMatch(variant.headers, answer) && isStorable(storing, variant.status, merged, directives)
     if (keep) save(key, updated)
     else forget(key, variant)
-    settle(keep)
+    fetch.done(keep)
     const response = fromCache(updated, request, responseTime)
     for (const cookie of answer.getSetCookie()) response.headers.append('set-cookie', cookie)
     return response

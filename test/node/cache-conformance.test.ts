@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { cacheBypass } from '../../middleware/cache-bypass.ts'
 import { cache, type CacheOptions } from '../../middleware/cache.ts'
 import { http as httpRoute, type GatewayBindings } from '../../src/index.ts'
-import type { TestGateway } from '../helpers/gateway.ts'
+import { waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { send, startHttpOrigin, type HttpOrigin } from '../helpers/http.ts'
 import { useResources } from '../helpers/resources.ts'
 
@@ -361,5 +361,25 @@ describe('cache(): invalidation [invalidation]', () => {
     }
     await s.request('/a', {}, 'PUT', 'x')
     expect((await s.request('/a')).cache).toBe('HIT')
+  })
+
+  it('does not store an answer that was on its way when a PUT to its URL succeeded: it may predate the change', async () => {
+    const s = await scenario([{ headers: [['Cache-Control', 'max-age=3600']] }])
+    let held: http.ServerResponse | undefined
+    s.upstream.handler = (request, response) => {
+      if (request.method === 'GET' && !held) held = response
+      else {
+        response.writeHead(200, { 'cache-control': 'max-age=3600' })
+        response.end(request.method === 'PUT' ? 'updated' : 'after the change')
+      }
+    }
+    const before = s.request('/doc')
+    await waitFor(() => held !== undefined, 5_000, 'the GET at the origin')
+    await s.request('/doc', {}, 'PUT', 'new content')
+    held!.writeHead(200, { 'cache-control': 'max-age=3600' })
+    held!.end('before the change')
+    expect((await before).body).toBe('before the change')
+    expect(await s.request('/doc')).toMatchObject({ cache: 'MISS', body: 'after the change' })
+    expect(await s.request('/doc')).toMatchObject({ cache: 'HIT', body: 'after the change' })
   })
 })

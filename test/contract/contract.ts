@@ -169,6 +169,32 @@ export function contractSuite(hostName: string, start: (backends: ContractBacken
       }
     })
 
+    it("relays a close from either side to the other with its code and reason (a 123-byte reason included), and the origin's drop as 1006", async () => {
+      // The origin closes: the client sees its code and reason.
+      const first = once(origin.server, 'connection') as Promise<[WebSocket]>
+      const byOrigin = await connect(`${wsUrl}/echo`)
+      const [originSide] = await first
+      const closedByOrigin = once(byOrigin, 'close') as Promise<[number, Buffer]>
+      originSide.close(4000, 'r'.repeat(123))
+      const [code, reason] = await closedByOrigin
+      expect([code, reason.toString()]).toEqual([4000, 'r'.repeat(123)])
+      // The client closes: the origin sees its code and reason.
+      const second = once(origin.server, 'connection') as Promise<[WebSocket]>
+      const byClient = await connect(`${wsUrl}/echo`)
+      const [originSide2] = await second
+      const seenByOrigin = once(originSide2, 'close') as Promise<[number, Buffer]>
+      byClient.close(4002, 'client leaves')
+      const [code2, reason2] = await seenByOrigin
+      expect([code2, reason2.toString()]).toEqual([4002, 'client leaves'])
+      // The origin drops its connection without a close frame: the client's close is abnormal (1006), never a frame with it.
+      const third = once(origin.server, 'connection') as Promise<[WebSocket]>
+      const dropped = await connect(`${wsUrl}/echo`)
+      const [originSide3] = await third
+      const closedByDrop = once(dropped, 'close') as Promise<[number, Buffer]>
+      originSide3.terminate()
+      expect((await closedByDrop)[0]).toBe(1006)
+    })
+
     it('answers a handshake with a JWT on /secure with 101, and one without with 401 ERR_JWT_MISSING and a Bearer challenge', async () => {
       const token = await mint(key, { sub: 'contract-user', exp: Math.floor(Date.now() / 1000) + 600 })
       const client = await connect(`${wsUrl}/secure`, [], { Authorization: `Bearer ${token}` })

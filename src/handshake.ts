@@ -106,7 +106,8 @@ export async function validateOriginUpgrade(client: ClientHandshake, originHeade
  */
 export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Headers, platformHandshake = false, crypto?: NodeCrypto): void {
   if (!platformHandshake) {
-    if (!hasToken(originHeaders.get('upgrade'), 'websocket')) failOrigin('Upgrade is not "websocket"')
+    // §4.1 item 2: the value itself, not a token of a list ("h2c, websocket" is a protocol stack every client refuses).
+    if (trimOws(originHeaders.get('upgrade') ?? '').toLowerCase() !== 'websocket') failOrigin('Upgrade is not "websocket"')
     if (!hasToken(originHeaders.get('connection'), 'upgrade')) failOrigin('Connection is not "upgrade"')
     if (trimOws(originHeaders.get('sec-websocket-accept') ?? '') !== acceptValue(client.key, crypto)) {
       failOrigin('Sec-WebSocket-Accept does not match the key')
@@ -121,7 +122,10 @@ export function checkOriginUpgrade(client: ClientHandshake, originHeaders: Heade
   const extensions = originHeaders.get('sec-websocket-extensions')
   // A platform that made the handshake negotiates extensions with each side itself.
   if (extensions === null || platformHandshake) return
-  for (const name of extensionNames(extensions)) {
+  const names = extensionNames(extensions)
+  // §9.1: the header is a list of one or more extensions; an empty one is refused by clients as malformed.
+  if (names.length === 0) failOrigin('Sec-WebSocket-Extensions is empty')
+  for (const name of names) {
     // §4.1 item 5: only extensions the client asked for.
     if (!client.extensions.includes(name)) failOrigin(`extension "${name}" was not offered`)
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { METHODS } from 'node:http'
 import { GatewayError } from '../../errors.ts'
 import { parseRequestHead, type RequestHead } from '../../request-head.ts'
 import { asGatewayError } from '../../responses.ts'
@@ -30,16 +31,15 @@ export interface H2RequestHead {
   readonly parsed: RequestHead | GatewayError
 }
 
-/** The methods a request usually has, as sent: nothing to check. */
-const USUAL_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'])
-
 /**
- * Methods Fetch's `Request` matches whatever their case: it rewrites
- * `get`, `post`, … to upper case and refuses `connect`, `trace`, `track`
- * (throwing: a 500 and an error line for any client that asks). HTTP/1.1's
- * parser takes upper-case methods only; HTTP/2 carries any token.
+ * The methods the HTTP/1.1 listener takes (Node's parser knows no others:
+ * 501 there). HTTP/2 carries any token, lower-case ones included, but a
+ * method's identity does not survive the way on: Fetch's `Request` rewrites
+ * `get`, `post`, … to upper case and throws on `connect`, `trace`, `track`,
+ * and Node's client sends every method upper-cased, so a `patch` would pass
+ * a route's `PATCH` guard by and still reach the origin as PATCH.
  */
-const FETCH_CASELESS_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE', 'TRACK', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS)
 
 /** Header fields of a client's extended CONNECT that the gateway sets itself. */
 const SET_BY_GATEWAY: ReadonlySet<string> = new Set(['sec-websocket-key'])
@@ -90,9 +90,9 @@ export function readH2RequestHead(raw: readonly string[], websocket: boolean, li
     rawHeaders.push('upgrade', 'websocket', 'connection', 'upgrade', 'sec-websocket-key', randomBytes(16).toString('base64'))
   }
   let parsed: RequestHead | GatewayError
-  if (!USUAL_METHODS.has(method) && method !== method.toUpperCase() && FETCH_CASELESS_METHODS.has(method.toUpperCase())) {
-    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET, and no route may see it as GET.
-    parsed = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', `method ${method} is not served`)
+  if (!KNOWN_METHODS.has(method)) {
+    // RFC 9110 §9.1: a method the server does not recognise is 501; the same answer as on HTTP/1.1.
+    parsed = new GatewayError(501, 'ERR_HANDSHAKE_METHOD_NOT_IMPLEMENTED', 'method not recognised')
   } else if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
     parsed = new GatewayError(400, 'ERR_HANDSHAKE_TARGET', `invalid request target: scheme ${scheme} is not served`)
   } else {

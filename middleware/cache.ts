@@ -8,6 +8,7 @@ import { InFlight } from './cache/collapsing.ts'
 import { clientHasIt } from './cache/conditional.ts'
 import { deltaSeconds, parseDirectives } from './cache/directives.ts'
 import { currentAge, freshness, isStorable, requestDirectives, reuse, type Freshness, type StoringRequest } from './cache/freshness.ts'
+import { requestedRange } from './cache/range.ts'
 import { recording, type RecordingBudget } from './cache/recording.ts'
 import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/stored-headers.ts'
 
@@ -416,9 +417,10 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
 
 /**
  * The stored response as served: its stored fields (`Date` as the origin
- * sent it), `Age` (its current age, whole seconds), `x-cache: HIT`, and a
- * 304 instead when the client's own conditional request matches (RFC 9110
- * §13.1.2, §13.1.3).
+ * sent it), `Age` (its current age, whole seconds), `x-cache: HIT`; a 304
+ * instead when the client's own conditional request matches (RFC 9110
+ * §13.1.2, §13.1.3), or a 206 of the one byte range a GET asks of a stored
+ * 200 (RFC 9110 §14.2).
  */
 function fromCache(variant: Variant, request: Request, at: number): Response {
   const headers = new Headers(variant.headers)
@@ -427,6 +429,12 @@ function fromCache(variant: Variant, request: Request, at: number): Response {
   if (variant.status === 200 && clientHasIt(request.headers, variant.headers, variant.fresh.responseTime)) {
     headers.delete('content-length')
     return new Response(null, { status: 304, headers })
+  }
+  const range = request.method === 'GET' && variant.status === 200 ? requestedRange(request.headers, variant.headers, variant.body.byteLength) : undefined
+  if (range) {
+    headers.set('content-range', `bytes ${range.start}-${range.end}/${variant.body.byteLength}`)
+    headers.set('content-length', String(range.end - range.start + 1))
+    return new Response(variant.body.subarray(range.start, range.end + 1), { status: 206, headers })
   }
   const bodiless = request.method === 'HEAD' || NULL_BODY_STATUSES.has(variant.status)
   if (!bodiless && !headers.has('content-length')) headers.set('content-length', String(variant.body.byteLength))

@@ -383,3 +383,28 @@ describe('cache(): invalidation [invalidation]', () => {
     expect(await s.request('/doc')).toMatchObject({ cache: 'HIT', body: 'after the change' })
   })
 })
+
+describe('cache(): byte ranges of a stored response [partial]', () => {
+  it('answers one range of a stored 200 with a 206 of those bytes [partial-store-complete-reuse-partial*]', async () => {
+    const s = await scenario([{ headers: [['Cache-Control', 'max-age=3600'], ['ETag', '"r"']], body: '0123456789A' }])
+    await s.request('/p')
+    const cases: [string, string, string][] = [
+      ['bytes=0-1', '01', 'bytes 0-1/11'],
+      ['bytes=1-', '123456789A', 'bytes 1-10/11'],
+      ['bytes=-1', 'A', 'bytes 10-10/11'],
+      ['bytes=5-100', '56789A', 'bytes 5-10/11'],
+    ]
+    for (const [range, body, contentRange] of cases) {
+      const answer = await s.request('/p', { range })
+      expect(answer, range).toMatchObject({ status: 206, cache: 'HIT', body })
+      expect(answer.headers['content-range']).toBe(contentRange)
+      expect(answer.headers['content-length']).toBe(String(body.length))
+    }
+    // Several ranges, one it cannot satisfy, or an If-Range that names another response: the whole response.
+    for (const headers of [{ range: 'bytes=0-1, 3-4' }, { range: 'bytes=20-' }, { range: 'bytes=0-1', 'if-range': '"other"' }, { range: 'bytes=0-1', 'if-range': 'W/"r"' }]) {
+      expect(await s.request('/p', headers), JSON.stringify(headers)).toMatchObject({ status: 200, body: '0123456789A' })
+    }
+    expect(await s.request('/p', { range: 'bytes=0-1', 'if-range': '"r"' })).toMatchObject({ status: 206, body: '01' })
+    expect(s.upstream.requests).toHaveLength(1)
+  })
+})

@@ -14,16 +14,16 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
  * the values it selected, a 304 cannot move it), `Set-Cookie` (never stored: it goes to the client whose
  * request brought it) and the cache's own `x-cache`.
  */
-const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'content-range', 'vary', 'set-cookie', 'x-cache'])
+const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'content-range', 'vary', 'set-cookie', 'set-cookie2', 'x-cache'])
 
 /**
  * The response's fields as stored: without hop-by-hop fields, those its `Connection` names, those its
- * `no-cache="…"` names (RFC 9111 §5.2.2.4: not to be sent without revalidation, so not kept), `Set-Cookie`
- * and `x-cache`; with a `Date` of `responseTime` when it has no valid one (RFC 9110 §6.6.1), so that the
+ * `no-cache="…"` names (RFC 9111 §5.2.2.4: not to be sent without revalidation, so not kept), `Set-Cookie`,
+ * the obsolete `Set-Cookie2` (a cookie all the same) and `x-cache`; with a `Date` of `responseTime` when it has no valid one (RFC 9110 §6.6.1), so that the
  * one served later says when it was generated, not when it was served.
  */
 export function headersToStore(headers: Headers, directives: Directives, responseTime: number): Headers {
-  const omitted = new Set([...HOP_BY_HOP, ...connectionFields(headers), ...(fieldNames(directives, 'no-cache') ?? []), 'set-cookie', 'x-cache'])
+  const omitted = new Set([...HOP_BY_HOP, ...connectionFields(headers), ...(fieldNames(directives, 'no-cache') ?? []), 'set-cookie', 'set-cookie2', 'x-cache'])
   const stored = new Headers()
   for (const [name, value] of headers) if (!omitted.has(name)) stored.append(name, value)
   if (parseHttpDate(stored.get('date')) === undefined) stored.set('date', formatHttpDate(responseTime))

@@ -211,6 +211,14 @@ describe('cache(): the response served [other, headers]', () => {
     expect(hit.headers.b).toBeUndefined()
   })
 
+  it("never serves the obsolete Set-Cookie2 from the store: a cookie all the same, it goes only to the client whose request brought it", async () => {
+    const s = await scenario([{ headers: [['Cache-Control', 'max-age=3600'], ['Set-Cookie2', 'session=alice; Version=1']] }])
+    expect((await s.request('/c2')).headers['set-cookie2']).toBe('session=alice; Version=1')
+    const hit = await s.request('/c2')
+    expect(hit.cache).toBe('HIT')
+    expect(hit.headers['set-cookie2']).toBeUndefined()
+  })
+
   it('stores a Set-Cookie response that names it in no-cache, without the cookie', async () => {
     const s = await scenario([{ headers: [['Cache-Control', 'max-age=3600, no-cache="Set-Cookie"'], ['Set-Cookie', 'session=alice']] }])
     expect((await s.request('/c')).headers['set-cookie']).toEqual(['session=alice'])

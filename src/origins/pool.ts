@@ -468,7 +468,7 @@ export class OriginPool {
     }, probe.timeout)
     let result: ProbeResult
     try {
-      const answer = host.probe(url, { method: probe.method, timeout: probe.timeout, tls: origin.tls, signal: controller.signal })
+      const answer = Promise.resolve(host.probe(url, { method: probe.method, timeout: probe.timeout, tls: origin.tls, signal: controller.signal }))
       // Its late rejection, after the timeout won, is nobody's to handle.
       answer.catch(() => {})
       const { status } = await Promise.race([answer, expired])

@@ -398,18 +398,22 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
    */
   function revalidated(key: string, variant: Variant, request: Request, storing: StoringRequest, answer: Headers, requestTime: number, fetch: OriginFetch): Response {
     const responseTime = now()
+    const matches = validatorsMatch(variant.headers, answer)
     const merged = updatedBy304(variant.headers, answer)
     const directives = parseDirectives(merged.get('cache-control'))
+    const headers = headersToStore(merged, directives, responseTime)
     const updated: Variant = {
       ...variant,
-      headers: headersToStore(merged, directives, responseTime),
+      headers,
       fresh: freshness(variant.status, merged, directives, requestTime, responseTime),
+      size: variant.size - headerBytes(variant.headers) + headerBytes(headers),
     }
-    const keep = !fetch.outdated && validatorsMatch(variant.headers, answer) && isStorable(storing, variant.status, merged, directives)
+    const keep = matches && !fetch.outdated && isStorable(storing, variant.status, merged, directives)
     if (keep) save(key, updated)
     else forget(key, variant)
     fetch.done(keep)
-    const response = fromCache(updated, request, responseTime)
+    // A 304 for another representation says nothing of ours: its fields are not applied to our body.
+    const response = fromCache(matches ? updated : variant, request, responseTime)
     for (const cookie of answer.getSetCookie()) response.headers.append('set-cookie', cookie)
     return response
   }

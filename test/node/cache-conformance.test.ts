@@ -266,6 +266,21 @@ describe('cache(): a 304 updates the stored response [update304]', () => {
     expect(next.headers['set-cookie']).toBeUndefined()
   })
 
+  it("applies no field of a 304 for another ETag to the stored body, and forgets it [RFC 9111 §4.3.4]", async () => {
+    const s = await scenario([
+      { headers: [['Cache-Control', 'max-age=1'], ['ETag', '"e1"'], ['Content-Type', 'text/plain']], body: 'stored' },
+      { status: 304, headers: [['Cache-Control', 'max-age=3600'], ['ETag', '"e2"'], ['Content-Type', 'application/json']] },
+      { headers: [['Cache-Control', 'max-age=60'], ['ETag', '"e2"'], ['Content-Type', 'application/json']], body: '{}' },
+    ])
+    await s.request('/u')
+    s.advance(2)
+    const mismatched = await s.request('/u')
+    expect(mismatched).toMatchObject({ status: 200, body: 'stored' })
+    expect(mismatched.headers['content-type']).toBe('text/plain')
+    expect(mismatched.headers.etag).toBe('"e1"')
+    expect(await s.request('/u')).toMatchObject({ cache: 'MISS', body: '{}' })
+  })
+
   it('forgets the stored response when the 304 makes it no-store', async () => {
     const s = await scenario([
       { headers: [['Cache-Control', 'max-age=1'], ['ETag', '"e1"']] },

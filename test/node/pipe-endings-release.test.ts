@@ -70,7 +70,10 @@ describe('what an ended connection leaves in the gateway process', () => {
         client.close(1000)
         await once(client, 'close')
       }],
-      ['the client resets', async () => (await rawClient(gateway.port, '/raw')).resetAndDestroy()],
+      ['the client resets', async () => {
+        const client = await rawClient(gateway.port, '/raw')
+        client.resetAndDestroy()
+      }],
       ['the client sends FIN and reads on', async () => {
         const client = await rawClient(gateway.port, '/raw')
         client.resume()

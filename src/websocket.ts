@@ -160,13 +160,15 @@ export function websocket(target: string | URL | OriginPool, options: WebSocketO
         else pool.succeeded(origin)
         return answer.response
       }
-      pool.succeeded(origin)
       try {
         checkOriginUpgrade(client, answer.headers, answer.platformHandshake === true, runtime.crypto)
       } catch (error) {
         answer.tunnel.close()
+        // A 101 no client would take (a wrong accept value, an extension not offered) is a broken origin for passive health.
+        pool.failed(origin, error instanceof GatewayError ? `${error.code}: ${error.message}` : String(error))
         throw error
       }
+      pool.succeeded(origin)
       handedOver = true
       pool.acquire(origin)
       const expiresAt = connectionExpiry(c.get('connectionExpiresAt'))

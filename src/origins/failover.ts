@@ -71,6 +71,9 @@ export async function throughPool<T>(
     try {
       return { origin, value: await attempt(origin, timeout) }
     } catch (error) {
+      // An answer that is not HTTP (another protocol on the port, a broken head) is the origin's failure, but it
+      // has answered: counted for passive health, not retried elsewhere.
+      if (error instanceof GatewayError && error.code === 'ERR_ORIGIN_BAD_HANDSHAKE' && !attempts.clientGone()) pool.failed(origin, `${error.code}: ${error.message}`)
       if (!isConnectFailure(error) || attempts.clientGone()) throw error
       pool.failed(origin, `${error.code}: ${error.message}`)
       ;(failed ??= []).push({ origin: origin.label, code: error.code, reason: error.message })

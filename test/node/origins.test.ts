@@ -9,7 +9,7 @@ import { http as httpRoute, origins, proxy, websocket, type GatewayBindings, typ
 import { probeOrigin } from '../../src/node/index.ts'
 import { logsWith, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { makeCa, issue } from '../helpers/certificates.ts'
-import { echo } from '../helpers/origins.ts'
+import { echo, startRawOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, rawExchange } from '../helpers/raw-client.ts'
 import { send, startHttpOrigin } from '../helpers/http.ts'
 import { useResources } from '../helpers/resources.ts'
@@ -240,6 +240,33 @@ describe('origins(): failover before the 101', () => {
     expect(down[0]).toMatchObject({ origin: dead, cause: 'passive' })
     expect(String(down[0]!.reason)).toContain('ECONNREFUSED')
     expect(pool.status()[0]).toMatchObject({ health: 'down' })
+  })
+
+  it.each([
+    ['a 101 with the wrong accept value', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: d3JvbmcgYWNjZXB0IHZhbHVlPQ==\r\n\r\n'],
+    ['bytes that are not HTTP', 'SSH-2.0-OpenSSH_9.2\r\n'],
+  ])('takes an origin that answers handshakes with %s down by passive health after `fall` of them', async (_label, answer) => {
+    const broken = track(await startRawOrigin((connection) => connection.socket.end(answer)))
+    const brokenUrl = broken.url
+    const live = await poolOrigin('live')
+    const pool = origins([brokenUrl, live.url], { probe: false })
+    const gateway = await gatewayFor(pool)
+    // Round robin: every other handshake reaches the broken origin, which answered (so it is not retried): 502 each.
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const client = track(new WebSocket(`${gateway.wsUrl}/chat`))
+      client.on('error', () => {})
+      const refused = once(client, 'unexpected-response').then(([, response]) => (response as http.IncomingMessage).statusCode!)
+      statuses.push(await Promise.race([once(client, 'open').then(() => 101), refused]))
+      client.terminate()
+    }
+    expect(statuses.filter((status) => status === 502)).toHaveLength(3)
+    const down = logsWith(gateway, 'origin down')
+    expect(down).toHaveLength(1)
+    expect(down[0]).toMatchObject({ origin: brokenUrl, cause: 'passive' })
+    expect(String(down[0]!.reason)).toContain('ERR_ORIGIN_BAD_HANDSHAKE')
+    // Down: every handshake now goes to the live origin.
+    for (let i = 0; i < 2; i++) expect((await connect(gateway)).origin).toBe('live')
   })
 
   it('answers 502 naming the last cause when every origin refuses', async () => {

@@ -320,7 +320,7 @@ describe('origins(): failover', () => {
     expect(ok).toMatchObject({ value: 'ok', origin: { label: 'ws://d:1' } })
   })
 
-  it('does not retry other errors, nor when the client has gone', async () => {
+  it('does not retry other errors, nor when the client has gone; an answer that is not HTTP still counts against its origin', async () => {
     const pool = origins(['ws://a:1', 'ws://b:1'], { probe: false })
     let calls = 0
     await expect(
@@ -336,7 +336,8 @@ describe('origins(): failover', () => {
       }),
     ).rejects.toMatchObject({ code: 'ERR_ORIGIN_UNAVAILABLE' })
     expect(calls).toBe(2)
-    expect(pool.status().map((origin) => origin.failures)).toEqual([0, 0])
+    // The origin answered, if not with HTTP: not retried, but a failure for passive health. A client gone is no one's.
+    expect(pool.status().map((origin) => origin.failures)).toEqual([1, 0])
   })
 
   it('answers 503 ERR_ORIGIN_DOWN without an attempt when every origin is down', async () => {

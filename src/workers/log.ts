@@ -8,6 +8,13 @@
 /** pino's level numbers, so that a log pipeline reads both hosts' lines alike. */
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const
 
+/**
+ * Every `LOG_LEVEL` pino takes, so one setting means the same on both hosts:
+ * `silent` writes nothing, `fatal` only what this host never writes, `trace`
+ * as much as `debug`.
+ */
+const THRESHOLDS: Readonly<Record<string, number>> = { trace: 10, ...LEVELS, fatal: 60, silent: Number.POSITIVE_INFINITY }
+
 /** A level name of {@link WorkersLogger}. */
 export type WorkersLogLevel = keyof typeof LEVELS
 
@@ -23,7 +30,8 @@ export interface WorkersLogger {
 
 /**
  * A logger writing JSON lines to `console.log` from `level` up (`info` by
- * default; a `LOG_LEVEL` variable in wrangler.toml sets it). Fields that are
+ * default; a `LOG_LEVEL` variable in wrangler.toml sets it, any of pino's
+ * level names, `silent` included; an unknown one is `info`). Fields that are
  * `undefined` are left out, as pino does; an `Error` in `err` is written as
  * its type, message and stack.
  *
@@ -32,7 +40,7 @@ export interface WorkersLogger {
  * logger.info({ route: '/chat', status: 101 }, 'handshake accepted')
  */
 export function consoleLogger(level: string = 'info', write: (line: string) => void = console.log): WorkersLogger {
-  const threshold = LEVELS[level as WorkersLogLevel] ?? LEVELS.info
+  const threshold = THRESHOLDS[level] ?? LEVELS.info
   const line = (levelName: WorkersLogLevel) => (fields: Record<string, unknown>, msg: string): void => {
     const value = LEVELS[levelName]
     if (value < threshold) return

@@ -94,3 +94,19 @@ describe('consoleLogger()', () => {
     ])
   })
 })
+
+describe('consoleLogger() levels', () => {
+  it("takes every LOG_LEVEL pino takes: silent writes nothing, fatal no error line, trace every line", () => {
+    const written = (level: string): string[] => {
+      const lines: string[] = []
+      const logger = consoleLogger(level, (line) => lines.push(line))
+      logger.debug({}, 'debug line')
+      logger.error({}, 'error line')
+      return lines.map((line) => (JSON.parse(line) as { msg: string }).msg)
+    }
+    expect(written('silent')).toEqual([])
+    expect(written('fatal')).toEqual([])
+    expect(written('trace')).toEqual(['debug line', 'error line'])
+    expect(written('warn')).toEqual(['error line'])
+  })
+})

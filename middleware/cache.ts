@@ -6,9 +6,10 @@ import { replaceRequest, type ForwardingVariables } from '../src/forward.ts'
 import { headerTokens } from '../src/headers.ts'
 import { InFlight } from './cache/collapsing.ts'
 import { clientHasIt } from './cache/conditional.ts'
-import { deltaSeconds, parseDirectives } from './cache/directives.ts'
+import { deltaSeconds, parseDirectives, type Directives } from './cache/directives.ts'
 import { currentAge, freshness, isStorable, requestDirectives, reuse, type Freshness, type StoringRequest } from './cache/freshness.ts'
 import { requestedRange } from './cache/range.ts'
+import { targetedDirectives } from './cache/targeted.ts'
 import { recording, type RecordingBudget } from './cache/recording.ts'
 import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/stored-headers.ts'
 
@@ -100,6 +101,16 @@ export interface CacheOptions {
    * @default 256
    */
   collapseMaxWaiters?: number
+  /**
+   * Targeted cache-control fields (RFC 9213) this cache obeys, most
+   * specific first, e.g. `['CDN-Cache-Control']`: the first one a response
+   * carries as a valid Structured Field Dictionary replaces its
+   * `Cache-Control` and `Expires` for this cache (what it stores, for how
+   * long); the field still goes to clients. Off by default: an origin that
+   * meant it for a CDN in front of the gateway says nothing to this cache.
+   * @default []
+   */
+  targetedCacheControl?: readonly string[]
   /**
    * The clock freshness is computed with, ms since the epoch (tests inject one).
    * @default Date.now
@@ -204,6 +215,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
   const collapseMaxWaiters = options.collapseMaxWaiters ?? DEFAULT_COLLAPSE_MAX_WAITERS
   assertCount('collapseMaxWaiters', collapseMaxWaiters)
   const now = options.now ?? Date.now
+  const targeted = targetedFields(options.targetedCacheControl)
   const inFlight = new InFlight(collapseWait, collapseMaxWaiters)
   // Key: method and URL; value: that URL's variants, newest first.
   const store = new LRUCache<string, Variant[]>({
@@ -221,6 +233,17 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     let total = variants.reduce((sum, other) => sum + other.size, 0)
     while (variants.length > MAX_VARIANTS || (total > maxSize && variants.length > 1)) total -= variants.pop()!.size
     store.set(key, variants)
+  }
+
+  /**
+   * The directives that govern storing `headers`' response, and the fields freshness reads: its
+   * `Cache-Control`, or a valid targeted field of {@link CacheOptions.targetedCacheControl}, which then
+   * replaces `Cache-Control` and `Expires` (and `Pragma`) as if they were absent (RFC 9213 §2.1).
+   */
+  function governing(headers: Headers): { directives: Directives; view: (fields: Headers) => Headers } {
+    const directives = targeted.length > 0 ? targetedDirectives(headers, targeted) : undefined
+    if (!directives) return { directives: parseDirectives(headers.get('cache-control')), view: (fields) => fields }
+    return { directives, view: (fields) => withoutFields(fields, ['cache-control', 'expires', 'pragma']) }
   }
 
   /** Removes `variant` from `key` (a stale copy that can no longer be used). */
@@ -279,11 +302,11 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     fetch: OriginFetch,
   ): void {
     const response = c.res
-    const directives = parseDirectives(response.headers.get('cache-control'))
+    const { directives, view } = governing(response.headers)
     const vary = headerTokens(response.headers.get('vary'))
     const declared = Number(response.headers.get('content-length') ?? 0)
     const storable =
-      isStorable(storing, response.status, response.headers, directives) &&
+      isStorable(storing, response.status, view(response.headers), directives) &&
       (!response.headers.has('set-cookie') || setCookieMayBeOmitted(directives)) &&
       !vary.includes('*') &&
       !(declared > maxEntrySize) &&
@@ -296,7 +319,7 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     }
     const responseTime = now()
     const stored = headersToStore(response.headers, directives, responseTime)
-    const fresh = freshness(response.status, stored, directives, requestTime, responseTime)
+    const fresh = freshness(response.status, view(stored), directives, requestTime, responseTime)
     const storedVaryKey = varyKey(vary, request.headers, implicit)
     // What the entry holds besides its body, all counted against maxSize (an attacker picks URLs and request
     // headers freely): the response's headers, the key and the Vary key.
@@ -400,15 +423,15 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
     const responseTime = now()
     const matches = validatorsMatch(variant.headers, answer)
     const merged = updatedBy304(variant.headers, answer)
-    const directives = parseDirectives(merged.get('cache-control'))
+    const { directives, view } = governing(merged)
     const headers = headersToStore(merged, directives, responseTime)
     const updated: Variant = {
       ...variant,
       headers,
-      fresh: freshness(variant.status, merged, directives, requestTime, responseTime),
+      fresh: freshness(variant.status, view(merged), directives, requestTime, responseTime),
       size: variant.size - headerBytes(variant.headers) + headerBytes(headers),
     }
-    const keep = matches && !fetch.outdated && isStorable(storing, variant.status, merged, directives)
+    const keep = matches && !fetch.outdated && isStorable(storing, variant.status, view(merged), directives)
     if (keep) save(key, updated)
     else forget(key, variant)
     fetch.done(keep)
@@ -548,6 +571,22 @@ function assertBytes(name: string, value: number): void {
   if (!(Number.isSafeInteger(value) && value > 0)) {
     throw new TypeError(`cache(): ${name} must be a positive integer number of bytes, got ${String(value)}`)
   }
+}
+
+/** A copy of `headers` without `names`. */
+function withoutFields(headers: Headers, names: string[]): Headers {
+  const copy = new Headers(headers)
+  for (const name of names) copy.delete(name)
+  return copy
+}
+
+/** The option's field names, lower-cased; throws unless each is a field name. */
+function targetedFields(fields: readonly string[] | undefined): string[] {
+  if (fields === undefined) return []
+  if (!Array.isArray(fields) || !fields.every((field) => typeof field === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(field))) {
+    throw new TypeError(`cache(): targetedCacheControl must be an array of field names such as 'CDN-Cache-Control', got ${JSON.stringify(fields)}`)
+  }
+  return fields.map((field) => field.toLowerCase())
 }
 
 /** Throws unless `value` is a non-negative integer. */

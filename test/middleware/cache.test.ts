@@ -40,6 +40,10 @@ describe('cache(): options', () => {
     [{ maxEntrySize: -1 }, /cache\(\): maxEntrySize must be a positive integer/],
     [{ maxSize: 1_000, maxEntrySize: 2_000 }, /cache\(\): maxEntrySize \(2000\) must not exceed maxSize \(1000\)/],
     [{ now: 5 as unknown as () => number }, /cache\(\): now must be a function/],
+    [{ collapseWait: -1 }, /cache\(\): collapseWait must be a non-negative integer, got -1/],
+    [{ collapseMaxWaiters: Infinity }, /cache\(\): collapseMaxWaiters must be a non-negative integer/],
+    [{ targetedCacheControl: ['CDN Cache Control'] }, /cache\(\): targetedCacheControl must be an array of field names/],
+    [{ targetedCacheControl: 'CDN-Cache-Control' as unknown as string[] }, /cache\(\): targetedCacheControl must be an array of field names/],
   ])('throws a TypeError naming the option for %o', (options, message) => {
     expect(() => cache(options)).toThrow(TypeError)
     expect(() => cache(options)).toThrow(message)

@@ -64,8 +64,8 @@ async function scenario(answers: Answer[], options: CacheOptions = {}) {
 }
 
 /** Stores `headers`' answer, waits `pause` seconds on the test clock and asks again: whether the origin was asked once (cached). */
-async function reusedAfter(headers: [string, string][], pause = 2): Promise<boolean> {
-  const s = await scenario([{ headers }])
+async function reusedAfter(headers: [string, string][], pause = 2, options: CacheOptions = {}): Promise<boolean> {
+  const s = await scenario([{ headers }], options)
   await s.request('/r')
   s.advance(pause)
   await s.request('/r')
@@ -429,5 +429,35 @@ describe('cache(): byte ranges of a stored response [partial]', () => {
     }
     expect(await s.request('/p', { range: 'bytes=0-1', 'if-range': '"r"' })).toMatchObject({ status: 206, body: '01' })
     expect(s.upstream.requests).toHaveLength(1)
+  })
+})
+
+describe('cache(): CDN-Cache-Control when configured to obey it [cdn-cache-control]', () => {
+  const cdn: CacheOptions = { targetedCacheControl: ['CDN-Cache-Control'] }
+  const reused = (headers: [string, string][], pause = 2) => reusedAfter(headers, pause, cdn)
+
+  it('replaces Cache-Control and Expires with a valid CDN-Cache-Control [cdn-max-age*, cdn-private, cdn-no-cache, cdn-no-store-cc-fresh, cdn-fresh-cc-nostore]', async () => {
+    expect(await reused([['CDN-Cache-Control', 'max-age=3600']])).toBe(true)
+    expect(await reused([['CDN-Cache-Control', 'foobar, max-age=3600']])).toBe(true)
+    expect(await reused([['Cache-Control', 'max-age=1'], ['CDN-Cache-Control', 'max-age=3600']])).toBe(true)
+    expect(await reused([['Cache-Control', 'no-store'], ['CDN-Cache-Control', 'max-age=10000']])).toBe(true)
+    expect(await reused([['CDN-Cache-Control', 'max-age=3600'], ['Expires', '0']])).toBe(true)
+    expect(await reused([['Cache-Control', 'max-age=3600'], ['CDN-Cache-Control', 'max-age=1']])).toBe(false)
+    expect(await reused([['CDN-Cache-Control', 'max-age=0'], ['Expires', new Date(Date.now() + 1e7).toUTCString()]])).toBe(false)
+    expect(await reused([['CDN-Cache-Control', 'max-age=3600'], ['Age', '7200']], 0)).toBe(false)
+    for (const directive of ['private', 'no-cache', 'no-store']) {
+      expect(await reused([['CDN-Cache-Control', directive], ['Cache-Control', 'max-age=10000'], ['Expires', new Date(Date.now() + 1e7).toUTCString()]]), directive).toBe(false)
+    }
+  })
+
+  it('ignores a CDN-Cache-Control that is not a valid Structured Field, or whose max-age is not an Integer [cdn-cc-invalid-sh-type-*]', async () => {
+    expect(await reused([['CDN-Cache-Control', 'max-age=10000, &&&&&'], ['Cache-Control', 'no-store']])).toBe(false)
+    expect(await reused([['CDN-Cache-Control', 'max-age="10000"'], ['Cache-Control', 'no-store']])).toBe(false)
+    expect(await reused([['CDN-Cache-Control', 'max-age=10000'], ['Cache-Control', 'no-store']], 2)).toBe(true)
+  })
+
+  it('is not obeyed by default: an origin that means it for a CDN in front of the gateway says nothing to this cache', async () => {
+    expect(await reusedAfter([['Cache-Control', 'no-store'], ['CDN-Cache-Control', 'max-age=10000']])).toBe(false)
+    expect(await reusedAfter([['CDN-Cache-Control', 'max-age=3600']])).toBe(false)
   })
 })

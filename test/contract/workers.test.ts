@@ -43,6 +43,8 @@ describe('the Workers bundle', () => {
     const toml = await readFile(join(root, 'wrangler.toml'), 'utf8')
     expect(toml).toMatch(/^main = "src\/workers\/main\.ts"$/m)
     expect(toml).not.toMatch(/^compatibility_flags/m)
+    // The log lines are kept in Workers Logs, not only shown live by `wrangler tail`.
+    expect(toml).toMatch(/^\[observability\]\nenabled = true$/m)
     // Nothing of Node's reaches the bundle: no node: import for workerd to refuse.
     expect(await readFile(join(bundleDir, 'main.js'), 'utf8')).not.toMatch(/from\s*["']node:/)
   })

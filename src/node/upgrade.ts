@@ -112,10 +112,14 @@ export const HTTP1_UPGRADE: HandshakeTransport<Socket> = {
   http: undefined,
   accept(socket, headers, requestId) {
     let head101 = 'HTTP/1.1 101 Switching Protocols\r\n'
+    // An origin's own x-request-id is relayed as it came (as on HTTP/2 and plain requests), not beside a second one.
+    let identified = false
     for (const [name, value] of headers) {
-      if (name !== UPGRADE_MARKER) head101 += `${name}: ${value}\r\n`
+      if (name === UPGRADE_MARKER) continue
+      if (name === 'x-request-id') identified = true
+      head101 += `${name}: ${value}\r\n`
     }
-    socket.write(`${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
+    socket.write(identified ? `${head101}\r\n` : `${head101}x-request-id: ${requestId}\r\n\r\n`, 'latin1')
   },
   refuse: writeResponse,
 }

@@ -299,6 +299,27 @@ describe("the origin's 101", () => {
     await hangUp(socket)
   })
 
+  it("relays an origin's own X-Request-Id on the 101 instead of adding a second one, and the gateway's when it has none", async () => {
+    const identified = await rawOrigin((connection) => {
+      connection.socket.write(switchingProtocols(connection, ['X-Request-Id: origin-chosen']))
+      connection.socket.pipe(connection.socket)
+    })
+    const gateway = await gatewayTo(identified)
+    const { socket, head } = await upgrade(gateway.port)
+    const ids = head.toLowerCase().split('\r\n').filter((line) => line.startsWith('x-request-id:'))
+    expect(ids).toEqual(['x-request-id: origin-chosen'])
+    await hangUp(socket)
+
+    const plain = await rawOrigin((connection) => {
+      connection.socket.write(switchingProtocols(connection))
+      connection.socket.pipe(connection.socket)
+    })
+    const second = await gatewayTo(plain)
+    const answered = await upgrade(second.port)
+    expect(answered.head.toLowerCase().split('\r\n').filter((line) => line.startsWith('x-request-id:'))).toHaveLength(1)
+    await hangUp(answered.socket)
+  })
+
   it('relays the final non-101 answer after a 100 Continue', async () => {
     const origin = await rawOrigin(({ socket }) => {
       socket.write(Buffer.concat([headOf('HTTP/1.1 100 Continue'), headOf('HTTP/1.1 403 Forbidden', 'Content-Length: 6'), Buffer.from('denied')]))

@@ -389,7 +389,8 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       if (!waiting || (await waiting) !== 'stored') break
     }
 
-    const fetch = startFetch(key, inFlight.lead(flightKey) ?? (() => {}))
+    // A request whose answer will not be stored (no-store) leads no one: others would wait for nothing.
+    const fetch = startFetch(key, (!directives.has('no-store') && inFlight.lead(flightKey)) || (() => {}))
     try {
       const requestTime = now()
       if (!variant || !hasValidators(variant)) {

@@ -228,4 +228,17 @@ describe('cache(): request collapsing', () => {
     expect((await stalledClient).body.toString()).toBe('stalled')
     await stalled[0]?.cancel()
   })
+
+  it('makes no one wait for a request whose answer will not be stored (Cache-Control: no-store in the request)', async () => {
+    const s = await heldScenario({ collapseWait: 60_000 })
+    const noStore = s.request('/n', { 'cache-control': 'no-store' })
+    await waitFor(() => s.held.length === 1, 5_000, 'the no-store request at the origin')
+    const next = s.request('/n')
+    await waitFor(() => s.held.length === 2, 5_000, 'the next request at the origin without waiting')
+    for (const { response } of s.held) {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end('ok')
+    }
+    expect((await Promise.all([noStore, next])).map((answer) => answer.status)).toEqual([200, 200])
+  })
 })

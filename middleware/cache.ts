@@ -389,11 +389,14 @@ export function cache(options: CacheOptions = {}): MiddlewareHandler<{ Variables
       if (!waiting || (await waiting) !== 'stored') break
     }
 
-    // A request whose answer will not be stored (no-store) leads no one: others would wait for nothing.
-    const fetch = startFetch(key, (!directives.has('no-store') && inFlight.lead(flightKey)) || (() => {}))
+    // A request whose answer will not be stored leads no one, others would wait for nothing: no-store, a Range
+    // (answered with a 206), a client's own conditional the origin answers without the cache's validators (a 304).
+    const revalidating = variant !== undefined && hasValidators(variant)
+    const storesForOthers = !directives.has('no-store') && !request.headers.has('range') && (revalidating || !CONDITIONAL_HEADERS.some((name) => request.headers.has(name)))
+    const fetch = startFetch(key, (storesForOthers && inFlight.lead(flightKey)) || (() => {}))
     try {
       const requestTime = now()
-      if (!variant || !hasValidators(variant)) {
+      if (!variant || !revalidating) {
         await next()
         recordMiss(c, key, request, storing, implicit, requestTime, variant, fetch)
         return

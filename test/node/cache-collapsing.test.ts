@@ -229,9 +229,13 @@ describe('cache(): request collapsing', () => {
     await stalled[0]?.cancel()
   })
 
-  it('makes no one wait for a request whose answer will not be stored (Cache-Control: no-store in the request)', async () => {
+  it.each([
+    ['Cache-Control: no-store', { 'cache-control': 'no-store' }],
+    ['a Range', { range: 'bytes=0-1' }],
+    ['its own If-None-Match', { 'if-none-match': '"v"' }],
+  ])('makes no one wait for a request whose answer will not be stored: %s', async (_what, headers) => {
     const s = await heldScenario({ collapseWait: 60_000 })
-    const noStore = s.request('/n', { 'cache-control': 'no-store' })
+    const noStore = s.request('/n', headers)
     await waitFor(() => s.held.length === 1, 5_000, 'the no-store request at the origin')
     const next = s.request('/n')
     await waitFor(() => s.held.length === 2, 5_000, 'the next request at the origin without waiting')

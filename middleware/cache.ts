@@ -16,7 +16,7 @@ import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/sto
 /** Variants (different `Vary`-selected request headers) kept per URL; the oldest goes first. Bounds `Vary: User-Agent`. */
 const MAX_VARIANTS = 16
 
-/** Bytes counted per stored response on top of body and headers: the policy object and bookkeeping. */
+/** Bytes counted per stored response on top of body and headers: its freshness record and bookkeeping. */
 const ENTRY_OVERHEAD = 512
 
 /** Methods the cache answers; others pass through (RFC 9111 §2: GET is what caches store, HEAD answers from its own). */

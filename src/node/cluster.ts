@@ -112,33 +112,36 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   /** Starting workers a SIGHUP came for: it is passed on once they are ready. */
   const reloadOwed = new WeakSet<Worker>()
   const restarts = new Set<NodeJS.Timeout>()
-
-  function fork(): void {
-    const worker = cluster.fork()
-    logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker started')
-    worker.once('listening', () => {
-      listening.add(worker)
-      earlyDeaths = 0
-    })
-    worker.on('message', (message: unknown) => {
-      if (message !== READY) return
-      ready.add(worker)
-      if (reloadOwed.has(worker) && !stopping) {
-        reloadOwed.delete(worker)
-        worker.process.kill('SIGHUP')
-      }
-    })
-  }
+  /**
+   * The workers running or starting. Kept here, not read from
+   * `cluster.workers`: a worker whose process the system could not start
+   * (EMFILE) gets an 'error' and no 'exit', and stays there for good.
+   */
+  const live = new Set<Worker>()
 
   return new Promise((resolve) => {
-    cluster.on('exit', (worker, code, signal) => {
+    /** The wait before replacing a worker that never listened (or never started): doubled with each such death in a row. */
+    const earlyDeathDelay = (): number => Math.min(maxRestartDelay, FIRST_RESTART_DELAY * 2 ** earlyDeaths++)
+
+    /** Starts a worker after `delay` ms, unless the primary is stopping by then. */
+    const forkLater = (delay: number): void => {
+      const timer = setTimeout(() => {
+        restarts.delete(timer)
+        if (!stopping) fork()
+      }, delay)
+      restarts.add(timer)
+    }
+
+    /** A worker has exited, or its process could not be started: replaced, or counted towards the stop. */
+    const gone = (worker: Worker, code: number | null, signal: string | null): void => {
+      if (!live.delete(worker)) return
       const fields = { worker: worker.id, pid: worker.process.pid, code, signal: signal ?? undefined }
       if (stopping) {
-        // A worker still starting has no handler yet and dies of the stop signal itself: it held no connection, nothing failed.
-        const killedStarting = !ready.has(worker) && signal === stopping
-        if (code !== 0 && !killedStarting) failed = true
+        // A worker still starting has no handler yet and dies of the stop signal itself (or never ran): it held no connection, nothing failed.
+        const heldNothing = !ready.has(worker) && (signal === stopping || !worker.process.pid)
+        if (code !== 0 && !heldNothing) failed = true
         logger.info(fields, 'worker exited')
-        if (Object.keys(cluster.workers ?? {}).length === 0) {
+        if (live.size === 0) {
           logger.info({ signal: stopping, code: failed ? 1 : 0 }, 'all workers exited')
           resolve(failed ? 1 : 0)
         }
@@ -146,14 +149,45 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       }
       // A worker that dies before it listens (a broken routes module, a port in use) would die again at once.
       const early = !listening.has(worker)
-      const delay = early ? Math.min(maxRestartDelay, FIRST_RESTART_DELAY * 2 ** earlyDeaths++) : 0
+      const delay = early ? earlyDeathDelay() : 0
       logger.warn({ ...fields, restartIn: delay }, early ? 'worker died before listening; starting a replacement' : 'worker died; starting a replacement')
-      const timer = setTimeout(() => {
-        restarts.delete(timer)
-        if (!stopping) fork()
-      }, delay)
-      restarts.add(timer)
-    })
+      forkLater(delay)
+    }
+
+    function fork(): void {
+      let worker: Worker
+      try {
+        worker = cluster.fork()
+      } catch (error) {
+        // The system would not start a process now: thrown out of a timer, this would end the primary and every worker with it.
+        const delay = earlyDeathDelay()
+        logger.error({ err: error, restartIn: delay }, 'could not start a worker; trying again')
+        forkLater(delay)
+        return
+      }
+      live.add(worker)
+      logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker started')
+      // Unheard, an 'error' (a process the system could not start for want of descriptors, EMFILE; a failed signal) would
+      // end the primary and every worker with it. A process that never started has no pid and will have no 'exit'.
+      worker.on('error', (error: NodeJS.ErrnoException) => {
+        logger.error({ worker: worker.id, err: error }, 'worker process error')
+        if (!worker.process.pid) gone(worker, worker.process.exitCode, null)
+      })
+      worker.once('listening', () => {
+        listening.add(worker)
+        earlyDeaths = 0
+      })
+      worker.on('message', (message: unknown) => {
+        if (message !== READY) return
+        ready.add(worker)
+        if (reloadOwed.has(worker) && !stopping) {
+          reloadOwed.delete(worker)
+          worker.process.kill('SIGHUP')
+        }
+      })
+    }
+
+    cluster.on('exit', (worker, code, signal) => gone(worker, code, signal))
 
     // Under npm, a shell between npm and the primary dies of the signal npm forwards, and the primary never hears it.
     const stopWatchingParent = whenParentExits((parent) => forward('SIGTERM', { parentExited: parent }))
@@ -164,20 +198,18 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         stopWatchingParent()
         for (const timer of restarts) clearTimeout(timer)
         restarts.clear()
-        logger.info({ signal, ...cause, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers')
+        logger.info({ signal, ...cause, workers: live.size }, 'stopping workers')
       }
-      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
-      if (running.length === 0) {
+      if (live.size === 0) {
         resolve(failed ? 1 : 0)
         return
       }
-      for (const worker of running) worker.process.kill(signal)
+      for (const worker of live) worker.process.kill(signal)
     }
     process.on('SIGTERM', () => forward('SIGTERM'))
     process.on('SIGINT', () => forward('SIGINT'))
     process.on('SIGHUP', () => {
-      for (const worker of Object.values(cluster.workers ?? {})) {
-        if (!worker) continue
+      for (const worker of live) {
         // A starting worker would die of it (no handler yet; systemctl reload right after a start or a replacement).
         if (ready.has(worker)) worker.process.kill('SIGHUP')
         else reloadOwed.add(worker)

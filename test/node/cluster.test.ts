@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { once } from 'node:events'
 import os from 'node:os'
 import { createInterface } from 'node:readline'
@@ -290,6 +291,82 @@ describe('signals that reach the primary while its workers start', () => {
     process.kill(child.pid!, 'SIGTERM')
     expect((await exited)[0]).toBe(0)
     expect(lines.at(-1)).toMatchObject({ msg: 'all workers exited', code: 0 })
+  })
+})
+
+describe('a worker the system will not start', () => {
+  it('is tried again with the growing wait, and the primary lives on (a fork that throws; a process refused for want of descriptors)', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'wsgate-fork-'))
+    const driver = join(dir, 'primary.mjs')
+    // runPrimary() with cluster.fork() failing as the system makes it fail: the 2nd fork throws, the 3rd finds no free
+    // descriptor (EMFILE: its worker gets an 'error' and never an 'exit'). Workers here only stay up.
+    writeFileSync(
+      driver,
+      [
+        "import cluster from 'node:cluster'",
+        "import { closeSync, openSync } from 'node:fs'",
+        `import { pino } from '${import.meta.resolve('pino')}'`,
+        `import { runPrimary } from '${pathToFileURL(join(process.cwd(), 'src/node/cluster.ts')).href}'`,
+        'if (cluster.isWorker) setInterval(() => {}, 60_000)',
+        'else {',
+        '  const fork = cluster.fork.bind(cluster)',
+        '  let forks = 0',
+        '  cluster.fork = (...args) => {',
+        '    forks++',
+        "    if (forks === 2) throw Object.assign(new Error('spawn EAGAIN'), { code: 'EAGAIN' })",
+        '    if (forks !== 3) return fork(...args)',
+        '    const held = []',
+        "    try { for (let i = 0; i < 1_000_000; i++) held.push(openSync('/dev/null', 'r')) } catch {}",
+        '    try { return fork(...args) } finally { for (const fd of held) closeSync(fd) }',
+        '  }',
+        '  process.exit(await runPrimary({ workers: 1, logger: pino(), maxRestartDelay: 200 }))',
+        '}',
+      ].join('\n'),
+    )
+    const child = spawn(process.execPath, [driver], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const lines: LogLine[] = []
+    const waiters = new Set<() => void>()
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      lines.push(JSON.parse(text) as LogLine)
+      for (const waiter of waiters) waiter()
+    })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    /** Resolves once `what` holds for the lines, or when the primary has exited. */
+    const until = (what: (seen: LogLine[]) => boolean): Promise<unknown> =>
+      Promise.race([
+        exited,
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (what(lines)) resolve()
+          }
+          waiters.add(check)
+          check()
+        }),
+      ])
+    const startedWithPid = (seen: LogLine[]): LogLine[] => seen.filter((line) => line.msg === 'worker started' && typeof line.pid === 'number' && line.pid !== child.pid)
+    try {
+      await until((seen) => startedWithPid(seen).length === 1)
+      process.kill(startedWithPid(lines)[0]!.pid as number, 'SIGKILL')
+      // The replacement that finally starts: after the fork that threw and the one refused for descriptors.
+      await until((seen) => startedWithPid(seen).length === 2)
+      expect(child.exitCode, 'the primary is still running').toBeNull()
+      expect(lines.find((line) => line.msg === 'could not start a worker; trying again')).toMatchObject({ level: 50, err: { message: 'spawn EAGAIN' } })
+      expect(lines.find((line) => line.msg === 'worker process error')).toMatchObject({ level: 50, err: { code: 'EMFILE' } })
+      expect(lines.filter((line) => line.msg === 'worker died before listening; starting a replacement')).toHaveLength(2)
+      child.kill('SIGTERM')
+      expect(await exited).toEqual([0, null])
+      expect(lines.at(-1)).toMatchObject({ msg: 'all workers exited', code: 0 })
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      for (const line of startedWithPid(lines)) {
+        try {
+          process.kill(line.pid as number, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+      }
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

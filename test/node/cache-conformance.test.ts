@@ -120,6 +120,13 @@ describe('cache(): freshness [cc-freshness, expires, age-parse]', () => {
     expect(await reusedAfter([['Cache-Control', 'max-age=1, s-maxage=3600']])).toBe(true)
   })
 
+  it('never reuses max-age=0, even with a future Expires, and lets max-age win over a past Expires [freshness-max-age-0*, -expires]', async () => {
+    expect(await reusedAfter([['Cache-Control', 'max-age=0']], 0)).toBe(false)
+    expect(await reusedAfter([['Cache-Control', 'max-age=0'], ['Expires', new Date(Date.now() + 1e7).toUTCString()]], 0)).toBe(false)
+    expect(await reusedAfter([['Cache-Control', 'max-age=3600'], ['Expires', new Date(Date.now() - 1e7).toUTCString()]])).toBe(true)
+    expect(await reusedAfter([['Expires', new Date(Date.now() - 1e7).toUTCString()], ['Date', new Date().toUTCString()]], 0)).toBe(false)
+  })
+
   it("counts the origin's Age, and never lets a negative one make a response fresher [freshness-max-age-age, age-parse-negative]", async () => {
     expect(await reusedAfter([['Cache-Control', 'max-age=10'], ['Age', '15']], 0)).toBe(false)
     expect(await reusedAfter([['Cache-Control', 'max-age=60'], ['Age', '-7200']], 61)).toBe(false)

@@ -214,6 +214,37 @@ describe('cache(): responses being recorded count against maxSize too', () => {
   })
 })
 
+describe('cache(): what a client has not read yet counts against maxSize', () => {
+  // A response being recorded is read from the origin ahead of its client (so that it is stored when the origin
+  // is done); what the client has not taken yet stays in memory. Clients that never read must not hold it beyond
+  // maxSize: it counts with the recordings until they take it or leave.
+  it('counts two stalled 40 KiB downloads until their clients leave: a 30 KiB response beyond a 100 KiB cache is not recorded meanwhile', async () => {
+    const upstream = await origin((request, response) => {
+      response.writeHead(200, { 'cache-control': 'max-age=60' })
+      response.end(Buffer.alloc(request.url === '/small' ? 30 * 1024 : 40 * 1024, 'a'))
+    })
+    // The stalled clients' responses are taken from the cache and never read (nor cancelled) until the test says.
+    const stalled: ReadableStream[] = []
+    await cachedGateway(
+      upstream,
+      { maxSize: 100 * 1024 },
+      createMiddleware(async (c, next) => {
+        await next()
+        if (c.req.header('x-stall') && c.res.body) {
+          stalled.push(c.res.body)
+          c.res = new Response('stalled')
+        }
+      }),
+    )
+    for (const path of ['/a', '/b']) expect((await send(`${gateway.url}${path}`, { headers: { 'x-stall': '1' } })).body.toString()).toBe('stalled')
+    expect(await get('/small')).toMatchObject({ cache: 'MISS' })
+    expect(await get('/small')).toMatchObject({ cache: 'MISS' })
+    for (const body of stalled) await body.cancel()
+    expect(await get('/small')).toMatchObject({ cache: 'MISS' })
+    expect(await get('/small')).toMatchObject({ cache: 'HIT' })
+  })
+})
+
 describe('cache(): revalidation sends the origin the request as it came', () => {
   it('sends no Authorization header of its own when it revalidates for a request jwtAuth() authenticated and stripped', async () => {
     let time = Date.now()

@@ -8,10 +8,12 @@ import { InFlight } from './cache/collapsing.ts'
 import { clientHasIt } from './cache/conditional.ts'
 import { deltaSeconds, parseDirectives, type Directives } from './cache/directives.ts'
 import { currentAge, freshness, isStorable, requestDirectives, reuse, type Freshness, type StoringRequest } from './cache/freshness.ts'
+import { implicitKey, varyKey } from './cache/keys.ts'
 import { requestedRange } from './cache/range.ts'
-import { targetedDirectives } from './cache/targeted.ts'
 import { recording, type RecordingBudget } from './cache/recording.ts'
+import { CONDITIONAL_HEADERS, revalidationHeaders, validatorsMatch } from './cache/revalidation.ts'
 import { headersToStore, setCookieMayBeOmitted, updatedBy304 } from './cache/stored-headers.ts'
+import { targetedDirectives } from './cache/targeted.ts'
 
 /** Variants (different `Vary`-selected request headers) kept per URL; the oldest goes first. Bounds `Vary: User-Agent`. */
 const MAX_VARIANTS = 16
@@ -27,34 +29,6 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304])
-
-/**
- * Request headers that make common origins answer for another host, URL, scheme or method (frameworks build
- * links from X-Forwarded-Host, IIS and Symfony route on X-Original-URL, many honour a method override), though
- * origins never name them in `Vary`. Keyed as if every response's `Vary` named them (RFC 9111 §4.1): a response
- * one client provoked with them, stored under the bare URL, would otherwise be served to every other client
- * (web cache poisoning). `normalizeHeaders()` sets X-Forwarded-Host and -Proto from the request's own URL, so
- * the clients of one URL still share its entry. `Forwarded` and X-Forwarded-For are left out: they carry the
- * client's address, and keying on them would give every client a copy of its own.
- */
-const UNKEYED_BY_ORIGINS: ReadonlySet<string> = new Set([
-  'x-forwarded-host',
-  'x-forwarded-server',
-  'x-forwarded-proto',
-  'x-forwarded-scheme',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
-  'x-host',
-  'x-original-host',
-  'x-original-url',
-  'x-rewrite-url',
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
-])
-
-/** Request headers that make a request conditional; the cache sends its own validators instead (RFC 9111 §4.3.1). */
-const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
 /** The largest `Age` sent (RFC 9111 §5.1: a cache that cannot count higher sends 2^31). */
 const AGE_MAX = 2_147_483_648
@@ -138,7 +112,7 @@ interface Variant {
   fresh: Freshness
   /** Lower-cased header names the response's `Vary` lists. */
   vary: string[]
-  /** Those headers' values in the request that stored it, and its {@link UNKEYED_BY_ORIGINS} headers (see `varyKey`). */
+  /** Those headers' values in the request that stored it, and its headers origins answer by unasked (see `varyKey()`). */
   varyKey: string
   /** Bytes counted against `maxSize`. */
   size: number
@@ -184,7 +158,7 @@ interface Variant {
  *
  * Keyed on the method and URL, and on the request headers that make origins
  * answer for another host or URL without naming them in `Vary`
- * ({@link UNKEYED_BY_ORIGINS}: X-Forwarded-Host, X-Original-URL, …), so a
+ * (`UNKEYED_BY_ORIGINS` in cache/keys.ts: X-Forwarded-Host, X-Original-URL, …), so a
  * response one client provoked with them never reaches another.
  *
  * Not stored: answers to requests with `Cookie` that only heuristic
@@ -487,40 +461,6 @@ function hasValidators(variant: Variant): boolean {
   return variant.headers.has('etag') || variant.headers.has('last-modified')
 }
 
-/**
- * The request's headers for a revalidation: the client's own conditionals replaced by the stored response's
- * validators (`If-None-Match` with its ETag, `If-Modified-Since` with its Last-Modified, RFC 9111 §4.3.1).
- * Built from the request's own headers (an Authorization jwtAuth() removed stays removed).
- */
-function revalidationHeaders(request: Headers, stored: Headers): Headers {
-  const headers = new Headers(request)
-  for (const name of CONDITIONAL_HEADERS) headers.delete(name)
-  const etag = stored.get('etag')
-  const lastModified = stored.get('last-modified')
-  if (etag !== null) headers.set('if-none-match', etag)
-  if (lastModified !== null) headers.set('if-modified-since', lastModified)
-  return headers
-}
-
-/**
- * Whether a 304 answers for the stored response (RFC 9111 §4.3.4): its `ETag`, when it has one, is the stored
- * one (weakly compared: the cache sent it in If-None-Match); else its `Last-Modified`, when it has one, is the
- * stored one; a 304 with neither answers the validators the cache sent.
- */
-function validatorsMatch(stored: Headers, answer: Headers): boolean {
-  const etag = answer.get('etag')
-  if (etag !== null) return weakTag(etag) === weakTag(stored.get('etag') ?? '')
-  const lastModified = answer.get('last-modified')
-  if (lastModified !== null) return lastModified === stored.get('last-modified')
-  return true
-}
-
-/** An entity-tag without its weakness flag. */
-function weakTag(tag: string): string {
-  const trimmed = tag.trim()
-  return trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed
-}
-
 /** The href of `value` resolved against `base`, when it is a URL on `base`'s origin; else `undefined`. */
 function sameOriginUrl(value: string | null, base: URL): string | undefined {
   if (!value) return undefined
@@ -530,31 +470,6 @@ function sameOriginUrl(value: string | null, base: URL): string | undefined {
   } catch {
     return undefined
   }
-}
-
-/**
- * The request headers a variant's `Vary` names, with their values, as one comparable string (absent ≠ empty),
- * then the request's `implicitKey()`. A value is normalised as a list (RFC 9111 §4.1): whitespace around its
- * commas does not count, and several field lines count as one joined with commas.
- */
-function varyKey(fields: string[], headers: Headers, implicit: string): string {
-  return fields.map((name) => `${name}\u0000${normalisedValue(headers.get(name))}`).join('\n') + implicit
-}
-
-/** A selecting header's value with the whitespace around its commas removed; '\u0001' when absent. */
-function normalisedValue(value: string | null): string {
-  if (value === null) return '\u0001'
-  return value
-    .split(',')
-    .map((member) => member.trim())
-    .join(',')
-}
-
-/** The request's {@link UNKEYED_BY_ORIGINS} headers with their values, as one comparable string; '' without any (most requests). */
-function implicitKey(headers: Headers): string {
-  let key = ''
-  for (const [name, value] of headers) if (UNKEYED_BY_ORIGINS.has(name)) key += `\n\u0002${name}\u0000${value}`
-  return key
 }
 
 /** Bytes of a header list as held in memory: names, values and a little per line. */

@@ -19,7 +19,7 @@ export function clientHasIt(request: Headers, stored: Headers, storedAt: number)
     if (tags.includes('*')) return true
     const etag = stored.get('etag')
     if (etag === null) return false
-    const ours = opaqueTag(etag.trim())
+    const ours = opaqueTag(etag)
     return tags.some((tag) => opaqueTag(tag) === ours)
   }
   const since = parseHttpDate(request.get('if-modified-since'))
@@ -44,7 +44,8 @@ function entityTags(value: string): string[] {
   return tags.filter((tag) => tag !== '')
 }
 
-/** An entity-tag without its weakness flag, for the weak comparison (RFC 9110 §8.8.3.2). */
-function opaqueTag(tag: string): string {
-  return tag.startsWith('W/') ? tag.slice(2) : tag
+/** An entity-tag trimmed and without its weakness flag, for the weak comparison (RFC 9110 §8.8.3.2). */
+export function opaqueTag(tag: string): string {
+  const trimmed = tag.trim()
+  return trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed
 }

@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..', '..')
  * Web-standard Request/Response (Node, Workers, Deno, Bun). Everything that
  * touches sockets or the process lives under src/node/.
  */
-const PORTABLE_PACKAGES = ['hono', 'jose', 'ipaddr.js', 'http-cache-semantics', 'lru-cache']
+const PORTABLE_PACKAGES = ['hono', 'jose', 'ipaddr.js', 'lru-cache']
 
 /** Every .ts file under `dir`, recursively, except those under `exclude`. */
 async function sources(dir: string, exclude?: string): Promise<string[]> {

@@ -58,6 +58,51 @@ export function frame(opcode: number, payload: Buffer | string, options: FrameOp
   return Buffer.concat([header, masked])
 }
 
+/** One frame read off a byte stream by {@link parseFrames}. */
+export interface WireFrame {
+  opcode: number
+  /** Whether it came masked (a client's frame, RFC 6455 §5.3). */
+  masked: boolean
+  /** The frame's bytes as sent. */
+  raw: Buffer
+  /** The payload, unmasked (a copy). */
+  payload: Buffer
+}
+
+/**
+ * The whole RFC 6455 frames at the front of `bytes` (masked or not, any
+ * length form), and `rest`: the incomplete tail after the last of them.
+ *
+ * @example
+ * parseFrames(Buffer.concat([frame(0x1, 'hi'), Buffer.from([0x81])])) // { frames: [{ opcode: 1, payload: 'hi', … }], rest: <81> }
+ */
+export function parseFrames(bytes: Buffer): { frames: WireFrame[]; rest: Buffer } {
+  const frames: WireFrame[] = []
+  let at = 0
+  while (bytes.length - at >= 2) {
+    const masked = (bytes[at + 1]! & 0x80) !== 0
+    let length = bytes[at + 1]! & 0x7f
+    let start = at + 2
+    if (length === 126) {
+      if (bytes.length - at < 4) break
+      length = bytes.readUInt16BE(at + 2)
+      start += 2
+    } else if (length === 127) {
+      if (bytes.length - at < 10) break
+      length = Number(bytes.readBigUInt64BE(at + 2))
+      start += 8
+    }
+    const key = masked ? bytes.subarray(start, start + 4) : undefined
+    if (masked) start += 4
+    if (bytes.length < start + length) break
+    const payload = Buffer.from(bytes.subarray(start, start + length))
+    if (key) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ key[i & 3]!
+    frames.push({ opcode: bytes[at]! & 0x0f, masked, raw: bytes.subarray(at, start + length), payload })
+    at = start + length
+  }
+  return { frames, rest: bytes.subarray(at) }
+}
+
 /**
  * Buffers what `socket` receives until an HTTP head is complete (the blank
  * line), then stops listening and calls `onHead` at once, inside that data

@@ -16,7 +16,7 @@ import { mint } from '../helpers/jwks.ts'
 import { switchingProtocols } from '../helpers/origins.ts'
 import { handshakeRequest } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
-import { frame, pattern, whenHead } from '../helpers/wire.ts'
+import { frame, parseFrames, pattern, whenHead } from '../helpers/wire.ts'
 
 const { gatewayWith, gateway: gatewayFor, wsOrigin, rawOrigin, track, open } = useResources()
 
@@ -49,35 +49,6 @@ function closePayload(code: number, reason: string): Buffer {
   payload.writeUInt16BE(code, 0)
   payload.write(reason, 2)
   return payload
-}
-
-/** Parses the frames of a byte stream (masked or not); what is incomplete at the end stays in `rest`. */
-function parseFrames(bytes: Buffer): { frames: { opcode: number; masked: boolean; payload: Buffer }[]; rest: Buffer } {
-  const frames: { opcode: number; masked: boolean; payload: Buffer }[] = []
-  let at = 0
-  for (;;) {
-    if (bytes.length - at < 2) break
-    const masked = (bytes[at + 1]! & 0x80) !== 0
-    let length = bytes[at + 1]! & 0x7f
-    let start = at + 2
-    if (length === 126) {
-      if (bytes.length - at < 4) break
-      length = bytes.readUInt16BE(at + 2)
-      start += 2
-    } else if (length === 127) {
-      if (bytes.length - at < 10) break
-      length = Number(bytes.readBigUInt64BE(at + 2))
-      start += 8
-    }
-    const key = masked ? bytes.subarray(start, start + 4) : undefined
-    if (masked) start += 4
-    if (bytes.length < start + length) break
-    const payload = Buffer.from(bytes.subarray(start, start + length))
-    if (key) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ key[i & 3]!
-    frames.push({ opcode: bytes[at]! & 0x0f, masked, payload })
-    at = start + length
-  }
-  return { frames, rest: bytes.subarray(at) }
 }
 
 /** Collects what a raw socket receives (after `initial`) and resolves once `until` holds for the frames so far. */

@@ -7,7 +7,7 @@ import { Pipe, type GatewayCloseCause, type PipeSummary } from '../../src/node/p
 import { ignoreHandshakeError } from '../../src/node/pipe/handshake-guard.ts'
 import { mulberry32 } from '../helpers/random.ts'
 import { connectedPair } from '../helpers/socket-pair.ts'
-import { frame, pattern } from '../helpers/wire.ts'
+import { frame, parseFrames, pattern } from '../helpers/wire.ts'
 
 /**
  * The gateway's close, at a random moment, on random frame streams both
@@ -24,43 +24,6 @@ afterEach(() => {
 })
 
 const CLOSE = 0x8
-
-interface Parsed {
-  opcode: number
-  masked: boolean
-  /** The frame's bytes as sent. */
-  raw: Buffer
-  /** The payload, unmasked. */
-  payload: Buffer
-}
-
-/** Every whole frame of `bytes`, and how many bytes are left after the last one. */
-function parse(bytes: Buffer): { frames: Parsed[]; rest: number } {
-  const frames: Parsed[] = []
-  let at = 0
-  while (bytes.length - at >= 2) {
-    const masked = (bytes[at + 1]! & 0x80) !== 0
-    let length = bytes[at + 1]! & 0x7f
-    let start = at + 2
-    if (length === 126) {
-      if (bytes.length - at < 4) break
-      length = bytes.readUInt16BE(at + 2)
-      start += 2
-    } else if (length === 127) {
-      if (bytes.length - at < 10) break
-      length = Number(bytes.readBigUInt64BE(at + 2))
-      start += 8
-    }
-    const key = masked ? bytes.subarray(start, start + 4) : undefined
-    if (masked) start += 4
-    if (bytes.length < start + length) break
-    const payload = Buffer.from(bytes.subarray(start, start + length))
-    if (key) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ key[i & 3]!
-    frames.push({ opcode: bytes[at]! & 0x0f, masked, raw: bytes.subarray(at, start + length), payload })
-    at = start + length
-  }
-  return { frames, rest: bytes.length - at }
-}
 
 /** A random stream of data frames and pings (masked for a client), a 64 KiB-plus frame now and then. */
 function randomFrames(random: () => number, masked: boolean, seed: number): Buffer[] {
@@ -105,7 +68,7 @@ function peer(socket: net.Socket, stream: Buffer[], answer: Buffer): { received:
   socket.on('error', () => {})
   socket.on('data', (chunk: Buffer) => {
     chunks.push(chunk)
-    closeCame ||= parse(Buffer.concat(chunks)).frames.some((f) => f.opcode === CLOSE)
+    closeCame ||= parseFrames(Buffer.concat(chunks)).frames.some((f) => f.opcode === CLOSE)
   })
   socket.on('end', () => socket.end())
   return {
@@ -162,8 +125,8 @@ describe('a gateway close at a random moment of random traffic (seeded)', () => 
 
       expect(summary, context).toMatchObject({ closedBy: 'gateway', closeCause: cause })
       // To the origin: whole client frames, in order, then the gateway's masked close, and nothing after it.
-      const toOrigin = parse(origin.received())
-      expect(toOrigin.rest, context).toBe(0)
+      const toOrigin = parseFrames(origin.received())
+      expect(toOrigin.rest.length, context).toBe(0)
       const originClose = toOrigin.frames.at(-1)!
       expect(originClose.opcode, context).toBe(CLOSE)
       expect(originClose.masked, context).toBe(true)
@@ -172,8 +135,8 @@ describe('a gateway close at a random moment of random traffic (seeded)', () => 
       expect(relayedUp.every((f) => f.opcode !== CLOSE), context).toBe(true)
       expect(relayedUp.map((f) => f.raw.toString('hex')), context).toEqual(fromClient.slice(0, relayedUp.length).map((f) => f.toString('hex')))
       // To the client: every origin frame (the origin sent them all before its close answer), then the gateway's unmasked close.
-      const toClient = parse(client.received())
-      expect(toClient.rest, context).toBe(0)
+      const toClient = parseFrames(client.received())
+      expect(toClient.rest.length, context).toBe(0)
       const clientClose = toClient.frames.at(-1)!
       expect(clientClose.opcode, context).toBe(CLOSE)
       expect(clientClose.masked, context).toBe(false)

@@ -8,7 +8,7 @@ import { closedLine, waitFor, type GatewayOptions, type LogLine, type TestGatewa
 import { switchingProtocols, type RawOrigin } from '../helpers/origins.ts'
 import { handshakeRequest, parseResponse } from '../helpers/raw-client.ts'
 import { dropClient, openClient, useResources } from '../helpers/resources.ts'
-import { frame, pattern } from '../helpers/wire.ts'
+import { frame, parseFrames, pattern } from '../helpers/wire.ts'
 
 const ORIGIN_SCRIPT = fileURLToPath(new URL('../fixtures/teardown-echo-origin.ts', import.meta.url))
 const CLIENT_SCRIPT = fileURLToPath(new URL('../fixtures/teardown-client.ts', import.meta.url))
@@ -67,31 +67,6 @@ const TEXT = 0x1
 /** A binary frame as a client sends it: masked with a fixed key. */
 function clientFrame(payload: Buffer): Buffer {
   return frame(BINARY, payload, { mask: Buffer.from([0x37, 0xfa, 0x21, 0x3d]) })
-}
-
-/** Splits unmasked (server → client) frames off the front of `bytes`; an incomplete tail is left. */
-function parseFrames(bytes: Buffer): { frames: { opcode: number; payload: Buffer }[]; rest: Buffer } {
-  const frames: { opcode: number; payload: Buffer }[] = []
-  let offset = 0
-  for (;;) {
-    if (bytes.length - offset < 2) break
-    const opcode = bytes[offset]! & 0x0f
-    let length = bytes[offset + 1]! & 0x7f
-    let start = offset + 2
-    if (length === 126) {
-      if (bytes.length - offset < 4) break
-      length = bytes.readUInt16BE(offset + 2)
-      start = offset + 4
-    } else if (length === 127) {
-      if (bytes.length - offset < 10) break
-      length = Number(bytes.readBigUInt64BE(offset + 2))
-      start = offset + 10
-    }
-    if (bytes.length < start + length) break
-    frames.push({ opcode, payload: bytes.subarray(start, start + length) })
-    offset = start + length
-  }
-  return { frames, rest: bytes.subarray(offset) }
 }
 
 /**

@@ -135,7 +135,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     /** A worker has exited, or its process could not be started: replaced, or counted towards the stop. */
     const gone = (worker: Worker, code: number | null, signal: string | null): void => {
       if (!live.delete(worker)) return
-      const fields = { worker: worker.id, pid: worker.process.pid, code, signal: signal ?? undefined }
+      // `workerPid`, not `pid`: pino writes the primary's own `pid` in every line, and a second key of that name breaks log pipelines.
+      const fields = { worker: worker.id, workerPid: worker.process.pid, code, signal: signal ?? undefined }
       if (stopping) {
         // A worker still starting has no handler yet and dies of the stop signal itself (or never ran): it held no connection, nothing failed.
         const heldNothing = !ready.has(worker) && (signal === stopping || !worker.process.pid)
@@ -166,7 +167,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         return
       }
       live.add(worker)
-      logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker started')
+      logger.info({ worker: worker.id, workerPid: worker.process.pid }, 'worker started')
       // Unheard, an 'error' (a process the system could not start for want of descriptors, EMFILE; a failed signal) would
       // end the primary and every worker with it. A process that never started has no pid and will have no 'exit'.
       worker.on('error', (error: NodeJS.ErrnoException) => {
@@ -216,7 +217,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       }
     })
 
-    logger.info({ workers, pid: process.pid }, 'cluster primary started')
+    logger.info({ workers }, 'cluster primary started')
     for (let i = 0; i < workers; i++) fork()
   })
 }

@@ -43,7 +43,7 @@ afterAll(async () => {
 afterEach(async () => {
   for (const client of clients.splice(0)) client.terminate()
   if (primary) {
-    const workerPids = primary.lines.filter((line) => line.msg === 'worker started').map((line) => line.pid as number)
+    const workerPids = primary.lines.filter((line) => line.msg === 'worker started').map((line) => line.workerPid as number)
     await primary.stop('SIGKILL')
     // The workers leave when their primary is gone (the cluster channel closes); make sure of it, by PID.
     for (const pid of workerPids) {
@@ -123,7 +123,7 @@ describe('wsgate start --workers 2', () => {
   it("replaces a killed worker with one that serves, frees the dead worker's slots within the lease, and stops every worker on SIGTERM", async () => {
     const gw = await startCluster(['--max-connections', '2'])
     const victim = started(gw)[0]!
-    const victimPid = victim.pid as number
+    const victimPid = victim.workerPid as number
     // Hold both slots of the cap, one on each worker (connections alternate).
     await open(gw, '127.0.2.1')
     await open(gw, '127.0.2.2')
@@ -131,10 +131,10 @@ describe('wsgate start --workers 2', () => {
 
     const killed = Date.now()
     process.kill(victimPid, 'SIGKILL')
-    const died = await gw.waitForLine((line) => line.msg.startsWith('worker died') && line.pid === victimPid, 10_000, 'the death of the killed worker')
+    const died = await gw.waitForLine((line) => line.msg.startsWith('worker died') && line.workerPid === victimPid, 10_000, 'the death of the killed worker')
     expect(died).toMatchObject({ level: 40, worker: victim.worker, signal: 'SIGKILL' })
     const replacement = await gw.waitForLine((line) => line.msg === 'worker started' && line.worker === 3, 10_000, 'a replacement worker')
-    expect(replacement.pid).not.toBe(victimPid)
+    expect(replacement.workerPid).not.toBe(victimPid)
     await gw.waitForLine((line) => line.msg === 'gateway listening' && line.worker === 3, 20_000, 'the replacement listening')
 
     // The dead worker's slot comes back within the lease; then the replacement serves too.
@@ -219,7 +219,7 @@ describe('a worker that dies before it listens', () => {
       await exited
       for (const line of lines.filter((entry) => entry.msg === 'worker started')) {
         try {
-          process.kill(line.pid as number, 'SIGKILL')
+          process.kill(line.workerPid as number, 'SIGKILL')
         } catch {
           // Already gone.
         }
@@ -265,7 +265,7 @@ describe('signals that reach the primary while its workers start', () => {
       }
       for (const line of lines.filter((entry) => entry.msg === 'worker started')) {
         try {
-          process.kill(line.pid as number, 'SIGKILL')
+          process.kill(line.workerPid as number, 'SIGKILL')
         } catch {
           // Already gone.
         }
@@ -344,10 +344,10 @@ describe('a worker the system will not start', () => {
           check()
         }),
       ])
-    const startedWithPid = (seen: LogLine[]): LogLine[] => seen.filter((line) => line.msg === 'worker started' && typeof line.pid === 'number' && line.pid !== child.pid)
+    const startedWithPid = (seen: LogLine[]): LogLine[] => seen.filter((line) => line.msg === 'worker started' && typeof line.workerPid === 'number')
     try {
       await until((seen) => startedWithPid(seen).length === 1)
-      process.kill(startedWithPid(lines)[0]!.pid as number, 'SIGKILL')
+      process.kill(startedWithPid(lines)[0]!.workerPid as number, 'SIGKILL')
       // The replacement that finally starts: after the fork that threw and the one refused for descriptors.
       await until((seen) => startedWithPid(seen).length === 2)
       expect(child.exitCode, 'the primary is still running').toBeNull()
@@ -362,7 +362,7 @@ describe('a worker the system will not start', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       for (const line of startedWithPid(lines)) {
         try {
-          process.kill(line.pid as number, 'SIGKILL')
+          process.kill(line.workerPid as number, 'SIGKILL')
         } catch {
           // Already gone.
         }

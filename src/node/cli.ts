@@ -172,8 +172,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   logConnectionCeiling(logger, gateway.settings.maxConnections)
   // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
-  stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
-  reloadOnHangup(gateway, routesPath, logger)
+  const stopping = stopOnSignals(gateway, logger, options.store && 'close' in options.store ? () => (options.store as RedisStore).close() : undefined)
+  reloadOnHangup(gateway, routesPath, logger, stopping)
   process.off('SIGHUP', holdHangup)
   if (hangupWhileStarting) process.emit('SIGHUP', 'SIGHUP')
   // Under --workers: the primary may pass signals on from now (before, one would have killed this process).
@@ -224,15 +224,22 @@ function listenPorts(options: ServeOptions): ListenPorts {
  * refuses an option) keeps the current routes, with the reason at warn.
  * The TLS certificates are read again too (when there is a TLS listener).
  * Signals that come while a reload runs are handled one after another.
+ * Once `stopping()` says the gateway is stopping (a drain under way), a
+ * SIGHUP is logged and skipped: the routes module is not run again for
+ * routes that would never serve.
  *
  * @example
  * reloadOnHangup(gateway, 'routes.ts', logger) // kill -HUP <pid>, systemctl reload
  */
-export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Logger): void {
+export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Logger, stopping: () => boolean = () => false): void {
   let reloads = 0
   let queue = Promise.resolve()
   process.on('SIGHUP', () => {
     queue = queue.then(async () => {
+      if (stopping()) {
+        logger.info({ signal: 'SIGHUP' }, 'reload skipped: the gateway is stopping')
+        return
+      }
       const reload = ++reloads
       // The certificate reload logs what it served, or why it kept the old ones.
       if (gateway.tlsPort !== undefined) {
@@ -317,13 +324,14 @@ export function adminOptions(port: string | undefined, host: string | undefined,
  * it and the gateway never hears it; left running, it would hold the port.
  *
  * `release` runs after the gateway closed and before the exit (a shared
- * store's `close()`, which gives its lease back).
+ * store's `close()`, which gives its lease back). Returns whether the
+ * gateway is stopping (for {@link reloadOnHangup}).
  *
  * @example
  * const gateway = await serve(app, { logger })
  * stopOnSignals(gateway, logger)
  */
-export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => Promise<void>): void {
+export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => Promise<void>): () => boolean {
   let stopping = false
   let firstSignalAt = 0
   let stopWatchingParent: (() => void) | undefined
@@ -359,6 +367,7 @@ export function stopOnSignals(gateway: Gateway, logger: Logger, release?: () => 
   process.on('SIGTERM', onSignal)
 
   stopWatchingParent = whenParentExits((parent) => stop({ parentExited: parent }))
+  return () => stopping
 }
 
 /** Writes out the buffered log lines (bounded), then exits with `code`. */

@@ -6,8 +6,9 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import net from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -17,6 +18,7 @@ import WebSocket from 'ws'
 import { origins, websocket, type GatewayBindings } from '../../src/index.ts'
 import { startCliGateway, type CliGateway } from '../helpers/cli-gateway.ts'
 import { logsWith } from '../helpers/gateway.ts'
+import { handshakeRequest, readHead } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -93,6 +95,30 @@ describe('SIGHUP reloads the routes module', () => {
     expect((await hangUp(gateway, 3)).reason).toMatch(/TypeScript enum is not supported in strip-only mode/)
     expect(await ask(await connect(gateway), 'and again')).toBe('second:and again')
     expect(await ask(before, 'bye')).toBe('first:bye')
+  })
+})
+
+describe('SIGHUP while the gateway drains', () => {
+  it('is skipped: the routes module is not run again for routes that would never serve', async () => {
+    const origin = await namedOrigin('only')
+    const file = join(dir, 'draining-routes.ts')
+    // The module counts its own runs in a file beside it: a reload that ran it would add a line.
+    const runs = join(dir, 'draining-runs.txt')
+    writeRoutes(file, `import { appendFileSync } from 'node:fs'\nappendFileSync('${runs}', 'run\\n')\napp.all('/ws', websocket('${origin}'))`)
+    const gateway = await startCliGateway(file, ['--port', '0', '--drain-timeout', '5000'])
+    running.push(gateway)
+    // A client that never answers the drain's close frame keeps the gateway draining for closeGrace (5 s).
+    const held = resources.track(net.connect(gateway.port, '127.0.0.1'))
+    held.on('error', () => {})
+    held.write(handshakeRequest('/ws'))
+    expect((await readHead(held)).head).toMatch(/^HTTP\/1\.1 101 /)
+
+    process.kill(gateway.pid, 'SIGTERM')
+    await gateway.waitForLine((line) => line.msg === 'gateway draining', 10_000, 'the drain')
+    process.kill(gateway.pid, 'SIGHUP')
+    await gateway.waitForLine((line) => line.msg === 'reload skipped: the gateway is stopping', 10_000, 'the skipped reload')
+    expect(gateway.lines.filter((line) => line.msg === 'reloading routes' || line.msg.startsWith('routes reload'))).toEqual([])
+    expect(readFileSync(runs, 'utf8')).toBe('run\n')
   })
 })
 

@@ -175,6 +175,19 @@ describe('http(): hop-by-hop headers', () => {
     expect(seen['x-kept']).toBe('end-to-end')
   })
 
+  it('refuses an answer whose body is also coded with a transfer coding other than chunked: 502, not gzip bytes under no coding', async () => {
+    const coded = gzipSync('hello')
+    const raw: RawOrigin = await startRawOrigin(({ socket }) => {
+      socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`), coded, Buffer.from('\r\n0\r\n\r\n')]))
+    })
+    resources.track(raw)
+    const gw = await gatewayTo(raw.url)
+    const answer = await send(`${gw.url}/`)
+    expect(answer.status).toBe(502)
+    expect(answer.headers['x-wsgate-error']).toBe('ERR_ORIGIN_UNAVAILABLE')
+    expect(answer.body.toString()).toContain('transfer coding gzip')
+  })
+
   it("strips hop-by-hop headers and those named in Connection from the origin's response", async () => {
     const raw: RawOrigin = await startRawOrigin(({ socket }) => {
       socket.end(

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import { gzipSync } from 'node:zlib'
 import { Hono } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { describe, expect, it } from 'vitest'
@@ -332,6 +333,18 @@ describe("the origin's 101", () => {
 })
 
 describe('non-101 answers', () => {
+  it('refuses an answer whose body is also coded with a transfer coding other than chunked: 502 ERR_ORIGIN_BAD_HANDSHAKE', async () => {
+    const origin = await rawOrigin(({ socket }) => {
+      const coded = gzipSync('denied')
+      socket.end(Buffer.concat([headOf('HTTP/1.1 403 Forbidden', 'Transfer-Encoding: gzip, chunked'), Buffer.from(`${coded.length.toString(16)}\r\n`), coded, Buffer.from('\r\n0\r\n\r\n')]))
+    })
+    const gateway = await gatewayTo(origin)
+    const response = await rawExchange(gateway.port, handshakeRequest('/raw'))
+    expect(response.status).toBe(502)
+    expect(response.headers['x-wsgate-error']).toBe('ERR_ORIGIN_BAD_HANDSHAKE')
+    expect(response.body).toContain('transfer coding gzip is not supported')
+  })
+
   it('relays a Content-Length body that arrives over several writes, whole', async () => {
     const body = pattern(200_000, 6)
     const origin = await rawOrigin(({ socket }) => {

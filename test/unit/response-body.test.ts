@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BodyDecoder, bodyFraming, type BodyFraming } from '../../src/node/origin/response-body.ts'
+import { BodyDecoder, bodyFraming, unsupportedTransferCoding, type BodyFraming } from '../../src/node/origin/response-body.ts'
 import { MalformedResponseHead, type ResponseHead } from '../../src/node/origin/response-head.ts'
 
 // How the raw origin connector delimits and decodes the body of an origin's
@@ -22,6 +22,19 @@ function expectMalformed(run: () => unknown, message: RegExp): void {
   expect(thrown).toBeInstanceOf(MalformedResponseHead)
   expect((thrown as Error).message).toMatch(message)
 }
+
+describe('unsupportedTransferCoding', () => {
+  it('names the first coding other than chunked, in lower case, and nothing for chunked alone or no value', () => {
+    expect(unsupportedTransferCoding('gzip, chunked')).toBe('gzip')
+    expect(unsupportedTransferCoding('chunked, GZIP')).toBe('gzip')
+    expect(unsupportedTransferCoding(' Deflate ,chunked')).toBe('deflate')
+    expect(unsupportedTransferCoding('Chunked')).toBeUndefined()
+    expect(unsupportedTransferCoding('chunked, , chunked')).toBeUndefined()
+    expect(unsupportedTransferCoding('')).toBeUndefined()
+    expect(unsupportedTransferCoding(null)).toBeUndefined()
+    expect(unsupportedTransferCoding(undefined)).toBeUndefined()
+  })
+})
 
 describe('bodyFraming', () => {
   it.each([204, 205, 304])('gives a %i no body, whatever its headers say', (status) => {

@@ -18,6 +18,7 @@ import {
   type OriginRequestHooks,
 } from './request.ts'
 import { answerTimedOut, unusableAnswer } from '../../origin-errors.ts'
+import { unsupportedTransferCoding } from './response-body.ts'
 
 /** Options of {@link fetchOrigin}: TLS for an `https:` origin, socket accounting, the log note. */
 export interface FetchOriginOptions extends Pick<OriginRequestHooks, 'onSocket' | 'note'> {
@@ -99,6 +100,12 @@ export function fetchOrigin(request: Request, timeout: number, options: FetchOri
         return
       }
       const bodiless = NULL_BODY_STATUSES.has(status) || request.method === 'HEAD'
+      const coding = bodiless ? undefined : unsupportedTransferCoding(response.headers['transfer-encoding'])
+      if (coding !== undefined) {
+        response.destroy()
+        reject(unusableAnswer(`origin used transfer coding ${coding}, which the gateway does not decode`))
+        return
+      }
       if (bodiless) response.resume()
       const body = bodiless ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>)
       resolve(new Response(body, { status, statusText: response.statusMessage ?? '', headers: toHeaders(response.rawHeaders) }))

@@ -20,7 +20,7 @@ import {
 import { ignoreHandshakeError } from '../pipe/handshake-guard.ts'
 import { originTlsOptions } from './tls.ts'
 import { SHARED_READ_BUFFER } from './relay-buffers.ts'
-import { BodyDecoder, bodyFraming } from './response-body.ts'
+import { BodyDecoder, bodyFraming, unsupportedTransferCoding } from './response-body.ts'
 import { headEnd, MalformedResponseHead, MAX_RESPONSE_HEAD, parseResponseHead, relayedUpgradeLines, type ResponseHead } from './response-head.ts'
 
 /**
@@ -336,6 +336,11 @@ function relayedResponse(reader: OriginReader, head: ResponseHead, rest: Buffer,
     return badOriginHandshake((error as Error).message).getResponse()
   }
   const headers = toHeaders(head.rawHeaders)
+  const coding = framing.kind === 'none' ? undefined : unsupportedTransferCoding(headers.get('transfer-encoding'))
+  if (coding !== undefined) {
+    socket.destroy()
+    return badOriginHandshake(`transfer coding ${coding} is not supported`).getResponse()
+  }
   // An origin's own x-wsgate-error would pass for the gateway's refusal (src/errors.ts); the gateway's own 502s above keep theirs.
   headers.delete(ERROR_HEADER)
   // Agreeing copies (`5, 5`, or two lines) were accepted by bodyFraming(): the client gets one, which every parser reads

@@ -41,6 +41,27 @@ export function bodyFraming(head: ResponseHead): BodyFraming {
   return { kind: 'close' }
 }
 
+/**
+ * The first transfer coding of a `Transfer-Encoding` value other than
+ * `chunked` (lower-cased), or undefined when there is none. The gateway
+ * decodes chunked only; a body also coded with `gzip` or `deflate` would
+ * reach the client as coded bytes with no word of the coding
+ * (`Transfer-Encoding` is hop-by-hop), so such an answer is refused, as
+ * nginx refuses it (502).
+ *
+ * @example
+ * unsupportedTransferCoding('gzip, chunked') // 'gzip'
+ * unsupportedTransferCoding('Chunked') // undefined
+ */
+export function unsupportedTransferCoding(value: string | null | undefined): string | undefined {
+  if (!value) return undefined
+  for (const part of value.split(',')) {
+    const coding = part.trim().toLowerCase()
+    if (coding !== '' && coding !== 'chunked') return coding
+  }
+  return undefined
+}
+
 /** Longest chunk-size or trailer line accepted. */
 const MAX_LINE = 4 * 1024
 

@@ -40,6 +40,14 @@ const MAX_FIELD_LINES = 100
 /** Anything but printable ASCII, SP, HTAB, CR and LF: a head holding it is Node's. */
 const NOT_PLAIN = /[^\t\r\n\x20-\x7e]/
 /**
+ * What no clean head holds, in a part of one: a byte {@link NOT_PLAIN}, a
+ * CR followed by anything but LF (one at the end may still get its LF), an
+ * LF without its CR. A head whose blank line never comes as CRLF CRLF (one
+ * ended by bare LFs) would otherwise wait here for the header deadline's 408,
+ * where Node's parser refuses it at once.
+ */
+const NEVER_CLEAN = /[^\t\r\n\x20-\x7e]|\r(?!\n|$)|(?<!\r)\n/
+/**
  * RFC 9112 §3: `GET SP request-target SP HTTP/1.1`, the target printable
  * ASCII in origin form (`/…`), as browsers and WebSocket libraries send it
  * (request-head.ts checks it further); other forms are Node's (llhttp
@@ -159,7 +167,10 @@ export function readFirstHead(socket: Socket, handlers: FirstHeadHandlers, handO
     const at = searched.indexOf(HEAD_END)
     if (at < 0) {
       tail = searched.subarray(Math.max(0, searched.length - (HEAD_END.length - 1)))
-      if (length > handlers.limit) giveBack()
+      // Only a head that takes more than one read is checked here (a client's usual head comes whole): one that can
+      // no longer be clean is Node's at once (its bytes from the 3 before this read, so a CRLF split across reads
+      // is seen whole).
+      if (length > handlers.limit || NEVER_CLEAN.test(searched.toString('latin1'))) giveBack()
       return
     }
     const end = length - searched.length + at

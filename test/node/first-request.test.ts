@@ -3,7 +3,7 @@ import net from 'node:net'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { websocket, type GatewayBindings } from '../../src/index.ts'
-import type { TestGateway } from '../helpers/gateway.ts'
+import { expectNoOpenSockets, type GatewayOptions, type TestGateway } from '../helpers/gateway.ts'
 import { handshakeRequest, parseResponse, readHead } from '../helpers/raw-client.ts'
 import { useResources } from '../helpers/resources.ts'
 import { frame } from '../helpers/wire.ts'
@@ -19,12 +19,12 @@ import { frame } from '../helpers/wire.ts'
 const resources = useResources()
 
 /** `/plain` answered by the app itself, `/echo` a WebSocket route to an echo origin. */
-async function gateway(): Promise<TestGateway> {
+async function gateway(options: GatewayOptions = {}): Promise<TestGateway> {
   const origin = await resources.wsOrigin()
   const app = new Hono<{ Bindings: GatewayBindings }>()
   app.get('/plain', (c) => c.text('plain ok'))
   app.get('/echo', websocket(origin.url))
-  return resources.gateway(app)
+  return resources.gateway(app, options)
 }
 
 async function connect(port: number): Promise<net.Socket> {
@@ -99,6 +99,26 @@ describe("a connection's first head", () => {
     const answer = parseResponse(Buffer.from(await untilClosed(socket), 'latin1'))
     expect(answer.status).toBe(400)
     expect(answer.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_MALFORMED')
+  })
+
+  // Node's parser refuses these at their first bad byte; the gateway must not hold them for its header deadline (a
+  // deadline's 408 comes 10 s later here, and fails the test).
+  it.each([
+    ['ended by bare LFs (it never holds a CRLF CRLF)', 'GET /echo HTTP/1.1\nHost: 127.0.0.1\nUpgrade: websocket\nConnection: Upgrade\n\n'],
+    ['with a bare LF in its field lines, sent in two reads', ['GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r', '\nUpgrade: websocket\nConnection: Upgrade\n\n']],
+    ['with a bare CR ending each line', 'GET /echo HTTP/1.1\rHost: 127.0.0.1\rUpgrade: websocket\r\r'],
+    ['with a NUL in a field value, its blank line not yet sent', 'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\0\r\n'],
+  ])('answers a head %s with 400 ERR_HANDSHAKE_MALFORMED at once, as Node\'s parser does, and holds no socket', async (_what, parts) => {
+    const gw = await gateway({ handshakeTimeout: 10_000 })
+    const socket = await connect(gw.port)
+    for (const part of typeof parts === 'string' ? [parts] : parts) {
+      await new Promise<void>((resolve) => socket.write(part, 'latin1', () => resolve()))
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const answer = parseResponse(Buffer.from(await untilClosed(socket), 'latin1'))
+    expect(answer.status).toBe(400)
+    expect(answer.headers['x-wsgate-error']).toBe('ERR_HANDSHAKE_MALFORMED')
+    await expectNoOpenSockets(gw)
   })
 
   it('closes without an answer a connection that ends before sending a byte', async () => {

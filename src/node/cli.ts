@@ -12,7 +12,7 @@ import { redisStore, type RedisStore } from './redis-store.ts'
 import { summarizeRoutes } from './route-summary.ts'
 import { loadRoutes } from './routes-module.ts'
 import { serve, type Gateway } from './serve.ts'
-import { resolveServeSettings, type AdminOptions, type ServeOptions, type TlsOptions } from './settings.ts'
+import { resolveServeSettings, type AdminOptions, type ServeOptions, type ServeSettings, type TlsOptions } from './settings.ts'
 import { TlsCertificates } from './tls-certificates.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
@@ -110,16 +110,33 @@ const FLAGS = {
 /** Parsed flag values of `wsgate start`. */
 export type StartFlags = ReturnType<typeof parseStart>['values']
 
-/** Parses `wsgate start`'s arguments (throws a `TypeError` on an unknown flag, naming it). */
+/**
+ * Parses `wsgate start`'s arguments. Throws a `TypeError` naming the flag
+ * on an unknown flag, on an empty value (`--host ''` would bind every
+ * interface, `--port ''` a random port) and on a flag that takes one value
+ * given twice (which one was meant is a guess: the first from a unit file,
+ * the second from a drop-in?).
+ */
 function parseStart(argv: string[]) {
+  let parsed
   try {
-    return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: FLAGS, tokens: true })
   } catch (error) {
     // Node's message goes on about positionals that start with '-': the flag and where the list is are what helps.
     const flag = (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'([^']+)'/.exec((error as Error).message)?.[1]
     if (flag) throw new TypeError(`unknown option ${flag}; wsgate --help lists them`, { cause: error })
     throw error
   }
+  const seen = new Map<string, string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || token.value === undefined) continue
+    if (token.value.trim() === '') throw new TypeError(`${token.rawName} needs a value, got an empty one`)
+    const repeatable = (FLAGS[token.name as keyof typeof FLAGS] as { multiple?: boolean }).multiple === true
+    const earlier = seen.get(token.name)
+    if (earlier !== undefined && !repeatable) throw new TypeError(`--${token.name} is given twice ("${earlier}", then "${token.value}"); give it once`)
+    seen.set(token.name, token.value)
+  }
+  return { values: parsed.values, positionals: parsed.positionals }
 }
 
 /**
@@ -146,12 +163,18 @@ export async function main(argv: string[]): Promise<void> {
     console.log(packageVersion())
     return
   }
-  const [command, routesPath] = positionals
+  const [command, routesPath, ...extra] = positionals
   if (values.help || (command !== 'start' && command !== 'check') || !routesPath) {
     console.log(USAGE)
     process.exitCode = values.help ? 0 : 2
+    // What was wrong, on stderr (the usage above does not say); a bare `wsgate` asked for nothing more.
+    if (!values.help && command !== undefined) {
+      console.error(command === 'start' || command === 'check' ? `wsgate: ${command} needs the routes module: wsgate ${command} <routes-module>` : `wsgate: unknown command "${command}"; the commands are start and check`)
+    }
     return
   }
+  // `wsgate start routes.ts 8080` would otherwise serve on the default port with the 8080 ignored.
+  if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}" after the routes module; options start with --, e.g. --port 8080`)
   if (command === 'check') return check(routesPath, values)
 
   // Per-worker lines carry the worker's id; with --workers this process may be the primary, which only runs them.
@@ -168,7 +191,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     gateway = await serve(app, options)
   } catch (error) {
-    throw listenError(error, listenPorts(options)) ?? error
+    throw listenError(error, listenPorts(options)) ?? inFlagTerms(error, values)
   }
   logConnectionCeiling(logger, gateway.settings.maxConnections)
   // A shared store hands its lease back at exit, so the slots count no longer at once rather than after leaseTtl.
@@ -195,14 +218,36 @@ export async function main(argv: string[]): Promise<void> {
 async function check(routesPath: string, values: StartFlags): Promise<void> {
   const app = await loadRoutes(routesPath)
   const logger = createLogger({ level: 'silent' })
-  const settings = resolveServeSettings(serveOptions(values, logger, { store: false }))
+  const settings = checkedSettings(values, logger)
   if (settings.tls) {
     const certificates = new TlsCertificates(settings.tls.certificates, logger, settings.tls.options)
-    await certificates.load()
-    certificates.close()
+    try {
+      await certificates.load()
+    } catch (error) {
+      throw inFlagTerms(error, values)
+    } finally {
+      certificates.close()
+    }
   }
   console.log(checkReport(routesPath, app))
   process.exit(0)
+}
+
+/**
+ * `serve()`'s settings from the flags, checked as `wsgate start` checks
+ * them, without listening or connecting anywhere: `--workers` too, and the
+ * shared store's flags without a store. A bad one throws a `TypeError` in
+ * the command line's words (see {@link inFlagTerms}). `wsgate check` runs
+ * it, and so does the primary of `--workers` before it forks: a worker
+ * that failed on a flag would be replaced for ever, failing each time.
+ */
+function checkedSettings(values: StartFlags, logger: Logger): ServeSettings {
+  if (values.workers !== undefined) workerCount(values.workers)
+  try {
+    return resolveServeSettings(serveOptions(values, logger, { store: false }))
+  } catch (error) {
+    throw inFlagTerms(error, values)
+  }
 }
 
 /** The ports and hosts a start binds, for {@link listenError}. */
@@ -267,9 +312,11 @@ export function reloadOnHangup(gateway: Gateway, routesPath: string, logger: Log
  * // { logger, host: '127.0.0.1', port: 0, drainTimeout: 10_000, closeGrace: 2_000 }
  */
 export function serveOptions(values: StartFlags, logger: Logger, { store: withStore = true }: { store?: boolean } = {}): ServeOptions {
-  const options: ServeOptions = { logger, host: values.host ?? process.env.HOST ?? DEFAULT_HOST }
-  const port = values.port ?? process.env.PORT
-  if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber('--port', port)
+  // An empty HOST or PORT (`Environment=PORT=`, `-e PORT` unset in the shell) is no setting: the default, not a
+  // bind to every interface ('') or a random port (Number('') is 0).
+  const options: ServeOptions = { logger, host: values.host ?? (process.env.HOST || DEFAULT_HOST) }
+  const port = values.port ?? (process.env.PORT || undefined)
+  if (port !== undefined) options.port = port === 'off' ? 'off' : toNumber(values.port !== undefined ? '--port' : 'PORT', port)
   const tls = tlsOptions(values['tls-cert'] ?? [], values['tls-key'] ?? [], values['tls-port'])
   if (values.h2 && values['no-h2']) throw new TypeError('give --h2 or --no-h2, not both')
   if (tls && (values.h2 || values['no-h2'])) tls.http2 = values.h2 === true
@@ -437,15 +484,70 @@ function logConnectionCeiling(logger: Logger, maxConnections: number): void {
   } else logger.info(fields, 'connection ceiling')
 }
 
+/** `serve()`'s option names that a flag sets, and the flag (the options spelled the same in every message). */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  handshakeTimeout: '--handshake-timeout',
+  requestTimeout: '--request-timeout',
+  maxConnections: '--max-connections',
+  maxConnectionsPerClient: '--max-connections-per-client',
+  maxHandshakesPerClient: '--max-handshakes-per-client',
+  maxHandshakesPerRoute: '--max-handshakes-per-route',
+  maxRequestsPerClient: '--max-requests-per-client',
+  idleTimeout: '--idle-timeout',
+  maxLifetime: '--max-lifetime',
+  drainTimeout: '--drain-timeout',
+  closeGrace: '--close-grace',
+  'admin.port': '--admin-port',
+  'admin.host': '--admin-host',
+  'tls.port': '--tls-port',
+  'tls.cert': '--tls-cert',
+  'tls.key': '--tls-key',
+}
+
+/**
+ * A `TypeError` of `serve()` about an option the command line set, said in
+ * the command line's words: `serve(): maxConnections must be a positive
+ * integer, got 0` becomes `--max-connections must be a positive integer,
+ * got 0`; `port` and `host` are `--port`/`--host`, or `PORT`/`HOST` when the
+ * environment gave them (and no flag did). Anything else is returned as it is.
+ *
+ * @example
+ * throw inFlagTerms(error, values)
+ */
+export function inFlagTerms(error: unknown, values: Pick<StartFlags, 'port' | 'host'>): unknown {
+  if (!(error instanceof TypeError) || !error.message.startsWith('serve(): ')) return error
+  const fromEnv = (name: 'port' | 'host'): boolean => values[name] === undefined && Boolean(process.env[name.toUpperCase()])
+  const flags: Record<string, string> = { ...OPTION_FLAGS, port: fromEnv('port') ? 'PORT' : '--port', host: fromEnv('host') ? 'HOST' : '--host' }
+  const message = error.message
+    .slice('serve(): '.length)
+    // The camel-case and dotted names are no English words: every mention is the option.
+    .replace(/\b(?:admin|tls)\.\w+|\b[a-z]+[A-Z]\w*/g, (name) => flags[name] ?? name)
+    // tls.certificates[1].cert: the second --tls-cert.
+    .replace(/\btls\.certificates\[(\d+)\]\.(cert|key)\b/g, (_, index: string, part: string) => `--tls-${part} #${Number(index) + 1}`)
+    // `port` and `host` are also words: only where the message names the option.
+    .replace(/^(port|host)\b/, (name) => flags[name]!)
+    .replace(/\band port are both\b/, `and ${flags.port} are both`)
+    .replace('or Infinity for no cap', 'or off for no cap')
+  return new TypeError(message, { cause: error })
+}
+
 /** A cap's flag value: a number, or `off` for no cap (Infinity, which `serve()` warns about). */
 function toCap(flag: string, value: string): number {
   return value === 'off' ? Number.POSITIVE_INFINITY : toNumber(flag, value)
 }
 
+/**
+ * A flag's number, written as decimal digits (a sign and a fraction allowed;
+ * `serve()` checks the range). `Number()` alone would take `1e3`, `0x50`,
+ * ` 80 ` and an empty string (0: a random port), so a typo could pass as
+ * another number.
+ */
 function toNumber(flag: string, value: string): number {
-  const number = Number(value)
-  if (!Number.isFinite(number)) throw new TypeError(`${flag} expects a number, got "${value}"`)
-  return number
+  if (/^-?\d+(?:\.\d+)?$/.test(value)) return Number(value)
+  if (Number.isFinite(Number(value)) && value.trim() !== '') {
+    throw new TypeError(`${flag} expects a number in plain decimal digits (e.g. 1000), got "${value}"`)
+  }
+  throw new TypeError(`${flag} expects a number, got "${value}"`)
 }
 
 /** The flags of `wsgate start` that scale it out: processes (`--workers`) and the shared store (`--redis…`). */
@@ -463,10 +565,12 @@ export interface ScaleFlags {
  * listener and no store of its own; a worker that fails on a bad flag is
  * replaced with a growing wait, each failure logged.
  */
-async function startWorkers(values: ScaleFlags, routesPath: string, logger: Logger): Promise<void> {
+async function startWorkers(values: StartFlags, routesPath: string, logger: Logger): Promise<void> {
   const workers = workerCount(values.workers!)
   // The primary does not import the module (its workers do), but a missing one is said here, once.
   if (!existsSync(resolve(routesPath))) throw new Error(`${routesPath}: no such routes module (looked for ${resolve(routesPath)}); give the path of the module that default-exports your Hono app`)
+  // So is a bad flag: every worker would fail on it, and be replaced, for ever.
+  checkedSettings(values, createLogger({ level: 'silent' }))
   if (workers > 1 && !values.redis && !process.env.WSGATE_REDIS_URL) {
     logger.warn({ workers }, 'each worker enforces the connection caps and rate limits on its own (up to workers × each cap): give --redis to share them')
   }
@@ -500,6 +604,13 @@ function storeFlags(values: ScaleFlags): string | undefined {
   if (!url && (values['redis-lease-ttl'] !== undefined || values['redis-fail-closed'])) {
     throw new TypeError('--redis-lease-ttl and --redis-fail-closed need --redis <url> (or WSGATE_REDIS_URL)')
   }
-  if (values['redis-lease-ttl'] !== undefined) toNumber('--redis-lease-ttl', values['redis-lease-ttl'])
+  // What redisStore() refuses, checked here too: `wsgate check` makes no store.
+  if (url && !/^rediss?:\/\//.test(url)) {
+    throw new TypeError(`${values.redis !== undefined ? '--redis' : 'WSGATE_REDIS_URL'} expects a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379, got "${url}"`)
+  }
+  if (values['redis-lease-ttl'] !== undefined) {
+    const ttl = toNumber('--redis-lease-ttl', values['redis-lease-ttl'])
+    if (!(Number.isInteger(ttl) && ttl >= 300 && ttl <= 3_600_000)) throw new TypeError(`--redis-lease-ttl must be a whole number of ms from 300 to 3600000 (1 h), got ${ttl}`)
+  }
   return url || undefined
 }

@@ -258,6 +258,10 @@ export function resolveServeSettings(options: ServeOptions): ServeSettings {
   if (typeof settings.metrics !== 'boolean') throw new TypeError(`serve(): metrics must be a boolean, got ${String(settings.metrics)}`)
   if (settings.admin && !settings.metrics) throw new TypeError('serve(): admin needs the metrics it serves; leave metrics out or set it to true')
   if (settings.store !== undefined) assertLimitStore(settings.store, 'serve()')
+  // Node binds every interface for an empty host: a blank HOST would expose a gateway meant for loopback.
+  if (typeof settings.host !== 'string' || settings.host.trim() === '') {
+    throw new TypeError(`serve(): host must be an address to bind, e.g. '127.0.0.1' (or '0.0.0.0' for every interface), got ${JSON.stringify(settings.host)}`)
+  }
   if (settings.port !== 'off') assertPort('port', settings.port)
   if (settings.port === 'off' && !settings.tls) {
     throw new TypeError("serve(): port is 'off' and there is no tls listener: at least one must listen; give tls: { cert, key } or a port")

@@ -23,6 +23,8 @@ export type GatewayErrorCode =
   | 'ERR_HANDSHAKE_HEADERS_TOO_LARGE'
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_REQUEST_TIMEOUT'
+  // A plain HTTP/1.1 request's Expect with an expectation other than 100-continue (src/node/listener.ts)
+  | 'ERR_EXPECTATION_FAILED'
   | 'ERR_CONNECTION_LIMIT'
   // serve() draining: close({ drain: true }), SIGTERM, SIGINT
   | 'ERR_GATEWAY_DRAINING'

@@ -326,7 +326,12 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
     // complaints about a request (RequestError) are about client input, so a 400.
     { errorHandler: (error) => toErrorResponse(error instanceof RequestError ? asGatewayError(error) : error, logger) },
   )
-  function onRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse): void {
+  /**
+   * A plain request (Node's 'request'), or one with an `Expect` (RFC 9110 §10.1.1) that Node hands over instead
+   * of answering it itself: `expect` is `'continue'` for `100-continue` (Node's 'checkContinue'), `'other'` for
+   * any other expectation ('checkExpectation').
+   */
+  function onRequest(incoming: http.IncomingMessage, outgoing: http.ServerResponse, expect?: 'continue' | 'other'): void {
     headersReceived(incoming.socket)
     if (refused.has(incoming.socket)) return
     let head: RequestHead
@@ -340,10 +345,19 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       refuseRequest(incoming, outgoing, drainingError(settings.retryAfter), head.target)
       return
     }
+    // An expectation the gateway cannot meet: 417 (§10.1.1) as a refusal of its own, which closes the connection.
+    // Node's own 417 kept it open and parsed what followed without the head parse ever seeing the request.
+    if (expect === 'other') {
+      refuseRequest(incoming, outgoing, new GatewayError(417, 'ERR_EXPECTATION_FAILED', 'only the 100-continue expectation is supported'), head.target)
+      return
+    }
     // A slot of the client's maxRequestsPerClient, held until the response closes: sent in full, or the client
     // gone (its socket closed, the 408 of requestTimeout included). Node emits 'close' once per response.
     const admitted = state.fairShare.admitRequest(outgoing, incoming.socket.remoteAddress)
     if (admitted === true) outgoing.once('close', state.fairShare.releaseRequest)
+    // The body is invited only now, past every refusal the edge decides before the chain: a refused request is
+    // answered without it (Node wrote 100 Continue before any check, and the refusal then closed on a body coming).
+    if (expect === 'continue' && admitted === true) outgoing.writeContinue()
     requestHeads.set(incoming, { head, rawTarget: incoming.url ?? '', overCap: admitted instanceof GatewayError ? admitted : undefined })
     // @hono/node-server builds its Request from the target (never from Host) when the target is absolute.
     incoming.url = head.url
@@ -478,6 +492,9 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       } else takeHttpConnections(server, 'connection')
       server.on('clientError', onClientError)
       server.on('request', onRequest)
+      // With these listeners Node answers no Expect itself (see onRequest).
+      server.on('checkContinue', (incoming: http.IncomingMessage, outgoing: http.ServerResponse) => onRequest(incoming, outgoing, 'continue'))
+      server.on('checkExpectation', (incoming: http.IncomingMessage, outgoing: http.ServerResponse) => onRequest(incoming, outgoing, 'other'))
       server.on('connect', onConnect)
       server.on('upgrade', onUpgrade)
     },

@@ -5,6 +5,15 @@
 // (Node does not strip types under node_modules).
 import { existsSync } from 'node:fs'
 
+// package.json "engines": Node strips the types of a .ts routes module from 22.18 on. An older Node would fail later
+// and elsewhere ('Unknown file extension ".ts"'), never saying that the Node is the problem.
+const MINIMUM_NODE = [22, 18]
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < MINIMUM_NODE[0] || (major === MINIMUM_NODE[0] && minor < MINIMUM_NODE[1])) {
+  console.error(`wsgate: needs Node.js ${MINIMUM_NODE.join('.')} or later (it runs a .ts routes module by stripping its types); this is v${process.versions.node} (${process.execPath})`)
+  process.exit(1)
+}
+
 const root = existsSync(new URL('../src/node/cli.ts', import.meta.url)) ? '../src/' : '../dist/src/'
 const extension = root === '../src/' ? 'ts' : 'js'
 

@@ -43,18 +43,29 @@ export async function loadRoutes(path: string, options: LoadRoutesOptions = {}):
   if (!existsSync(file)) throw new Error(`${path}: no such routes module (looked for ${file}); give the path of the module that default-exports your Hono app`)
   if (statSync(file).isDirectory()) throw new Error(`${path} is a directory; give the routes module itself, e.g. ${path.replace(/\/$/, '')}/index.ts`)
   const url = pathToFileURL(file).href + (options.reload !== undefined ? `?reload=${options.reload}` : '')
-  let module: { default?: FetchApp }
+  // A top-level await that nothing will settle ends the process with code 13 and Node's warning that points at
+  // the CLI's own `await main()`: say which module never finished loading, and exit 1 like any other load error.
+  const unsettled = (code: number): void => {
+    if (code !== UNSETTLED_TOP_LEVEL_AWAIT) return
+    process.exitCode = 1
+    process.stderr.write(`wsgate: ${path}: never finished loading: a top-level await in it (or in a module it imports) waits for a promise that nothing settles\n`)
+  }
+  process.on('exit', unsettled)
+  let app: FetchApp | undefined
   try {
-    module = (await import(url)) as { default?: FetchApp }
+    app = ((await import(url)) as { default?: FetchApp }).default
+    // Inside the try: a getter on the default export (or on its fetch) may throw too.
+    if (app && typeof app.fetch === 'function') return app
   } catch (error) {
     throw new Error(describeLoadError(path, error), { cause: error })
+  } finally {
+    process.off('exit', unsettled)
   }
-  const app = module.default
-  if (!app || typeof app.fetch !== 'function') {
-    throw new TypeError(`${path} must default-export a Hono app (an object with fetch()), e.g. export default app`)
-  }
-  return app
+  throw new TypeError(`${path} must default-export a Hono app (an object with fetch()), e.g. export default app`)
 }
+
+/** Node's exit code for a top-level await left unsettled when nothing is left to run. */
+const UNSETTLED_TOP_LEVEL_AWAIT = 13
 
 /**
  * What went wrong importing the routes module, as a message that starts
@@ -75,7 +86,10 @@ export function describeLoadError(path: string, error: unknown): string {
     const caret = place ? lines.findIndex((line, index) => index > 1 && index < 6 && /^\s*\^+\s*$/.test(line)) : -1
     const excerpt = caret > 0 ? lines.slice(caret - 1, caret + 1) : []
     const reason =
-      code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX'
+      // `import { nope } from …` is a SyntaxError to V8, but nothing in the module is misspelt.
+      /does not provide an export named/.test(text)
+        ? text
+        : code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX'
         ? `${text}: Node runs .ts files by stripping their types and cannot strip this; write it as plain JavaScript with types (a const object instead of an enum, a field assigned in the constructor instead of a parameter property), or compile the module with tsc first`
         : code === 'ERR_INVALID_TYPESCRIPT_SYNTAX'
           ? `invalid TypeScript: ${text}`

@@ -163,6 +163,25 @@ export default app`)
     expect(stderr).toMatch(new RegExp(`^wsgate: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: invalid TypeScript: `))
   })
 
+  it('names the module whose top-level await never settles, with exit code 1 (Node ends such a process with 13)', async () => {
+    const file = routesFile('never.ts', 'await new Promise(() => {})\nexport default new Hono()')
+    const { code, stderr } = await wsgate(['check', file])
+    expect(code).toBe(1)
+    expect(stderr.trimEnd().split('\n').at(-1)).toBe(
+      `wsgate: ${file}: never finished loading: a top-level await in it (or in a module it imports) waits for a promise that nothing settles`,
+    )
+  })
+
+  it('says an import of a name a module does not export is that, not a syntax error, and names the module when its default export throws', async () => {
+    const missing = routesFile('missing-export.ts', `import { nope } from '${pathToFileURL(join(root, 'src/index.ts')).href}'\nexport default nope`)
+    const first = (await wsgate(['check', missing])).stderr.split('\n')[0]
+    expect(first).toBe(`wsgate: ${missing}:3: The requested module '${pathToFileURL(join(root, 'src/index.ts')).href}' does not provide an export named 'nope'`)
+    const getter = routesFile('getter.ts', "export default { get fetch() { throw new Error('no app yet') } }")
+    const { code, stderr } = await wsgate(['check', getter])
+    expect(code).toBe(1)
+    expect(stderr.trim()).toBe(`wsgate: ${getter}:3: no app yet`)
+  })
+
   it('refuses a module whose default export is not an app', async () => {
     const file = routesFile('no-app.ts', 'export default { routes: [] }')
     const { code, stderr } = await wsgate(['check', file])

@@ -98,16 +98,24 @@ export interface ListenPorts {
 }
 
 /**
- * A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`) as a message
- * that names the port, the flag that set it and the way out; undefined for
- * any other error.
+ * A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, a host name
+ * that does not resolve) as a message that names the port or host, the
+ * flag that set it and the way out; undefined for any other error.
  *
  * @example
  * listenError(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', port: 8080 }), { port: 8080, host: '127.0.0.1' })
  * // 'port 8080 on 127.0.0.1 is already in use (EADDRINUSE): …; stop it, or pick another port with --port <n> (or PORT), 0 for any free one'
  */
 export function listenError(error: unknown, ports: ListenPorts): Error | undefined {
-  const { code, port, address } = (error ?? {}) as NodeJS.ErrnoException & { port?: number; address?: string }
+  const { code, port, address, syscall, hostname } = (error ?? {}) as NodeJS.ErrnoException & { port?: number; address?: string; hostname?: string }
+  // A host name that does not resolve: Node's 'getaddrinfo ENOTFOUND x' says neither which flag nor what to give.
+  if (syscall === 'getaddrinfo' && hostname !== undefined) {
+    const flag = ports.adminHost !== undefined && hostname === ports.adminHost && hostname !== ports.host ? '--admin-host' : '--host'
+    return new Error(
+      `${hostname} does not resolve to an address (getaddrinfo ${code}): give ${flag} an address of this machine (127.0.0.1, or 0.0.0.0 for all of them) or a name that resolves to one`,
+      { cause: error },
+    )
+  }
   if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return undefined
   // Which listener: the admin one and the TLS one have flags of their own (a free port, 0, cannot collide).
   const [flag, hostFlag] =

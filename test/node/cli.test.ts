@@ -312,4 +312,13 @@ describe('what the CLI prints, as functions', () => {
     )
     expect(listenError(new Error('something else'), ports)).toBeUndefined()
   })
+
+  it('says which host flag named a host that does not resolve', () => {
+    const notFound = (hostname: string): Error => Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname })
+    const ports = { port: 8080, host: 'gw.invalid', adminPort: 9090, adminHost: 'admin.invalid' }
+    expect(listenError(notFound('gw.invalid'), ports)?.message).toBe(
+      'gw.invalid does not resolve to an address (getaddrinfo ENOTFOUND): give --host an address of this machine (127.0.0.1, or 0.0.0.0 for all of them) or a name that resolves to one',
+    )
+    expect(listenError(notFound('admin.invalid'), ports)?.message).toContain('give --admin-host an address of this machine')
+  })
 })

@@ -76,8 +76,10 @@ export async function startEchoOrigin(options: EchoOriginOptions = {}): Promise<
   const port = typeof address === 'object' && address ? address.port : 0
   // @ts-expect-error -- ws keeps its http.Server in a private field; unref lets a gateway exit without closing it.
   server._server?.unref()
+  const host = options.host ?? '127.0.0.1'
   return {
-    url: `ws://${options.host ?? '127.0.0.1'}:${port}`,
+    // An IPv6 address goes in brackets (ws://[::1]:port): bare, its colons would read as the port's.
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     close: async () => {
       for (const client of server.clients) client.terminate()

@@ -63,9 +63,10 @@ export function startLine(gateway: Pick<Gateway, 'url' | 'tlsUrl' | 'adminUrl'>,
 }
 
 /**
- * `wsgate check`'s report: the routes (one per line) and what each
+ * `wsgate check`'s report: the routes (one per line), what each
  * middleware built and warned about at start (`waf()`: its rule-set load
- * report, every line of it).
+ * report, every line of it), and `settingWarnings`: what `wsgate start`
+ * would warn about its own settings (a cap turned off).
  *
  * @example
  * console.log(checkReport('routes.ts', app))
@@ -74,10 +75,10 @@ export function startLine(gateway: Pick<Gateway, 'url' | 'tlsUrl' | 'adminUrl'>,
  * //   ALL /guarded waf() → websocket()
  * // waf() on /guarded: CRS 4.x: 533 rules loaded, …
  */
-export function checkReport(path: string, app: FetchApp): string {
+export function checkReport(path: string, app: FetchApp, settingWarnings: readonly string[] = []): string {
   const routes = summarizeRoutes(app)
   const reports = middlewareReports(app)
-  const warnings = reports.reduce((sum, report) => sum + report.warnings.length, 0)
+  const warnings = reports.reduce((sum, report) => sum + report.warnings.length, settingWarnings.length)
   const lines = [`${path}: ${plural(routes.length, 'route')}, every factory ran${warnings ? `, ${plural(warnings, 'warning')}` : ''}`]
   for (const route of routes) lines.push(`  ${formatRoute(route)}`)
   for (const { middleware, path: at, reportLines, warnings } of reports) {
@@ -85,6 +86,7 @@ export function checkReport(path: string, app: FetchApp): string {
     if (reportLines.length > 0) lines.push(`${where}: ${reportLines[0]}`, ...reportLines.slice(1).map((line) => `  ${line}`))
     for (const warning of warnings) lines.push(`warning: ${where}: ${warning}`)
   }
+  for (const warning of settingWarnings) lines.push(`warning: ${warning}`)
   return lines.join('\n')
 }
 

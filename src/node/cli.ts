@@ -12,7 +12,7 @@ import { redisStore, type RedisStore } from './redis-store.ts'
 import { summarizeRoutes } from './route-summary.ts'
 import { loadRoutes } from './routes-module.ts'
 import { serve, type Gateway } from './serve.ts'
-import { resolveServeSettings, type AdminOptions, type ServeOptions, type ServeSettings, type TlsOptions } from './settings.ts'
+import { resolveServeSettings, serveWarnings, type AdminOptions, type ServeOptions, type ServeSettings, type TlsOptions } from './settings.ts'
 import { TlsCertificates } from './tls-certificates.ts'
 
 const USAGE = `Usage: wsgate start <routes-module> [options]
@@ -229,7 +229,9 @@ async function check(routesPath: string, values: StartFlags): Promise<void> {
       certificates.close()
     }
   }
-  console.log(checkReport(routesPath, app))
+  // What start would warn about (a fair-share cap off, an admin listener open without a token), said by check too.
+  const warnings = serveWarnings(settings).map((warning) => inFlagTerms(new TypeError(warning), values) as Error)
+  console.log(checkReport(routesPath, app, warnings.map((warning) => warning.message.replace(/\bInfinity\b/, 'off'))))
   process.exit(0)
 }
 
@@ -528,6 +530,8 @@ export function inFlagTerms(error: unknown, values: Pick<StartFlags, 'port' | 'h
     .replace(/^(port|host)\b/, (name) => flags[name]!)
     .replace(/\band port are both\b/, `and ${flags.port} are both`)
     .replace('or Infinity for no cap', 'or off for no cap')
+    .replace('give tls: { cert, key } or a port', 'give --tls-cert and --tls-key, or a port')
+    .replace('set admin.token (WSGATE_ADMIN_TOKEN) or bind 127.0.0.1', 'set WSGATE_ADMIN_TOKEN or give --admin-host 127.0.0.1')
   return new TypeError(message, { cause: error })
 }
 

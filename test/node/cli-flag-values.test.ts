@@ -105,6 +105,23 @@ describe('wsgate check refuses what wsgate start would', () => {
   })
 })
 
+describe('wsgate check and the warnings of start', () => {
+  it('prints what start would warn about its settings, in flag terms', async () => {
+    const { code, stdout } = await wsgate(['check', routes, '--max-connections-per-client', 'off', '--admin-port', '0', '--admin-host', '0.0.0.0'])
+    expect(code).toBe(0)
+    const lines = stdout.trimEnd().split('\n')
+    expect(lines[0]).toBe(`${routes}: 1 route, every factory ran, 2 warnings`)
+    expect(lines.slice(-2)).toEqual([
+      'warning: --max-connections-per-client is off: one client address may hold every connection of the gateway and lock every other client out',
+      'warning: the admin listener binds 0.0.0.0 without a token: anyone who reaches it can list clients and close connections; set WSGATE_ADMIN_TOKEN or give --admin-host 127.0.0.1',
+    ])
+  })
+
+  it("says --port off without TLS in the command line's words", async () => {
+    expect(await refused(['--port', 'off'])).toBe("wsgate: --port is 'off' and there is no tls listener: at least one must listen; give --tls-cert and --tls-key, or a port")
+  })
+})
+
 describe('wsgate start --workers with a bad flag', () => {
   it('exits 1 with the reason before it forks, instead of replacing workers that each fail on it', async () => {
     const { code, stderr, stdout } = await wsgate(['start', routes, '--port', '0', '--workers', '2', '--max-connections', 'lots'], { LOG_LEVEL: 'info' })

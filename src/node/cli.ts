@@ -175,6 +175,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   // `wsgate start routes.ts 8080` would otherwise serve on the default port with the 8080 ignored.
   if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}" after the routes module; options start with --, e.g. --port 8080`)
+  checkLogLevel(process.env)
   if (command === 'check') return check(routesPath, values)
 
   // Per-worker lines carry the worker's id; with --workers this process may be the primary, which only runs them.
@@ -484,6 +485,27 @@ function logConnectionCeiling(logger: Logger, maxConnections: number): void {
   if (maxConnections > ceiling) {
     logger.warn(fields, `connection ceiling: maxConnections exceeds what ${limits.soft} open files allow; raise the hard limit (ulimit -Hn, LimitNOFILE)`)
   } else logger.info(fields, 'connection ceiling')
+}
+
+/** The level names `LOG_LEVEL` takes (pino's, in any case). */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+
+/**
+ * Checks `LOG_LEVEL` before anything logs: pino's own refusal of a bad one
+ * reads `default level:bogus must be included in custom levels`. An empty
+ * one is no setting (removed from `env`, so the default `info` applies, in
+ * workers too).
+ *
+ * @example
+ * checkLogLevel(process.env) // throws on LOG_LEVEL=verbose
+ */
+export function checkLogLevel(env: NodeJS.ProcessEnv): void {
+  if (env.LOG_LEVEL === undefined) return
+  if (env.LOG_LEVEL.trim() === '') {
+    delete env.LOG_LEVEL
+    return
+  }
+  if (!LOG_LEVELS.includes(env.LOG_LEVEL.toLowerCase())) throw new TypeError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`)
 }
 
 /** `serve()`'s option names that a flag sets, and the flag (the options spelled the same in every message). */

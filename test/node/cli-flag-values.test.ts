@@ -105,6 +105,22 @@ describe('wsgate check refuses what wsgate start would', () => {
   })
 })
 
+describe('LOG_LEVEL', () => {
+  it('refuses a level pino does not have, naming the variable, in check as in start; an empty one is the default', async () => {
+    expect(await refused([], { LOG_LEVEL: 'verbose' })).toBe('wsgate: LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"')
+    const start = await wsgate(['start', routes, '--port', '0'], { LOG_LEVEL: '10' })
+    expect(start.code).toBe(1)
+    expect(start.stderr.trim()).toBe('wsgate: LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "10"')
+    const empty = await startCliGateway(routes, ['--port', '0'], { env: { LOG_LEVEL: '' } })
+    try {
+      expect(empty.lines.find((line) => line.msg === 'gateway listening')?.level).toBe(30)
+    } finally {
+      await empty.stop()
+    }
+    expect((await wsgate(['check', routes], { LOG_LEVEL: 'DEBUG' })).code).toBe(0)
+  })
+})
+
 describe('wsgate check and the warnings of start', () => {
   it('prints what start would warn about its settings, in flag terms', async () => {
     const { code, stdout } = await wsgate(['check', routes, '--max-connections-per-client', 'off', '--admin-port', '0', '--admin-host', '0.0.0.0'])

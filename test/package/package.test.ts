@@ -199,6 +199,26 @@ describe('the npm package', () => {
     }
   })
 
+  it("imports every path the README's import table lists from the installed package, each with the names it says", async () => {
+    const readme = await readFile(join(repo, 'README.md'), 'utf8')
+    const table = readme.slice(readme.indexOf('## Imports and bundle size'), readme.indexOf('## Deploy to a Node host'))
+    const rows = [...table.matchAll(/^\| `(wsgate(?:\/[a-z-]+)?)` \| (.+) \|$/gm)].map(([, path, what]) => ({ path: path!, names: [...what!.matchAll(/`(\w+)\(\)`/g)].map((match) => match[1]!) }))
+    expect(rows.map((row) => row.path)).toEqual(expect.arrayContaining(['wsgate', 'wsgate/node', 'wsgate/workers', 'wsgate/waf']))
+    const script = [
+      `const rows = ${JSON.stringify(rows)}`,
+      'const missing = []',
+      'for (const { path, names } of rows) {',
+      '  const module = await import(path).catch((error) => ({ failed: error.code ?? error.message }))',
+      '  if (module.failed) missing.push(`${path}: ${module.failed}`)',
+      '  else for (const name of names) if (typeof module[name] !== "function") missing.push(`${path}: no ${name}()`)',
+      '}',
+      'console.log(JSON.stringify(missing))',
+    ].join('\n')
+    await writeFile(join(project, 'imports.mjs'), script)
+    const { stdout } = await run(process.execPath, ['imports.mjs'], project)
+    expect(JSON.parse(stdout)).toEqual([])
+  })
+
   it('type-checks a consumer of wsgate and wsgate/node against the shipped declarations', async () => {
     await writeFile(
       join(project, 'consumer.ts'),

@@ -1,7 +1,7 @@
 /**
  * The evasion corpus of `modsecurity-parity.test.ts`: attack payloads (and
  * one benign value) under encodings that WAF evasions use, in each place a
- * handshake carries them. Generated, not listed, so that the expected
+ * handshake carries them (the path included). Generated, not listed, so that the expected
  * verdicts (`modsecurity-3.0.9-crs-3.3.4.json`, keyed by case name) stay
  * the only data. The verdicts were recorded from Debian's nginx with
  * libmodsecurity 3.0.9 and the same CRS 3.3.4 (`SecRuleEngine On`, the
@@ -46,6 +46,7 @@ const BROWSER: [string, string][] = [['User-Agent', 'Mozilla/5.0'], ['Accept', '
 
 const LOCATIONS: readonly [name: string, header: boolean, place: (value: string) => Pick<EvasionCase, 'target' | 'headers'>][] = [
   ['arg', false, (value) => ({ target: `/chat?q=${value}`, headers: BROWSER })],
+  ['path', false, (value) => ({ target: `/chat/${value}?x=1`, headers: BROWSER })],
   ['argname', false, (value) => ({ target: `/chat?${value}=1`, headers: BROWSER })],
   ['hpp', false, (value) => ({ target: `/chat?q=1&q=${value}`, headers: BROWSER })],
   ['cookie', true, (value) => ({ target: '/chat', headers: [...BROWSER, ['Cookie', `a=1; s=${value}`]] })],

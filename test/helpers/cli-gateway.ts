@@ -6,7 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import type { LogLine } from './gateway.ts'
+
+/** The repository's root, where `bin/wsgate.js` is. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** A running `wsgate start` child. */
 export interface CliGateway {
@@ -94,4 +98,21 @@ export async function startCliGateway(routes: string, args: string[], options: C
       return code
     },
   }
+}
+
+/**
+ * Runs `wsgate args…` (`node bin/wsgate.js`, from the repository's root) to
+ * its end, SIGKILLed by its PID after 20 s: exit code, stdout and stderr.
+ * `LOG_LEVEL` is `warn` unless `env` says otherwise.
+ */
+export async function runWsgate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['bin/wsgate.js', ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 20_000)
+  const [code] = (await once(child, 'exit')) as [number | null]
+  clearTimeout(timer)
+  return { code, stdout, stderr }
 }

@@ -4,8 +4,6 @@
  * command line's words (the flag, or the variable), and `check` refusing
  * what `start` would. Each `wsgate` child is ended by its own PID.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +12,7 @@ import { pino } from 'pino'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { inFlagTerms, serveOptions } from '../../src/node/cli.ts'
 import { resolveServeSettings } from '../../src/node/settings.ts'
-import { startCliGateway } from '../helpers/cli-gateway.ts'
+import { runWsgate as wsgate, startCliGateway } from '../helpers/cli-gateway.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'wsgate-flags-'))
@@ -32,19 +30,6 @@ writeFileSync(
     'export default app',
   ].join('\n'),
 )
-
-/** Runs `wsgate args…` to its end (SIGKILLed by PID after 20 s): exit code, stdout and stderr. */
-async function wsgate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/wsgate.js', ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 20_000)
-  const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
-}
 
 /** `wsgate check routes.ts args…`: expects exit code 1 and returns the one stderr line. */
 async function refused(args: string[], env: Record<string, string> = {}): Promise<string> {

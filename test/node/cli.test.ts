@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { DEFAULT_SEMI_SPACE_MIB, websocket, jwtAuth, http as httpRoute, type GatewayBindings } from '../../src/index.ts'
 import { checkReport, listenError, startLine, wantsStartLine } from '../../src/node/cli-report.ts'
 import { formatRoute, summarizeRoutes } from '../../src/node/route-summary.ts'
-import { startCliGateway } from '../helpers/cli-gateway.ts'
+import { runWsgate as wsgate, startCliGateway } from '../helpers/cli-gateway.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version
@@ -34,19 +34,6 @@ function routesFile(name: string, body: string): string {
   const file = join(dir, name)
   writeFileSync(file, `${IMPORTS}\n${body}\n`)
   return file
-}
-
-/** Runs `wsgate args…` to its end: exit code, stdout and stderr. */
-async function wsgate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/wsgate.js', ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 20_000)
-  const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
 }
 
 const GOOD_ROUTES = `

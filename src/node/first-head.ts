@@ -20,6 +20,7 @@
  */
 
 import type { Socket } from 'node:net'
+import { hasToken } from '../headers.ts'
 
 /** The parts of a request head the upgrade path reads (those of Node's `IncomingMessage` it uses). */
 export interface WireRequestHead {
@@ -92,7 +93,7 @@ export function cleanUpgradeHead(bytes: Buffer, end: number): WireRequestHead | 
         if (value !== '' && name.toLowerCase() === 'upgrade') upgrade = true
         break
       case 10:
-        if (name.toLowerCase() === 'connection' && hasUpgradeOption(value)) connectionUpgrade = true
+        if (name.toLowerCase() === 'connection' && hasToken(value, 'upgrade')) connectionUpgrade = true
         break
       case 14:
         if (name.toLowerCase() === 'content-length') return undefined
@@ -105,12 +106,6 @@ export function cleanUpgradeHead(bytes: Buffer, end: number): WireRequestHead | 
   }
   if (!upgrade || !connectionUpgrade) return undefined
   return { method: 'GET', url: request[1]!, httpVersion: '1.1', rawHeaders }
-}
-
-/** Whether a `Connection` value lists the `upgrade` option (comma-separated, case-insensitive). */
-function hasUpgradeOption(value: string): boolean {
-  for (const option of value.split(',')) if (option.trim().toLowerCase() === 'upgrade') return true
-  return false
 }
 
 /** Where {@link readFirstHead} sends what it read. */

@@ -423,8 +423,7 @@ export function gatewayListeners(app: FetchApp, settings: ServeSettings, logger:
       }
       then()
     }
-    if (responseOf(socket) === undefined) run()
-    else afterEarlierAnswers(socket, undefined, run)
+    afterEarlierAnswers(socket, undefined, run)
   }
 
   /** What readFirstHead() hands back: a clean upgrade to the upgrade path, a head cut short to Node's answer for it. */

@@ -1,3 +1,4 @@
+import { headerTokens } from '../../headers.ts'
 import { NULL_BODY_STATUSES } from '../../http.ts'
 import { MalformedResponseHead, type ResponseHead } from './response-head.ts'
 
@@ -54,12 +55,7 @@ export function bodyFraming(head: ResponseHead): BodyFraming {
  * unsupportedTransferCoding('Chunked') // undefined
  */
 export function unsupportedTransferCoding(value: string | null | undefined): string | undefined {
-  if (!value) return undefined
-  for (const part of value.split(',')) {
-    const coding = part.trim().toLowerCase()
-    if (coding !== '' && coding !== 'chunked') return coding
-  }
-  return undefined
+  return headerTokens(value ?? null).find((coding) => coding !== 'chunked')
 }
 
 /** Longest chunk-size or trailer line accepted. */

@@ -117,3 +117,21 @@ export function forwardHeaders(request: Request, target: URL, preserveHost: bool
   return headers
 }
 
+/** The latest time a `Date` holds (ECMAScript's time value range): ms since the epoch. */
+export const LATEST_DATE = 8.64e15
+
+/**
+ * A `connectionExpiresAt` any middleware set, as the pipe and the log can
+ * take it: a number within a `Date`'s range (a later one is that latest
+ * date, a never-ending expiry in effect), or undefined for what is not a
+ * time at all (NaN, a string). Written into the close log line as an ISO
+ * date, a value out of range would throw there, once the connection ends.
+ *
+ * @example
+ * connectionExpiry(Infinity) // 8.64e15
+ * connectionExpiry(NaN) // undefined
+ */
+export function connectionExpiry(value: unknown): number | undefined {
+  if (typeof value !== 'number' || Number.isNaN(value)) return undefined
+  return Math.min(Math.max(value, -LATEST_DATE), LATEST_DATE)
+}

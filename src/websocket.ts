@@ -3,7 +3,7 @@ import { routePath } from 'hono/route'
 import { DEFAULT_RETRY_AFTER } from './defaults.ts'
 import { GatewayError } from './errors.ts'
 import { checkOriginUpgrade, validateClientHandshake } from './handshake.ts'
-import { forwardHeaders, type ForwardingVariables } from './forward.ts'
+import { connectionExpiry, forwardHeaders, type ForwardingVariables } from './forward.ts'
 import { isPending, releaseQuietly, type LimitStore } from './limit-store.ts'
 import { assertDuration, assertJitter } from './limits.ts'
 import { originUrl } from './target.ts'
@@ -251,19 +251,4 @@ function upgradeHeaders(request: Request, url: URL, preserveHost: boolean): Head
   headers.append('upgrade', 'websocket')
   headers.append('connection', 'upgrade')
   return headers
-}
-
-/** The latest time a `Date` holds (ECMAScript's time value range): ms since the epoch. */
-const LATEST_DATE = 8.64e15
-
-/**
- * A `connectionExpiresAt` any middleware set, as the pipe and the log can
- * take it: a number within a `Date`'s range (a later one is that latest
- * date, a never-ending expiry in effect), or undefined for what is not a
- * time at all (NaN, a string). Written into the close log line as an ISO
- * date, a value out of range would throw there, once the connection ends.
- */
-function connectionExpiry(value: unknown): number | undefined {
-  if (typeof value !== 'number' || Number.isNaN(value)) return undefined
-  return Math.min(Math.max(value, -LATEST_DATE), LATEST_DATE)
 }

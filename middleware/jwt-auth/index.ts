@@ -3,7 +3,7 @@ import { hostNeed, withHostNeeds } from '../../src/host-needs.ts'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose'
 import type { HmacSecret } from './hmac-keys.ts'
-import { replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
+import { LATEST_DATE, replaceRequest, type ForwardingVariables } from '../../src/forward.ts'
 import type { GatewayBindings } from '../../src/runtime.ts'
 import { ambiguousToken, CHALLENGE_VALUE, insufficientScope, malformedToken, missingToken, verificationFailure } from './failures.ts'
 import { claimChecks } from './claims.ts'
@@ -231,9 +231,6 @@ export interface JwtAuthVariables extends Pick<ForwardingVariables, 'connectionE
 
 /** Header names `forwardClaims` may not write: the ones the handshake, the proxy hop or the client's credentials own. */
 const RESERVED_HEADERS = /^(host|authorization|cookie|connection|upgrade|keep-alive|te|trailer|transfer-encoding|content-length|proxy-.*|sec-websocket-.*)$/i
-
-/** The last instant an ECMAScript Date can hold, ms since the epoch (ECMA-262 §21.4.1.1: ±8.64e15). */
-const LATEST_DATE = 8.64e15
 
 /** A compact JWS: three base64url parts (the signature may be empty, so `alg: none` is refused by name, not as malformed). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/

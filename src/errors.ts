@@ -74,30 +74,11 @@ export type GatewayErrorCode =
 /**
  * The response header that names a wsgate error code. It is the gateway's
  * own: the access log, the metrics and clients read it as the gateway's
- * refusal, so an origin's answer never carries one through (see
- * {@link withoutErrorHeader}).
+ * refusal, so an origin's answer never carries one through: the origin
+ * connectors drop it where they read the answer (`src/node/origin/raw.ts`,
+ * `src/http.ts`, `src/workers/origin.ts`).
  */
 export const ERROR_HEADER = 'x-wsgate-error'
-
-/**
- * An origin's answer as it goes on to the client: without an
- * `x-wsgate-error` of the origin's, which the log line, the metrics and the
- * client would take for a refusal by the gateway (a spoofed
- * `ERR_WAF_BLOCKED` or `ERR_JWT_EXPIRED` in the operators' counts). The
- * same response when it has none (the usual case); a copy when its headers
- * cannot be changed (a `fetch()` answer on Workers).
- */
-export function withoutErrorHeader(response: Response): Response {
-  if (!response.headers.has(ERROR_HEADER)) return response
-  try {
-    response.headers.delete(ERROR_HEADER)
-    return response
-  } catch {
-    const copy = new Response(response.body, response)
-    copy.headers.delete(ERROR_HEADER)
-    return copy
-  }
-}
 
 /** Options of a {@link GatewayError}. */
 export interface GatewayErrorOptions {

@@ -1,11 +1,10 @@
-import { once } from 'node:events'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { websocket, type GatewayBindings } from '../../src/index.ts'
 import type { ForwardingVariables } from '../../src/forward.ts'
 import { closedLine, expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { echoOnce } from '../helpers/resources.ts'
 
 /**
  * `connectionExpiresAt` is any middleware's to set, a user's own included:
@@ -47,14 +46,7 @@ describe('websocket(): a connectionExpiresAt a middleware set, whatever it holds
 
   it.each(cases.map((entry, index) => [entry[0], index, entry[2]] as const))('relays and closes with %s, and logs the connection', async (_label, index, logged) => {
     const path = `/case${index}`
-    const client = new WebSocket(`${gateway.wsUrl}${path}`)
-    client.on('error', () => {})
-    await once(client, 'open')
-    const reply = once(client, 'message') as Promise<[Buffer]>
-    client.send('still open')
-    expect(String((await reply)[0])).toBe('still open')
-    client.close(1000)
-    await once(client, 'close')
+    await echoOnce(`${gateway.wsUrl}${path}`, 'still open')
     const line = await closedLine(gateway, path)
     expect(line.expiresAt).toBe(logged)
     await expectNoOpenSockets(gateway)

@@ -1,12 +1,11 @@
 import crypto from 'node:crypto'
-import { once } from 'node:events'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { jwtAuth } from '../../middleware/jwt-auth/index.ts'
 import { websocket, type GatewayBindings } from '../../src/index.ts'
 import { closedLine, expectNoOpenSockets, startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startWsOrigin, type WsOrigin } from '../helpers/origins.ts'
+import { echoOnce } from '../helpers/resources.ts'
 
 const SECRET = new TextEncoder().encode('a-shared-secret-of-32-bytes-ok!!')
 
@@ -43,14 +42,7 @@ describe('jwtAuth: a token whose exp lies past the last date a Date can hold', (
     ['1e400 (Infinity)', '{"exp":1e400}'],
   ])('opens and closes a connection with exp %s, logging the latest representable date', async (_label, claims) => {
     for (const path of ['/hs', '/closing']) {
-      const client = new WebSocket(`${gateway.wsUrl}${path}`, { headers: { authorization: `Bearer ${hs256(claims)}` } })
-      client.on('error', () => {})
-      await once(client, 'open')
-      const reply = once(client, 'message') as Promise<[Buffer]>
-      client.send('still open')
-      expect(String((await reply)[0])).toBe('still open')
-      client.close(1000)
-      await once(client, 'close')
+      await echoOnce(`${gateway.wsUrl}${path}`, 'still open', { headers: { authorization: `Bearer ${hs256(claims)}` } })
       const line = await closedLine(gateway, path)
       expect(line.expiresAt).toBe('+275760-09-13T00:00:00.000Z')
     }

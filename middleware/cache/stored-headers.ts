@@ -2,11 +2,9 @@
  * Which response fields a shared cache keeps, serves and lets a 304 replace (RFC 9111 §3.1, §3.2, §4.3.4).
  * @module
  */
+import { HOP_BY_HOP_HEADERS, headerTokens } from '../../src/headers.ts'
 import { fieldNames, type Directives } from './directives.ts'
 import { formatHttpDate, parseHttpDate } from './http-date.ts'
-
-/** Hop-by-hop fields (RFC 9110 §7.6.1) and their obsolete kin: they describe one connection, never stored. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
 /**
  * Fields a 304 does not replace in the stored response: those describing the stored body, which the 304 does
@@ -23,7 +21,7 @@ const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'conte
  * one served later says when it was generated, not when it was served.
  */
 export function headersToStore(headers: Headers, directives: Directives, responseTime: number): Headers {
-  const omitted = new Set([...HOP_BY_HOP, ...connectionFields(headers), ...(fieldNames(directives, 'no-cache') ?? []), 'set-cookie', 'set-cookie2', 'x-cache'])
+  const omitted = new Set([...HOP_BY_HOP_HEADERS, ...headerTokens(headers.get('connection')), ...(fieldNames(directives, 'no-cache') ?? []), 'set-cookie', 'set-cookie2', 'x-cache'])
   const stored = new Headers()
   for (const [name, value] of headers) if (!omitted.has(name)) stored.append(name, value)
   if (parseHttpDate(stored.get('date')) === undefined) stored.set('date', formatHttpDate(responseTime))
@@ -40,10 +38,10 @@ export function setCookieMayBeOmitted(directives: Directives): boolean {
 
 /**
  * The stored fields updated by a 304 (RFC 9111 §3.2): each field the 304 carries replaces the stored one's
- * values, or is added, except the fields of {@link NOT_UPDATED_BY_304} and the 304's hop-by-hop ones.
+ * values, or is added, except the fields of {@link NOT_UPDATED_BY_304} and the 304's hop-by-hop ones (RFC 9110 §7.6.1).
  */
 export function updatedBy304(stored: Headers, notModified: Headers): Headers {
-  const skipped = new Set([...NOT_UPDATED_BY_304, ...HOP_BY_HOP, ...connectionFields(notModified)])
+  const skipped = new Set([...NOT_UPDATED_BY_304, ...HOP_BY_HOP_HEADERS, ...headerTokens(notModified.get('connection'))])
   const updated = new Headers(stored)
   const replaced = new Set<string>()
   for (const [name, value] of notModified) {
@@ -55,12 +53,4 @@ export function updatedBy304(stored: Headers, notModified: Headers): Headers {
     updated.append(name, value)
   }
   return updated
-}
-
-/** The fields a `Connection` header names, lower-cased. */
-function connectionFields(headers: Headers): string[] {
-  return (headers.get('connection') ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter((name) => name !== '')
 }

@@ -2,6 +2,7 @@
  * `Cache-Control` parsing (RFC 9111 §5.2, list syntax of RFC 9110 §5.6.1).
  * @module
  */
+import { headerTokens } from '../../src/headers.ts'
 
 /** Parsed directives: lower-cased names, the value unquoted (`true` for a directive without one). */
 export type Directives = ReadonlyMap<string, string | true>
@@ -54,10 +55,7 @@ export function fieldNames(directives: Directives, name: string): string[] | und
   const value = directives.get(name)
   if (value === undefined) return undefined
   if (value === true) return []
-  return value
-    .split(',')
-    .map((field) => field.trim().toLowerCase())
-    .filter((field) => field !== '')
+  return headerTokens(value)
 }
 
 /** Members of a comma-separated list, trimmed and non-empty, with commas inside quoted-strings kept. */

@@ -43,16 +43,10 @@ afterAll(async () => {
 afterEach(async () => {
   for (const client of clients.splice(0)) client.terminate()
   if (primary) {
-    const workerPids = primary.lines.filter((line) => line.msg === 'worker started').map((line) => line.workerPid as number)
+    const lines = [...primary.lines]
     await primary.stop('SIGKILL')
     // The workers leave when their primary is gone (the cluster channel closes); make sure of it, by PID.
-    for (const pid of workerPids) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        // Already gone.
-      }
-    }
+    killStartedWorkers(lines)
   }
   primary = undefined
   await redis.flush()
@@ -94,6 +88,18 @@ function exchange(gw: CliGateway, localAddress: string): Promise<RawResponse> {
 async function servedBy(gw: CliGateway, id: string): Promise<number> {
   const line = await gw.waitForLine((entry) => entry.msg === 'handshake accepted' && entry.reqId === id, 10_000, `the accepted line of ${id}`)
   return line.worker as number
+}
+
+/** SIGKILLs, by PID, every worker a primary's lines say it started (a worker left by a killed primary must not outlive the test). */
+function killStartedWorkers(lines: readonly LogLine[]): void {
+  for (const line of lines) {
+    if (line.msg !== 'worker started' || typeof line.workerPid !== 'number') continue
+    try {
+      process.kill(line.workerPid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function started(gw: CliGateway): LogLine[] {
@@ -217,13 +223,7 @@ describe('a worker that dies before it listens', () => {
       const exited = once(child, 'exit')
       process.kill(child.pid!, 'SIGKILL')
       await exited
-      for (const line of lines.filter((entry) => entry.msg === 'worker started')) {
-        try {
-          process.kill(line.workerPid as number, 'SIGKILL')
-        } catch {
-          // Already gone.
-        }
-      }
+      killStartedWorkers(lines)
     }
   })
 })
@@ -263,13 +263,7 @@ describe('signals that reach the primary while its workers start', () => {
         process.kill(child.pid!, 'SIGKILL')
         await exited
       }
-      for (const line of lines.filter((entry) => entry.msg === 'worker started')) {
-        try {
-          process.kill(line.workerPid as number, 'SIGKILL')
-        } catch {
-          // Already gone.
-        }
-      }
+      killStartedWorkers(lines)
     }
   })
 
@@ -360,13 +354,7 @@ describe('a worker the system will not start', () => {
       expect(lines.filter((line) => line.msg === 'all workers exited')).toMatchObject([{ code: 0 }])
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-      for (const line of startedWithPid(lines)) {
-        try {
-          process.kill(line.workerPid as number, 'SIGKILL')
-        } catch {
-          // Already gone.
-        }
-      }
+      killStartedWorkers(lines)
       rmSync(dir, { recursive: true, force: true })
     }
   })
